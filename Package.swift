@@ -1,0 +1,76 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Module graph (one way, checked by the manifest):
+//   CBLAS → LiftTensor → LiftNN → LiftAttribution
+//   LiftTensor → LiftGenomics (dinucleotide shuffles)
+//   LiftTensor + ZIPFoundation → LiftIO (.npy / .npz)
+//   CHDF5 → LiftHDF5;  LiftNN + LiftHDF5 + ZIPFoundation → LiftKeras
+//   everything → deeplift (the command-line tool, a thin layer)
+let package = Package(
+  name: "swift-deeplift",
+  products: [
+    .library(name: "LiftTensor", targets: ["LiftTensor"]),
+    .library(name: "LiftNN", targets: ["LiftNN"]),
+    .library(name: "LiftAttribution", targets: ["LiftAttribution"]),
+    .library(name: "LiftGenomics", targets: ["LiftGenomics"]),
+    .library(name: "LiftIO", targets: ["LiftIO"]),
+    .library(name: "LiftKeras", targets: ["LiftKeras"]),
+    .executable(name: "deeplift", targets: ["deeplift"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+    .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+  ],
+  targets: [
+    // MARK: - C libraries (Debian: libopenblas-dev, libhdf5-dev)
+    .systemLibrary(
+      name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev", "pkg-config"])]),
+    .systemLibrary(
+      name: "CHDF5", pkgConfig: "hdf5-serial", providers: [.apt(["libhdf5-dev", "pkg-config"])]),
+
+    // MARK: - Library
+    .target(name: "LiftTensor", dependencies: ["CBLAS"]),
+    .target(name: "LiftNN", dependencies: ["LiftTensor"]),
+    .target(name: "LiftAttribution", dependencies: ["LiftNN"]),
+    .target(name: "LiftGenomics", dependencies: ["LiftTensor"]),
+    .target(
+      name: "LiftIO",
+      dependencies: ["LiftTensor", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+    .target(name: "LiftHDF5", dependencies: ["CHDF5"]),
+    .target(
+      name: "LiftKeras",
+      dependencies: [
+        "LiftNN", "LiftHDF5", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+      ]),
+
+    // MARK: - Command-line tool
+    .executableTarget(
+      name: "deeplift",
+      dependencies: [
+        "LiftAttribution", "LiftKeras", "LiftIO", "LiftGenomics",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+
+    // MARK: - Tests
+    .target(name: "LiftTestSupport", dependencies: ["LiftNN"], path: "Tests/LiftTestSupport"),
+    .testTarget(name: "LiftTensorTests", dependencies: ["LiftTensor", "LiftTestSupport"]),
+    .testTarget(name: "LiftNNTests", dependencies: ["LiftNN", "LiftTestSupport"]),
+    .testTarget(
+      name: "LiftAttributionTests",
+      dependencies: ["LiftAttribution", "LiftKeras", "LiftIO", "LiftTestSupport"],
+      resources: [.copy("Fixtures")]),
+    .testTarget(
+      name: "LiftGenomicsTests", dependencies: ["LiftGenomics", "LiftIO", "LiftTestSupport"],
+      resources: [.copy("Fixtures")]),
+    .testTarget(
+      name: "LiftIOTests", dependencies: ["LiftIO", "LiftTestSupport"],
+      resources: [.copy("Fixtures")]),
+    .testTarget(
+      name: "LiftKerasTests", dependencies: ["LiftKeras", "LiftIO", "LiftTestSupport"],
+      resources: [.copy("Fixtures")]),
+    .testTarget(
+      name: "deepliftTests", dependencies: ["deeplift", "LiftIO", "LiftTestSupport"],
+      resources: [.copy("Fixtures")]),
+  ]
+)

@@ -1,0 +1,27 @@
+#ifndef LIFT_CHDF5_SHIM_H
+#define LIFT_CHDF5_SHIM_H
+#include <hdf5.h>
+#include <hdf5_hl.h>
+
+// HDF5's type/flag "constants" are macros that expand to function calls or casts
+// (H5T_NATIVE_FLOAT is (H5OPEN H5T_NATIVE_FLOAT_g)); Swift does not import those.
+static inline hid_t lift_h5t_native_float(void)  { return H5T_NATIVE_FLOAT; }
+static inline hid_t lift_h5t_native_double(void) { return H5T_NATIVE_DOUBLE; }
+static inline hid_t lift_h5t_native_int64(void)  { return H5T_NATIVE_INT64; }
+static inline hid_t lift_h5t_c_s1(void)          { return H5T_C_S1; }
+static inline hid_t lift_h5p_default(void)       { return H5P_DEFAULT; }
+static inline hid_t lift_h5s_all(void)           { return H5S_ALL; }
+static inline unsigned lift_h5f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
+static inline size_t lift_h5t_variable(void)     { return H5T_VARIABLE; }
+
+static inline herr_t lift_h5_vlen_reclaim(hid_t memtype, hid_t space, void *buf) {
+#if H5_VERSION_GE(1, 12, 0)
+    return H5Treclaim(memtype, space, H5P_DEFAULT, buf);
+#else
+    return H5Dvlen_reclaim(memtype, space, H5P_DEFAULT, buf);
+#endif
+}
+
+// Silences HDF5's automatic error-stack printing: the Swift wrapper reports errors itself.
+static inline void lift_h5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+#endif

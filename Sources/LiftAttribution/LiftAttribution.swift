@@ -1,0 +1,1 @@
+// LiftAttribution: see the work package that owns this module.

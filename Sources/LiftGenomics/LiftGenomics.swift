@@ -1,0 +1,1 @@
+// LiftGenomics: see the work package that owns this module.

@@ -1,0 +1,1 @@
+// LiftHDF5: see the work package that owns this module.

@@ -1,0 +1,1 @@
+// LiftIO: see the work package that owns this module.

@@ -1,0 +1,1 @@
+// LiftKeras: see the work package that owns this module.

@@ -1,0 +1,140 @@
+import LiftTensor
+
+/// An elementwise activation `y = f(x)`.
+///
+/// All of these act on each scalar independently, so the DeepLIFT Rescale and RevealCancel
+/// rules apply to them directly. (Softmax couples the units of an axis and is its own ``Op``.)
+public enum Activation: Hashable, Sendable {
+  /// `max(x, 0)`.
+  case relu
+  /// `x` for `x > 0`, `α·x` otherwise.
+  case leakyRelu(alpha: Float)
+  /// `x` for `x > 0`, `α·(eˣ − 1)` otherwise.
+  case elu(alpha: Float)
+  /// `λ·x` for `x > 0`, `λ·α·(eˣ − 1)` otherwise, with Keras' λ = 1.0507009873554805,
+  /// α = 1.6732632423543772.
+  case selu
+  /// `1 / (1 + e⁻ˣ)`.
+  case sigmoid
+  case tanh
+  /// `log(1 + eˣ)`.
+  case softplus
+  /// `x·σ(x)` (SiLU).
+  case swish
+  /// `x·Φ(x)`; with `approximate` the tanh form `½x(1 + tanh(√(2/π)(x + 0.044715x³)))`.
+  case gelu(approximate: Bool)
+  /// `min(max(x, lower), upper)` (ReLU6 is `clip(0, 6)`).
+  case clip(lower: Float, upper: Float)
+}
+
+/// A primitive operation of the graph IR.
+///
+/// Layout: every activation is a tensor whose first axis is the batch axis; spatial tensors are
+/// **channels-last** (`[N, L, C]`, `[N, H, W, C]`). Importers convert other layouts (ONNX/torch
+/// NCHW) with explicit ``transpose(_:)`` ops or by permuting weights — never inside a kernel.
+/// Shapes stored in ops are *per example* (no batch axis) unless stated otherwise.
+///
+/// The set is closed on purpose: a new case does not compile until forward execution, shape
+/// inference and every attribution rule handle it.
+public enum Op: Sendable {
+  /// A model input; `shape` is the per-example shape, `nil` where the file leaves an extent open.
+  case input(shape: [Int?])
+  /// `y = x·W + b` on the last axis; `weight` is `[in, out]` (the Keras layout), `bias` `[out]`.
+  case dense(weight: Tensor, bias: Tensor?)
+  /// Cross-correlation (TensorFlow/PyTorch convention, no kernel flip) over 1 or 2 spatial axes.
+  /// `weight` is `[k…, C_in / groups, C_out]` (Keras HWIO), `bias` `[C_out]`.
+  case conv(weight: Tensor, bias: Tensor?, parameters: ConvParameters)
+  /// `y = x·scale + offset`, with `scale` and `offset` of the per-example rank and each extent
+  /// either equal to the input's or 1 (broadcast). Inference BatchNormalization lowers to this
+  /// with `scale = γ/√(σ² + ε)` and `offset = β − μ·scale`; so do multiplications and additions
+  /// by constants.
+  case affine(scale: Tensor, offset: Tensor)
+  /// An elementwise activation.
+  case activation(Activation)
+  /// Parametric ReLU: `x` for `x > 0`, `α·x` otherwise, `alpha` broadcast like ``affine(scale:offset:)``.
+  case prelu(alpha: Tensor)
+  /// Softmax over `axis` (an axis of the full tensor, batch included; ≥ 1).
+  case softmax(axis: Int)
+  /// Max pooling over the spatial axes.
+  case maxPool(PoolParameters)
+  /// Average pooling over the spatial axes.
+  case averagePool(PoolParameters)
+  /// Max over all spatial axes: `[N, S…, C] → [N, C]`.
+  case globalMaxPool
+  /// Mean over all spatial axes: `[N, S…, C] → [N, C]`.
+  case globalAveragePool
+  /// Row-major reshape of each example to `shape` (per example; one extent may be −1).
+  case reshape([Int])
+  /// Axis permutation of the full tensor; `permutation[0] == 0` (the batch axis stays first).
+  case transpose([Int])
+  /// Constant padding of the per-example axes: `before[i]`, `after[i]` elements on axis `i + 1`.
+  case pad(before: [Int], after: [Int], value: Float)
+  /// Keeps `start[i]..<end[i]` of each per-example axis `i + 1` (cropping).
+  case slice(start: [Int], end: [Int])
+  /// Concatenation along `axis` (an axis of the full tensor, ≥ 1).
+  case concat(axis: Int)
+  /// Elementwise sum of all inputs (same shapes).
+  case add
+  /// `inputs[0] − inputs[1]`.
+  case subtract
+  /// Elementwise mean of all inputs.
+  case average
+  /// Elementwise maximum of all inputs.
+  case maximum
+  /// Elementwise minimum of all inputs.
+  case minimum
+  /// `y = x` (Dropout, GaussianNoise and other inference no-ops; also a named tap point).
+  case identity
+}
+
+extension Op {
+  /// A short lower-case name for tables and messages (`dense`, `conv1d`, `relu`, …).
+  public var kindName: String {
+    switch self {
+    case .input: "input"
+    case .dense: "dense"
+    case .conv(let w, _, _): "conv\(w.rank - 2)d"
+    case .affine: "affine"
+    case .activation(let a):
+      switch a {
+      case .relu: "relu"
+      case .leakyRelu: "leaky_relu"
+      case .elu: "elu"
+      case .selu: "selu"
+      case .sigmoid: "sigmoid"
+      case .tanh: "tanh"
+      case .softplus: "softplus"
+      case .swish: "swish"
+      case .gelu: "gelu"
+      case .clip: "clip"
+      }
+    case .prelu: "prelu"
+    case .softmax: "softmax"
+    case .maxPool(let p): "max_pool\(p.size.count)d"
+    case .averagePool(let p): "avg_pool\(p.size.count)d"
+    case .globalMaxPool: "global_max_pool"
+    case .globalAveragePool: "global_avg_pool"
+    case .reshape: "reshape"
+    case .transpose: "transpose"
+    case .pad: "pad"
+    case .slice: "slice"
+    case .concat: "concat"
+    case .add: "add"
+    case .subtract: "subtract"
+    case .average: "average"
+    case .maximum: "maximum"
+    case .minimum: "minimum"
+    case .identity: "identity"
+    }
+  }
+
+  /// Number of trainable scalars held by the op (weights, biases, affine parameters).
+  public var parameterCount: Int {
+    switch self {
+    case .dense(let w, let b), .conv(let w, let b, _): w.scalarCount + (b?.scalarCount ?? 0)
+    case .affine(let s, let o): s.scalarCount + o.scalarCount
+    case .prelu(let a): a.scalarCount
+    default: 0
+    }
+  }
+}

@@ -1,0 +1,50 @@
+// Kernel API of LiftTensor. Every function here is channels-last with the batch axis first:
+// 1D activations are `[N, L, C]`, 2D activations `[N, H, W, C]`, dense activations `[N, F]`.
+// STUBS: the kernel work package replaces these bodies (and may move them into
+// Convolution.swift / Pooling.swift / GEMM.swift / Elementwise.swift / Layout.swift), keeping
+// the signatures.
+
+/// Parameters of a (grouped, dilated, strided) convolution; the kernel size comes from the
+/// weight tensor.
+public struct ConvParameters: Hashable, Sendable {
+  public var strides: [Int]
+  public var dilations: [Int]
+  public var padding: Padding
+  /// Number of groups; input and output channels are split into `groups` equal parts
+  /// (`groups == C_in` with one filter per channel is depthwise).
+  public var groups: Int
+
+  public init(strides: [Int], dilations: [Int], padding: Padding, groups: Int = 1) {
+    self.strides = strides
+    self.dilations = dilations
+    self.padding = padding
+    self.groups = groups
+  }
+
+  /// The window geometry for a kernel with spatial extents `kernel`.
+  public func geometry(kernel: [Int]) -> WindowGeometry {
+    WindowGeometry(size: kernel, strides: strides, dilations: dilations, padding: padding)
+  }
+}
+
+/// Parameters of a max or average pooling window.
+public struct PoolParameters: Hashable, Sendable {
+  public var size: [Int]
+  public var strides: [Int]
+  public var padding: Padding
+  /// Average pooling only: whether padded positions count in the divisor (ONNX
+  /// `count_include_pad=1`). TensorFlow/Keras `SAME` average pooling divides by the number of
+  /// valid elements (`false`).
+  public var countIncludePad: Bool
+
+  public init(size: [Int], strides: [Int], padding: Padding, countIncludePad: Bool = false) {
+    self.size = size
+    self.strides = strides
+    self.padding = padding
+    self.countIncludePad = countIncludePad
+  }
+
+  public var geometry: WindowGeometry {
+    WindowGeometry(size: size, strides: strides, dilations: nil, padding: padding)
+  }
+}
