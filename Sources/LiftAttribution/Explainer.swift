@@ -1,0 +1,77 @@
+import LiftNN
+import LiftTensor
+
+/// The attribution methods (CLI names as raw values).
+public enum AttributionMethod: String, CaseIterable, Sendable {
+  /// DeepLIFT, Rescale rule on every nonlinearity.
+  case rescale
+  /// DeepLIFT, RevealCancel rule on every nonlinearity.
+  case revealCancel = "reveal-cancel"
+  /// The original's `DeepLIFT_GenomicsDefault`: RevealCancel after dense layers, Rescale after
+  /// conv layers.
+  case genomicsDefault = "genomics-default"
+  /// Plain gradient of the target (Captum `Saliency(abs=False)`).
+  case gradient
+  /// Gradient × input (Captum `InputXGradient`).
+  case inputXGradient = "input-x-gradient"
+  /// Guided backpropagation (Captum `GuidedBackprop`).
+  case guidedBackprop = "guided-backprop"
+  /// Integrated gradients along the straight path from the reference (Captum names).
+  case integratedGradients = "integrated-gradients"
+
+  /// Whether the method is a DeepLIFT rule (scores sum to Δ target).
+  public var isDeepLIFT: Bool { self == .rescale || self == .revealCancel || self == .genomicsDefault }
+}
+
+/// Quadrature of integrated gradients, by Captum's names.
+public enum IntegrationRule: String, CaseIterable, Sendable {
+  case riemannLeft = "riemann_left"
+  case riemannRight = "riemann_right"
+  case riemannMiddle = "riemann_middle"
+  case riemannTrapezoid = "riemann_trapezoid"
+  case gaussLegendre = "gausslegendre"
+}
+
+/// How multipliers cross a max-pooling layer.
+public enum MaxPoolRule: String, CaseIterable, Sendable {
+  /// The original's rule: the multiplier goes to the maximum of the actual input (first
+  /// maximum in row-major order on ties).
+  case gradient
+  /// The Captum/SHAP rule that keeps summation-to-delta for non-uniform references.
+  case deepshap
+}
+
+/// References for an explanation, one tensor per model input (in the graph's input order).
+public enum References: Sendable {
+  /// All-zero references.
+  case zeros
+  /// One reference per input shared by every example (per-example shape).
+  case shared([Tensor])
+  /// One reference per example: `[N, …]`, like the inputs.
+  case perExample([Tensor])
+  /// M references per example, `[N, M, …]`; scores are averaged over the M.
+  case multiple([Tensor])
+  /// A background set `[M, …]`: every example is explained against all M rows, averaged
+  /// (Captum `DeepLiftShap` / SHAP `DeepExplainer`).
+  case background([Tensor])
+}
+
+/// What to explain and how.
+public struct ExplainOptions: Sendable {
+  public var method: AttributionMethod = .rescale
+  /// The target node (its output is flattened per example and indexed by `tasks`); `nil`
+  /// picks the default target (the pre-activation of a final sigmoid/softmax, else the output).
+  public var target: NodeID? = nil
+  /// Indices into the flattened target; one task gives scores shaped like the inputs, several
+  /// add a task axis after the batch axis.
+  public var tasks: [Int] = [0]
+  /// Integrated gradients: number of points and quadrature.
+  public var steps: Int = 50
+  public var integration: IntegrationRule = .gaussLegendre
+  public var maxPool: MaxPoolRule = .gradient
+  /// Examples per forward/backward batch; never changes a result.
+  public var batchSize: Int = 64
+  /// Output the multipliers instead of the contribution scores.
+  public var multipliers: Bool = false
+  public init() {}
+}

@@ -1,1 +1,0 @@
-// LiftAttribution: see the work package that owns this module.
