@@ -110,7 +110,7 @@ public func dinucShuffle(_ sequence: String, count: Int, rng: inout RandomState)
 public func shuffledReferences(
   _ x: Tensor, shuffles: Int, seed: Int, layout: SequenceLayout = .nlc
 ) throws(GenomicsError) -> Tensor {
-  var rng = try RandomState(seed: seed)
+  var rng = try RandomState(validatingSeed: seed)
   return try shuffledReferences(x, shuffles: shuffles, rng: &rng, layout: layout)
 }
 
