@@ -8,7 +8,8 @@ import LiftTensor
 /// contribution the position would have if the input were one-hot at channel `i`, using the
 /// multipliers computed for the actual input:
 /// ```
-/// H[…, i, …] = Σ_c (δ_ci − r[…, c, …]) · m[…, c, …]  =  m[…, i, …] − Σ_c r[…, c, …] · m[…, c, …]
+/// H[…, i, …] = Σ_c (δ_ci − r[…, c, …]) · m[…, c, …]
+///            = m[…, i, …] − Σ_c r[…, c, …] · m[…, c, …]
 /// ```
 /// (the sums run over the channel axis). For a row that is one-hot, `x = e_k`, this gives
 /// `Σ_i x_i · H_i = H_k = Σ_c (x − r)_c · m_c`, the actual contribution summed over the

@@ -63,5 +63,7 @@ public func meanNormaliseFirstConv(weight: Tensor, bias: Tensor?)
   }
   let oldBias = bias?.scalars ?? [Float](repeating: 0, count: filters)
   let newBias = (0..<filters).map { Float(Double(oldBias[$0]) + shift[$0]) }
-  return (Tensor(shape: weight.shape, scalars: normalised), Tensor(shape: [filters], scalars: newBias))
+  return (
+    Tensor(shape: weight.shape, scalars: normalised), Tensor(shape: [filters], scalars: newBias)
+  )
 }

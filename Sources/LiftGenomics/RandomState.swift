@@ -78,8 +78,9 @@ public struct RandomState: Sendable, Equatable {
     generator = MT19937(seed: seed)
   }
 
-  /// `numpy.random.RandomState(seed)` for a seed from a file or argument; seeds outside `0...4294967295` are rejected, as NumPy
-  /// rejects them ("Seed must be between 0 and 2**32 - 1").
+  /// `numpy.random.RandomState(seed)` for a seed from a file or argument: seeds outside
+  /// `0...4294967295` are rejected, as NumPy rejects them ("Seed must be between 0 and
+  /// 2**32 - 1").
   ///
   /// - Throws: ``GenomicsError/seedOutOfRange(_:)``.
   public init(validatingSeed seed: Int) throws(GenomicsError) {
