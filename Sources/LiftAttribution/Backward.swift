@@ -228,11 +228,11 @@ struct Propagation {
     switch node.op {
     case .input: preconditionFailure("input nodes have no operands")
     case .dense(let w, _):
-      return linearRule(my, input: input, tasks: tasks) { denseBackward($0, weight: $1) } weight: w
+      return linearRule(my, input: input, weight: w) { denseBackward($0, weight: $1) }
     case .conv(let w, _, let p):
-      return linearRule(my, input: input, tasks: tasks) {
+      return linearRule(my, input: input, weight: w) {
         convBackwardInput($0, weight: $1, inputShape: full, parameters: p)
-      } weight: w
+      }
     case .affine(let scale, _):
       let sc = broadcast(exampleShaped(scale, like: r[input.rawValue]!), to: r[input.rawValue]!.shape)
       if my.isSymmetric { return my.map { $0.multipliedTiled(sc) } }
@@ -319,7 +319,7 @@ struct Propagation {
   /// ```
   /// given to both input parts. With `m⁺ = m⁻` this is the plain adjoint `m·Wᵀ`.
   mutating func linearRule(
-    _ my: Multipliers, input: NodeID, tasks: Int, _ back: (Tensor, Tensor) -> Tensor, weight w: Tensor
+    _ my: Multipliers, input: NodeID, weight w: Tensor, _ back: (Tensor, Tensor) -> Tensor
   ) -> Multipliers {
     if my.isSymmetric { return Multipliers(pos: back(my.pos, w), neg: nil) }
     let (wp, wn) = signSplit(w)

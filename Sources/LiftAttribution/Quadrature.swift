@@ -28,7 +28,7 @@ extension IntegrationRule {
       w[n - 1] /= 2
       return (linspace(0, 1), w)
     case .gaussLegendre:
-      let (t, w) = gaussLegendre(n)
+      let (t, w) = gaussLegendreNodes(n)
       return (t.map { 0.5 * (1 + $0) }, w.map { 0.5 * $0 })
     }
   }
@@ -36,7 +36,7 @@ extension IntegrationRule {
 
 /// Gauss–Legendre nodes (ascending) and weights on [−1, 1], by Newton iteration on the
 /// Legendre polynomial Pₙ (the values NumPy's `leggauss` returns, to double precision).
-func gaussLegendre(_ n: Int) -> (nodes: [Double], weights: [Double]) {
+func gaussLegendreNodes(_ n: Int) -> (nodes: [Double], weights: [Double]) {
   var nodes = [Double](repeating: 0, count: n), weights = [Double](repeating: 0, count: n)
   for i in 0..<(n + 1) / 2 {
     var z = cos(Double.pi * (Double(i) + 0.75) / (Double(n) + 0.5))
