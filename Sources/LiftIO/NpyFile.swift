@@ -16,7 +16,8 @@ import LiftTensor
 ///
 /// Every supported dtype (see ``NpyDType``) is converted to `Float`. Fortran-ordered arrays
 /// are returned in row-major order; their rows are not contiguous in the file, so for rank ≥ 2
-/// ``readRows(_:)`` reads the whole array and slices it.
+/// ``readRows(_:)`` reads them as one strided run per trailing element (still only the
+/// requested rows' bytes).
 ///
 /// Thread safety: reads keep no file position, so one `NpyFile` may be read from several
 /// threads at once.
@@ -76,8 +77,8 @@ public final class NpyFile: Sendable {
   /// - Throws: ``NumpyIOError/notBatched(file:)`` for a rank-0 array,
   ///   ``NumpyIOError/rowsOutOfRange(file:requested:rows:)`` unless
   ///   `0 <= range.lowerBound && range.upperBound <= rowCount`, or a read error.
-  /// - Complexity: O(range.count · row size) for C order (only those bytes are read); a
-  ///   Fortran-ordered array of rank ≥ 2 is read completely.
+  /// - Complexity: O(range.count · row size); only those bytes are read (one `pread` per
+  ///   1 MiB chunk for C order, one per trailing element for Fortran order).
   public func readRows(_ range: Range<Int>) throws(NumpyIOError) -> Tensor {
     guard shape.rank > 0 else { throw .notBatched(file: name) }
     guard range.lowerBound >= 0, range.upperBound <= shape[0] else {
@@ -85,39 +86,56 @@ public final class NpyFile: Sendable {
     }
     var rowShape = shape
     rowShape[0] = range.count
-    if header.fortranOrder && shape.rank > 1 {
-      return try readAll().slice(batch: range)
-    }
     let rowScalars = shape.dimensions.dropFirst().reduce(1, *)  // fits: ≤ scalarCount or rows == 0
     if rowScalars == 0 || range.isEmpty { return Tensor(shape: rowShape, scalars: []) }
+    if header.fortranOrder && shape.rank > 1 {
+      // Column-major: for each of the rowScalars trailing positions, the requested rows are
+      // one contiguous run; the runs together are the batch in column-major order.
+      let batch = try readRuns(
+        start: range.lowerBound, runLength: range.count, runCount: rowScalars, runStride: shape[0])
+      return Tensor(shape: rowShape, scalars: fortranToRowMajor(batch, shape: rowShape.dimensions))
+    }
     let scalars = try readScalars(from: range.lowerBound * rowScalars, count: range.count * rowScalars)
     return Tensor(shape: rowShape, scalars: scalars)
   }
 
   /// Elements `first ..< first + count` in file order, converted to `Float`.
   func readScalars(from first: Int, count: Int) throws(NumpyIOError) -> [Float] {
+    try readRuns(start: first, runLength: count, runCount: 1, runStride: 0)
+  }
+
+  /// `runCount` runs of `runLength` consecutive elements, run `k` starting at element
+  /// `start + k · runStride` (file order), converted to `Float` and concatenated.
+  func readRuns(start: Int, runLength: Int, runCount: Int, runStride: Int) throws(NumpyIOError) -> [Float] {
     let dtype = header.dtype
     let itemSize = dtype.itemSize
-    let base = header.dataOffset + first * itemSize
+    let total = runLength * runCount
     var failure: NumpyIOError?
-    let scalars = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+    let scalars = [Float](unsafeUninitializedCapacity: total) { buffer, initialized in
       do throws(NumpyIOError) {
-        if dtype.isNativeFloat32 {
-          try source.read(into: UnsafeMutableRawBufferPointer(buffer), at: base, file: name)
-        } else {
-          let chunkItems = max(1, min(count, (1 << 20) / itemSize))
-          let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkItems * itemSize, alignment: 16)
-          defer { scratch.deallocate() }
+        let chunkItems = max(1, min(runLength, (1 << 20) / itemSize))
+        let scratch =
+          dtype.isNativeFloat32
+          ? UnsafeMutableRawBufferPointer(start: nil, count: 0)
+          : UnsafeMutableRawBufferPointer.allocate(byteCount: chunkItems * itemSize, alignment: 16)
+        defer { if scratch.baseAddress != nil { scratch.deallocate() } }
+        for k in 0..<runCount {
+          let base = header.dataOffset + (start + k * runStride) * itemSize
+          let target = buffer.baseAddress! + k * runLength
+          if dtype.isNativeFloat32 {
+            try source.read(into: UnsafeMutableRawBufferPointer(start: target, count: runLength * 4), at: base, file: name)
+            continue
+          }
           var done = 0
-          while done < count {
-            let n = min(chunkItems, count - done)
+          while done < runLength {
+            let n = min(chunkItems, runLength - done)
             let part = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<(n * itemSize)])
             try source.read(into: part, at: base + done * itemSize, file: name)
-            dtype.convert(UnsafeRawBufferPointer(part), count: n, into: buffer.baseAddress! + done)
+            dtype.convert(UnsafeRawBufferPointer(part), count: n, into: target + done)
             done += n
           }
         }
-        initialized = count
+        initialized = total
       } catch {
         // Float is trivial, so leaving the buffer partly written is harmless; report 0.
         failure = error

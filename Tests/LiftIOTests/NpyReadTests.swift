@@ -121,3 +121,17 @@ struct NpyReadTests {
     #expect(npyError { _ = try NumPy.read(dir) } == .cannotOpen(file: dir.path, reason: "is a directory"))
   }
 }
+
+@Suite("Row streaming")
+struct RowStreamingTests {
+  @Test("Fortran-ordered rows equal the slices of the whole array", arguments: ["fortran_f4_2x3x4", "fortran_f8_be_3x2"])
+  func fortranRows(name: String) throws {
+    let file = try NpyFile(url: fixture(name))
+    let all = try file.readAll()
+    for lower in 0...file.rowCount {
+      for upper in lower...file.rowCount {
+        expectIdentical(try file.readRows(lower..<upper), all.slice(batch: lower..<upper), "\(name) \(lower)..<\(upper)")
+      }
+    }
+  }
+}
