@@ -119,7 +119,9 @@ public enum NumPy {
     }
     var result: [(name: String, file: NpyFile)] = []
     var seen = Set<String>()
+    var visited = 0
     for entry in archive {
+      visited += 1
       let path = entry.path
       switch entry.type {
       case .directory: continue
@@ -141,7 +143,41 @@ public enum NumPy {
       }
       result.append((arrayName, try NpyFile(data: data, name: "\(name):\(path)")))
     }
+    // ZIPFoundation's iterator stops quietly at a damaged entry; compare with the directory.
+    if let declared = try centralDirectoryEntryCount(probe, file: name), declared != visited {
+      throw .notNpz(file: name, reason: "corrupt archive: \(declared) entries declared, \(visited) readable")
+    }
     return result
+  }
+
+  /// The entry count of the zip's end-of-central-directory record (zip64 aware), or `nil` if
+  /// the record cannot be found.
+  static func centralDirectoryEntryCount(_ source: any ByteSource, file: String) throws(NumpyIOError) -> Int? {
+    let tailLength = min(source.size, 22 + 65535)
+    let tailStart = source.size - tailLength
+    let tail = try source.bytes(count: tailLength, at: tailStart, file: file)
+    func u16(_ i: Int) -> Int { Int(tail[i]) | Int(tail[i + 1]) << 8 }
+    var i = tail.count - 22
+    while i >= 0 {
+      if tail[i] == 0x50, tail[i + 1] == 0x4B, tail[i + 2] == 0x05, tail[i + 3] == 0x06 { break }
+      i -= 1
+    }
+    guard i >= 0 else { return nil }
+    let count = u16(i + 10)
+    guard count == 0xFFFF else { return count }
+    // Zip64: the locator (PK\6\7) sits just before the record and points at the zip64 record.
+    let locator = tailStart + i - 20
+    guard locator >= 0 else { return nil }
+    let loc = try source.bytes(count: 20, at: locator, file: file)
+    guard loc[0..<4] == [0x50, 0x4B, 0x06, 0x07] else { return nil }
+    var offset = 0
+    for b in 0..<8 { offset |= Int(loc[8 + b]) << (8 * b) }
+    guard offset >= 0, offset <= source.size - 56 else { return nil }
+    let record = try source.bytes(count: 56, at: offset, file: file)
+    guard record[0..<4] == [0x50, 0x4B, 0x06, 0x06] else { return nil }
+    var total = 0
+    for b in 0..<8 { total |= Int(record[32 + b]) << (8 * b) }
+    return total
   }
 
   /// Writes arrays to an `.npz` archive (stored members `NAME.npy`, float32), atomically.

@@ -5,7 +5,7 @@ import Testing
 
 @Suite(".npz archives")
 struct NpzTests {
-  @Test("np.savez and np.savez_compressed archives", arguments: ["archive_stored", "archive_deflated"])
+  @Test("np.savez and np.savez_compressed archives", arguments: ["archive_stored", "archive_deflated", "archive_zip64"])
   func readsNumPyArchives(name: String) throws {
     let arrays = try NumPy.readArchive(fixture(name, "npz"))
     #expect(arrays.map(\.name) == ["a", "b", "c"])
@@ -58,6 +58,19 @@ struct NpzTests {
     let url = dir.appendingPathComponent("corrupt.npz")
     try corrupt.write(to: url)
     #expect(npyError { _ = try NumPy.readArchive(url) } != nil)
+  }
+
+  @Test func corruptSecondMemberIsAnError() throws {
+    let dir = try makeTemporaryDirectory()
+    defer { cleanup(dir) }
+    var data = try Data(contentsOf: fixture("archive_stored", "npz"))
+    let signature = Data([0x50, 0x4B, 0x03, 0x04])
+    let second = try #require(data.range(of: signature, in: 4..<data.count)).lowerBound
+    data[second] = 0x58  // break the second member's local header signature
+    let url = dir.appendingPathComponent("c.npz")
+    try data.write(to: url)
+    let error = npyError { _ = try NumPy.readArchive(url) }
+    #expect(error != nil)
   }
 
   @Test func roundTrip() throws {
