@@ -54,13 +54,9 @@ public final class NpyFile: Sendable {
   public var shape: Shape { header.shape }
   /// The stored element type (converted to `Float` when read).
   public var dtype: NpyDType { header.dtype }
-  /// The extent of the first axis.
-  ///
-  /// - Precondition: the array has rank ≥ 1 (``readRows(_:)`` throws instead).
-  public var rowCount: Int {
-    precondition(shape.rank > 0, "\(name): rowCount of a rank-0 array")
-    return shape[0]
-  }
+  /// The extent of the first axis; 0 for a rank-0 array, which has no rows (``readRows(_:)``
+  /// throws ``NumpyIOError/notBatched(file:)`` for it).
+  public var rowCount: Int { shape.dimensions.first ?? 0 }
 
   /// The whole array as a row-major `Float` tensor.
   ///

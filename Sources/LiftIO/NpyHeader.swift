@@ -8,8 +8,10 @@ import LiftTensor
 /// `{'descr': '<f4', 'fortran_order': False, 'shape': (4, 3), }` padded with spaces and a final
 /// newline (latin-1 text for 1.0/2.0, UTF-8 for 3.0). The raw data follows immediately.
 public struct NpyHeader: Sendable, Equatable {
-  /// Format version `(major, minor)`: `(1, 0)`, `(2, 0)` or `(3, 0)`.
+  /// Major format version: 1, 2 or 3 (the header length field is 2 bytes for 1, 4 for 2
+  /// and 3; 3 has a UTF-8 header).
   public var majorVersion: UInt8
+  /// Minor format version: always 0 for the versions NumPy defines.
   public var minorVersion: UInt8
   /// Element type of the stored data.
   public var dtype: NpyDType
