@@ -32,7 +32,7 @@ let package = Package(
     // MARK: - Library
     .target(name: "LiftTensor", dependencies: ["CBLAS"]),
     .target(name: "LiftNN", dependencies: ["LiftTensor"]),
-    .target(name: "LiftAttribution", dependencies: ["LiftNN"]),
+    .target(name: "LiftAttribution", dependencies: ["LiftNN", "LiftGenomics"]),
     .target(name: "LiftGenomics", dependencies: ["LiftTensor"]),
     .target(
       name: "LiftIO",
