@@ -29,6 +29,10 @@ struct GraphAssembler {
       throw .invalidConfig(file: file, reason: "two graph nodes would be called '\(name)'")
     }
     let shape = try inferShape(op, inputs: inputs.map(\.shape), layer: layer)
+    guard let count = Shape.checkedCount(shape.map { $0 ?? 1 }), count <= 1 << 31 else {
+      throw .shapeMismatch(file: file, layer: layer, reason: "implausibly large output shape")
+    }
+    _ = count
     names.insert(name)
     let id = graph.add(op, inputs: inputs.map(\.id), name: name, origin: origin)
     shapes.append(shape)

@@ -194,6 +194,10 @@ private func parseEndpoints(_ value: JSONValue?, what: String, file: String)
 
 /// Reads options from a layer's `config`, throwing ``KerasImportError`` on wrong types.
 struct LayerOptions {
+  /// Integers read from a configuration must lie in ±2³¹, so sizes derived from them cannot
+  /// overflow `Int`.
+  static let integerBound = 1 << 31
+
   let spec: LayerSpec
   let file: String
   var config: JSONValue { spec.config }
@@ -237,7 +241,7 @@ struct LayerOptions {
       if let value { return value }
       throw invalid("'\(key)' is missing")
     }
-    guard let i = v.int else { throw invalid("'\(key)' is not an integer") }
+    guard let i = v.int, abs(i) <= Self.integerBound else { throw invalid("'\(key)' is not a plausible integer") }
     return i
   }
 
@@ -247,13 +251,15 @@ struct LayerOptions {
       if let value { return value }
       throw invalid("'\(key)' is missing")
     }
-    if let i = v.int { return [Int](repeating: i, count: count) }
+    if let i = v.int, abs(i) <= Self.integerBound { return [Int](repeating: i, count: count) }
     guard let a = v.array, a.count == count else {
       throw invalid("'\(key)' is not an integer or a list of \(count) integers")
     }
     var out = [Int]()
     for x in a {
-      guard let i = x.int else { throw invalid("'\(key)' is not a list of integers") }
+      guard let i = x.int, abs(i) <= Self.integerBound else {
+        throw invalid("'\(key)' is not a list of plausible integers")
+      }
       out.append(i)
     }
     return out
@@ -262,11 +268,13 @@ struct LayerOptions {
   /// A list of ints of any length (or a single int as a one-element list).
   func intList(_ key: String) throws(KerasImportError) -> [Int]? {
     guard let v = config[key], v != .null else { return nil }
-    if let i = v.int { return [i] }
+    if let i = v.int, abs(i) <= Self.integerBound { return [i] }
     guard let a = v.array else { throw invalid("'\(key)' is not a list of integers") }
     var out = [Int]()
     for x in a {
-      guard let i = x.int else { throw invalid("'\(key)' is not a list of integers") }
+      guard let i = x.int, abs(i) <= Self.integerBound else {
+        throw invalid("'\(key)' is not a list of plausible integers")
+      }
       out.append(i)
     }
     return out
@@ -280,7 +288,7 @@ struct LayerOptions {
     for x in a {
       if x == .null {
         out.append(nil)
-      } else if let i = x.int, i >= 0 {
+      } else if let i = x.int, i >= 0, i <= Self.integerBound {
         out.append(i)
       } else {
         throw invalid("'\(key)' is not a shape list")

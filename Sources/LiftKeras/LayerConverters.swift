@@ -221,7 +221,9 @@ private func convertBatchNorm(_ call: LayerCall, _ cx: inout Conversion) throws(
   guard epsilon >= 0 else { throw o.invalid("negative epsilon") }
   let expected = (scale ? ["gamma"] : []) + (center ? ["beta"] : []) + ["moving_mean", "moving_variance"]
   let w = try cx.weights(call, expected: expected)
-  let count = extents.reduce(1, *)
+  guard let count = Shape.checkedCount(extents), count <= LayerOptions.integerBound else {
+    throw o.invalid("implausible normalised extents \(extents)")
+  }
   for name in expected {
     let t = w[name]!
     // Keras stores the parameters with the normalised axes' extents ([C] for one axis).
@@ -371,7 +373,7 @@ private func symmetricPairs(_ o: LayerOptions, key: String, spatial d: Int, defa
   throws(KerasImportError) -> [(Int, Int)]
 {
   guard let v = o.config[key], v != .null else { return [(Int, Int)](repeating: (value, value), count: d) }
-  if let n = v.int { return [(Int, Int)](repeating: (n, n), count: d) }
+  if let n = v.int, n >= 0, n <= LayerOptions.integerBound { return [(Int, Int)](repeating: (n, n), count: d) }
   guard let a = v.array, a.count == d || (d == 1 && a.count == 2) else { throw o.invalid("malformed '\(key)'") }
   var pairs = [(Int, Int)]()
   if d == 1 {
@@ -388,7 +390,10 @@ private func symmetricPairs(_ o: LayerOptions, key: String, spatial d: Int, defa
       }
     }
   }
-  guard pairs.allSatisfy({ $0.0 >= 0 && $0.1 >= 0 }) else { throw o.invalid("negative '\(key)'") }
+  let bound = LayerOptions.integerBound
+  guard pairs.allSatisfy({ $0.0 >= 0 && $0.1 >= 0 && $0.0 <= bound && $0.1 <= bound }) else {
+    throw o.invalid("negative or implausible '\(key)'")
+  }
   return pairs
 }
 
