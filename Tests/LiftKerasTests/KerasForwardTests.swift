@@ -30,6 +30,10 @@ struct KerasForwardTests {
     Case(file: "legacy22_residual.h5", prefix: "legacy22_residual", inputs: 1, outputs: 1, taps: []),
     Case(file: "image_cnn3.keras", prefix: "image_cnn3", inputs: 1, outputs: 1, taps: ["conv", "bn"]),
     Case(file: "residual3.keras", prefix: "residual3", inputs: 1, outputs: 1, taps: ["add", "min"]),
+    Case(file: "residual3.h5", prefix: "residual3", inputs: 1, outputs: 1, taps: ["add", "min"]),
+    Case(
+      file: "zoo3.keras", prefix: "zoo3", inputs: 1, outputs: 1,
+      taps: ["prelu", "crop", "leaky", "bn_axis1", "gmax", "gavg", "d_gelu"]),
   ]
 
   @Test(arguments: cases)

@@ -67,8 +67,9 @@ struct KerasStructureTests {
     }
   }
 
-  @Test func zooLowerings() throws {
-    let g = try loadKerasModel(at: try fixture("zoo.h5"))
+  @Test(arguments: ["zoo.h5", "zoo3.keras"])
+  func zooLowerings(_ file: String) throws {
+    let g = try loadKerasModel(at: try fixture(file))
     func op(_ name: String) throws -> Op { g[try #require(g.node(named: name), "no node \(name)")].op }
     guard case .conv(let w, let b, let p) = try op("causal_conv") else { Issue.record("causal_conv"); return }
     #expect(w.shape == [3, 3, 4] && b == nil)
@@ -112,7 +113,7 @@ struct KerasStructureTests {
     #expect(g.outputs.map { g[$0].name } == ["out", "vec_dense"])
   }
 
-  @Test(arguments: ["residual.h5", "residual3.keras", "legacy22_residual.h5"])
+  @Test(arguments: ["residual.h5", "residual3.keras", "residual3.h5", "legacy22_residual.h5"])
   func sharedLayerCallsShareWeights(_ file: String) throws {
     let g = try loadKerasModel(at: try fixture(file))
     let first = try #require(g.node(named: "shared/preact"))
