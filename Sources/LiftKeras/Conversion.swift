@@ -59,7 +59,9 @@ struct Conversion {
   mutating func emitWithActivation(
     _ linear: Op, input: Value, call: LayerCall, outputName: String
   ) throws(KerasImportError) -> Value {
-    guard try activationOp(call.options.config["activation"], rank: nil, call: call) != nil else { return try emit(linear, [input], name: outputName, call: call) }
+    guard try activationOp(call.options.config["activation"], rank: nil, call: call) != nil else {
+      return try emit(linear, [input], name: outputName, call: call)
+    }
     let pre = try emit(linear, [input], name: call.name + "/preact", call: call)
     let op = try activationOp(call.options.config["activation"], rank: pre.rank, call: call)!
     return try emit(op, [pre], name: outputName, call: call)

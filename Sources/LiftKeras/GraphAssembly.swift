@@ -84,7 +84,9 @@ struct GraphAssembler {
       return spatial + [x.last!]
     case .globalMaxPool, .globalAveragePool:
       let x = inputs[0]
-      guard x.count >= 2 else { throw mismatch(layer, "global pooling needs spatial axes, got \(describe(x))") }
+      guard x.count >= 2 else {
+        throw mismatch(layer, "global pooling needs spatial axes, got \(describe(x))")
+      }
       return [x.last!]
     case .affine(let scale, _), .prelu(let scale):
       let x = inputs[0]
@@ -92,13 +94,17 @@ struct GraphAssembler {
         throw mismatch(layer, "parameters of rank \(scale.rank) for input \(describe(x))")
       }
       for (i, e) in scale.shape.dimensions.enumerated() where e != 1 {
-        if let xe = x[i], xe != e { throw mismatch(layer, "parameters \(scale.shape) for input \(describe(x))") }
+        if let xe = x[i], xe != e {
+          throw mismatch(layer, "parameters \(scale.shape) for input \(describe(x))")
+        }
       }
       return x
     case .activation, .identity:
       return inputs[0]
     case .softmax(let axis):
-      guard axis >= 1, axis <= inputs[0].count else { throw mismatch(layer, "softmax axis \(axis) out of range") }
+      guard axis >= 1, axis <= inputs[0].count else {
+        throw mismatch(layer, "softmax axis \(axis) out of range")
+      }
       return inputs[0]
     case .reshape(let target):
       let x = inputs[0]

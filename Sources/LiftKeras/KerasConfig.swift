@@ -241,7 +241,9 @@ struct LayerOptions {
       if let value { return value }
       throw invalid("'\(key)' is missing")
     }
-    guard let i = v.int, abs(i) <= Self.integerBound else { throw invalid("'\(key)' is not a plausible integer") }
+    guard let i = v.int, abs(i) <= Self.integerBound else {
+      throw invalid("'\(key)' is not a plausible integer")
+    }
     return i
   }
 

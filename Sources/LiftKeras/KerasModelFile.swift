@@ -162,7 +162,9 @@ func buildGraph(_ spec: ModelSpec, store: any WeightStore, file: String) throws(
   switch spec.kind {
   case .sequential:
     var layers = spec.layers[...]
-    guard let first = layers.first else { throw .invalidConfig(file: file, reason: "Sequential model without layers") }
+    guard let first = layers.first else {
+      throw .invalidConfig(file: file, reason: "Sequential model without layers")
+    }
     let inputName: String
     let shape: [Int?]
     if first.className == "InputLayer" {
@@ -179,7 +181,8 @@ func buildGraph(_ spec: ModelSpec, store: any WeightStore, file: String) throws(
       shape = s
       inputName = first.name + "_input"
     }
-    var x = try cx.assembler.add(.input(shape: shape), inputs: [], name: inputName, origin: "InputLayer", layer: inputName)
+    var x = try cx.assembler.add(
+      .input(shape: shape), inputs: [], name: inputName, origin: "InputLayer", layer: inputName)
     for layer in layers {
       if layer.className == "InputLayer" {
         throw .invalidConfig(file: file, reason: "InputLayer '\(layer.name)' inside a Sequential model")
@@ -201,7 +204,8 @@ func buildGraph(_ spec: ModelSpec, store: any WeightStore, file: String) throws(
         throw .invalidConfig(file: file, reason: "model input '\(ref.layer)' is not a layer")
       }
       guard layer.className == "InputLayer", ref.node == 0, ref.tensor == 0 else {
-        throw .unsupportedModel(file: file, reason: "model input '\(ref.layer)' is a \(layer.className), not an InputLayer")
+        throw .unsupportedModel(
+          file: file, reason: "model input '\(ref.layer)' is a \(layer.className), not an InputLayer")
       }
       guard values[ref] == nil else { continue }
       guard let shape = try inputShape(of: layer, file: file) else {
@@ -217,11 +221,13 @@ func buildGraph(_ spec: ModelSpec, store: any WeightStore, file: String) throws(
       for (k, refs) in layer.inbound.enumerated() {
         for ref in refs {
           guard byName[ref.layer] != nil else {
-            throw .invalidConfig(file: file, reason: "layer '\(layer.name)' reads unknown layer '\(ref.layer)'")
+            throw .invalidConfig(
+              file: file, reason: "layer '\(layer.name)' reads unknown layer '\(ref.layer)'")
           }
           guard ref.tensor == 0 else {
             throw .unsupportedConfiguration(
-              file: file, layer: layer.name, reason: "reads output \(ref.tensor) of multi-output layer '\(ref.layer)'")
+              file: file, layer: layer.name,
+              reason: "reads output \(ref.tensor) of multi-output layer '\(ref.layer)'")
           }
         }
         guard !refs.isEmpty else {
@@ -248,14 +254,17 @@ func buildGraph(_ spec: ModelSpec, store: any WeightStore, file: String) throws(
         let missing = stuck.layer.inbound[stuck.node].first { values[$0] == nil }!
         throw .invalidConfig(
           file: file,
-          reason: "layer '\(stuck.layer.name)' reads '\(missing.layer)' call \(missing.node), which is never computed")
+          reason:
+            "layer '\(stuck.layer.name)' reads '\(missing.layer)' call \(missing.node), which is never computed"
+        )
       }
       pending = remaining
     }
     var outputs = [NodeID]()
     for ref in spec.outputs {
       guard let v = values[ref] else {
-        throw .invalidConfig(file: file, reason: "model output '\(ref.layer)' call \(ref.node) is never computed")
+        throw .invalidConfig(
+          file: file, reason: "model output '\(ref.layer)' call \(ref.node) is never computed")
       }
       outputs.append(v.id)
     }
@@ -273,6 +282,7 @@ private func convertLayer(_ layer: LayerSpec, name: String, inputs: [Value], _ c
   guard !containerClasses.contains(key), let converter = layerConverters[key] else {
     throw .unsupportedLayer(file: cx.file, layer: layer.name, className: layer.className)
   }
-  let call = LayerCall(spec: layer, name: name, inputs: inputs, options: LayerOptions(spec: layer, file: cx.file))
+  let call = LayerCall(
+    spec: layer, name: name, inputs: inputs, options: LayerOptions(spec: layer, file: cx.file))
   return try converter.convert(call, &cx)
 }

@@ -47,7 +47,8 @@ struct LegacyH5WeightStore: WeightStore {
     let layerGroup: HDF5Group
     do {
       layerGroup = try group.group(layer.name)
-      names = layerGroup.hasAttribute("weight_names") ? try layerGroup.stringArrayAttribute("weight_names") : []
+      names =
+        layerGroup.hasAttribute("weight_names") ? try layerGroup.stringArrayAttribute("weight_names") : []
     } catch {
       throw .corrupt(file: file, reason: error.description)
     }
@@ -79,7 +80,8 @@ func assign(_ tensors: [(String, Tensor)], expected: [String], layer: String, fi
   } else {
     throw .missingWeight(
       file: file, layer: layer,
-      weight: expected.first { name in !tensors.contains { $0.0 == name } } ?? tensors.map(\.0).joined(separator: ","))
+      weight: expected.first { name in !tensors.contains { $0.0 == name } }
+        ?? tensors.map(\.0).joined(separator: ","))
   }
   for name in expected where result[name] == nil {
     throw .missingWeight(file: file, layer: layer, weight: name)

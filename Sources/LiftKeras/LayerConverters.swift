@@ -62,8 +62,10 @@ let layerConverters: [String: LayerConverter] = [
   "maxpooling2d": .pool(spatial: 2, max: true), "maxpool2d": .pool(spatial: 2, max: true),
   "averagepooling1d": .pool(spatial: 1, max: false), "avgpool1d": .pool(spatial: 1, max: false),
   "averagepooling2d": .pool(spatial: 2, max: false), "avgpool2d": .pool(spatial: 2, max: false),
-  "globalmaxpooling1d": .globalPool(spatial: 1, max: true), "globalmaxpool1d": .globalPool(spatial: 1, max: true),
-  "globalmaxpooling2d": .globalPool(spatial: 2, max: true), "globalmaxpool2d": .globalPool(spatial: 2, max: true),
+  "globalmaxpooling1d": .globalPool(spatial: 1, max: true),
+  "globalmaxpool1d": .globalPool(spatial: 1, max: true),
+  "globalmaxpooling2d": .globalPool(spatial: 2, max: true),
+  "globalmaxpool2d": .globalPool(spatial: 2, max: true),
   "globalaveragepooling1d": .globalPool(spatial: 1, max: false),
   "globalavgpool1d": .globalPool(spatial: 1, max: false),
   "globalaveragepooling2d": .globalPool(spatial: 2, max: false),
@@ -115,7 +117,9 @@ private func convertDense(_ call: LayerCall, _ cx: inout Conversion) throws(Kera
     .dense(weight: kernel, bias: bias), input: call.input, call: call, outputName: call.name)
 }
 
-private func convertConv(_ call: LayerCall, _ cx: inout Conversion, spatial d: Int) throws(KerasImportError) -> Value {
+private func convertConv(_ call: LayerCall, _ cx: inout Conversion, spatial d: Int) throws(KerasImportError)
+  -> Value
+{
   let o = call.options
   try requireRank(call, d + 1, what: call.spec.className)
   let filters = try o.int("filters")
@@ -132,11 +136,13 @@ private func convertConv(_ call: LayerCall, _ cx: inout Conversion, spatial d: I
 
   var x = call.input
   if channelsFirst {
-    x = try cx.emit(.transpose(toChannelsLast(rank: d + 1)), [x], name: call.name + "/channels_last", call: call)
+    x = try cx.emit(
+      .transpose(toChannelsLast(rank: d + 1)), [x], name: call.name + "/channels_last", call: call)
   }
   let inChannels = x.shape.last!
   if let c = inChannels, c % groups != 0 {
-    throw .shapeMismatch(file: cx.file, layer: call.spec.name, reason: "\(c) input channels not divisible into \(groups) groups")
+    throw .shapeMismatch(
+      file: cx.file, layer: call.spec.name, reason: "\(c) input channels not divisible into \(groups) groups")
   }
   let useBias = try o.bool("use_bias", default: true)
   let w = try cx.weights(call, expected: ["kernel"] + (useBias ? ["bias"] : []))
@@ -172,7 +178,8 @@ private func convertPool(_ call: LayerCall, _ cx: inout Conversion, spatial d: I
     size: size, strides: strides, padding: padding == "same" ? .same : .valid, countIncludePad: false)
   let op: Op = isMax ? .maxPool(parameters) : .averagePool(parameters)
   guard try o.channelsFirst() else { return try cx.emit(op, call.inputs, name: call.name, call: call) }
-  let x = try cx.emit(.transpose(toChannelsLast(rank: d + 1)), [call.input], name: call.name + "/channels_last", call: call)
+  let x = try cx.emit(
+    .transpose(toChannelsLast(rank: d + 1)), [call.input], name: call.name + "/channels_last", call: call)
   let y = try cx.emit(op, [x], name: call.name + "/channels_last_output", call: call)
   return try cx.emit(.transpose(toChannelsFirst(rank: d + 1)), [y], name: call.name, call: call)
 }
@@ -187,7 +194,8 @@ private func convertGlobalPool(_ call: LayerCall, _ cx: inout Conversion, spatia
   let op: Op = isMax ? .globalMaxPool : .globalAveragePool
   var x = call.input
   if channelsFirst {
-    x = try cx.emit(.transpose(toChannelsLast(rank: d + 1)), [x], name: call.name + "/channels_last", call: call)
+    x = try cx.emit(
+      .transpose(toChannelsLast(rank: d + 1)), [x], name: call.name + "/channels_last", call: call)
   }
   guard keepdims else { return try cx.emit(op, [x], name: call.name, call: call) }
   let pooled = try cx.emit(op, [x], name: call.name + "/pool", call: call)
@@ -203,7 +211,9 @@ private func convertBatchNorm(_ call: LayerCall, _ cx: inout Conversion) throws(
   guard !axes.isEmpty else { throw o.invalid("empty axis list") }
   var perExample = [Int]()
   for a in axes {
-    guard let full = fullAxis(a, rank: rank) else { throw o.unsupported("axis \(a) for an input of rank \(rank + 1)") }
+    guard let full = fullAxis(a, rank: rank) else {
+      throw o.unsupported("axis \(a) for an input of rank \(rank + 1)")
+    }
     guard !perExample.contains(full - 1) else { throw o.invalid("repeated axis \(a)") }
     perExample.append(full - 1)
   }
@@ -236,7 +246,8 @@ private func convertBatchNorm(_ call: LayerCall, _ cx: inout Conversion) throws(
   let beta = w["beta"]?.scalars ?? [Float](repeating: 0, count: count)
   let mean = w["moving_mean"]!.scalars
   let variance = w["moving_variance"]!.scalars
-  var scales = [Float](), offsets = [Float]()
+  var scales = [Float]()
+  var offsets = [Float]()
   for i in 0..<count {
     let s = Double(gamma[i]) / (Double(variance[i]) + epsilon).squareRoot()
     guard s.isFinite else { throw o.invalid("moving_variance + epsilon is not positive") }
@@ -254,7 +265,8 @@ private func convertBatchNorm(_ call: LayerCall, _ cx: inout Conversion) throws(
 private func convertFlatten(_ call: LayerCall, _ cx: inout Conversion) throws(KerasImportError) -> Value {
   var x = call.input
   if try call.options.channelsFirst(), x.rank >= 2 {
-    x = try cx.emit(.transpose(toChannelsLast(rank: x.rank)), [x], name: call.name + "/channels_last", call: call)
+    x = try cx.emit(
+      .transpose(toChannelsLast(rank: x.rank)), [x], name: call.name + "/channels_last", call: call)
   }
   let known = x.shape.allSatisfy { $0 != nil } ? Shape.checkedCount(x.shape.map { $0! }) : nil
   return try cx.emit(.reshape([known ?? -1]), [x], name: call.name, call: call)
@@ -292,10 +304,13 @@ private func convertReLU(_ call: LayerCall, _ cx: inout Conversion) throws(Keras
   case (nil, let s):
     return try cx.emit(.activation(.leakyRelu(alpha: Float(s))), call.inputs, name: call.name, call: call)
   case (let m?, 0):
-    return try cx.emit(.activation(.clip(lower: 0, upper: Float(m))), call.inputs, name: call.name, call: call)
+    return try cx.emit(
+      .activation(.clip(lower: 0, upper: Float(m))), call.inputs, name: call.name, call: call)
   case (let m?, let s):
-    let leaky = try cx.emit(.activation(.leakyRelu(alpha: Float(s))), call.inputs, name: call.name + "/leaky", call: call)
-    return try cx.emit(.activation(.clip(lower: -.infinity, upper: Float(m))), [leaky], name: call.name, call: call)
+    let leaky = try cx.emit(
+      .activation(.leakyRelu(alpha: Float(s))), call.inputs, name: call.name + "/leaky", call: call)
+    return try cx.emit(
+      .activation(.clip(lower: -.infinity, upper: Float(m))), [leaky], name: call.name, call: call)
   }
 }
 
@@ -346,8 +361,9 @@ private func convertZeroPadding(_ call: LayerCall, _ cx: inout Conversion, spati
   try requireRank(call, d + 1, what: call.spec.className)
   let pairs = try symmetricPairs(o, key: "padding", spatial: d, default: 1)
   return try cx.emit(
-    .pad(before: try placeSpatial(pairs.map(\.0), call: call, d: d),
-         after: try placeSpatial(pairs.map(\.1), call: call, d: d), value: 0),
+    .pad(
+      before: try placeSpatial(pairs.map(\.0), call: call, d: d),
+      after: try placeSpatial(pairs.map(\.1), call: call, d: d), value: 0),
     call.inputs, name: call.name, call: call)
 }
 
@@ -373,8 +389,12 @@ private func symmetricPairs(_ o: LayerOptions, key: String, spatial d: Int, defa
   throws(KerasImportError) -> [(Int, Int)]
 {
   guard let v = o.config[key], v != .null else { return [(Int, Int)](repeating: (value, value), count: d) }
-  if let n = v.int, n >= 0, n <= LayerOptions.integerBound { return [(Int, Int)](repeating: (n, n), count: d) }
-  guard let a = v.array, a.count == d || (d == 1 && a.count == 2) else { throw o.invalid("malformed '\(key)'") }
+  if let n = v.int, n >= 0, n <= LayerOptions.integerBound {
+    return [(Int, Int)](repeating: (n, n), count: d)
+  }
+  guard let a = v.array, a.count == d || (d == 1 && a.count == 2) else {
+    throw o.invalid("malformed '\(key)'")
+  }
   var pairs = [(Int, Int)]()
   if d == 1 {
     guard let p = a[0].int, let q = a[1].int else { throw o.invalid("malformed '\(key)'") }
@@ -411,7 +431,8 @@ private func convertConcatenate(_ call: LayerCall, _ cx: inout Conversion) throw
   return try cx.emit(.concat(axis: full), call.inputs, name: call.name, call: call)
 }
 
-private func convertMerge(_ call: LayerCall, _ cx: inout Conversion, op: Op) throws(KerasImportError) -> Value {
+private func convertMerge(_ call: LayerCall, _ cx: inout Conversion, op: Op) throws(KerasImportError) -> Value
+{
   if case .subtract = op, call.inputs.count != 2 {
     throw call.options.invalid("Subtract needs exactly two inputs, got \(call.inputs.count)")
   }
@@ -428,6 +449,8 @@ private func convertRescaling(_ call: LayerCall, _ cx: inout Conversion) throws(
   let offset = try o.double("offset", default: 0)
   let ones = Shape([Int](repeating: 1, count: call.input.rank))
   return try cx.emit(
-    .affine(scale: Tensor(repeating: Float(scale), shape: ones), offset: Tensor(repeating: Float(offset), shape: ones)),
+    .affine(
+      scale: Tensor(repeating: Float(scale), shape: ones),
+      offset: Tensor(repeating: Float(offset), shape: ones)),
     call.inputs, name: call.name, call: call)
 }

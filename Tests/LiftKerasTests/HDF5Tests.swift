@@ -21,11 +21,18 @@ struct HDF5Tests {
 
   @Test func attributeErrorsAreTyped() throws {
     let root = try HDF5File(url: try fixture("hdf5_kinds.h5")).root
-    #expect(throws: HDF5Error.missing(file: "hdf5_kinds.h5", path: "/@nope")) { try root.stringAttribute("nope") }
-    #expect(throws: HDF5Error.wrongType(file: "hdf5_kinds.h5", path: "/@float_scalar", expected: "a string attribute")) {
+    #expect(throws: HDF5Error.missing(file: "hdf5_kinds.h5", path: "/@nope")) {
+      try root.stringAttribute("nope")
+    }
+    #expect(
+      throws: HDF5Error.wrongType(
+        file: "hdf5_kinds.h5", path: "/@float_scalar", expected: "a string attribute")
+    ) {
       try root.stringAttribute("float_scalar")
     }
-    #expect(throws: HDF5Error.wrongType(file: "hdf5_kinds.h5", path: "/@str_array", expected: "a single string")) {
+    #expect(
+      throws: HDF5Error.wrongType(file: "hdf5_kinds.h5", path: "/@str_array", expected: "a single string")
+    ) {
       try root.stringAttribute("str_array")
     }
     #expect(throws: HDF5Error.self) { try root.intAttribute("fixed") }
@@ -57,8 +64,12 @@ struct HDF5Tests {
     #expect(!root.contains("group/missing/f16"))
     #expect(root.containsGroup("group/nested"))
     #expect(!root.containsGroup("group/nested/f16"))
-    #expect(throws: HDF5Error.missing(file: "hdf5_kinds.h5", path: "/group/missing")) { try root.group("group/missing") }
-    #expect(throws: HDF5Error.wrongType(file: "hdf5_kinds.h5", path: "/group/nested/f16", expected: "a group")) {
+    #expect(throws: HDF5Error.missing(file: "hdf5_kinds.h5", path: "/group/missing")) {
+      try root.group("group/missing")
+    }
+    #expect(
+      throws: HDF5Error.wrongType(file: "hdf5_kinds.h5", path: "/group/nested/f16", expected: "a group")
+    ) {
       try root.group("group/nested/f16")
     }
     #expect(throws: HDF5Error.wrongType(file: "hdf5_kinds.h5", path: "/group", expected: "a dataset")) {

@@ -18,7 +18,9 @@ struct DictionaryStore: WeightStore {
   }
 }
 
-private func importJSON(_ text: String, weights: [String: [String: Tensor]] = [:]) throws(KerasImportError) -> Graph {
+private func importJSON(_ text: String, weights: [String: [String: Tensor]] = [:]) throws(KerasImportError)
+  -> Graph
+{
   guard let json = JSONValue.parse(Data(text.utf8)) else {
     throw .invalidConfig(file: "inline.json", reason: "bad JSON in test")
   }
@@ -34,9 +36,15 @@ private func randomTensor(_ shape: Shape, _ rng: inout SplitMix64) -> Tensor {
 private func toChannelsLast(_ x: Tensor) -> Tensor {
   let (n, a, b, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
   var out = [Float](repeating: 0, count: x.scalarCount)
-  for i in 0..<n { for p in 0..<a { for q in 0..<b { for r in 0..<c {
-    out[((i * b + q) * c + r) * a + p] = x.scalars[((i * a + p) * b + q) * c + r]
-  } } } }
+  for i in 0..<n {
+    for p in 0..<a {
+      for q in 0..<b {
+        for r in 0..<c {
+          out[((i * b + q) * c + r) * a + p] = x.scalars[((i * a + p) * b + q) * c + r]
+        }
+      }
+    }
+  }
   return Tensor(shape: [n, b, c, a], scalars: out)
 }
 
@@ -90,9 +98,13 @@ struct KerasConfigTests {
       """
     let g = try importJSON(text)
     #expect(g.inputNames == ["a_in", "b_in"])
-    guard case .concat(let axis) = g[g.outputs[0]].op else { Issue.record("not concat"); return }
+    guard case .concat(let axis) = g[g.outputs[0]].op else {
+      Issue.record("not concat")
+      return
+    }
     #expect(axis == 1)
-    let y = try forward(g, inputs: [Tensor(shape: [1, 3], scalars: [1, 2, 3]), Tensor(shape: [1, 2], scalars: [4, 5])])
+    let y = try forward(
+      g, inputs: [Tensor(shape: [1, 3], scalars: [1, 2, 3]), Tensor(shape: [1, 2], scalars: [4, 5])])
     #expect(y[g.outputs[0].rawValue].scalars == [1, 2, 3, 4, 5])
   }
 
@@ -104,24 +116,39 @@ struct KerasConfigTests {
       """
     }
     #expect(
-      throws: KerasImportError.unsupportedConfiguration(file: "inline.json", layer: "l", reason: "ReLU threshold 0.5 ≠ 0")
+      throws: KerasImportError.unsupportedConfiguration(
+        file: "inline.json", layer: "l", reason: "ReLU threshold 0.5 ≠ 0")
     ) { try importJSON(sequential(#"{"class_name": "ReLU", "config": {CONFIG, "threshold": 0.5}}"#)) }
     #expect(
-      throws: KerasImportError.unsupportedConfiguration(file: "inline.json", layer: "l", reason: "activation 'hard_sigmoid'")
-    ) { try importJSON(sequential(#"{"class_name": "Activation", "config": {CONFIG, "activation": "hard_sigmoid"}}"#)) }
-    #expect(throws: KerasImportError.unsupportedLayer(file: "inline.json", layer: "l", className: "Embedding")) {
+      throws: KerasImportError.unsupportedConfiguration(
+        file: "inline.json", layer: "l", reason: "activation 'hard_sigmoid'")
+    ) {
+      try importJSON(
+        sequential(#"{"class_name": "Activation", "config": {CONFIG, "activation": "hard_sigmoid"}}"#))
+    }
+    #expect(
+      throws: KerasImportError.unsupportedLayer(file: "inline.json", layer: "l", className: "Embedding")
+    ) {
       try importJSON(sequential(#"{"class_name": "Embedding", "config": {CONFIG}}"#))
     }
-    #expect(throws: KerasImportError.unsupportedLayer(file: "inline.json", layer: "l", className: "Sequential")) {
+    #expect(
+      throws: KerasImportError.unsupportedLayer(file: "inline.json", layer: "l", className: "Sequential")
+    ) {
       try importJSON(sequential(#"{"class_name": "Sequential", "config": {CONFIG, "layers": []}}"#))
     }
-    #expect(throws: KerasImportError.unsupportedModel(file: "inline.json", reason: "top-level class MyModel (only Sequential and Functional models can be imported)")) {
+    #expect(
+      throws: KerasImportError.unsupportedModel(
+        file: "inline.json",
+        reason: "top-level class MyModel (only Sequential and Functional models can be imported)")
+    ) {
       try importJSON(#"{"class_name": "MyModel", "config": {}}"#)
     }
     // Case-insensitive class names, the ReLU max_value + negative_slope chain and causal padding.
-    let g = try importJSON(sequential(#"{"class_name": "relu", "config": {CONFIG, "max_value": 2, "negative_slope": 0.5}}"#))
+    let g = try importJSON(
+      sequential(#"{"class_name": "relu", "config": {CONFIG, "max_value": 2, "negative_slope": 0.5}}"#))
     #expect(g.nodes.map(\.name) == ["l_input", "l/leaky", "l"])
-    let y = try forward(g, inputs: [Tensor(shape: [1, 4, 3], scalars: [-2, -1, 0, 1, 2, 3, 4, 5, -4, 0.5, 1.5, 2.5])])
+    let y = try forward(
+      g, inputs: [Tensor(shape: [1, 4, 3], scalars: [-2, -1, 0, 1, 2, 3, 4, 5, -4, 0.5, 1.5, 2.5])])
     #expect(y[2].scalars == [-1, -0.5, 0, 1, 2, 2, 2, 2, -2, 0.5, 1.5, 2])
   }
 
@@ -154,7 +181,8 @@ struct KerasConfigTests {
       .array([]), .object([:]), .array([.number(1), .number(2)]), .bool(true), .string("channels_first"),
     ]
     var rng = SplitMix64(seed: 42)
-    var imported = 0, ran = 0
+    var imported = 0
+    var ran = 0
     for _ in 0..<400 {
       var json = original
       let count = nodeCount(json)
@@ -162,7 +190,8 @@ struct KerasConfigTests {
       let replacement = replacements[Int(rng.next() % UInt64(replacements.count))]
       var index = 0
       json = replace(json, target: target, with: replacement, index: &index)
-      guard let spec = try? parseModelConfig(json, file: file), let graph = try? buildGraph(spec, store: store, file: file)
+      guard let spec = try? parseModelConfig(json, file: file),
+        let graph = try? buildGraph(spec, store: store, file: file)
       else { continue }
       imported += 1
       var shapes = [Shape]()

@@ -9,7 +9,10 @@ struct KerasErrorTests {
     let error = #expect(throws: KerasImportError.self) { try loadKerasModel(at: try fixture("lstm.h5")) }
     #expect(error == .unsupportedLayer(file: "lstm.h5", layer: "lstm_1", className: "LSTM"))
     #expect(error?.description == "lstm.h5: layer 'lstm_1' has unsupported class LSTM")
-    #expect(throws: KerasImportError.unsupportedLayer(file: "custom_layer.h5", layer: "hidden2", className: "MyCustomDense")) {
+    #expect(
+      throws: KerasImportError.unsupportedLayer(
+        file: "custom_layer.h5", layer: "hidden2", className: "MyCustomDense")
+    ) {
       try loadKerasModel(at: try fixture("custom_layer.h5"))
     }
   }
@@ -19,21 +22,38 @@ struct KerasErrorTests {
       throws: KerasImportError.weightShapeMismatch(
         file: "bad_weight_shape.h5", layer: "hidden2", weight: "kernel", expected: [8, 5], found: [7, 5])
     ) { try loadKerasModel(at: try fixture("bad_weight_shape.h5")) }
-    #expect(throws: KerasImportError.missingWeight(file: "missing_weights.h5", layer: "logits", weight: "kernel")) {
+    #expect(
+      throws: KerasImportError.missingWeight(file: "missing_weights.h5", layer: "logits", weight: "kernel")
+    ) {
       try loadKerasModel(at: try fixture("missing_weights.h5"))
     }
   }
 
   @Test func notKerasFiles() throws {
     let random = #expect(throws: KerasImportError.self) { try loadKerasModel(at: try fixture("random.h5")) }
-    guard case .notAKerasFile(let file, _) = random else { Issue.record("\(String(describing: random))"); return }
+    guard case .notAKerasFile(let file, _) = random else {
+      Issue.record("\(String(describing: random))")
+      return
+    }
     #expect(file == "random.h5")
-    let plain = #expect(throws: KerasImportError.self) { try loadKerasModel(at: try fixture("hdf5_kinds.h5")) }
-    guard case .notAKerasFile = plain else { Issue.record("\(String(describing: plain))"); return }
-    let noConfig = #expect(throws: KerasImportError.self) { try loadKerasModel(at: try fixture("no_config.keras")) }
+    let plain = #expect(throws: KerasImportError.self) {
+      try loadKerasModel(at: try fixture("hdf5_kinds.h5"))
+    }
+    guard case .notAKerasFile = plain else {
+      Issue.record("\(String(describing: plain))")
+      return
+    }
+    let noConfig = #expect(throws: KerasImportError.self) {
+      try loadKerasModel(at: try fixture("no_config.keras"))
+    }
     #expect(noConfig == .notAKerasFile(file: "no_config.keras", reason: "zip archive without config.json"))
-    let badJSON = #expect(throws: KerasImportError.self) { try loadKerasModel(at: try fixture("bad_json.h5")) }
-    guard case .invalidConfig = badJSON else { Issue.record("\(String(describing: badJSON))"); return }
+    let badJSON = #expect(throws: KerasImportError.self) {
+      try loadKerasModel(at: try fixture("bad_json.h5"))
+    }
+    guard case .invalidConfig = badJSON else {
+      Issue.record("\(String(describing: badJSON))")
+      return
+    }
   }
 
   @Test func missingFileAndDirectory() throws {
@@ -69,11 +89,14 @@ struct KerasErrorTests {
     for source in ["mlp.h5", "image_cnn3.keras"] {
       let bytes = [UInt8](try Data(contentsOf: try fixture(source)))
       let ext = (source as NSString).pathExtension
-      for length in [0, 3, 4, 8, 30, 100, 512, 2048, bytes.count / 3, bytes.count / 2, bytes.count - 30, bytes.count - 1]
-      {
+      for length in [
+        0, 3, 4, 8, 30, 100, 512, 2048, bytes.count / 3, bytes.count / 2, bytes.count - 30, bytes.count - 1,
+      ] {
         let url = dir.appendingPathComponent("t\(length).\(ext)")
         try Data(bytes.prefix(length)).write(to: url)
-        let error = #expect(throws: KerasImportError.self, "\(source) prefix \(length)") { try loadKerasModel(at: url) }
+        let error = #expect(throws: KerasImportError.self, "\(source) prefix \(length)") {
+          try loadKerasModel(at: url)
+        }
         switch error {
         case .notAKerasFile?, .corrupt?: break
         default: Issue.record("\(source) prefix \(length): unexpected \(String(describing: error))")

@@ -25,7 +25,9 @@ struct KerasForwardTests {
       file: "zoo.h5", prefix: "zoo", inputs: 1, outputs: 1,
       taps: ["prelu", "crop", "leaky", "bn_axis1", "gmax", "gavg", "d_gelu"]),
     Case(file: "two_input.h5", prefix: "two_input", inputs: 2, outputs: 2, taps: []),
-    Case(file: "residual.h5", prefix: "residual", inputs: 1, outputs: 1, taps: ["add", "sub", "avg", "max", "min"]),
+    Case(
+      file: "residual.h5", prefix: "residual", inputs: 1, outputs: 1,
+      taps: ["add", "sub", "avg", "max", "min"]),
     Case(file: "legacy22_mlp.h5", prefix: "legacy22_mlp", inputs: 1, outputs: 1, taps: []),
     Case(file: "legacy22_residual.h5", prefix: "legacy22_residual", inputs: 1, outputs: 1, taps: []),
     Case(file: "image_cnn3.keras", prefix: "image_cnn3", inputs: 1, outputs: 1, taps: ["conv", "bn"]),
@@ -53,7 +55,8 @@ struct KerasForwardTests {
     }
     for tap in c.taps {
       let id = try #require(graph.node(named: tap), "\(c.file): no node \(tap)")
-      expectForwardClose(values[id.rawValue], try loadNpy("\(c.prefix).at.\(tap).npy"), "\(c.file) layer \(tap)")
+      expectForwardClose(
+        values[id.rawValue], try loadNpy("\(c.prefix).at.\(tap).npy"), "\(c.file) layer \(tap)")
     }
   }
 }

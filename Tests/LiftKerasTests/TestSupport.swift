@@ -31,8 +31,9 @@ func loadNpy(_ name: String) throws -> Tensor {
   let data = Array(bytes[(start + headerLength)...])
   try #require(data.count == 4 * count)
   let scalars = (0..<count).map { i in
-    Float(bitPattern: UInt32(data[4 * i]) | UInt32(data[4 * i + 1]) << 8 | UInt32(data[4 * i + 2]) << 16
-      | UInt32(data[4 * i + 3]) << 24)
+    Float(
+      bitPattern: UInt32(data[4 * i]) | UInt32(data[4 * i + 1]) << 8 | UInt32(data[4 * i + 2]) << 16
+        | UInt32(data[4 * i + 3]) << 24)
   }
   return Tensor(shape: Shape(shape), scalars: scalars)
 }
