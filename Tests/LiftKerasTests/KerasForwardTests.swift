@@ -26,6 +26,12 @@ struct KerasForwardTests {
       taps: ["prelu", "crop", "leaky", "bn_axis1", "gmax", "gavg", "d_gelu"]),
     Case(file: "two_input.h5", prefix: "two_input", inputs: 2, outputs: 2, taps: []),
     Case(
+      file: "conv_variants.h5", prefix: "conv_variants", inputs: 2, outputs: 1,
+      taps: [
+        "grouped", "rect", "crop2", "gmax_keep", "c1d", "ap1d", "mp1d", "perm", "softmax_axis1",
+        "softmax_last",
+      ]),
+    Case(
       file: "residual.h5", prefix: "residual", inputs: 1, outputs: 1,
       taps: ["add", "sub", "avg", "max", "min"]),
     Case(file: "legacy22_mlp.h5", prefix: "legacy22_mlp", inputs: 1, outputs: 1, taps: []),
