@@ -67,7 +67,7 @@ let package = Package(
       name: "LiftIOTests", dependencies: ["LiftIO", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),
     .testTarget(
-      name: "LiftKerasTests", dependencies: ["LiftKeras", "LiftIO", "LiftTestSupport"],
+      name: "LiftKerasTests", dependencies: ["LiftKeras", "LiftHDF5", "LiftIO", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),
     .testTarget(
       name: "deepliftTests", dependencies: ["deeplift", "LiftIO", "LiftTestSupport"],
