@@ -16,6 +16,7 @@ let package = Package(
     .library(name: "LiftGenomics", targets: ["LiftGenomics"]),
     .library(name: "LiftIO", targets: ["LiftIO"]),
     .library(name: "LiftKeras", targets: ["LiftKeras"]),
+    .library(name: "LiftKit", targets: ["LiftKit"]),
     .executable(name: "deeplift", targets: ["deeplift"]),
   ],
   dependencies: [
@@ -44,11 +45,16 @@ let package = Package(
         "LiftNN", "LiftHDF5", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
       ]),
 
+    // The library face of the tool: load any model file, explain, aggregate.
+    .target(
+      name: "LiftKit",
+      dependencies: ["LiftAttribution", "LiftKeras", "LiftIO", "LiftGenomics"]),
+
     // MARK: - Command-line tool
     .executableTarget(
       name: "deeplift",
       dependencies: [
-        "LiftAttribution", "LiftKeras", "LiftIO", "LiftGenomics",
+        "LiftKit", "LiftAttribution", "LiftKeras", "LiftIO", "LiftGenomics",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 

@@ -33,8 +33,9 @@ struct ExplainRequest: Sendable {
   var maxPool: MaxPoolRule
   var hypothetical: Bool
   var multipliers: Bool
-  /// Channel axis of one-hot inputs (−1: last, Keras; 1: ONNX/torch `[N, C, L]`).
-  var channelAxis: Int
+  /// Channel axis of one-hot inputs (−1: last, Keras; 1: ONNX/torch `[N, C, L]`); `nil`: from
+  /// the model format.
+  var channelAxis: Int?
   var threads: Int?
   var quiet: Bool
 
@@ -51,7 +52,7 @@ struct ExplainRequest: Sendable {
     options.batchSize = batchSize
     options.multipliers = multipliers
     options.hypothetical = hypothetical
-    options.channelAxis = channelAxis
+    if let channelAxis { options.channelAxis = channelAxis }
     return options
   }
 }
@@ -127,8 +128,8 @@ extension DeepLift {
 
     @Option(
       name: .customLong("channel-axis"), parsing: .unconditional,
-      help: "Channel axis of one-hot inputs (-1: last, Keras; 1: ONNX/torch [N, C, L]).")
-    var channelAxis = -1
+      help: "Channel axis of one-hot inputs (default: -1, last, for Keras; 1 for ONNX/torch [N, C, L]).")
+    var channelAxis: Int?
 
     @OptionGroup var common: CommonOptions
 
