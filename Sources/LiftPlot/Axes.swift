@@ -42,7 +42,9 @@ enum Ticks {
   /// A label for tick value `v` on an axis whose ticks are `step` apart.
   static func label(_ v: Double, step: Double) -> String {
     if v == 0 { return "0" }
-    let decimals = max(0, Int(-floor(log10(step) + 1e-9)) + (step / pow(10, floor(log10(step))) == 2.5 ? 1 : 0))
+    let exponent = floor(log10(step) + 1e-9)
+    let mantissa = step / pow(10, exponent)
+    let decimals = max(0, Int(-exponent) + (abs(mantissa - 2.5) < 1e-6 ? 1 : 0))
     if decimals <= 6 && abs(v) < 1e6 { return String(format: "%.\(decimals)f", v) }
     return String(format: "%.3g", v)
   }

@@ -49,6 +49,8 @@ final class Canvas {
   private let sink: ByteSink
   /// Glyph outlines at the reference font size with their ink boxes, keyed by letter.
   private var glyphs: [Character: (path: UnsafeMutablePointer<cairo_path_t>, box: Box)] = [:]
+  /// Letters for which the font gave no outline (no usable font installed).
+  private var missingGlyphs: Set<Character> = []
 
   /// The ink box `(x1, y1)–(x2, y2)` of a glyph path in font units (y down, baseline at 0).
   struct Box { var x1, y1, x2, y2: Double }
@@ -97,6 +99,12 @@ final class Canvas {
   /// Completes the drawing and returns the encoded file, or cairo's error message.
   func finish() -> Result<[UInt8], PlotError> {
     if let message = statusMessage(cairo_status(cr)) { return .failure(.renderingFailed(message)) }
+    if !missingGlyphs.isEmpty {
+      return .failure(
+        .renderingFailed(
+          "no glyph outline for '\(String(missingGlyphs.sorted()))': install a TrueType font "
+            + "(Debian: fonts-dejavu-core)"))
+    }
     switch format {
     case .png:
       cairo_surface_flush(surface)
@@ -218,7 +226,10 @@ final class Canvas {
     let (path, box) = glyph(letter)
     let boxWidth = box.x2 - box.x1
     let boxHeight = box.y2 - box.y1
-    guard boxWidth > 0, boxHeight > 0 else { return }  // no outline (e.g. missing font)
+    guard boxWidth > 0, boxHeight > 0 else {  // no outline: no usable font
+      missingGlyphs.insert(letter)
+      return
+    }
     // x' = sx·px + tx maps [x1, x2] → [x, x + width];
     // y' = sy·py + ty maps y2 (glyph bottom) → baseY and y1 (glyph top) → baseY − height.
     let sx = width / boxWidth

@@ -98,12 +98,11 @@ package struct LogoFigure: Figure {
     self.length = end - start
 
     // Examples.
-    let examples = options.examples ?? [options.example]
+    let examples = options.examples.flatMap { $0.isEmpty ? nil : $0 } ?? [options.example]
     let available = layout.batched ? layout.batch : 1
     for n in examples where !(0..<available).contains(n) {
       throw .exampleOutOfRange(n, count: available)
     }
-    if examples.isEmpty { throw .exampleOutOfRange(0, count: 0) }
 
     // Sequence mask: same length and letters; batch and task axes may be absent or 1.
     var mask: (layout: OneHotLayout, scalars: [Float])?

@@ -83,15 +83,17 @@ public struct PlotOptions: Sendable {
   /// The example (index along the first, batch axis) to draw. Ignored for unbatched shapes
   /// (`[L, K]`, `[H, W]`, `[F]`), which must use 0.
   public var example: Int
-  /// Several examples to draw as stacked logo rows (logo only); overrides `example`.
+  /// Several examples to draw as stacked logo rows, in this order; overrides `example` when
+  /// not empty. Heat maps and bar charts draw only the first.
   public var examples: [Int]?
   /// First position of the logo window (inclusive, 0-based); default 0.
   public var start: Int?
   /// End of the logo window (exclusive); default the sequence length.
   public var end: Int?
-  /// The one-hot input sequences (same layout as the scores, or without the task axis): each
-  /// score is multiplied by it, so only the observed letter's score is drawn. Use with
-  /// hypothetical scores; `nil` draws every letter's score.
+  /// The one-hot input sequences: each score is multiplied by it, so only the observed
+  /// letter's score is drawn (use with hypothetical scores); `nil` draws every letter's score.
+  /// Same positions and letters as the scores, in either channel order; its batch axis may be
+  /// absent or 1 (one sequence for every example) and its task axis absent or 1.
   public var sequence: Tensor?
   /// The input images, in the scores' layout, drawn in grayscale under a translucent heat map
   /// (channels averaged, min–max normalised to [0, 1]). Heat map only.

@@ -21,8 +21,8 @@ protocol Figure {
 ///   image needs an explicit `.heatmap`);
 /// - rank 3: `[N, L, 4|20]` or channels-first `[N, 4|20, L]` → `.logo`, otherwise
 ///   `[H, W, C]` / `[N, H, W]` → `.heatmap`;
-/// - rank 4: `[N, T, L, 4|20]` (several tasks) → `.logo`, otherwise `[N, H, W, C]` /
-///   `[N, C, H, W]` → `.heatmap`;
+/// - rank 4: `[N, T, L, 4|20]` (several tasks) or `[N, 1, 4|20, L]` (the Theano-era DeepLIFT
+///   layout) → `.logo`, otherwise `[N, H, W, C]` / `[N, C, H, W]` → `.heatmap`;
 /// - anything else → `nil`.
 public func inferPlotKind(shape: Shape) -> PlotKind? {
   let d = shape.dimensions
@@ -31,7 +31,7 @@ public func inferPlotKind(shape: Shape) -> PlotKind? {
   case 1: return .bars
   case 2: return letters.contains(d[1]) ? .logo : .bars
   case 3: return letters.contains(d[2]) || letters.contains(d[1]) ? .logo : .heatmap
-  case 4: return letters.contains(d[3]) ? .logo : .heatmap
+  case 4: return letters.contains(d[3]) || (d[1] == 1 && letters.contains(d[2])) ? .logo : .heatmap
   default: return nil
   }
 }
@@ -50,7 +50,8 @@ public func inferPlotKind(shape: Shape) -> PlotKind? {
 /// - `.heatmap`: the channel sum of one image in blue (−) – white (0) – red (+) with limits
 ///   ±max|v|, over the grayscale `options.input` when given, and a colour bar.
 /// - `.bars`: one example's `options.topK` largest |scores| as horizontal bars, largest on
-///   top, positive red and negative blue, named by `options.features` or `f0`, `f1`, ….
+///   top, positive red and negative blue, named by `options.features` or `f0`, `f1`, …
+///   (`[F]`, `[N, F]`; higher ranks are flattened per example in row-major order).
 ///
 /// The file is written to a temporary file in the same directory and renamed into place, so a
 /// failure never leaves a partial or stale output behind.

@@ -152,3 +152,41 @@ import Testing
     #expect(image.width == 640 && image.height == 180)
   }
 }
+
+@Suite struct LogoDetailTests {
+  @Test func rnaDrawsUInsteadOfT() throws {
+    let withT = logoScores(length: 4, [(0, 1, 3, 1)])
+    let onlyA = logoScores(length: 4, [(0, 1, 0, 1)])
+    let rna = PlotOptions(alphabet: .rna)
+    // Same colours: the U cell is red like T's…
+    let image = try renderPNG(withT, rna)
+    #expect(image.count(.red, x0: 0, x1: Double(image.width), y0: 0, y1: Double(image.height)) > 50)
+    // …but a different glyph, while a logo without T/U is unchanged.
+    #expect(
+      try renderPlot(scores: withT, options: rna, format: .png)
+        != renderPlot(scores: withT, options: PlotOptions(), format: .png))
+    #expect(
+      try renderPlot(scores: onlyA, options: rna, format: .png)
+        == renderPlot(scores: onlyA, options: PlotOptions(), format: .png))
+  }
+
+  @Test func theanoLayoutIsALogo() throws {
+    #expect(inferPlotKind(shape: [2, 1, 4, 50]) == .logo)
+    let scores = logoScores(length: 6, [(0, 2, 1, 1)])
+    var theano = Tensor.zeros([1, 1, 4, 6])
+    for l in 0..<6 { for k in 0..<4 { theano[0, 0, k, l] = scores[0, l, k] } }
+    #expect(
+      try renderPlot(scores: theano, options: PlotOptions(), format: .png)
+        == renderPlot(scores: scores, options: PlotOptions(), format: .png))
+  }
+
+  @Test func tickLabels() {
+    #expect(Ticks.label(0.25, step: 0.25) == "0.25")
+    #expect(Ticks.label(-0.5, step: 0.25) == "-0.50")
+    #expect(Ticks.label(50, step: 25) == "50")
+    #expect(Ticks.label(7.5, step: 2.5) == "7.5")
+    #expect(Ticks.label(0.4, step: 0.2) == "0.4")
+    #expect(Ticks.values(lo: -0.11, hi: 1.1, maxCount: 5).values == [0, 0.25, 0.5, 0.75, 1.0])
+    #expect(Ticks.integers(lo: 15, hi: 35, minStep: 1.7) == [16, 18, 20, 22, 24, 26, 28, 30, 32, 34])
+  }
+}
