@@ -10,7 +10,8 @@ enum Ticks {
     precondition(lo < hi && lo.isFinite && hi.isFinite, "tick range [\(lo), \(hi)]")
     let raw = (hi - lo) / Double(max(maxCount, 1))
     let magnitude = pow(10, floor(log10(raw)))
-    let step = [1.0, 2, 2.5, 5, 10].lazy.map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
+    let step =
+      [1.0, 2, 2.5, 5, 10].lazy.map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
     var out: [Double] = []
     var k = (lo / step).rounded(.up)
     while k * step <= hi + step * 1e-9 {

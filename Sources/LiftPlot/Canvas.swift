@@ -37,7 +37,7 @@ enum TextAlign { case left, center, right }
 
 /// A drawing surface for one figure: a cairo context on a PNG (image), SVG or PDF surface.
 ///
-/// Coordinates are in pixels (PNG) or points (SVG/PDF, 1 unit = 1 pt), origin top-left, y down.
+/// Coordinates are in pixels (PNG, SVG) or points (PDF), origin top-left, y down.
 /// Drawing calls never fail individually; cairo records the first error in the context and
 /// `finish()` reports it.
 final class Canvas {
@@ -74,7 +74,7 @@ final class Canvas {
     case .svg:
       surface = cairo_svg_surface_create_for_stream(
         byteSinkWrite, closure, Double(width), Double(height))
-      cairo_svg_surface_set_document_unit(surface, CAIRO_SVG_UNIT_PT)
+      cairo_svg_surface_set_document_unit(surface, CAIRO_SVG_UNIT_PX)
     case .pdf:
       surface = cairo_pdf_surface_create_for_stream(
         byteSinkWrite, closure, Double(width), Double(height))
@@ -221,7 +221,9 @@ final class Canvas {
   /// Fills the glyph of `letter` stretched to a cell: horizontally `[x, x + width]`, vertically
   /// from the baseline `baseY` to `baseY − height`. A negative `height` extends the cell below
   /// the baseline and draws the glyph upside down, as the original DeepLIFT and logomaker do.
-  func letter(_ letter: Character, x: Double, baseY: Double, width: Double, height: Double, color: RGB) {
+  func letter(
+    _ letter: Character, x: Double, baseY: Double, width: Double, height: Double, color: RGB
+  ) {
     guard abs(height) >= 0.01, width >= 0.01 else { return }  // degenerate: nothing visible
     let (path, box) = glyph(letter)
     let boxWidth = box.x2 - box.x1

@@ -21,9 +21,13 @@ struct ImageLayout {
     case 3:
       (batch, height, width, channels, channelsFirst, batched) = (d[0], d[1], d[2], 1, false, true)
     case 4 where (d[1] == 1 || d[1] == 3) && !(d[3] == 1 || d[3] == 3):
-      (batch, height, width, channels, channelsFirst, batched) = (d[0], d[2], d[3], d[1], true, true)
+      (batch, height, width, channels, channelsFirst, batched) = (
+        d[0], d[2], d[3], d[1], true, true
+      )
     case 4:
-      (batch, height, width, channels, channelsFirst, batched) = (d[0], d[1], d[2], d[3], false, true)
+      (batch, height, width, channels, channelsFirst, batched) = (
+        d[0], d[1], d[2], d[3], false, true
+      )
     default:
       return nil
     }
@@ -175,8 +179,9 @@ package struct HeatmapFigure: Figure {
       x: barX - 0.5, y: imageY - 0.5, width: Self.barWidth + 1, height: imageHeight + 1,
       color: frame)
     let labelX = barX + Self.barWidth + 6
-    for (value, y) in [(limit, imageY), (0, imageY + imageHeight / 2), (-limit, imageY + imageHeight)]
-    {
+    for (value, y) in [
+      (limit, imageY), (0, imageY + imageHeight / 2), (-limit, imageY + imageHeight),
+    ] {
       canvas.line(from: barX + Self.barWidth, y, to: barX + Self.barWidth + 4, y, color: frame)
       canvas.text(Ticks.compact(value), x: labelX, y: y, size: 10)
     }

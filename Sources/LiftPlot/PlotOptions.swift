@@ -16,7 +16,7 @@ public enum PlotKind: String, CaseIterable, Sendable {
 public enum PlotFormat: String, CaseIterable, Sendable {
   /// A raster image (cairo image surface, 8-bit RGBA, 1 unit = 1 pixel).
   case png
-  /// A vector image (cairo SVG surface, 1 unit = 1 pt).
+  /// A vector image (cairo SVG surface, 1 unit = 1 CSS px).
   case svg
   /// A vector document (cairo PDF surface, 1 unit = 1 pt).
   case pdf
@@ -104,9 +104,9 @@ public struct PlotOptions: Sendable {
   public var topK: Int
   /// A title drawn above the figure.
   public var title: String?
-  /// The figure width in pixels (PNG) or points (SVG/PDF); default depends on the data.
+  /// The figure width in pixels (PNG, SVG) or points (PDF); default depends on the data.
   public var width: Int?
-  /// The figure height in pixels (PNG) or points (SVG/PDF); default depends on the data.
+  /// The figure height in pixels (PNG, SVG) or points (PDF); default depends on the data.
   public var height: Int?
   /// The logo alphabet; default from the channel count (4 → DNA, 20 → protein).
   public var alphabet: Alphabet?

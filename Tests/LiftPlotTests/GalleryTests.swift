@@ -23,7 +23,9 @@ import Testing
 
   /// One-hot DNA of length `length` with "TGACTCA" planted at 20, and DeepLIFT-like scores:
   /// small noise everywhere, strong positive scores on the motif, a negative patch.
-  static func dna(length: Int, seed: UInt64) -> (scores: Tensor, hypothetical: Tensor, sequence: Tensor) {
+  static func dna(length: Int, seed: UInt64) -> (
+    scores: Tensor, hypothetical: Tensor, sequence: Tensor
+  ) {
     var rng = SplitMix(state: seed)
     var sequence = Tensor.zeros([1, length, 4])
     var hypothetical = Tensor.zeros([1, length, 4])
@@ -40,7 +42,9 @@ import Testing
       }
     }
     var scores = hypothetical
-    for i in 0..<scores.scalarCount { scores.withUnsafeMutableBufferPointer { $0[i] *= sequence.scalars[i] } }
+    for i in 0..<scores.scalarCount {
+      scores.withUnsafeMutableBufferPointer { $0[i] *= sequence.scalars[i] }
+    }
     return (scores, hypothetical, sequence)
   }
 
@@ -51,12 +55,18 @@ import Testing
     func out(_ name: String) -> URL { dir.appendingPathComponent(name) }
 
     let (scores, hypothetical, sequence) = Self.dna(length: 60, seed: 7)
-    try renderPlot(scores: scores, options: PlotOptions(title: "DeepLIFT contributions, example 0"), to: out("logo.png"))
-    try renderPlot(scores: hypothetical, options: PlotOptions(title: "hypothetical scores"), to: out("hypothetical.png"))
+    try renderPlot(
+      scores: scores, options: PlotOptions(title: "DeepLIFT contributions, example 0"),
+      to: out("logo.png"))
+    try renderPlot(
+      scores: hypothetical, options: PlotOptions(title: "hypothetical scores"),
+      to: out("hypothetical.png"))
     try renderPlot(
       scores: hypothetical, options: PlotOptions(sequence: sequence, title: "observed base only"),
       to: out("masked.png"))
-    try renderPlot(scores: scores, options: PlotOptions(start: 15, end: 35, title: "window [15, 35)"), to: out("window.png"))
+    try renderPlot(
+      scores: scores, options: PlotOptions(start: 15, end: 35, title: "window [15, 35)"),
+      to: out("window.png"))
     try renderPlot(scores: scores, options: PlotOptions(title: "vector"), to: out("logo.svg"))
     try renderPlot(scores: scores, options: PlotOptions(title: "vector"), to: out("logo.pdf"))
 
@@ -72,9 +82,15 @@ import Testing
     // Protein.
     var rng = SplitMix(state: 5)
     var protein = Tensor.zeros([1, 30, 20])
-    for l in 0..<30 { for k in 0..<20 { protein[0, l, k] = Float((rng.next() - 0.45) * (rng.next() < 0.3 ? 1 : 0.1)) } }
+    for l in 0..<30 {
+      for k in 0..<20 {
+        protein[0, l, k] = Float((rng.next() - 0.45) * (rng.next() < 0.3 ? 1 : 0.1))
+      }
+    }
     try renderPlot(scores: protein, options: PlotOptions(title: "protein"), to: out("protein.png"))
-    try renderPlot(scores: Tensor.zeros([1, 20, 4]), options: PlotOptions(title: "all zero"), to: out("empty.png"))
+    try renderPlot(
+      scores: Tensor.zeros([1, 20, 4]), options: PlotOptions(title: "all zero"),
+      to: out("empty.png"))
 
     // Heat map: a ring image and scores positive on the ring's top, negative on its bottom.
     let n = 28
@@ -82,22 +98,31 @@ import Testing
     var attribution = Tensor.zeros([1, n, n, 1])
     for y in 0..<n {
       for x in 0..<n {
-        let r = ((Double(x) - 13.5) * (Double(x) - 13.5) + (Double(y) - 13.5) * (Double(y) - 13.5)).squareRoot()
+        let r = ((Double(x) - 13.5) * (Double(x) - 13.5) + (Double(y) - 13.5) * (Double(y) - 13.5))
+          .squareRoot()
         let ink = max(0, 1 - abs(r - 8) / 2.5)
         image[0, y, x, 0] = Float(ink)
         attribution[0, y, x, 0] = Float(ink * (y < 14 ? 1 : -0.6) + (rng.next() - 0.5) * 0.05)
       }
     }
-    try renderPlot(scores: attribution, options: PlotOptions(title: "heat map"), to: out("heatmap.png"))
-    try renderPlot(scores: attribution, options: PlotOptions(input: image, title: "over the input"), to: out("overlay.png"))
+    try renderPlot(
+      scores: attribution, options: PlotOptions(title: "heat map"), to: out("heatmap.png"))
+    try renderPlot(
+      scores: attribution, options: PlotOptions(input: image, title: "over the input"),
+      to: out("overlay.png"))
 
     // Bars.
-    let names = ["age", "income", "education_years", "hours_per_week", "capital_gain", "capital_loss",
-                 "relationship=husband", "occupation=exec-managerial", "sex=female", "native_country=US",
-                 "workclass=private", "marital_status=never-married"]
-    let values: [Float] = [0.21, -0.05, 0.33, 0.12, 0.9, -0.4, 0.27, 0.18, -0.22, 0.01, -0.03, -0.31]
+    let names = [
+      "age", "income", "education_years", "hours_per_week", "capital_gain", "capital_loss",
+      "relationship=husband", "occupation=exec-managerial", "sex=female", "native_country=US",
+      "workclass=private", "marital_status=never-married",
+    ]
+    let values: [Float] = [
+      0.21, -0.05, 0.33, 0.12, 0.9, -0.4, 0.27, 0.18, -0.22, 0.01, -0.03, -0.31,
+    ]
     try renderPlot(
       scores: Tensor(shape: [1, 12], scalars: values),
-      options: PlotOptions(features: names, topK: 10, title: "tabular attributions"), to: out("bars.png"))
+      options: PlotOptions(features: names, topK: 10, title: "tabular attributions"),
+      to: out("bars.png"))
   }
 }

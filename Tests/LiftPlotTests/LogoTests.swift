@@ -30,7 +30,8 @@ import Testing
         Color8.white.matches($0, tolerance: 0)
       })
     for color in [Color8.green, .blue, .red] {
-      #expect(image.count(color, x0: 0, x1: Double(image.width), y0: 0, y1: Double(image.height)) == 0)
+      #expect(
+        image.count(color, x0: 0, x1: Double(image.width), y0: 0, y1: Double(image.height)) == 0)
     }
     // A neighbouring position is empty.
     #expect(
@@ -78,7 +79,8 @@ import Testing
 
   @Test func sequenceShowsOnlyTheObservedBase() throws {
     // Hypothetical scores for every base at position 2; the sequence has C there.
-    let scores = logoScores(length: 4, [(0, 2, 0, 0.5), (0, 2, 1, 1), (0, 2, 2, 0.7), (0, 2, 3, -0.3)])
+    let scores = logoScores(
+      length: 4, [(0, 2, 0, 0.5), (0, 2, 1, 1), (0, 2, 2, 0.7), (0, 2, 3, -0.3)])
     let sequence = logoScores(length: 4, [(0, 0, 0, 1), (0, 1, 3, 1), (0, 2, 1, 1), (0, 3, 2, 1)])
     let image = try renderPNG(scores, PlotOptions(sequence: sequence))
     let all = (x0: 0.0, x1: Double(image.width), y0: 0.0, y1: Double(image.height))
@@ -131,8 +133,12 @@ import Testing
     #expect(figure.start == 2 && figure.length == 4)
     let image = try renderPNG(scores, options)
     // Position 3 is window cell 1; position 8 (green) is outside the window.
-    #expect(image.count(.orange, x0: figure.x(position: 1), x1: figure.x(position: 2), y0: 0, y1: Double(image.height)) > 50)
-    #expect(image.count(.green, x0: 0, x1: Double(image.width), y0: 0, y1: Double(image.height)) == 0)
+    #expect(
+      image.count(
+        .orange, x0: figure.x(position: 1), x1: figure.x(position: 2), y0: 0,
+        y1: Double(image.height)) > 50)
+    #expect(
+      image.count(.green, x0: 0, x1: Double(image.width), y0: 0, y1: Double(image.height)) == 0)
   }
 
   @Test func proteinScoresUseTheChemistryColours() throws {
@@ -143,7 +149,9 @@ import Testing
     let image = try renderPNG(scores)
     let figure = try LogoFigure(scores: scores, options: PlotOptions())
     #expect(
-      image.count(.acidic, x0: figure.x(position: 0), x1: figure.x(position: 1), y0: 0, y1: Double(image.height)) > 50)
+      image.count(
+        .acidic, x0: figure.x(position: 0), x1: figure.x(position: 1), y0: 0,
+        y1: Double(image.height)) > 50)
   }
 
   @Test func explicitWidthAndHeightAreHonoured() throws {
@@ -187,6 +195,7 @@ import Testing
     #expect(Ticks.label(7.5, step: 2.5) == "7.5")
     #expect(Ticks.label(0.4, step: 0.2) == "0.4")
     #expect(Ticks.values(lo: -0.11, hi: 1.1, maxCount: 5).values == [0, 0.25, 0.5, 0.75, 1.0])
-    #expect(Ticks.integers(lo: 15, hi: 35, minStep: 1.7) == [16, 18, 20, 22, 24, 26, 28, 30, 32, 34])
+    #expect(
+      Ticks.integers(lo: 15, hi: 35, minStep: 1.7) == [16, 18, 20, 22, 24, 26, 28, 30, 32, 34])
   }
 }

@@ -2,11 +2,11 @@ import Foundation
 import LiftTensor
 import Testing
 
+@testable import LiftPlot
+
 #if canImport(FoundationXML)
   import FoundationXML
 #endif
-
-@testable import LiftPlot
 
 @Suite struct OutputTests {
   @Test func svgIsAnSVGDocumentWithPaths() throws {
@@ -14,7 +14,8 @@ import Testing
     defer { try? FileManager.default.removeItem(at: dir) }
     let url = dir.appendingPathComponent("logo.SVG")
     let options = PlotOptions(title: "logo", width: 500, height: 200)
-    try renderPlot(scores: logoScores(length: 6, [(0, 1, 0, 1), (0, 3, 3, -1)]), options: options, to: url)
+    try renderPlot(
+      scores: logoScores(length: 6, [(0, 1, 0, 1), (0, 3, 3, -1)]), options: options, to: url)
     let data = try Data(contentsOf: url)
     let text = try #require(String(data: data, encoding: .utf8))
     #expect(text.contains("<svg"))
@@ -23,9 +24,10 @@ import Testing
     #expect(root.localName == "svg")
     // (`attribute(forName:)` returns nil on swift-corelibs-foundation; read the list.)
     let attributes = Dictionary(
-      (root.attributes ?? []).map { ($0.name ?? "", $0.stringValue ?? "") }, uniquingKeysWith: { a, _ in a })
-    #expect(attributes["width"] == "500pt")
-    #expect(attributes["height"] == "200pt")
+      (root.attributes ?? []).map { ($0.name ?? "", $0.stringValue ?? "") },
+      uniquingKeysWith: { a, _ in a })
+    #expect(attributes["width"] == "500px")
+    #expect(attributes["height"] == "200px")
     let paths = try document.nodes(forXPath: "//*[local-name()='path']")
     #expect(paths.count >= 2)
   }
@@ -113,7 +115,10 @@ import Testing
     #expect(throws: PlotError.self) {
       try renderPlot(scores: .zeros([3]), options: PlotOptions(), to: target)
     }
-    #expect(Set(try FileManager.default.contentsOfDirectory(atPath: dir.path)) == ["blocker", "taken.png"])
+    #expect(
+      Set(try FileManager.default.contentsOfDirectory(atPath: dir.path)) == [
+        "blocker", "taken.png",
+      ])
   }
 
   @Test func inferredKinds() {
