@@ -65,7 +65,9 @@ package struct BarsFigure: Figure {
     let left = plotLeft
     rowHeight = options.height.map { (Double($0) - fixedHeight) / barCount } ?? 24
     plotWidth = options.width.map { Double($0) - left - Self.rightMargin } ?? 420
-    width = options.width ?? Int((plotLeft + plotWidth + Self.rightMargin).rounded(.up))
+    width =
+      options.width
+      ?? Int(max(plotLeft + plotWidth + Self.rightMargin, titleWidth(options.title)).rounded(.up))
     height = options.height ?? Int((fixedHeight + rowHeight * Double(bars.count)).rounded(.up))
     guard rowHeight >= 4, plotWidth >= 40, (16...32767).contains(width),
       (16...32767).contains(height)
@@ -81,7 +83,7 @@ package struct BarsFigure: Figure {
   func draw(on canvas: Canvas) {
     let axis = RGB(0.2, 0.2, 0.2)
     if let title {
-      canvas.text(title, x: canvas.width / 2, y: 20, size: 15, align: .center, bold: true)
+      canvas.text(title, x: canvas.width / 2, y: 20, size: titleSize, align: .center, bold: true)
     }
     let bottom = top + rowHeight * Double(bars.count)
     let (ticks, step) = Ticks.values(lo: lo, hi: hi, maxCount: max(2, Int(plotWidth / 70)))

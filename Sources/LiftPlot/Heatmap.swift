@@ -137,7 +137,8 @@ package struct HeatmapFigure: Figure {
     }
     imageWidth = scale * Double(columns)
     imageHeight = scale * Double(rows)
-    width = options.width ?? Int((left + imageWidth + right).rounded(.up))
+    width =
+      options.width ?? Int(max(left + imageWidth + right, titleWidth(options.title)).rounded(.up))
     height = options.height ?? Int((top + imageHeight + bottom).rounded(.up))
     guard scale > 0, (16...32767).contains(width), (16...32767).contains(height) else {
       throw .invalidSize(width: width, height: height)
@@ -149,7 +150,7 @@ package struct HeatmapFigure: Figure {
 
   func draw(on canvas: Canvas) {
     if let title {
-      canvas.text(title, x: canvas.width / 2, y: 20, size: 15, align: .center, bold: true)
+      canvas.text(title, x: canvas.width / 2, y: 20, size: titleSize, align: .center, bold: true)
     }
     let ts = values.map { $0 / limit }
     if let gray {

@@ -171,14 +171,16 @@ package struct LogoFigure: Figure {
     if let w = options.width {
       cellWidth = (Double(w) - horizontal) / Double(length)
     } else {
-      cellWidth = min(28, max(1, 1800 / Double(length)))
+      // 28 units per letter, wider for very short windows, narrower (down to 1) for long ones.
+      cellWidth = min(max(28, 280 / Double(length)), max(1, 1800 / Double(length)))
     }
     if let h = options.height {
       rowHeight = (Double(h) - fixedHeight) / Double(rows.count)
     } else {
       rowHeight = 150
     }
-    width = options.width ?? Int((horizontal + cellWidth * Double(length)).rounded(.up))
+    let naturalWidth = max(horizontal + cellWidth * Double(length), titleWidth(options.title))
+    width = options.width ?? Int(naturalWidth.rounded(.up))
     height = options.height ?? Int((fixedHeight + rowHeight * Double(rows.count)).rounded(.up))
     guard cellWidth > 0, rowHeight >= 8, (16...32767).contains(width),
       (16...32767).contains(height)
@@ -201,7 +203,7 @@ package struct LogoFigure: Figure {
     let axisColor = RGB(0.2, 0.2, 0.2)
     let plotRight = plotLeft + cellWidth * Double(length)
     if let title {
-      canvas.text(title, x: canvas.width / 2, y: 19, size: 15, align: .center, bold: true)
+      canvas.text(title, x: canvas.width / 2, y: 19, size: titleSize, align: .center, bold: true)
     }
     let colors = alphabet.colors
     let letters = alphabet.letters

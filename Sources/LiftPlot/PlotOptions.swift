@@ -113,6 +113,7 @@ public struct PlotOptions: Sendable {
   /// Whether the bar chart writes each bar's value next to it.
   public var showValues: Bool
 
+  /// Options with the documented defaults for every field not given.
   public init(
     kind: PlotKind? = nil, example: Int = 0, examples: [Int]? = nil, start: Int? = nil,
     end: Int? = nil, sequence: Tensor? = nil, input: Tensor? = nil, features: [String]? = nil,

@@ -93,6 +93,16 @@ func layoutFigure(scores: Tensor, options: PlotOptions) throws(PlotError) -> any
   }
 }
 
+/// The font size of figure titles.
+let titleSize = 15.0
+
+/// The canvas width a title needs (0 for none): its bold width plus 16 units each side.
+func titleWidth(_ title: String?) -> Double {
+  guard let title else { return 0 }
+  return Canvas(format: .png, width: 16, height: 16).textWidth(title, size: titleSize, bold: true)
+    + 32
+}
+
 /// Writes `bytes` to a fresh temporary file next to `url`, then renames it over `url`.
 func writeAtomically(_ bytes: [UInt8], to url: URL) throws(PlotError) {
   let path = url.path

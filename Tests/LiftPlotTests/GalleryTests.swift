@@ -73,6 +73,18 @@ import Testing
     let long = Self.dna(length: 1000, seed: 3).scores
     try renderPlot(scores: long, options: PlotOptions(title: "1000 bp"), to: out("long.png"))
 
+    let short = Tensor(
+      shape: [4, 4], scalars: [0.9, 0, 0, 0, 0, -0.4, 0, 0, 0, 0, 0.6, 0.2, 0, 0, 0, 1.2])
+    try renderPlot(
+      scores: short, options: PlotOptions(title: "a short logo with a long title, four positions"),
+      to: out("short.png"))
+    let batch = Tensor.concatenate(
+      batches: (0..<3).map { Self.dna(length: 50, seed: UInt64(20 + $0)).scores })
+    try renderPlot(
+      scores: batch,
+      options: PlotOptions(examples: [0, 2, 1], start: 10, end: 45, title: "three examples"),
+      to: out("examples.png"))
+
     // Two tasks.
     let t0 = Self.dna(length: 40, seed: 11).scores
     let t1 = Self.dna(length: 40, seed: 12).scores.scalars.map { -$0 }
