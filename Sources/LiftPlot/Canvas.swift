@@ -252,18 +252,27 @@ final class Canvas {
   /// Draws a `columns × rows` raster of opaque colours (row-major, top row first) scaled to the
   /// rectangle with nearest-neighbour sampling, so every data cell stays a crisp block.
   /// `alpha` (same count, optional) makes cells translucent over what is already drawn.
+  ///
+  /// SVG viewers ignore cairo's sampling filter and smooth embedded images, so for SVG the
+  /// raster is first enlarged by an integer factor (up to the drawn size, at most 4 M pixels).
   func raster(
     _ colors: [RGB], alpha: [Double]? = nil, columns: Int, rows: Int,
     x: Double, y: Double, width: Double, height: Double
   ) {
     precondition(colors.count == columns * rows && (alpha?.count ?? colors.count) == colors.count)
     guard columns > 0, rows > 0 else { return }
-    let image = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, Int32(columns), Int32(rows))
+    var factor = 1
+    if format == .svg {
+      factor = max(1, Int(min(width / Double(columns), height / Double(rows)).rounded(.up)))
+      while factor > 1 && columns * rows * factor * factor > 4_000_000 { factor -= 1 }
+    }
+    let (w, h) = (columns * factor, rows * factor)
+    let image = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, Int32(w), Int32(h))
     defer { cairo_surface_destroy(image) }
     cairo_surface_flush(image)
     let stride = Int(cairo_image_surface_get_stride(image)) / 4
     guard let raw = cairo_image_surface_get_data(image) else { return }
-    let pixels = UnsafeMutableRawPointer(raw).bindMemory(to: UInt32.self, capacity: stride * rows)
+    let pixels = UnsafeMutableRawPointer(raw).bindMemory(to: UInt32.self, capacity: stride * h)
     for r in 0..<rows {
       for c in 0..<columns {
         let i = r * columns + c
@@ -271,9 +280,12 @@ final class Canvas {
         // Premultiplied ARGB32 in native byte order.
         func channel(_ v: Double) -> UInt32 { UInt32((min(max(v, 0), 1) * a * 255).rounded()) }
         let color = colors[i]
-        pixels[r * stride + c] =
+        let word =
           UInt32((a * 255).rounded()) << 24 | channel(color.red) << 16 | channel(color.green) << 8
           | channel(color.blue)
+        for dy in 0..<factor {
+          for dx in 0..<factor { pixels[(r * factor + dy) * stride + c * factor + dx] = word }
+        }
       }
     }
     cairo_surface_mark_dirty(image)
@@ -281,7 +293,7 @@ final class Canvas {
     cairo_rectangle(cr, x, y, width, height)
     cairo_clip(cr)
     cairo_translate(cr, x, y)
-    cairo_scale(cr, width / Double(columns), height / Double(rows))
+    cairo_scale(cr, width / Double(w), height / Double(h))
     cairo_set_source_surface(cr, image, 0, 0)
     cairo_pattern_set_filter(cairo_get_source(cr), CAIRO_FILTER_NEAREST)
     cairo_paint(cr)

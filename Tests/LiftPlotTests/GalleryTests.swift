@@ -122,6 +122,10 @@ import Testing
     try renderPlot(
       scores: attribution, options: PlotOptions(input: image, title: "over the input"),
       to: out("overlay.png"))
+    try renderPlot(
+      scores: attribution, options: PlotOptions(input: image, title: "over the input"),
+      to: out("overlay.svg"))
+    try renderPlot(scores: attribution, options: PlotOptions(), to: out("heatmap.pdf"))
 
     // Bars.
     let names = [
