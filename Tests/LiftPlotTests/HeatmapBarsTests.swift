@@ -101,3 +101,39 @@ import Testing
     #expect(inferPlotKind(shape: [7]) == .bars)
   }
 }
+
+@Suite struct LayoutVariantTests {
+  @Test func singleImageHeatmapNeedsAnExplicitKind() throws {
+    var scores = Tensor.zeros([4, 6])
+    scores[0, 0] = 1
+    #expect(inferPlotKind(shape: scores.shape) == .bars)
+    let options = PlotOptions(kind: .heatmap)
+    let f = try HeatmapFigure(scores: scores, options: options)
+    let image = try renderPNG(scores, options)
+    let cell = f.imageWidth / 6
+    #expect(
+      Color8.rdbuRed.matches(
+        image[Int(f.imageX + cell / 2), Int(f.imageY + cell / 2)], tolerance: 2))
+  }
+
+  @Test func barsFlattenHigherRanksPerExample() throws {
+    var scores = Tensor.zeros([2, 2, 3])
+    scores[1, 1, 2] = -5  // feature 1·3 + 2 = 5 of example 1
+    scores[1, 0, 0] = 1
+    let f = try BarsFigure(scores: scores, options: PlotOptions(kind: .bars, example: 1, topK: 2))
+    #expect(f.bars.map(\.feature) == [5, 0])
+    _ = try renderPlot(
+      scores: scores, options: PlotOptions(kind: .bars, example: 1, showValues: false), format: .svg
+    )
+  }
+
+  @Test func errorMessagesNameWhatIsWrong() {
+    let write = PlotError.cannotWrite(path: "/x/y.png", reason: "Permission denied")
+    #expect(write.description == "cannot write /x/y.png: Permission denied")
+    #expect(
+      PlotError.exampleOutOfRange(3, count: 2).description
+        == "example 3 is out of range: the scores hold 2 examples")
+    #expect(
+      PlotError.notOneHotShaped([2, 7, 3], channels: [4, 20]).description.contains("[2, 7, 3]"))
+  }
+}
