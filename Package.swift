@@ -74,7 +74,7 @@ let package = Package(
     .testTarget(
       name: "LiftKerasTests", dependencies: ["LiftKeras", "LiftIO", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),
-    .testTarget(name: "LiftPlotTests", dependencies: ["LiftPlot", "LiftTestSupport"]),
+    .testTarget(name: "LiftPlotTests", dependencies: ["LiftPlot", "LiftTensor"]),
     .testTarget(
       name: "deepliftTests", dependencies: ["deeplift", "LiftIO", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),

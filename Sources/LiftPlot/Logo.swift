@@ -57,7 +57,7 @@ package struct LogoFigure: Figure {
     var hi: Double
   }
 
-  let alphabet: Alphabet
+  let alphabet: LogoAlphabet
   let rows: [Row]
   /// Absolute index of the first drawn position.
   package let start: Int
@@ -83,7 +83,7 @@ package struct LogoFigure: Figure {
   package init(scores: Tensor, options: PlotOptions) throws(PlotError) {
     let counts: Set<Int> = options.alphabet.map { [$0.letters.count] } ?? [4, 20]
     guard let layout = OneHotLayout(scores.shape, channelCounts: counts),
-      let alphabet = options.alphabet ?? Alphabet(channelCount: layout.channels)
+      let alphabet = options.alphabet ?? LogoAlphabet(channelCount: layout.channels)
     else { throw .notOneHotShaped(scores.shape, channels: counts.sorted()) }
     self.alphabet = alphabet
 

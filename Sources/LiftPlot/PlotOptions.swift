@@ -28,7 +28,7 @@ public enum PlotFormat: String, CaseIterable, Sendable {
 }
 
 /// The letters of a one-hot alphabet (in channel order) and their logo colours.
-public enum Alphabet: String, CaseIterable, Sendable {
+public enum LogoAlphabet: String, CaseIterable, Sendable {
   /// `A C G T`: A green, C blue, G orange, T red (the original DeepLIFT's `plot_weights`).
   case dna
   /// `A C G U`: the DNA colours, with U drawn in T's red.
@@ -109,7 +109,7 @@ public struct PlotOptions: Sendable {
   /// The figure height in pixels (PNG, SVG) or points (PDF); default depends on the data.
   public var height: Int?
   /// The logo alphabet; default from the channel count (4 → DNA, 20 → protein).
-  public var alphabet: Alphabet?
+  public var alphabet: LogoAlphabet?
   /// Whether the bar chart writes each bar's value next to it.
   public var showValues: Bool
 
@@ -118,7 +118,7 @@ public struct PlotOptions: Sendable {
     kind: PlotKind? = nil, example: Int = 0, examples: [Int]? = nil, start: Int? = nil,
     end: Int? = nil, sequence: Tensor? = nil, input: Tensor? = nil, features: [String]? = nil,
     topK: Int = 20, title: String? = nil, width: Int? = nil, height: Int? = nil,
-    alphabet: Alphabet? = nil, showValues: Bool = true
+    alphabet: LogoAlphabet? = nil, showValues: Bool = true
   ) {
     self.kind = kind
     self.example = example
