@@ -36,7 +36,7 @@ let package = Package(
     // MARK: - Library
     .target(name: "LiftTensor", dependencies: ["CBLAS"]),
     .target(name: "LiftNN", dependencies: ["LiftTensor"]),
-    .target(name: "LiftAttribution", dependencies: ["LiftNN"]),
+    .target(name: "LiftAttribution", dependencies: ["LiftNN", "LiftGenomics"]),
     .target(name: "LiftGenomics", dependencies: ["LiftTensor"]),
     .target(
       name: "LiftIO",
@@ -72,7 +72,7 @@ let package = Package(
       name: "LiftIOTests", dependencies: ["LiftIO", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),
     .testTarget(
-      name: "LiftKerasTests", dependencies: ["LiftKeras", "LiftIO", "LiftTestSupport"],
+      name: "LiftKerasTests", dependencies: ["LiftKeras", "LiftHDF5", "LiftIO", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),
     .testTarget(name: "LiftPlotTests", dependencies: ["LiftPlot", "LiftTensor"]),
     .testTarget(

@@ -1,3 +1,4 @@
+import LiftGenomics
 import LiftNN
 import LiftTensor
 
@@ -201,13 +202,20 @@ public struct Explainer: Sendable {
       case .inputXGradient:
         perPair = options.multipliers ? mi.mean : mi.mean.multipliedTiled(xa[inputID.rawValue]!)
       default:
-        if options.multipliers {
+        if options.hypothetical {
+          let refs = ra[inputID.rawValue]!.tiledBatch(tasks.count)
+          do {
+            perPair = try hypotheticalContributions(multipliers: mi.mean, references: refs, channelAxis: options.channelAxis)
+          } catch {
+            throw .unsupported("--hypothetical on input '\(graph[inputID].name)': \(error)")
+          }
+        } else if options.multipliers {
           perPair = mi.mean
         } else {
           let (dp, dn) = prop.split(inputID)
           perPair = Tensor.sum(mi.pos.multipliedTiled(dp), mi.negative.multipliedTiled(dn))
         }
-        let contributions = options.multipliers
+        let contributions = options.multipliers || options.hypothetical
           ? Tensor.sum(mi.pos.multipliedTiled(prop.split(inputID).pos), mi.negative.multipliedTiled(prop.split(inputID).neg))
           : perPair
         for (i, s) in contributions.rowSums().enumerated() { sums[i] += s }

@@ -73,5 +73,11 @@ public struct ExplainOptions: Sendable {
   public var batchSize: Int = 64
   /// Output the multipliers instead of the contribution scores.
   public var multipliers: Bool = false
+  /// Output hypothetical contributions `H_c = m_c − Σ_c' r_c'·m_c'` along ``channelAxis``
+  /// (the original's `get_hypothetical_contribs_func_onehot`), averaged over references.
+  public var hypothetical: Bool = false
+  /// The channel axis of the model inputs for ``hypothetical`` (−1: channels last, Keras;
+  /// 1: channels first, ONNX/torch).
+  public var channelAxis: Int = -1
   public init() {}
 }
