@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-for p in libopenblas-dev libhdf5-dev pkg-config; do
+for p in libopenblas-dev libhdf5-dev libcairo2-dev fonts-dejavu-core pkg-config; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
