@@ -28,7 +28,7 @@ struct DeepLift: ParsableCommand {
       malformed NAME=FILE or --task).
       """,
     version: "0.1.0",
-    subcommands: [Explain.self, Predict.self, Inspect.self, Shuffle.self])
+    subcommands: [Explain.self, Predict.self, Inspect.self, Shuffle.self, Plot.self])
 
   static func main() {
     // A closed pipe (`deeplift inspect m.h5 | head`) must not kill the process with SIGPIPE.

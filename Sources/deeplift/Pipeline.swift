@@ -12,6 +12,7 @@ import LiftGenomics
 import LiftIO
 import LiftKit
 import LiftNN
+import LiftPlot
 import LiftTensor
 
 /// Runs `deeplift explain`.
@@ -37,6 +38,11 @@ func runExplain(_ request: ExplainRequest) throws {
   let result = try explainer.explain(inputs: inputs, references: references) { progress.update($0) }
   progress.finish()
   try writeOutputs(result.scores, names: graph.inputNames, to: request.output)
+  if let plot = request.plot {
+    var o = PlotOptions()
+    o.input = inputs[0]
+    try renderPlot(scores: result.scores[0], options: o, to: URL(fileURLWithPath: plot))
+  }
   if options.method.isDeepLIFT && !request.quiet && !options.multipliers && !options.hypothetical {
     let worst = result.convergenceDelta.max() ?? 0
     note("summation-to-delta: worst |sum(scores) - (f(x) - f(ref))| = \(String(format: "%.3g", worst)) over \(n) example(s), target '\(graph[target].name)'")

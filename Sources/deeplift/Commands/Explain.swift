@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import LiftPlot
 import LiftAttribution
 
 /// Where the references of an explanation come from.
@@ -38,6 +40,8 @@ struct ExplainRequest: Sendable {
   var channelAxis: Int?
   var threads: Int?
   var quiet: Bool
+  /// `--plot FIG`: a picture of the first example's scores after the run.
+  var plot: String?
 
   /// The explainer options, except ``ExplainOptions/target`` (a node the caller looks up
   /// from ``target``) and, for `--task all`, ``ExplainOptions/tasks`` (which needs the target's
@@ -131,6 +135,9 @@ extension DeepLift {
       help: "Channel axis of one-hot inputs (default: -1, last, for Keras; 1 for ONNX/torch [N, C, L]).")
     var channelAxis: Int?
 
+    @Option(help: ArgumentHelp("Also draw the scores of the first example (.png, .svg or .pdf; see `deeplift plot`).", valueName: "file"))
+    var plot: String?
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -173,7 +180,7 @@ extension DeepLift {
         model: model, inputs: inputs, output: output, references: references, target: target, tasks: task,
         method: method, steps: steps, integration: igMethod, batchSize: batchSize, maxPool: maxpool,
         hypothetical: hypothetical, multipliers: multipliers, channelAxis: channelAxis,
-        threads: common.threads, quiet: common.quiet)
+        threads: common.threads, quiet: common.quiet, plot: plot)
     }
 
     /// References must use the inputs' form: plain with plain, NAME=FILE for the same names.
@@ -203,6 +210,12 @@ extension DeepLift {
       case .zeros, .shuffles: break
       }
       try requireWritableDestination(request.output)
+      if let plot = request.plot {
+        guard PlotFormat(pathExtension: URL(fileURLWithPath: plot).pathExtension) != nil else {
+          throw ValidationError("--plot must end in .png, .svg or .pdf")
+        }
+        try requireWritableDestination(plot)
+      }
       try runExplain(request)
     }
   }
