@@ -23,6 +23,12 @@ struct DeepLift: ParsableCommand {
       .npy files (.npz for several model inputs). Outputs are written atomically: on any \
       error no output file is left behind.
 
+      Arrays are checked before any work: each must have the model input's shape with a \
+      leading example axis, every value must be finite (a NaN or infinity in an input, \
+      reference or background file is an error naming the file and the first bad index), \
+      and `explain` refuses an input with no examples (N = 0); `predict` writes an empty \
+      output for it. The output may not be one of the files read (exit 2).
+
       Exit status: 0 on success, 1 on bad data (unreadable or malformed file, wrong shape, \
       unsupported layer, task out of range), 2 on bad usage (unknown option or method, \
       malformed NAME=FILE or --task).

@@ -15,13 +15,28 @@ import LiftNN
 import LiftPlot
 import LiftTensor
 
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 /// Runs `deeplift explain`.
 func runExplain(_ request: ExplainRequest) throws {
-  try checkNotOverwritingInputs(request.output, request.inputs.paths + request.referencePaths)
+  try checkNotOverwritingInputs(request.output, [request.model] + request.inputs.paths + request.referencePaths)
+  if let plot = request.plot {
+    try checkNotOverwritingInputs(plot, [request.model, request.output] + request.inputs.paths + request.referencePaths, option: "--plot")
+  }
   if let threads = request.threads { BLAS.setThreads(threads) }
   let model = try loadModel(request.model)
   let graph = model.graph
   let inputs = try readInputs(request.inputs, graph: graph, option: "--input")
+  // Nothing to explain is an error rather than an empty output (CLI help, "Exit status").
+  if let first = inputs.first, first.shape[0] == 0 {
+    throw CLIError.data("\(request.inputs.paths[0]): no examples (shape \(shapeText(first.shape))); nothing to explain")
+  }
   var options = request.explainOptions
   if request.channelAxis == nil { options.channelAxis = model.channelAxis }
   if let name = request.target { options.target = try node(named: name, in: graph, option: "--target") }
@@ -52,7 +67,7 @@ func runExplain(_ request: ExplainRequest) throws {
 /// Runs `deeplift predict`.
 func runPredict(_ request: PredictRequest) throws {
   if let threads = request.threads { BLAS.setThreads(threads) }
-  try checkNotOverwritingInputs(request.output, request.inputs.paths)
+  try checkNotOverwritingInputs(request.output, [request.model] + request.inputs.paths)
   let model = try loadModel(request.model)
   let graph = model.graph
   let inputs = try readInputs(request.inputs, graph: graph, option: "--input")
@@ -130,26 +145,102 @@ func node(named name: String, in graph: Graph, option: String) throws -> NodeID 
   return id
 }
 
-/// Reads one array per model input, in the graph's input order.
+/// Reads one array per model input, in the graph's input order, and checks each before any
+/// work is done: rank and extents must fit the model input's declared per-example shape
+/// (`[N] + shape`), and every value must be finite (the first NaN or ±Inf is reported with
+/// its index).
+///
+/// - Throws: ``CLIError/usage(_:)`` for a missing or unknown NAME, ``CLIError/data(_:)``
+///   naming the file for a shape that does not fit or a non-finite value; NumPy read errors.
 func readInputs(_ files: FileSet, graph: Graph, option: String) throws -> [Tensor] {
   let names = graph.inputNames
+  let paths: [String]
   switch files {
   case .single(let path):
     guard names.count == 1 else {
       throw CLIError.usage("the model has \(names.count) inputs (\(names.joined(separator: ", "))): give \(option) NAME=FILE for each")
     }
-    return [try NumPy.read(URL(fileURLWithPath: path))]
+    paths = [path]
   case .named(let pairs):
     for p in pairs where !names.contains(p.name) {
       throw CLIError.usage("\(option) names '\(p.name)', which is not a model input (inputs: \(names.joined(separator: ", ")))")
     }
-    return try names.map { name in
+    paths = try names.map { name in
       guard let p = pairs.first(where: { $0.name == name }) else {
         throw CLIError.usage("\(option) is missing model input '\(name)' (give \(option) \(name)=FILE)")
       }
-      return try NumPy.read(URL(fileURLWithPath: p.path))
+      return p.path
     }
   }
+  return try zip(graph.inputs, paths).map { id, path in
+    let tensor = try readArray(path)
+    try checkFinite(tensor, file: path)
+    if case .input(let declared) = graph[id].op {
+      try checkShape(tensor, fits: declared, file: path, input: graph[id].name, option: option)
+    }
+    return tensor
+  }
+}
+
+/// Reads a `.npy` file as float32, refusing before anything is allocated an array whose
+/// float32 size exceeds the machine's physical memory (a sparse or huge file would otherwise
+/// get the process killed).
+///
+/// - Throws: ``CLIError/data(_:)`` naming the file and shape; NumPy read errors.
+func readArray(_ path: String) throws -> Tensor {
+  let file = try NpyFile(url: URL(fileURLWithPath: path))
+  let (bytes, overflow) = file.header.scalarCount.multipliedReportingOverflow(by: MemoryLayout<Float>.size)
+  let memory = ProcessInfo.processInfo.physicalMemory
+  if overflow || UInt64(bytes) > memory {
+    throw CLIError.data(
+      "\(path): shape \(shapeText(file.shape)) needs \(bytes) bytes as float32, more than this machine's memory (\(memory) bytes)")
+  }
+  return try file.readAll()
+}
+
+/// Checks that `tensor` is `[N] + declared` (open extents match anything); for `--reference`
+/// the rank may also be one less (shared) or one more (`[N, M, …]`), which
+/// ``readReferences(_:inputs:graph:channelAxis:)`` then checks against the inputs.
+func checkShape(_ tensor: Tensor, fits declared: [Int?], file: String, input: String, option: String) throws {
+  let expected = "(N" + declared.map { ", " + ($0.map(String.init) ?? "?") }.joined() + ")"
+  func matches(_ dims: ArraySlice<Int>) -> Bool {
+    dims.count == declared.count && zip(dims, declared).allSatisfy { d, e in e == nil || e == d }
+  }
+  let dims = tensor.shape.dimensions
+  let ok: Bool
+  switch option {
+  case "--reference":
+    ok = matches(dims[...]) || matches(dims.dropFirst()) || matches(dims.dropFirst(2))
+  default:
+    ok = matches(dims.dropFirst()) && !dims.isEmpty
+  }
+  guard ok else {
+    let what = option == "--input" ? "shape" : "\(option) shape"
+    let forms = option == "--reference" ? " (or one example's shape, or (N, M, …))" : ""
+    throw CLIError.data(
+      "\(file): \(what) \(shapeText(tensor.shape)) does not fit model input '\(input)' \(expected)\(forms)")
+  }
+}
+
+/// Throws naming the file and the index of the first NaN or infinity in `tensor`.
+func checkFinite(_ tensor: Tensor, file: String) throws {
+  let bad = tensor.withUnsafeBufferPointer { buffer in buffer.firstIndex { !$0.isFinite } }
+  guard let bad else { return }
+  var index = [Int](repeating: 0, count: tensor.rank)
+  var rest = bad
+  for axis in stride(from: tensor.rank - 1, through: 0, by: -1) where tensor.shape[axis] > 0 {
+    index[axis] = rest % tensor.shape[axis]
+    rest /= tensor.shape[axis]
+  }
+  let value = tensor.withUnsafeBufferPointer { $0[bad] }
+  let what = value.isNaN ? "NaN" : (value > 0 ? "inf" : "-inf")
+  throw CLIError.data("\(file): \(what) at index [\(index.map(String.init).joined(separator: ", "))]; inputs, references and backgrounds must be finite")
+}
+
+/// A shape as NumPy prints it: `()`, `(5,)`, `(4, 3)`.
+func shapeText(_ shape: Shape) -> String {
+  let d = shape.dimensions
+  return d.count == 1 ? "(\(d[0]),)" : "(" + d.map(String.init).joined(separator: ", ") + ")"
 }
 
 /// Turns `--reference` / `--background` / `--shuffles` into the library's references,
@@ -157,7 +248,17 @@ func readInputs(_ files: FileSet, graph: Graph, option: String) throws -> [Tenso
 func readReferences(_ source: ReferenceSource, inputs: [Tensor], graph: Graph, channelAxis: Int) throws -> References {
   switch source {
   case .zeros: return .zeros
-  case .background(let files): return .background(try readInputs(files, graph: graph, option: "--background"))
+  case .background(let files):
+    let rows = try readInputs(files, graph: graph, option: "--background")
+    for (k, (b, path)) in zip(rows, files.paths(in: graph)).enumerated() {
+      guard b.shape[0] >= 1 else {
+        throw CLIError.data("\(path): background for input '\(graph.inputNames[k])' has no rows (shape \(shapeText(b.shape)))")
+      }
+      guard b.shape.dropFirst == inputs[k].shape.dropFirst else {
+        throw CLIError.data("\(path): background shape \(shapeText(b.shape)) does not fit input shape \(shapeText(inputs[k].shape)) (expected (M\(inputs[k].shape.dropFirst.dimensions.map { ", \($0)" }.joined())))")
+      }
+    }
+    return .background(rows)
   case .shuffles(let count, let seed):
     guard inputs.count == 1 else { throw CLIError.usage("--shuffles needs a single-input model") }
     let layout: SequenceLayout = channelAxis == 1 ? .ncl : .nlc
@@ -165,13 +266,22 @@ func readReferences(_ source: ReferenceSource, inputs: [Tensor], graph: Graph, c
   case .reference(let files):
     let refs = try readInputs(files, graph: graph, option: "--reference")
     let names = graph.inputNames
+    let paths = files.paths(in: graph)
     var kind: Int? = nil
     for (k, (x, r)) in zip(inputs, refs).enumerated() {
       let d = r.rank - x.rank
-      guard (-1...1).contains(d) else {
-        throw CLIError.data("--reference for input '\(names[k])' has shape \(r.shape) but the input has shape \(x.shape): give one example's shape, the input's shape, or [N, M, …]")
+      let example = x.shape.dropFirst.dimensions
+      let fits: Bool
+      switch d {
+      case -1: fits = r.shape.dimensions == example
+      case 0: fits = r.shape == x.shape
+      case 1: fits = r.shape[0] == x.shape[0] && r.shape[1] >= 1 && Array(r.shape.dimensions.dropFirst(2)) == example
+      default: fits = false
       }
-      guard kind == nil || kind == d else { throw CLIError.data("--reference arrays mix shared and per-example forms") }
+      guard fits else {
+        throw CLIError.data("\(paths[k]): reference shape \(shapeText(r.shape)) does not fit input '\(names[k])' of shape \(shapeText(x.shape)) (give one example's shape, the input's shape, or (N, M, …))")
+      }
+      guard kind == nil || kind == d else { throw CLIError.data("\(paths[k]): --reference arrays mix shared and per-example forms") }
       kind = d
     }
     switch kind {
@@ -192,17 +302,39 @@ func writeOutputs(_ arrays: [Tensor], names: [String], to path: String) throws {
   }
 }
 
-/// Refuses an output path that is one of the files read.
-func checkNotOverwritingInputs(_ output: String, _ inputs: [String]) throws {
+/// Refuses an output path that is one of the files read (the same path after resolving
+/// symbolic links, or the same existing file by device and inode, which also catches hard
+/// links). Usage error, exit 2; nothing has been written.
+func checkNotOverwritingInputs(_ output: String, _ inputs: [String], option: String = "--output") throws {
   let out = URL(fileURLWithPath: output).standardizedFileURL.resolvingSymlinksInPath().path
-  for input in inputs where URL(fileURLWithPath: input).standardizedFileURL.resolvingSymlinksInPath().path == out {
-    throw CLIError.usage("--output \(output) is also an input file; choose another output path")
+  var outInfo = stat()
+  let outExists = stat(output, &outInfo) == 0
+  for input in inputs {
+    var same = URL(fileURLWithPath: input).standardizedFileURL.resolvingSymlinksInPath().path == out
+    var inInfo = stat()
+    if !same, outExists, stat(input, &inInfo) == 0 {
+      same = inInfo.st_dev == outInfo.st_dev && inInfo.st_ino == outInfo.st_ino
+    }
+    if same {
+      throw CLIError.usage("\(option) \(output) is also an input file (\(input)); choose another output path")
+    }
   }
 }
 
 func note(_ message: String) {
   var err = StandardError()
   print(message, to: &err)
+}
+
+extension FileSet {
+  /// The paths in the graph's input order (as ``readInputs(_:graph:option:)`` reads them).
+  func paths(in graph: Graph) -> [String] {
+    switch self {
+    case .single(let path): return [path]
+    case .named(let pairs):
+      return graph.inputNames.compactMap { name in pairs.first { $0.name == name }?.path }
+    }
+  }
 }
 
 extension ExplainRequest {

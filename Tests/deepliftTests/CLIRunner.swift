@@ -6,6 +6,8 @@ struct CLIResult {
   var status: Int32
   var stdout: String
   var stderr: String
+  /// Whether the process ended by calling `exit` (not killed by a signal).
+  var exitedNormally = true
   /// Non-empty lines of standard error.
   var stderrLines: [Substring] { stderr.split(separator: "\n") }
 }
@@ -78,7 +80,7 @@ func runDeeplift(arguments: [String], in directory: URL? = nil) throws -> CLIRes
   #expect(process.terminationReason == .exit, "deeplift was killed by a signal")
   return CLIResult(
     status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-    stderr: String(decoding: errData, as: UTF8.self))
+    stderr: String(decoding: errData, as: UTF8.self), exitedNormally: process.terminationReason == .exit)
 }
 
 /// A fresh empty directory.

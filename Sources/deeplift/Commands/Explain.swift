@@ -71,6 +71,10 @@ extension DeepLift {
         --task selects several neurons). A multi-input model takes --input NAME=FILE once per \
         input (and --reference / --background likewise) and writes an .npz with one array per \
         input name.
+
+        Inputs, references and backgrounds must be finite: a NaN or infinity is an error \
+        naming the file and the index of the first bad value (exit 1). An input with no \
+        examples (N = 0) is an error, not an empty output (exit 1).
         """)
 
     @Argument(help: "The model: Keras .h5 or .keras, or .onnx.")

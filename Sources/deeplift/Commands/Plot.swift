@@ -47,7 +47,7 @@ struct PlotArguments: ParsableArguments {
     o.topK = topK
     o.title = title
     o.input = input
-    if let sequence { o.sequence = try NumPy.read(URL(fileURLWithPath: sequence)) }
+    if let sequence { o.sequence = try readArray(sequence) }
     if let features {
       let text: String
       do { text = try String(contentsOfFile: features, encoding: .utf8) } catch {
@@ -86,8 +86,8 @@ extension DeepLift {
       try requireReadableFile(scores)
       if let input { try requireReadableFile(input) }
       try requireWritableDestination(output)
-      let s = try NumPy.read(URL(fileURLWithPath: scores))
-      let x = try input.map { try NumPy.read(URL(fileURLWithPath: $0)) }
+      let s = try readArray(scores)
+      let x = try input.map { try readArray($0) }
       try renderPlot(scores: s, options: plot.options(input: x), to: URL(fileURLWithPath: output))
     }
   }

@@ -49,7 +49,7 @@ extension DeepLift {
     func run() throws {
       try requireReadableFile(input)
       try requireWritableDestination(output)
-      let x = try NumPy.read(URL(fileURLWithPath: input))
+      let x = try readArray(input)
       guard x.rank == 3 else {
         throw CLIError.data("\(input): expected one-hot sequences of rank 3, got shape \(x.shape)")
       }
