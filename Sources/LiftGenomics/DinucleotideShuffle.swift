@@ -51,7 +51,10 @@ public func dinucShuffle(_ sequence: Tensor, count: Int, rng: inout RandomState)
   let length = sequence.shape[0]
   let depth = sequence.shape[1]
   guard length >= 1 else { throw .emptySequence }
-  var out = [Float](repeating: 0, count: count * length * depth)
+  guard let total = Shape.checkedCount([count, length, depth]) else {
+    throw .resultTooLarge(batch: 1, shuffles: count, example: length * depth)
+  }
+  var out = [Float](repeating: 0, count: total)
   sequence.withUnsafeBufferPointer { input in
     out.withUnsafeMutableBufferPointer { output in
       shuffleOneHot(
@@ -105,8 +108,8 @@ public func dinucShuffle(_ sequence: String, count: Int, rng: inout RandomState)
 ///   - seed: the `RandomState` seed, `0...4294967295`.
 ///   - layout: the layout of `x` and of the result.
 /// - Returns: `[N, M, L, D]` (NLC) or `[N, M, D, L]` (NCL).
-/// - Throws: ``GenomicsError`` for a rank other than 3, `L == 0` with `N > 0`, `M < 1` or a
-///   seed out of range.
+/// - Throws: ``GenomicsError`` for a rank other than 3, `L == 0` with `N > 0`, `M < 1`, a
+///   seed out of range, or a result whose element count overflows `Int`.
 public func shuffledReferences(
   _ x: Tensor, shuffles: Int, seed: Int, layout: SequenceLayout = .nlc
 ) throws(GenomicsError) -> Tensor {
@@ -128,9 +131,12 @@ public func shuffledReferences(
   let (length, depth) = layout == .nlc ? (x.shape[1], x.shape[2]) : (x.shape[2], x.shape[1])
   guard length >= 1 || batch == 0 else { throw .emptySequence }
   let example = length * depth
+  guard let total = Shape.checkedCount([batch, shuffles, example]) else {
+    throw .resultTooLarge(batch: batch, shuffles: shuffles, example: example)
+  }
   // Strides of one example's position and channel axes, in x and in the result alike.
   let (positionStride, channelStride) = layout == .nlc ? (depth, 1) : (1, length)
-  var out = [Float](repeating: 0, count: batch * shuffles * example)
+  var out = [Float](repeating: 0, count: total)
   x.withUnsafeBufferPointer { input in
     out.withUnsafeMutableBufferPointer { output in
       for i in 0..<batch {

@@ -14,6 +14,9 @@ public enum GenomicsError: Error, Equatable, CustomStringConvertible {
   case invalidChannelAxis(Int, rank: Int)
   /// References whose shape neither equals the multipliers' shape nor their per-example shape.
   case referenceShapeMismatch(multipliers: [Int], references: [Int])
+  /// The shuffled references would hold more elements than fit in `Int` (`batch` sequences ×
+  /// `shuffles` × `example` elements each).
+  case resultTooLarge(batch: Int, shuffles: Int, example: Int)
   /// A bias whose element count differs from the kernel's number of filters.
   case biasShapeMismatch(bias: [Int], filters: Int)
 
@@ -31,6 +34,8 @@ public enum GenomicsError: Error, Equatable, CustomStringConvertible {
       "channel axis \(axis) is out of range for rank \(rank)"
     case .referenceShapeMismatch(let multipliers, let references):
       "references of shape \(references) do not match multipliers of shape \(multipliers)"
+    case .resultTooLarge(let batch, let shuffles, let example):
+      "\(shuffles) shuffles of \(batch) sequences of \(example) elements are too many to hold in memory"
     case .biasShapeMismatch(let bias, let filters):
       "bias of shape \(bias) does not match a kernel with \(filters) filters"
     }

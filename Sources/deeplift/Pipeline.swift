@@ -46,7 +46,8 @@ func runExplain(_ request: ExplainRequest) throws {
   if case .all = request.tasks {
     options.tasks = try request.tasks.resolve(count: shapes[target.rawValue].dropFirst.scalarCount)
   }
-  let references = try readReferences(request.references, inputs: inputs, graph: graph, channelAxis: options.channelAxis)
+  let references = try readReferences(
+    request.references, inputs: inputs, graph: graph, channelAxis: options.channelAxis, inputFiles: request.inputs.paths)
   let explainer = try Explainer(graph: graph, options: options)
   let n = inputs[0].shape[0]
   let progress = ProgressBar(total: n, enabled: !request.quiet)
@@ -198,6 +199,17 @@ func readArray(_ path: String) throws -> Tensor {
   return try file.readAll()
 }
 
+/// Throws naming `what` when a float32 array of `dimensions` would not fit in the machine's
+/// physical memory (or its size overflows `Int`).
+func checkFitsInMemory(_ dimensions: [Int], what: String) throws {
+  let memory = ProcessInfo.processInfo.physicalMemory
+  guard let count = Shape.checkedCount(dimensions), case let (bytes, false) = count.multipliedReportingOverflow(by: 4),
+    UInt64(bytes) <= memory
+  else {
+    throw CLIError.data("\(what): an array of shape \(shapeText(Shape(dimensions.map { max($0, 0) }))) would not fit in memory (\(memory) bytes)")
+  }
+}
+
 /// Checks that `tensor` is `[N] + declared` (open extents match anything); for `--reference`
 /// the rank may also be one less (shared) or one more (`[N, M, …]`), which
 /// ``readReferences(_:inputs:graph:channelAxis:)`` then checks against the inputs.
@@ -245,7 +257,9 @@ func shapeText(_ shape: Shape) -> String {
 
 /// Turns `--reference` / `--background` / `--shuffles` into the library's references,
 /// deciding by the reference's rank relative to the input (CLI.md).
-func readReferences(_ source: ReferenceSource, inputs: [Tensor], graph: Graph, channelAxis: Int) throws -> References {
+func readReferences(
+  _ source: ReferenceSource, inputs: [Tensor], graph: Graph, channelAxis: Int, inputFiles: [String]? = nil
+) throws -> References {
   switch source {
   case .zeros: return .zeros
   case .background(let files):
@@ -262,7 +276,13 @@ func readReferences(_ source: ReferenceSource, inputs: [Tensor], graph: Graph, c
   case .shuffles(let count, let seed):
     guard inputs.count == 1 else { throw CLIError.usage("--shuffles needs a single-input model") }
     let layout: SequenceLayout = channelAxis == 1 ? .ncl : .nlc
-    return .multiple([try shuffledReferences(inputs[0], shuffles: count, seed: seed, layout: layout)])
+    let file = inputFiles?.first ?? "--input"
+    try checkFitsInMemory([count] + inputs[0].shape.dimensions, what: "\(file): --shuffles \(count)")
+    do {
+      return .multiple([try shuffledReferences(inputs[0], shuffles: count, seed: seed, layout: layout)])
+    } catch {
+      throw CLIError.data("\(file): --shuffles: \(error)")
+    }
   case .reference(let files):
     let refs = try readInputs(files, graph: graph, option: "--reference")
     let names = graph.inputNames

@@ -431,6 +431,29 @@ enum Matrix {
       label: "output is the model", arguments: ["explain", "m.h5", "--input", "x.npy", "--output", "m.h5"], status: 2,
       mentions: ["m.h5"], precreate: nil, setup: all(write(mlpX, "x.npy"), copy(keras.appendingPathComponent("mlp.h5"), "m.h5"))),
     BadCase(
+      label: "--shuffles overflowing Int",
+      arguments: [
+        "explain", "@genomics_cnn.h5", "--input", "@genomics_cnn.x.npy", "--output", "out.npy", "--shuffles",
+        "9223372036854775807",
+      ], status: 1, mentions: ["genomics_cnn.x.npy", "--shuffles", "memory"]),
+    BadCase(
+      label: "--shuffles beyond memory",
+      arguments: [
+        "explain", "@genomics_cnn.h5", "--input", "@genomics_cnn.x.npy", "--output", "out.npy", "--shuffles",
+        "100000000000",
+      ], status: 1, mentions: ["genomics_cnn.x.npy", "--shuffles", "memory"]),
+    BadCase(
+      label: "--shuffles of a non-sequence input", arguments: explainMLP(["--shuffles", "2"]), status: 1,
+      mentions: ["x.npy", "--shuffles", "[N, L, D]"]),
+    BadCase(
+      label: "shuffle: --shuffles overflowing Int",
+      arguments: ["shuffle", "--input", "@genomics_cnn.x.npy", "--output", "out.npy", "--shuffles", "9223372036854775807"],
+      status: 1, mentions: ["genomics_cnn.x.npy", "memory"]),
+    BadCase(
+      label: "shuffle: NaN in the input", arguments: ["shuffle", "--input", "nan.npy", "--output", "out.npy", "--shuffles", "2"],
+      status: 1, mentions: ["nan.npy", "NaN", "[0, 1, 2]"],
+      setup: write(Tensor(shape: [1, 3, 4], scalars: (0..<12).map { $0 == 6 ? .nan : 0 }), "nan.npy")),
+    BadCase(
       label: "predict: output is the input", arguments: ["predict", "@mlp.h5", "--input", "x.npy", "--output", "x.npy"],
       status: 2, mentions: ["x.npy"], precreate: nil, setup: write(mlpX, "x.npy")),
   ]

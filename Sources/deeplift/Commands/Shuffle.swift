@@ -50,10 +50,12 @@ extension DeepLift {
       try requireReadableFile(input)
       try requireWritableDestination(output)
       let x = try readArray(input)
+      try checkFinite(x, file: input)
       guard x.rank == 3 else {
         throw CLIError.data("\(input): expected one-hot sequences of rank 3, got shape \(x.shape)")
       }
       let layout: SequenceLayout = channelAxis == 1 ? .ncl : .nlc
+      try checkFitsInMemory([shuffles] + x.shape.dimensions, what: "\(input): --shuffles \(shuffles)")
       let references: Tensor
       do {
         references = try shuffledReferences(x, shuffles: shuffles, seed: seed, layout: layout)
