@@ -111,12 +111,46 @@ public enum NumPy {
     // Open once ourselves first: gives the usual "cannot open" errors (missing, directory).
     let probe = try FileByteSource(path: url.path, file: name)
     guard probe.size > 0 else { throw .notNpz(file: name, reason: "empty file") }
+    guard try endOfCentralDirectoryOffset(probe, file: name) != nil else {
+      throw .notNpz(file: name, reason: "not a zip archive")
+    }
     let archive: Archive
     do {
       archive = try Archive(url: url, accessMode: .read)
     } catch {
       throw .notNpz(file: name, reason: "not a zip archive")
     }
+    return try readMembers(of: archive, source: probe, name: name)
+  }
+
+  /// Reads every array of an `.npz` image held in memory, as ``readArchive(_:)`` does for a
+  /// file; `name` is used in error messages. (Also the entry point of the `.npz` fuzzer.)
+  ///
+  /// - Throws: ``NumpyIOError`` as ``readArchive(_:)``.
+  public static func readArchive(data: Data, name: String) throws(NumpyIOError) -> [(name: String, tensor: Tensor)] {
+    guard !data.isEmpty else { throw .notNpz(file: name, reason: "empty file") }
+    let source = DataByteSource(data)
+    // ZIPFoundation leaks its in-memory file when it finds no end record; check first.
+    guard try endOfCentralDirectoryOffset(source, file: name) != nil else {
+      throw .notNpz(file: name, reason: "not a zip archive")
+    }
+    let archive: Archive
+    do {
+      archive = try Archive(data: data, accessMode: .read)
+    } catch {
+      throw .notNpz(file: name, reason: "not a zip archive")
+    }
+    var result: [(name: String, tensor: Tensor)] = []
+    for (arrayName, file) in try readMembers(of: archive, source: source, name: name) {
+      result.append((arrayName, try file.readAll()))
+    }
+    return result
+  }
+
+  /// The members of an opened archive whose bytes `source` holds.
+  private static func readMembers(of archive: Archive, source: any ByteSource, name: String)
+    throws(NumpyIOError) -> [(name: String, file: NpyFile)]
+  {
     var result: [(name: String, file: NpyFile)] = []
     var seen = Set<String>()
     var visited = 0
@@ -144,7 +178,7 @@ public enum NumPy {
       result.append((arrayName, try NpyFile(data: data, name: "\(name):\(path)")))
     }
     // ZIPFoundation's iterator stops quietly at a damaged entry; compare with the directory.
-    if let declared = try centralDirectoryEntryCount(probe, file: name), declared != visited {
+    if let declared = try centralDirectoryEntryCount(source, file: name), declared != visited {
       throw .notNpz(file: name, reason: "corrupt archive: \(declared) entries declared, \(visited) readable")
     }
     return result
@@ -153,16 +187,8 @@ public enum NumPy {
   /// The entry count of the zip's end-of-central-directory record (zip64 aware), or `nil` if
   /// the record cannot be found.
   static func centralDirectoryEntryCount(_ source: any ByteSource, file: String) throws(NumpyIOError) -> Int? {
-    let tailLength = min(source.size, 22 + 65535)
-    let tailStart = source.size - tailLength
-    let tail = try source.bytes(count: tailLength, at: tailStart, file: file)
+    guard let (tailStart, tail, i) = try findEndOfCentralDirectory(source, file: file) else { return nil }
     func u16(_ i: Int) -> Int { Int(tail[i]) | Int(tail[i + 1]) << 8 }
-    var i = tail.count - 22
-    while i >= 0 {
-      if tail[i] == 0x50, tail[i + 1] == 0x4B, tail[i + 2] == 0x05, tail[i + 3] == 0x06 { break }
-      i -= 1
-    }
-    guard i >= 0 else { return nil }
     let count = u16(i + 10)
     guard count == 0xFFFF else { return count }
     // Zip64: the locator (PK\6\7) sits just before the record and points at the zip64 record.
@@ -178,6 +204,28 @@ public enum NumPy {
     var total = 0
     for b in 0..<8 { total |= Int(record[32 + b]) << (8 * b) }
     return total
+  }
+
+  /// The offset of the zip end-of-central-directory record (`PK\5\6`, searched backwards
+  /// through the last 64 KiB + 22 bytes), or `nil` if there is none.
+  static func endOfCentralDirectoryOffset(_ source: any ByteSource, file: String) throws(NumpyIOError) -> Int? {
+    guard let (tailStart, _, i) = try findEndOfCentralDirectory(source, file: file) else { return nil }
+    return tailStart + i
+  }
+
+  /// The tail searched for the end record, where it starts, and the record's index in it.
+  private static func findEndOfCentralDirectory(_ source: any ByteSource, file: String)
+    throws(NumpyIOError) -> (tailStart: Int, tail: [UInt8], index: Int)?
+  {
+    let tailLength = min(source.size, 22 + 65535)
+    let tailStart = source.size - tailLength
+    let tail = try source.bytes(count: tailLength, at: tailStart, file: file)
+    var i = tail.count - 22
+    while i >= 0 {
+      if tail[i] == 0x50, tail[i + 1] == 0x4B, tail[i + 2] == 0x05, tail[i + 3] == 0x06 { return (tailStart, tail, i) }
+      i -= 1
+    }
+    return nil
   }
 
   /// Writes arrays to an `.npz` archive (stored members `NAME.npy`, float32), atomically.

@@ -30,8 +30,12 @@ enum JSONValue: Sendable, Equatable, Decodable {
   }
 
   /// Parses `data`; Python's `NaN` / `Infinity` literals (which `json.dumps` writes) are
-  /// accepted through the JSON5 fallback.
+  /// accepted through the JSON5 fallback. Bytes that are not valid UTF-8 are refused before
+  /// any decoder sees them: Foundation's JSON5 scanner traps on some of them (`{` followed by
+  /// eight `0xFF` bytes ends in a `Fatal error` in FoundationEssentials/CodableUtilities.swift,
+  /// found by Fuzz/FuzzKerasConfig), and JSON text is UTF-8 by definition.
   static func parse(_ data: Data) -> JSONValue? {
+    guard String(validating: data, as: UTF8.self) != nil else { return nil }
     if let v = try? JSONDecoder().decode(JSONValue.self, from: data) { return v }
     let decoder = JSONDecoder()
     decoder.allowsJSON5 = true

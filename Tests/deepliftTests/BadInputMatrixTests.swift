@@ -74,6 +74,34 @@ func randomBytes(_ count: Int, seed: UInt64) -> Data {
   return out
 }
 
+/// A zip archive of stored (uncompressed) members, written by hand: local headers, central
+/// directory, end record (what `zipfile.ZipFile(..., "w")` writes for `ZIP_STORED`).
+func storedZip(_ members: [(name: String, data: Data)]) -> Data {
+  func crc32(_ data: Data) -> UInt32 {
+    var crc: UInt32 = 0xFFFF_FFFF
+    for byte in data {
+      crc ^= UInt32(byte)
+      for _ in 0..<8 { crc = (crc >> 1) ^ (0xEDB8_8320 & (0 &- (crc & 1))) }
+    }
+    return ~crc
+  }
+  func le(_ v: UInt32, _ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+  var out = Data(), central = Data()
+  for (name, data) in members {
+    let offset = UInt32(out.count), crc = crc32(data), size = UInt32(data.count), nameBytes = Array(name.utf8)
+    let common = le(20, 2) + le(0, 2) + le(0, 2) + le(0, 2) + le(0x21, 2) + le(crc, 4) + le(size, 4) + le(size, 4)
+      + le(UInt32(nameBytes.count), 2) + le(0, 2)
+    out += [0x50, 0x4B, 0x03, 0x04] + common + nameBytes
+    out += data
+    central += [0x50, 0x4B, 0x01, 0x02] + le(20, 2) + common + le(0, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(offset, 4)
+      + nameBytes
+  }
+  let count = UInt32(members.count)
+  let end: [UInt8] = [0x50, 0x4B, 0x05, 0x06] + le(0, 2) + le(0, 2) + le(count, 2) + le(count, 2)
+    + le(UInt32(central.count), 4) + le(UInt32(out.count), 4) + le(0, 2)
+  return out + central + Data(end)
+}
+
 /// A float32 tensor `[rows, cols]` with `value` at `(row, col)` and small numbers elsewhere.
 func matrix(_ rows: Int, _ cols: Int, bad: (Int, Int, Float)? = nil) -> Tensor {
   var t = Tensor(shape: [rows, cols], scalars: (0..<(rows * cols)).map { Float($0 % 7) * 0.25 - 0.5 })
@@ -152,6 +180,15 @@ enum Matrix {
       arguments: ["explain", "z.keras", "--input", "@mlp.x.npy", "--output", "out.npy"], status: 1,
       mentions: ["z.keras", "config.json"],
       setup: { dir in try NumPy.writeArchive([("a", matrix(2, 2))], to: dir.appendingPathComponent("z.keras")) }),
+    BadCase(
+      label: "config.json that is not UTF-8 (traps Foundation's JSON5 decoder)",
+      arguments: ["explain", "bad.keras", "--input", "@mlp.x.npy", "--output", "out.npy"], status: 1,
+      mentions: ["bad.keras", "config.json", "JSON"],
+      setup: write(storedZip([("config.json", Data([0x7B] + [UInt8](repeating: 0xFF, count: 8)))]), "bad.keras")),
+    BadCase(
+      label: "config.json that is JSON but not a model",
+      arguments: ["explain", "list.keras", "--input", "@mlp.x.npy", "--output", "out.npy"], status: 1,
+      mentions: ["list.keras"], setup: write(storedZip([("config.json", Data("[1, 2, 3]".utf8))]), "list.keras")),
     BadCase(
       label: "an .npy file as the model", arguments: ["explain", "m.npy", "--input", "@mlp.x.npy", "--output", "out.npy"],
       status: 1, mentions: ["m.npy", "not a model file"], setup: write(mlpX, "m.npy")),
