@@ -8,6 +8,9 @@ public enum HDF5Error: Error, Equatable, Sendable, CustomStringConvertible {
   case notHDF5(file: String)
   /// libhdf5 refused to open the file (truncated, corrupt superblock, unsupported version).
   case openFailed(file: String)
+  /// The superblock is damaged or disagrees with the file's size (checked before libhdf5
+  /// opens the file).
+  case corrupt(file: String, reason: String)
   /// No group, dataset or attribute at `path`.
   case missing(file: String, path: String)
   /// The object exists but has another kind or element type (`expected` names what was asked).
@@ -22,6 +25,7 @@ public enum HDF5Error: Error, Equatable, Sendable, CustomStringConvertible {
     case .unreadable(let file, let reason): "\(file): cannot read file: \(reason)"
     case .notHDF5(let file): "\(file): not an HDF5 file (no HDF5 signature)"
     case .openFailed(let file): "\(file): HDF5 library cannot open the file (truncated or corrupt)"
+    case .corrupt(let file, let reason): "\(file): damaged HDF5 file: \(reason)"
     case .missing(let file, let path): "\(file): no object or attribute '\(path)'"
     case .wrongType(let file, let path, let expected): "\(file): '\(path)' is not \(expected)"
     case .readFailed(let file, let path): "\(file): reading '\(path)' failed (truncated or corrupt data)"

@@ -39,6 +39,7 @@ public final class HDF5File {
       throw .unreadable(file: name, reason: "permission denied")
     }
     guard HDF5File.hasSignature(at: url) else { throw .notHDF5(file: name) }
+    try HDF5File.checkSuperblock(at: url, name: name)
     silenceHDF5Errors()
     let id = url.withUnsafeFileSystemRepresentation { path -> hid_t in
       guard let path else { return -1 }
@@ -55,7 +56,8 @@ public final class HDF5File {
   /// - Throws: ``HDF5Error/notHDF5(file:)`` without the signature, ``HDF5Error/openFailed(file:)``
   ///   when libhdf5 rejects the image.
   public convenience init(bytes: [UInt8], name: String) throws(HDF5Error) {
-    guard HDF5File.signatureOffset(in: bytes) != nil else { throw .notHDF5(file: name) }
+    guard let offset = HDF5File.signatureOffset(in: bytes) else { throw .notHDF5(file: name) }
+    try HDF5File.checkSuperblock(Array(bytes[offset..<min(bytes.count, offset + 64)]), fileSize: bytes.count, name: name)
     silenceHDF5Errors()
     var copy = bytes
     let id = copy.withUnsafeMutableBytes { raw -> hid_t in
@@ -86,6 +88,71 @@ public final class HDF5File {
       offset = offset == 0 ? 512 : offset * 2
     }
     return nil
+  }
+
+  /// Checks the superblock before libhdf5 sees the file: a known version (0–3), sizes of
+  /// offsets and lengths of 2, 4 or 8 bytes, and an end-of-file address equal to the file's
+  /// size (absolute, or relative to the base address). Writers record the size they wrote, so
+  /// a mismatch means a truncated file or bytes cut out or inserted. libhdf5 1.10 itself only
+  /// refuses a file shorter than its end-of-file address; a longer one with shifted contents
+  /// can make it loop for minutes in its global-heap code (found by Fuzz/FuzzKerasFile), so it
+  /// is refused here.
+  ///
+  /// - Parameter superblock: the bytes from the signature on (at least 64 when the file has them).
+  /// - Throws: ``HDF5Error/corrupt(file:reason:)``.
+  static func checkSuperblock(_ superblock: [UInt8], fileSize: Int, name: String) throws(HDF5Error) {
+    func field(_ at: Int, _ width: Int) -> UInt64? {
+      guard at >= 0, at + width <= superblock.count else { return nil }
+      var value: UInt64 = 0
+      for i in 0..<width { value |= UInt64(superblock[at + i]) << (8 * UInt64(i)) }
+      return value
+    }
+    guard superblock.count > 9 else { throw .corrupt(file: name, reason: "truncated superblock") }
+    let version = superblock[8]
+    let offsets: Int
+    let addresses: Int
+    switch version {
+    case 0, 1:
+      offsets = superblock.count > 13 ? Int(superblock[13]) : 0
+      addresses = version == 0 ? 24 : 28
+    case 2, 3:
+      offsets = Int(superblock[9])
+      addresses = 12
+    default:
+      throw .corrupt(file: name, reason: "unknown superblock version \(version)")
+    }
+    guard [2, 4, 8].contains(offsets) else {
+      throw .corrupt(file: name, reason: "superblock declares \(offsets)-byte addresses")
+    }
+    guard let base = field(addresses, offsets), let end = field(addresses + 2 * offsets, offsets) else {
+      throw .corrupt(file: name, reason: "truncated superblock")
+    }
+    let size = UInt64(fileSize)
+    guard end == size || (base <= size && end == size - base) else {
+      throw .corrupt(
+        file: name,
+        reason: end > size
+          ? "truncated: the superblock records \(end) bytes, the file has \(size)"
+          : "the superblock records \(end) bytes but the file has \(size) (bytes added or shifted)")
+    }
+  }
+
+  /// ``checkSuperblock(_:fileSize:name:)`` on a file: finds the signature, reads 64 bytes.
+  static func checkSuperblock(at url: URL, name: String) throws(HDF5Error) {
+    guard let fh = try? FileHandle(forReadingFrom: url) else { throw .unreadable(file: name, reason: "cannot open") }
+    defer { try? fh.close() }
+    guard let size = try? fh.seekToEnd() else { throw .unreadable(file: name, reason: "cannot seek") }
+    var offset: UInt64 = 0
+    while offset + UInt64(signature.count) <= size {
+      guard (try? fh.seek(toOffset: offset)) != nil, let head = try? fh.read(upToCount: 64) else {
+        throw .unreadable(file: name, reason: "read failed")
+      }
+      if [UInt8](head.prefix(signature.count)) == signature {
+        return try checkSuperblock([UInt8](head), fileSize: Int(size), name: name)
+      }
+      offset = offset == 0 ? 512 : offset * 2
+    }
+    throw .notHDF5(file: name)
   }
 
   /// Whether the file at `url` carries the HDF5 signature (read without libhdf5).

@@ -64,6 +64,7 @@ private func loadKerasHDF5(url: URL, file: String) throws(KerasImportError) -> G
     switch error {
     case .unreadable(_, let reason): throw .unreadable(file: file, reason: reason)
     case .notHDF5: throw .notAKerasFile(file: file, reason: "not an HDF5 file")
+    case .corrupt(_, let reason): throw .corrupt(file: file, reason: reason)
     default: throw .corrupt(file: file, reason: "HDF5 library cannot open it (truncated or corrupt)")
     }
   }

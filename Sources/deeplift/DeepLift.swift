@@ -39,6 +39,9 @@ struct DeepLift: ParsableCommand {
   static func main() {
     // A closed pipe (`deeplift inspect m.h5 | head`) must not kill the process with SIGPIPE.
     signal(SIGPIPE, SIG_IGN)
+    // Nor may a file-size limit (ulimit -f): writes then fail with EFBIG, the atomic writer
+    // removes its temporary file and the tool reports one line.
+    signal(SIGXFSZ, SIG_IGN)
     do {
       var command = try parseAsRoot()
       try command.run()

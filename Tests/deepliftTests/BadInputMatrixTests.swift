@@ -153,6 +153,18 @@ enum Matrix {
       label: "truncated .h5 header", arguments: ["explain", "cut.h5", "--input", "@mlp.x.npy", "--output", "out.npy"],
       status: 1, mentions: ["cut.h5"], setup: prefixOf(keras.appendingPathComponent("mlp.h5"), 0.01, "cut.h5")),
     BadCase(
+      label: ".h5 with bytes appended (superblock size check)",
+      arguments: ["explain", "long.h5", "--input", "@mlp.x.npy", "--output", "out.npy"], status: 1,
+      mentions: ["long.h5", "superblock"],
+      setup: { dir in
+        try (Data(contentsOf: keras.appendingPathComponent("mlp.h5")) + Data(count: 100))
+          .write(to: dir.appendingPathComponent("long.h5"))
+      }),
+    BadCase(
+      label: "fuzzer find: libhdf5 loops on it (refused from the superblock)",
+      arguments: ["explain", "%fuzz_hdf5_heap_loop.h5", "--input", "@mlp.x.npy", "--output", "out.npy"], status: 1,
+      mentions: ["fuzz_hdf5_heap_loop.h5", "superblock"]),
+    BadCase(
       label: "truncated .keras",
       arguments: ["explain", "cut.keras", "--input", "@image_cnn3.x.npy", "--output", "out.npy"], status: 1,
       mentions: ["cut.keras"], setup: prefixOf(keras.appendingPathComponent("image_cnn3.keras"), 0.5, "cut.keras")),
