@@ -32,6 +32,8 @@ public enum LiftKitError: Error, CustomStringConvertible {
   case emptyTaskSelection(target: String)
   /// The same layer requested twice.
   case duplicateLayer(String)
+  /// A `.npy` / `.npz` file could not be read or written (the message names the file).
+  case arrays(String)
 
   public var description: String {
     func shape(_ s: [Int]) -> String { "(" + s.map(String.init).joined(separator: ", ") + ")" }
@@ -58,6 +60,8 @@ public enum LiftKitError: Error, CustomStringConvertible {
       return "task all: the target '\(target)' has no outputs"
     case .duplicateLayer(let name):
       return "layer '\(name)' is requested twice"
+    case .arrays(let message):
+      return message
     }
   }
 }
