@@ -130,7 +130,10 @@ public struct Explainer: Sendable {
     let tasks = options.tasks
     var outputs = [[Tensor]](repeating: [], count: inputs.count)
     var deltas = [Float]()
-    let batch = max(1, options.batchSize)
+    // A batch holds at most `batchSize` example–reference pairs (rows through the network),
+    // so memory does not grow with the number of references per example.
+    let perExample = options.method.isDeepLIFT ? refs.perExample : 1
+    let batch = max(1, options.batchSize / max(perExample, 1))
     var start = 0
     while start < n {
       let end = min(n, start + batch)
