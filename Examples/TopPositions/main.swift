@@ -39,10 +39,12 @@ do {
     throw LiftKitError.arrays("\(sequencesPath): expected one-hot sequences [N, L, 4], got shape \(sequences.shape)")
   }
   var options = AttributionOptions(tasks: .task(task))
-  options.batchSize = 16
+  options.batchSize = 160
+  // The Captum/SHAP max-pool rule keeps summation-to-delta with shuffled references.
+  options.maxPool = .deepshap
   let explainer = try model.explainer(method: .genomicsDefault, options: options)
   let result = try explainer.explain(inputs: [sequences], references: .shuffles(count: 10, seed: 0))
-  print("model \(modelPath): target '\(result.target)', task \(task), genomics-default, 10 shuffled references")
+  print("model \(modelPath): target '\(result.target)', task \(task), genomics-default (deepshap max-pool rule), 10 shuffled references")
   print("worst |sum(scores) - delta| = \(result.worstConvergenceDelta)")
 
   // Scores are [N, L, 4]; on one-hot input only the observed base has a nonzero score, so the

@@ -48,7 +48,9 @@ public struct ModelExplainer: Sendable {
   /// Whether the target feeds a softmax (where ``AttributionOptions/softmaxNormalize`` is
   /// meant to be used).
   public let targetFeedsSoftmax: Bool
-  let engineOptions: ExplainOptions
+  /// The engine's explainer (kept so its cache of the shared references' forward pass
+  /// serves every call).
+  let engine: Explainer
 
   init(model original: Model, method: AttributionMethod, target name: String?, options: AttributionOptions)
     throws(LiftKitError)
@@ -86,15 +88,30 @@ public struct ModelExplainer: Sendable {
     o.multipliers = options.output == .multipliers
     o.hypothetical = options.output == .hypothetical
     o.channelAxis = options.channelAxis ?? original.channelAxis
-    // Builds the engine's explainer once to report unusable targets, layers and rules now.
-    do { _ = try Explainer(graph: model.graph, options: o) } catch { throw .explain(error) }
+    // `all` is resolved now when the model declares its input shapes, else per call.
+    if case .all = options.tasks, let size = ModelExplainer.declaredSize(of: targetID, in: model.graph) {
+      o.tasks = try options.tasks.resolve(count: size, target: model.graph[targetID].name)
+    }
+    // Built here so unusable targets, layers and rules are reported now.
+    do { engine = try Explainer(graph: model.graph, options: o) } catch { throw .explain(error) }
     self.model = model
     self.method = method
     self.options = options
     self.target = model.graph[targetID].name
     self.normalizedConvolutions = normalized
     self.targetFeedsSoftmax = model.graph.feedsSoftmax(targetID)
-    self.engineOptions = o
+  }
+
+  /// The target's size per example from the declared input shapes, when they are all known.
+  static func declaredSize(of target: NodeID, in graph: Graph) -> Int? {
+    var shapes: [Shape] = []
+    for id in graph.inputs {
+      guard case .input(let declared) = graph[id].op else { return nil }
+      let dims = declared.compactMap { $0 }
+      guard dims.count == declared.count else { return nil }
+      shapes.append(Shape([1] + dims))
+    }
+    return (try? graph.inferShapes(inputShapes: shapes))?[target.rawValue].dropFirst.scalarCount
   }
 
   /// Explains `inputs` against `references`.
@@ -117,16 +134,21 @@ public struct ModelExplainer: Sendable {
       throw .inputCount(expected: graph.inputNames, found: inputs.count)
     }
     if let threads = options.threads, threads >= 1 { BLAS.setThreads(threads) }
-    var o = engineOptions
+    var explainer = engine
+    var o = engine.options
     if case .all = options.tasks {
       let shapes: [Shape]
       do { shapes = try graph.inferShapes(inputShapes: inputs.map(\.shape)) } catch { throw .explain(.graph(error)) }
-      o.tasks = try options.tasks.resolve(count: shapes[o.target!.rawValue].dropFirst.scalarCount, target: target)
+      let tasks = try options.tasks.resolve(count: shapes[engine.target.rawValue].dropFirst.scalarCount, target: target)
+      if tasks != o.tasks {
+        o.tasks = tasks
+        do { explainer = try Explainer(graph: graph, options: o) } catch { throw .explain(error) }
+      }
     }
     let refs = try references.resolve(inputs: inputs, inputNames: graph.inputNames, channelAxis: o.channelAxis)
     let result: Explanation
     do {
-      result = try Explainer(graph: graph, options: o).explain(inputs: inputs, references: refs, progress: progress)
+      result = try explainer.explain(inputs: inputs, references: refs, progress: progress)
     } catch { throw .explain(error) }
     return Attribution(
       inputNames: graph.inputNames, scores: result.scores, layerNames: o.layers.map { graph[$0].name },
