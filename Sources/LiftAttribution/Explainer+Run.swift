@@ -52,6 +52,18 @@ public struct Explainer: Sendable {
     }
     self.target = target
     live = graph.ancestors(of: [target])
+    for layer in options.layers {
+      guard layer.rawValue >= 0 && layer.rawValue < graph.nodes.count else {
+        throw .unsupported("layer node \(layer) does not exist")
+      }
+      guard live.contains(layer) else {
+        throw .unsupported(
+          "layer '\(graph[layer].name)' does not feed the target '\(graph[target].name)': its scores would be zero")
+      }
+    }
+    if !options.layers.isEmpty && options.method == .integratedGradients {
+      throw .unsupported("scores of inner layers are not available for integrated-gradients")
+    }
     var modes = [NonlinearMode?](repeating: nil, count: graph.nodes.count)
     for id in live {
       let node = graph[id]
