@@ -37,8 +37,9 @@ public struct AttributionOptions: Sendable, Equatable {
   public var maxPool: MaxPoolRule = .gradient
   /// Examples per batch: memory and speed only, never results.
   public var batchSize = 64
-  /// Integrated gradients: number of points and quadrature.
+  /// Integrated gradients: the number of points.
   public var steps = 50
+  /// Integrated gradients: the quadrature (Captum's names).
   public var integration: IntegrationRule = .gaussLegendre
   /// Channel axis of one-hot inputs for shuffles and hypothetical contributions; `nil` takes
   /// the model format's (−1 for Keras, 1 for ONNX).

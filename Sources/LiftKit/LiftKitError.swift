@@ -35,6 +35,7 @@ public enum LiftKitError: Error, CustomStringConvertible {
   /// A `.npy` / `.npz` file could not be read or written (the message names the file).
   case arrays(String)
 
+  /// One line naming the layer, input, shape or file at fault.
   public var description: String {
     func shape(_ s: [Int]) -> String { "(" + s.map(String.init).joined(separator: ", ") + ")" }
     switch self {

@@ -16,7 +16,9 @@ extension Model {
 
   /// The node called `name`.
   ///
-  /// - Parameter role: what the name was given for, for the message (`target`, `layer`).
+  /// - Parameters:
+  ///   - name: a node name (see ``layerNames``).
+  ///   - role: what the name was given for, for the message (`target`, `layer`).
   /// - Throws: ``LiftKitError/noSuchLayer(name:role:layers:)``.
   public func node(named name: String, role: String = "layer") throws(LiftKitError) -> NodeID {
     guard let id = graph.node(named: name) else {
@@ -49,7 +51,10 @@ extension Model {
   /// The outputs of `layers` (default: the model outputs) for `inputs`, computed in batches
   /// of `batchSize` examples.
   ///
-  /// - Parameter inputs: one `[N, …]` tensor per model input, in input order.
+  /// - Parameters:
+  ///   - inputs: one `[N, …]` tensor per model input, in input order.
+  ///   - layers: the nodes to output (see ``node(named:role:)``); `nil` for the model outputs.
+  ///   - batchSize: examples per forward pass (memory only, never results).
   /// - Returns: one `[N, …]` tensor per layer.
   /// - Throws: ``LiftKitError/explain(_:)`` wrapping the shape error of inputs that do not fit.
   public func predict(inputs: [Tensor], layers: [NodeID]? = nil, batchSize: Int = 64)

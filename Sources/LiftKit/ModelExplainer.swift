@@ -38,7 +38,9 @@ extension Model {
 public struct ModelExplainer: Sendable {
   /// The model as explained: with the weight normalisations of ``options`` applied.
   public let model: Model
+  /// The attribution method.
   public let method: AttributionMethod
+  /// The options it was built with.
   public let options: AttributionOptions
   /// The target layer's name.
   public let target: String
@@ -122,6 +124,7 @@ public struct ModelExplainer: Sendable {
   /// - Parameters:
   ///   - inputs: one `[N, …]` float32 tensor per model input, in ``Model/inputNames`` order.
   ///   - references: see ``ReferenceSet``; all-zero by default.
+  ///   - progress: called after each batch with the number of examples done.
   /// - Returns: scores per input and per requested layer, with the per-example
   ///   summation-to-delta check.
   /// - Throws: ``LiftKitError`` for inputs or references that do not fit the model, a task
