@@ -36,7 +36,8 @@ do {
   let model = try Model(contentsOf: URL(fileURLWithPath: modelPath))
   let sequences = try readArray(at: URL(fileURLWithPath: sequencesPath))
   guard sequences.rank == 3 else {
-    throw LiftKitError.arrays("\(sequencesPath): expected one-hot sequences [N, L, 4], got shape \(sequences.shape)")
+    throw LiftKitError.arrays(
+      "\(sequencesPath): expected one-hot sequences [N, L, 4], got shape \(sequences.shape)")
   }
   var options = AttributionOptions(tasks: .task(task))
   options.batchSize = 160
@@ -44,7 +45,9 @@ do {
   options.maxPool = .deepshap
   let explainer = try model.explainer(method: .genomicsDefault, options: options)
   let result = try explainer.explain(inputs: [sequences], references: .shuffles(count: 10, seed: 0))
-  print("model \(modelPath): target '\(result.target)', task \(task), genomics-default (deepshap max-pool rule), 10 shuffled references")
+  print(
+    "model \(modelPath): target '\(result.target)', task \(task), genomics-default (deepshap max-pool rule), 10 shuffled references"
+  )
   print("worst |sum(scores) - delta| = \(result.worstConvergenceDelta)")
 
   // Scores are [N, L, 4]; on one-hot input only the observed base has a nonzero score, so the
@@ -65,7 +68,8 @@ do {
       perPosition.append((p, score, base))
     }
     let best = perPosition.sorted { $0.score > $1.score }.prefix(top)
-    let text = best.map { "\($0.position)\($0.base) \(String(format: "%+.3f", $0.score))" }.joined(separator: ", ")
+    let text = best.map { "\($0.position)\($0.base) \(String(format: "%+.3f", $0.score))" }.joined(
+      separator: ", ")
     print("sequence \(example): \(text)")
   }
 } catch let error as LiftKitError {

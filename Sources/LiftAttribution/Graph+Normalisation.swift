@@ -40,10 +40,12 @@ extension Graph {
       guard p.groups == 1 else {
         throw .unsupported("softmax normalisation: the target '\(node.name)' is a grouped convolution")
       }
-      graph.replaceOp(of: target, with: .conv(weight: centredColumns(w), bias: b.map(centredColumns), parameters: p))
+      graph.replaceOp(
+        of: target, with: .conv(weight: centredColumns(w), bias: b.map(centredColumns), parameters: p))
     default:
       throw .unsupported(
-        "softmax normalisation needs a dense or conv target (the layer feeding the softmax); '\(node.name)' is \(node.op.kindName)")
+        "softmax normalisation needs a dense or conv target (the layer feeding the softmax); '\(node.name)' is \(node.op.kindName)"
+      )
     }
     return graph
   }
@@ -102,7 +104,9 @@ extension Graph {
   public func normalisingFirstConvolutions() throws(ExplainError) -> (graph: Graph, layers: [NodeID]) {
     let convs = firstConvolutions
     guard !convs.isEmpty else {
-      throw .unsupported("first-conv normalisation: no convolution reads a model input directly (\(inputNames.joined(separator: ", ")))")
+      throw .unsupported(
+        "first-conv normalisation: no convolution reads a model input directly (\(inputNames.joined(separator: ", ")))"
+      )
     }
     var graph = self
     for id in convs {

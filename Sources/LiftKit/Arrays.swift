@@ -20,7 +20,9 @@ public func readArray(at url: URL) throws(LiftKitError) -> Tensor {
 ///
 /// - Throws: ``LiftKitError/arrays(_:)`` naming the file.
 public func readArrays(at url: URL) throws(LiftKitError) -> [(name: String, tensor: Tensor)] {
-  do { return try NumPy.readArchive(url).map { (name: $0.name, tensor: $0.tensor) } } catch { throw .io(error) }
+  do { return try NumPy.readArchive(url).map { (name: $0.name, tensor: $0.tensor) } } catch {
+    throw .io(error)
+  }
 }
 
 extension Attribution {

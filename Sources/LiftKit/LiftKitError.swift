@@ -50,9 +50,11 @@ public enum LiftKitError: Error, CustomStringConvertible {
     case .missingInput(let name, _):
       return "model input '\(name)' is missing"
     case .inputCount(let expected, let found):
-      return "the model has \(expected.count) input(s) (\(expected.joined(separator: ", "))) but \(found) array(s) were given"
+      return
+        "the model has \(expected.count) input(s) (\(expected.joined(separator: ", "))) but \(found) array(s) were given"
     case .referenceRank(let input, let i, let r):
-      return "reference for input '\(input)' has shape \(shape(r)) but the input has shape \(shape(i)): give one example's shape, the input's shape, or [N, M, …]"
+      return
+        "reference for input '\(input)' has shape \(shape(r)) but the input has shape \(shape(i)): give one example's shape, the input's shape, or [N, M, …]"
     case .mixedReferenceForms:
       return "reference arrays mix shared and per-example forms"
     case .shufflesNeedSingleInput(let inputs):

@@ -37,7 +37,9 @@ extension Model {
     for p in named where !names.contains(p.name) { throw .unknownInput(name: p.name, inputs: names) }
     var result = [Value]()
     for name in names {
-      guard let p = named.first(where: { $0.name == name }) else { throw .missingInput(name: name, inputs: names) }
+      guard let p = named.first(where: { $0.name == name }) else {
+        throw .missingInput(name: name, inputs: names)
+      }
       result.append(p.value)
     }
     return result
@@ -61,8 +63,12 @@ extension Model {
     throws(LiftKitError) -> [Tensor]
   {
     let outputs = layers ?? graph.outputs
-    guard inputs.count == graph.inputs.count else { throw .inputCount(expected: inputNames, found: inputs.count) }
-    guard inputs.allSatisfy({ $0.rank >= 1 }) else { throw .explain(.inputs("every input needs a batch axis")) }
+    guard inputs.count == graph.inputs.count else {
+      throw .inputCount(expected: inputNames, found: inputs.count)
+    }
+    guard inputs.allSatisfy({ $0.rank >= 1 }) else {
+      throw .explain(.inputs("every input needs a batch axis"))
+    }
     let n = inputs.first.map { $0.shape[0] } ?? 0
     var parts = [[Tensor]](repeating: [], count: outputs.count)
     var start = 0

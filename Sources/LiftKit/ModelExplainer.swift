@@ -25,7 +25,8 @@ extension Model {
   ///   is not dense or conv, no convolution after the input, a `genomics-default` rule that
   ///   cannot be chosen).
   public func explainer(
-    method: AttributionMethod = .rescale, target: String? = nil, options: AttributionOptions = AttributionOptions()
+    method: AttributionMethod = .rescale, target: String? = nil,
+    options: AttributionOptions = AttributionOptions()
   ) throws(LiftKitError) -> ModelExplainer {
     try ModelExplainer(model: self, method: method, target: target, options: options)
   }
@@ -66,7 +67,8 @@ public struct ModelExplainer: Sendable {
         normalized = convs.map { graph[$0].name }
       } catch { throw .explain(error) }
     }
-    let targetID = try name.map { n throws(LiftKitError) in try model.node(named: n, role: "target") }
+    let targetID =
+      try name.map { n throws(LiftKitError) in try model.node(named: n, role: "target") }
       ?? Explainer.defaultTarget(model.graph)
     if options.softmaxNormalize {
       do { model.graph = try model.graph.softmaxNormalised(target: targetID) } catch { throw .explain(error) }
@@ -141,14 +143,18 @@ public struct ModelExplainer: Sendable {
     var o = engine.options
     if case .all = options.tasks {
       let shapes: [Shape]
-      do { shapes = try graph.inferShapes(inputShapes: inputs.map(\.shape)) } catch { throw .explain(.graph(error)) }
-      let tasks = try options.tasks.resolve(count: shapes[engine.target.rawValue].dropFirst.scalarCount, target: target)
+      do { shapes = try graph.inferShapes(inputShapes: inputs.map(\.shape)) } catch {
+        throw .explain(.graph(error))
+      }
+      let tasks = try options.tasks.resolve(
+        count: shapes[engine.target.rawValue].dropFirst.scalarCount, target: target)
       if tasks != o.tasks {
         o.tasks = tasks
         do { explainer = try Explainer(graph: graph, options: o) } catch { throw .explain(error) }
       }
     }
-    let refs = try references.resolve(inputs: inputs, inputNames: graph.inputNames, channelAxis: o.channelAxis)
+    let refs = try references.resolve(
+      inputs: inputs, inputNames: graph.inputNames, channelAxis: o.channelAxis)
     let result: Explanation
     do {
       result = try explainer.explain(inputs: inputs, references: refs, progress: progress)

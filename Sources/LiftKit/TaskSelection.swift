@@ -21,7 +21,8 @@ public enum TaskSelection: Sendable, Hashable {
     var indices: [Int] = []
     for part in text.split(separator: ",", omittingEmptySubsequences: false) {
       let t = part.trimmingCharacters(in: .whitespaces)
-      guard !t.isEmpty, t.allSatisfy(\.isASCII), t.allSatisfy(\.isNumber), let k = Int(t), !indices.contains(k)
+      guard !t.isEmpty, t.allSatisfy(\.isASCII), t.allSatisfy(\.isNumber), let k = Int(t),
+        !indices.contains(k)
       else { return nil }
       indices.append(k)
     }

@@ -35,7 +35,9 @@ func layerFixture(_ name: String) throws -> URL {
 }
 
 /// The tolerance of the golden tests of issue 4: |ours − theirs| ≤ 5e-4·max|theirs| + 1e-3·|theirs|.
-func expectGolden(_ ours: Tensor, _ theirs: Tensor, _ comment: String, sourceLocation: SourceLocation = #_sourceLocation) {
+func expectGolden(
+  _ ours: Tensor, _ theirs: Tensor, _ comment: String, sourceLocation: SourceLocation = #_sourceLocation
+) {
   let scale = theirs.scalars.map(abs).max() ?? 0
   expectClose(ours, theirs, rtol: 1e-3, atol: 5e-4 * scale + 1e-7, comment, sourceLocation: sourceLocation)
 }
@@ -73,7 +75,8 @@ struct LayerScoreTests {
   func summationToDeltaAtCuts(method: AttributionMethod, maxPool: MaxPoolRule) throws {
     var r = TestRandom(31)
     let g = ToyGraphs.genomics()
-    let x = r.tensor([3, 12, 4]), ref = r.tensor([3, 12, 4])
+    let x = r.tensor([3, 12, 4])
+    let ref = r.tensor([3, 12, 4])
     let names = ["conv1", "bn", "relu1", "pool1", "conv2", "elu", "flatten", "dense1", "prelu", "logits"]
     var o = ExplainOptions()
     o.method = method
@@ -81,7 +84,8 @@ struct LayerScoreTests {
     o.tasks = [2, 0]
     o.layers = names.map { g.node(named: $0)! }
     let e = try Explainer(graph: g, options: o).explain(inputs: [x], references: .perExample([ref]))
-    let fx = try LiftNN.forward(g, inputs: [x]).last!, fr = try LiftNN.forward(g, inputs: [ref]).last!
+    let fx = try LiftNN.forward(g, inputs: [x]).last!
+    let fr = try LiftNN.forward(g, inputs: [ref]).last!
     for (k, name) in names.enumerated() {
       let s = e.layerScores[k]
       #expect(s.shape[0] == 3 && s.shape[1] == 2, "\(name) \(s.shape)")
@@ -94,7 +98,9 @@ struct LayerScoreTests {
         for (t, task) in [2, 0].enumerated() {
           let sum = s.scalars[((ex * 2 + t) * per)..<((ex * 2 + t + 1) * per)].reduce(0.0) { $0 + Double($1) }
           let delta = Double(fx[ex, task]) - Double(fr[ex, task])
-          #expect(abs(sum - delta) < 1e-4 + 1e-3 * abs(delta), "\(name) example \(ex) task \(task): \(sum) vs \(delta)")
+          #expect(
+            abs(sum - delta) < 1e-4 + 1e-3 * abs(delta),
+            "\(name) example \(ex) task \(task): \(sum) vs \(delta)")
         }
       }
     }
@@ -104,13 +110,15 @@ struct LayerScoreTests {
   @Test func multipliersTimesDeltaAreContributions() throws {
     var r = TestRandom(32)
     let g = ToyGraphs.residual()
-    let x = r.tensor([4, 6]), ref = r.tensor([4, 6])
+    let x = r.tensor([4, 6])
+    let ref = r.tensor([4, 6])
     var o = ExplainOptions()
     o.layers = ["h", "a", "res", "c"].map { g.node(named: $0)! }
     let c = try Explainer(graph: g, options: o).explain(inputs: [x], references: .perExample([ref]))
     o.multipliers = true
     let m = try Explainer(graph: g, options: o).explain(inputs: [x], references: .perExample([ref]))
-    let ax = try LiftNN.forward(g, inputs: [x]), ar = try LiftNN.forward(g, inputs: [ref])
+    let ax = try LiftNN.forward(g, inputs: [x])
+    let ar = try LiftNN.forward(g, inputs: [ref])
     for (k, id) in o.layers.enumerated() {
       let delta = Tensor.zip2(ax[id.rawValue], ar[id.rawValue]) { $0 - $1 }
       expectClose(Tensor.zip2(m.layerScores[k], delta) { $0 * $1 }, c.layerScores[k], rtol: 1e-5, atol: 1e-6)
@@ -122,7 +130,8 @@ struct LayerScoreTests {
   @Test func inputAsLayerAndAveraging() throws {
     var r = TestRandom(33)
     let g = ToyGraphs.residual()
-    let x = r.tensor([2, 6]), refs = r.tensor([2, 3, 6])
+    let x = r.tensor([2, 6])
+    let refs = r.tensor([2, 3, 6])
     var o = ExplainOptions()
     o.method = .revealCancel
     o.layers = [g.node(named: "x")!, g.node(named: "a")!]
@@ -187,7 +196,8 @@ struct ContrastTests {
   func equalsDifferenceOfTasks(method: AttributionMethod) throws {
     var r = TestRandom(41)
     let g = ToyGraphs.genomics()
-    let x = r.tensor([3, 12, 4]), ref = r.tensor([3, 12, 4])
+    let x = r.tensor([3, 12, 4])
+    let ref = r.tensor([3, 12, 4])
     var o = ExplainOptions()
     o.method = method
     o.maxPool = .deepshap
@@ -198,15 +208,20 @@ struct ContrastTests {
       o.contrast = contrast
       return try Explainer(graph: g, options: o).explain(inputs: [x], references: .perExample([ref]))
     }
-    let k = try run([2], nil), j = try run([0], nil), kj = try run([2], 0)
+    let k = try run([2], nil)
+    let j = try run([0], nil)
+    let kj = try run([2], 0)
     expectClose(kj.scores[0], Tensor.zip2(k.scores[0], j.scores[0]) { $0 - $1 }, rtol: 1e-4, atol: 1e-5)
     if !o.layers.isEmpty {
-      expectClose(kj.layerScores[0], Tensor.zip2(k.layerScores[0], j.layerScores[0]) { $0 - $1 }, rtol: 1e-4, atol: 1e-5)
+      expectClose(
+        kj.layerScores[0], Tensor.zip2(k.layerScores[0], j.layerScores[0]) { $0 - $1 }, rtol: 1e-4, atol: 1e-5
+      )
     }
     if method.isDeepLIFT {
       // Summation-to-delta of f_2 − f_0, as the convergence delta reports it.
       for d in kj.convergenceDelta { #expect(d < 1e-4) }
-      let fx = try LiftNN.forward(g, inputs: [x]).last!, fr = try LiftNN.forward(g, inputs: [ref]).last!
+      let fx = try LiftNN.forward(g, inputs: [x]).last!
+      let fr = try LiftNN.forward(g, inputs: [ref]).last!
       for ex in 0..<3 {
         let sum = kj.scores[0].scalars[(ex * 48)..<((ex + 1) * 48)].reduce(0.0) { $0 + Double($1) }
         let delta = Double(fx[ex, 2] - fx[ex, 0]) - Double(fr[ex, 2] - fr[ex, 0])
@@ -258,12 +273,15 @@ struct NormalisationTests {
     var o = ExplainOptions()
     o.method = method
     o.tasks = [0, 1, 2, 3]
-    let ours = try Explainer(graph: try plain.softmaxNormalised(target: Explainer.defaultTarget(plain)), options: o)
-      .explain(inputs: [x], references: .perExample([ref]))
+    let ours = try Explainer(
+      graph: try plain.softmaxNormalised(target: Explainer.defaultTarget(plain)), options: o
+    )
+    .explain(inputs: [x], references: .perExample([ref]))
     let theirs = try Explainer(graph: saved, options: o).explain(inputs: [x], references: .perExample([ref]))
     expectClose(ours.scores[0], theirs.scores[0], rtol: 1e-4, atol: 1e-5)
     // C'_j = C_j − mean_j' C_j' (the paper's §3.6 formula).
-    let raw = try Explainer(graph: plain, options: o).explain(inputs: [x], references: .perExample([ref])).scores[0]
+    let raw = try Explainer(graph: plain, options: o).explain(inputs: [x], references: .perExample([ref]))
+      .scores[0]
     var expected = raw.scalars
     for ex in 0..<5 {
       for i in 0..<6 {
@@ -274,7 +292,9 @@ struct NormalisationTests {
     expectClose(ours.scores[0].scalars, expected, rtol: 1e-4, atol: 1e-5)
     // The probabilities are unchanged.
     let p0 = try LiftNN.forward(plain, inputs: [x]).last!
-    let p1 = try LiftNN.forward(try plain.softmaxNormalised(target: Explainer.defaultTarget(plain)), inputs: [x]).last!
+    let p1 = try LiftNN.forward(
+      try plain.softmaxNormalised(target: Explainer.defaultTarget(plain)), inputs: [x]
+    ).last!
     expectClose(p1, p0, rtol: 1e-5, atol: 1e-6)
   }
 
@@ -282,7 +302,10 @@ struct NormalisationTests {
     let g = ToyGraphs.residual()
     #expect(throws: ExplainError.self) { _ = try g.softmaxNormalised(target: g.node(named: "a")!) }
     let conv = try ToyGraphs.genomics().softmaxNormalised(target: ToyGraphs.genomics().node(named: "conv2")!)
-    guard case .conv(let w, let b, _) = conv[conv.node(named: "conv2")!].op else { Issue.record("not a conv"); return }
+    guard case .conv(let w, let b, _) = conv[conv.node(named: "conv2")!].op else {
+      Issue.record("not a conv")
+      return
+    }
     for row in 0..<(w.scalarCount / 4) {
       #expect(abs(w.scalars[(row * 4)..<(row * 4 + 4)].reduce(0, +)) < 1e-5)
     }
@@ -305,7 +328,8 @@ struct NormalisationTests {
     // `same` padding adds zero rows at the edges, which are not one-hot: compare the
     // convolution's output away from them and the whole model through a valid-padded twin.
     let c = g.node(named: "conv1")!
-    let before = try LiftNN.forward(g, inputs: [x])[c.rawValue], after = try LiftNN.forward(n, inputs: [x])[c.rawValue]
+    let before = try LiftNN.forward(g, inputs: [x])[c.rawValue]
+    let after = try LiftNN.forward(n, inputs: [x])[c.rawValue]
     for ex in 0..<3 {
       for p in 1..<11 {
         for f in 0..<5 {
@@ -313,7 +337,10 @@ struct NormalisationTests {
         }
       }
     }
-    guard case .conv(let w, _, _) = n[c].op else { Issue.record("not a conv"); return }
+    guard case .conv(let w, _, _) = n[c].op else {
+      Issue.record("not a conv")
+      return
+    }
     for row in 0..<3 {
       for f in 0..<5 {
         let s = (0..<4).reduce(Float(0)) { $0 + w.scalars[(row * 4 + $1) * 5 + f] }
@@ -329,6 +356,8 @@ struct NormalisationTests {
     let x = try NumPy.read(try layerFixture("cnn.x.npy"))
     let (n, layers) = try g.normalisingFirstConvolutions()
     #expect(layers.map { g[$0].name } == ["conv1/preact"])
-    expectClose(try LiftNN.forward(n, inputs: [x]).last!, try LiftNN.forward(g, inputs: [x]).last!, rtol: 1e-5, atol: 1e-6)
+    expectClose(
+      try LiftNN.forward(n, inputs: [x]).last!, try LiftNN.forward(g, inputs: [x]).last!, rtol: 1e-5,
+      atol: 1e-6)
   }
 }

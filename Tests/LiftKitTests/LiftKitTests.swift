@@ -36,33 +36,46 @@ struct ReferenceSetTests {
 
   @Test func arraysByRank() throws {
     let names = ["seq"]
-    guard case .shared = try ReferenceSet.arrays([.zeros([5, 4])]).resolve(inputs: [x], inputNames: names) else {
+    guard case .shared = try ReferenceSet.arrays([.zeros([5, 4])]).resolve(inputs: [x], inputNames: names)
+    else {
       Issue.record("rank − 1 is shared")
       return
     }
-    guard case .perExample = try ReferenceSet.arrays([.zeros([2, 5, 4])]).resolve(inputs: [x], inputNames: names) else {
+    guard
+      case .perExample = try ReferenceSet.arrays([.zeros([2, 5, 4])]).resolve(inputs: [x], inputNames: names)
+    else {
       Issue.record("same rank is per example")
       return
     }
-    guard case .multiple = try ReferenceSet.arrays([.zeros([2, 3, 5, 4])]).resolve(inputs: [x], inputNames: names) else {
+    guard
+      case .multiple = try ReferenceSet.arrays([.zeros([2, 3, 5, 4])]).resolve(inputs: [x], inputNames: names)
+    else {
       Issue.record("rank + 1 is multiple")
       return
     }
-    #expect(throws: LiftKitError.self) { _ = try ReferenceSet.arrays([.zeros([4])]).resolve(inputs: [x], inputNames: names) }
+    #expect(throws: LiftKitError.self) {
+      _ = try ReferenceSet.arrays([.zeros([4])]).resolve(inputs: [x], inputNames: names)
+    }
     do {
       _ = try ReferenceSet.arrays([.zeros([4])]).resolve(inputs: [x], inputNames: names)
     } catch {
-      #expect(error.description == "reference for input 'seq' has shape (4) but the input has shape (2, 5, 4): give one example's shape, the input's shape, or [N, M, …]")
+      #expect(
+        error.description
+          == "reference for input 'seq' has shape (4) but the input has shape (2, 5, 4): give one example's shape, the input's shape, or [N, M, …]"
+      )
     }
     #expect(throws: LiftKitError.self) {
-      _ = try ReferenceSet.arrays([.zeros([4]), .zeros([1, 4])]).resolve(inputs: [.zeros([1, 4]), .zeros([1, 4])], inputNames: ["a", "b"])
+      _ = try ReferenceSet.arrays([.zeros([4]), .zeros([1, 4])]).resolve(
+        inputs: [.zeros([1, 4]), .zeros([1, 4])], inputNames: ["a", "b"])
     }
   }
 
   /// `.shuffles` is LiftGenomics' dinucleotide shuffle with the model's layout.
   @Test func shuffles() throws {
     let x = try array("cnn.x.npy")
-    guard case .multiple(let refs) = try ReferenceSet.shuffles(count: 3, seed: 7).resolve(inputs: [x], inputNames: ["seq"])
+    guard
+      case .multiple(let refs) = try ReferenceSet.shuffles(count: 3, seed: 7).resolve(
+        inputs: [x], inputNames: ["seq"])
     else {
       Issue.record("shuffles are M references per example")
       return
@@ -101,7 +114,8 @@ struct ModelExplainerTests {
   /// and the convergence delta is per example.
   @Test func layerScoresThroughTheAPI() throws {
     let model = try load("cnn.h5")
-    let x = try array("cnn.x.npy"), ref = try array("cnn.ref.npy")
+    let x = try array("cnn.x.npy")
+    let ref = try array("cnn.ref.npy")
     var options = AttributionOptions(tasks: .task(1), layers: ["conv2/preact", "dense1"])
     options.batchSize = 2
     let explainer = try model.explainer(method: .revealCancel, target: "out/preact", options: options)
@@ -109,7 +123,10 @@ struct ModelExplainerTests {
     let result = try explainer.explain(inputs: [x], references: .arrays([ref]))
     #expect(result.layerNames == ["conv2/preact", "dense1"])
     #expect(result.convergenceDelta.count == 5)
-    for (name, file) in [("conv2/preact", "cnn.reveal-cancel.t1.conv2_preact.npy"), ("dense1", "cnn.reveal-cancel.t1.dense1.npy")] {
+    for (name, file) in [
+      ("conv2/preact", "cnn.reveal-cancel.t1.conv2_preact.npy"),
+      ("dense1", "cnn.reveal-cancel.t1.dense1.npy"),
+    ] {
       let theirs = try array(file)
       let scale = theirs.scalars.map(abs).max() ?? 0
       expectClose(try #require(result[name]), theirs, rtol: 1e-3, atol: 5e-4 * scale, name)
@@ -127,7 +144,8 @@ struct ModelExplainerTests {
 
   @Test func allTasksMultipliersAndNamedInputs() throws {
     let model = try load("mlp.h5")
-    let x = try array("mlp.x.npy"), ref = try array("mlp.ref.npy")
+    let x = try array("mlp.x.npy")
+    let ref = try array("mlp.ref.npy")
     let explainer = try model.explainer(options: AttributionOptions(tasks: .all, output: .multipliers))
     let r = try explainer.explain(named: ["x": x], references: .arrays([ref]))
     #expect(r.tasks == [0, 1])
@@ -135,13 +153,16 @@ struct ModelExplainerTests {
     #expect(r.scores[0].shape == [6, 2, 5])
     #expect(throws: LiftKitError.self) { _ = try explainer.explain(named: ["y": x]) }
     #expect(throws: LiftKitError.self) { _ = try explainer.explain(inputs: [x, x]) }
-    #expect(throws: LiftKitError.self) { _ = try explainer.explain(inputs: [x], references: .arrays([.zeros([6, 4])])) }
+    #expect(throws: LiftKitError.self) {
+      _ = try explainer.explain(inputs: [x], references: .arrays([.zeros([6, 4])]))
+    }
   }
 
   /// `softmaxNormalize` equals the original's recipe (the golden of the normalised model).
   @Test func softmaxNormalizeAndContrast() throws {
     let model = try load("softmax.h5")
-    let x = try array("softmax.x.npy"), ref = try array("softmax.ref.npy")
+    let x = try array("softmax.x.npy")
+    let ref = try array("softmax.ref.npy")
     var options = AttributionOptions(tasks: .task(2))
     options.softmaxNormalize = true
     let explainer = try model.explainer(method: .rescale, options: options)
@@ -171,7 +192,8 @@ struct ModelExplainerTests {
     let explainer = try model.explainer(options: options)
     #expect(explainer.normalizedConvolutions == ["conv1/preact"])
     let x = try array("cnn.x.npy")
-    expectClose(try explainer.model.predict(inputs: [x])[0], try model.predict(inputs: [x])[0], rtol: 1e-5, atol: 1e-6)
+    expectClose(
+      try explainer.model.predict(inputs: [x])[0], try model.predict(inputs: [x])[0], rtol: 1e-5, atol: 1e-6)
     #expect(throws: LiftKitError.self) { _ = try load("mlp.h5").explainer(options: options) }
   }
 
@@ -179,7 +201,8 @@ struct ModelExplainerTests {
     let model = try load("two_input.h5", in: kerasFixtures)
     let names = model.inputNames
     #expect(names.count == 2)
-    let x0 = try array("two_input.x0.npy", in: kerasFixtures), x1 = try array("two_input.x1.npy", in: kerasFixtures)
+    let x0 = try array("two_input.x0.npy", in: kerasFixtures)
+    let x1 = try array("two_input.x1.npy", in: kerasFixtures)
     #expect(try model.arrangeInputs([(name: names[1], value: 1), (name: names[0], value: 0)]) == [0, 1])
     #expect(throws: LiftKitError.self) { _ = try model.arrangeInputs([(name: names[0], value: 0)]) }
     #expect(throws: LiftKitError.self) { _ = try model.arrangeInputs([(name: "zz", value: 0)]) }
