@@ -89,7 +89,8 @@ let package = Package(
     .testTarget(name: "LiftKitTests", dependencies: ["LiftKit", "LiftIO", "LiftTestSupport"]),
     .testTarget(name: "LiftPlotTests", dependencies: ["LiftPlot", "LiftTensor"]),
     .testTarget(
-      name: "deepliftTests", dependencies: ["deeplift", "LiftIO", "LiftTestSupport"],
+      name: "deepliftTests",
+      dependencies: ["deeplift", "deeplift-example-top-positions", "LiftIO", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),
   ]
 )
