@@ -25,14 +25,22 @@ extension Graph {
   /// - Parameter target: the node whose output is explained; a dense or (ungrouped) conv node.
   /// - Returns: a copy of the graph with that node's weights replaced.
   /// - Throws: ``ExplainError/unsupported(_:)`` when the target is not a dense or conv layer
-  ///   (the adjustment is defined on the linear layer feeding the softmax) or is a grouped
-  ///   convolution.
+  ///   (the adjustment is defined on the linear layer feeding the softmax), has a single unit
+  ///   (every contribution would become zero) or is a grouped convolution.
   public func softmaxNormalised(target: NodeID) throws(ExplainError) -> Graph {
     guard target.rawValue >= 0 && target.rawValue < nodes.count else {
       throw .unsupported("target node \(target) does not exist")
     }
     let node = self[target]
     var graph = self
+    switch node.op {
+    case .dense(let w, _), .conv(let w, _, _):
+      guard w.rank >= 1, w.shape[-1] >= 2 else {
+        throw .unsupported(
+          "softmax normalisation of '\(node.name)': it has one unit, whose contributions would all become zero")
+      }
+    default: break
+    }
     switch node.op {
     case .dense(let w, let b):
       graph.replaceOp(of: target, with: .dense(weight: centredColumns(w), bias: b.map(centredColumns)))

@@ -318,6 +318,11 @@ struct NormalisationTests {
   @Test func softmaxNormalisationNeedsDenseOrConv() throws {
     let g = ToyGraphs.residual()
     #expect(throws: ExplainError.self) { _ = try g.softmaxNormalised(target: g.node(named: "a")!) }
+    var single = Graph()
+    let x = single.add(.input(shape: [3]), name: "x")
+    let d = single.add(.dense(weight: Tensor(shape: [3, 1], scalars: [1, 2, 3]), bias: nil), inputs: [x], name: "d")
+    single.outputs = [d]
+    #expect(throws: ExplainError.self) { _ = try single.softmaxNormalised(target: d) }
     let conv = try ToyGraphs.genomics().softmaxNormalised(target: ToyGraphs.genomics().node(named: "conv2")!)
     guard case .conv(let w, let b, _) = conv[conv.node(named: "conv2")!].op else {
       Issue.record("not a conv")
