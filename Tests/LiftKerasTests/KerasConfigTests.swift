@@ -132,7 +132,8 @@ struct KerasConfigTests {
       try importJSON(sequential(#"{"class_name": "Embedding", "config": {CONFIG}}"#))
     }
     #expect(
-      throws: KerasImportError.unsupportedLayer(file: "inline.json", layer: "l", className: "Sequential")
+      throws: KerasImportError.invalidConfig(
+        file: "inline.json", reason: "Sequential model 'l' without layers")
     ) {
       try importJSON(sequential(#"{"class_name": "Sequential", "config": {CONFIG, "layers": []}}"#))
     }
@@ -150,6 +151,28 @@ struct KerasConfigTests {
     let y = try forward(
       g, inputs: [Tensor(shape: [1, 4, 3], scalars: [-2, -1, 0, 1, 2, 3, 4, 5, -4, 0.5, 1.5, 2.5])])
     #expect(y[2].scalars == [-1, -0.5, 0, 1, 2, 2, 2, 2, -2, 0.5, 1.5, 2])
+  }
+
+  @Test func sequentialInsideSequential() throws {
+    let text = """
+      {"class_name": "Sequential", "config": {"name": "outer", "layers": [
+        {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [null, 2]}},
+        {"class_name": "Sequential", "config": {"name": "enc", "layers": [
+          {"class_name": "Dense", "config": {"name": "d", "units": 2, "batch_input_shape": [null, 2]}},
+          {"class_name": "ReLU", "config": {"name": "r"}}]}},
+        {"class_name": "Dense", "config": {"name": "d", "units": 1, "use_bias": false}}]}}
+      """
+    let weights: [String: [String: Tensor]] = [
+      "enc/d": [
+        "kernel": Tensor(shape: [2, 2], scalars: [1, -1, 2, 1]), "bias": Tensor(shape: [2], scalars: [0, 1]),
+      ],
+      "d": ["kernel": Tensor(shape: [2, 1], scalars: [1, 10])],
+    ]
+    let g = try importJSON(text, weights: weights)
+    #expect(g.nodes.map(\.name) == ["in", "enc/d", "enc/r", "enc", "d"])
+    let y = try forward(g, inputs: [Tensor(shape: [2, 2], scalars: [1, 1, -1, 0])])
+    // [1, 1] → [3, 1] → relu [3, 1] → 3 + 10 = 13;  [-1, 0] → [-1, 2] → [0, 2] → 20.
+    #expect(y[g.outputs[0].rawValue].scalars == [13, 20])
   }
 
   @Test func malformedConfigurationsThrow() throws {

@@ -25,6 +25,8 @@ struct KerasForwardTests {
       file: "zoo.h5", prefix: "zoo", inputs: 1, outputs: 1,
       taps: ["prelu", "crop", "leaky", "bn_axis1", "gmax", "gavg", "d_gelu"]),
     Case(file: "two_input.h5", prefix: "two_input", inputs: 2, outputs: 2, taps: []),
+    Case(file: "nested.h5", prefix: "nested", inputs: 1, outputs: 1, taps: ["encoder", "head"]),
+    Case(file: "nested3.keras", prefix: "nested3", inputs: 1, outputs: 1, taps: ["encoder", "head"]),
     Case(
       file: "conv_variants.h5", prefix: "conv_variants", inputs: 2, outputs: 1,
       taps: [
