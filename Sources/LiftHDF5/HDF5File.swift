@@ -49,21 +49,39 @@ public final class HDF5File {
   }
 
   /// Opens an HDF5 image held in memory (for example a member of a zip archive) read-only.
-  /// libhdf5 copies the bytes; `bytes` may be released afterwards.
+  /// The bytes are copied once into a buffer the file owns; `bytes` may be released afterwards.
   ///
   /// - Parameter name: the name used in error messages.
   /// - Throws: ``HDF5Error/notHDF5(file:)`` without the signature, ``HDF5Error/openFailed(file:)``
   ///   when libhdf5 rejects the image.
-  public convenience init(bytes: [UInt8], name: String) throws(HDF5Error) {
-    guard HDF5File.signatureOffset(in: bytes) != nil else { throw .notHDF5(file: name) }
-    silenceHDF5Errors()
-    var copy = bytes
-    let id = copy.withUnsafeMutableBytes { raw -> hid_t in
-      // flags 0: read-only, libhdf5 copies the buffer and owns its copy.
-      H5LTopen_file_image(raw.baseAddress, raw.count, 0)
+  public convenience init(bytes: some Collection<UInt8>, name: String) throws(HDF5Error) {
+    let count = bytes.count
+    guard count >= HDF5File.signature.count else { throw .notHDF5(file: name) }
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 16)
+    buffer.copyBytes(from: bytes)
+    let view = UnsafeRawBufferPointer(buffer)
+    var offset = 0
+    var found = false
+    while offset + HDF5File.signature.count <= count {
+      if view[offset..<(offset + HDF5File.signature.count)].elementsEqual(HDF5File.signature) {
+        found = true
+        break
+      }
+      offset = offset == 0 ? 512 : offset * 2
     }
-    guard id >= 0 else { throw .openFailed(file: name) }
-    try self.init(handle: FileHandleBox(id: id, name: name))
+    guard found else {
+      buffer.deallocate()
+      throw .notHDF5(file: name)
+    }
+    silenceHDF5Errors()
+    // Read-only; libhdf5 neither copies nor frees the buffer: the handle frees it after closing.
+    let flags = UInt32(H5LT_FILE_IMAGE_DONT_COPY | H5LT_FILE_IMAGE_DONT_RELEASE)
+    let id = H5LTopen_file_image(buffer.baseAddress, count, flags)
+    guard id >= 0 else {
+      buffer.deallocate()
+      throw .openFailed(file: name)
+    }
+    try self.init(handle: FileHandleBox(id: id, name: name, image: buffer))
   }
 
   private init(handle: FileHandleBox) throws(HDF5Error) {
@@ -114,11 +132,19 @@ public final class HDF5File {
 final class FileHandleBox {
   let id: hid_t
   let name: String
-  init(id: hid_t, name: String) {
+  /// The in-memory image libhdf5 reads from, if any; freed after the file is closed.
+  let image: UnsafeMutableRawBufferPointer?
+
+  init(id: hid_t, name: String, image: UnsafeMutableRawBufferPointer? = nil) {
     self.id = id
     self.name = name
+    self.image = image
   }
-  deinit { H5Fclose(id) }
+
+  deinit {
+    H5Fclose(id)
+    image?.deallocate()
+  }
 }
 
 /// Turns off libhdf5's automatic error-stack printing for the calling thread. In the

@@ -115,7 +115,7 @@ private func loadKerasArchive(url: URL, file: String) throws(KerasImportError) -
   if let entry = archive["model.weights.h5"] {
     let bytes = try extract(entry, from: archive, file: file)
     do {
-      weights = try HDF5File(bytes: [UInt8](bytes), name: "\(file)/model.weights.h5")
+      weights = try HDF5File(bytes: bytes, name: "\(file)/model.weights.h5")
     } catch {
       throw .corrupt(file: file, reason: error.description)
     }
