@@ -392,7 +392,7 @@ private func symmetricPairs(_ o: LayerOptions, key: String, spatial d: Int, defa
   if let n = v.int, n >= 0, n <= LayerOptions.integerBound {
     return [(Int, Int)](repeating: (n, n), count: d)
   }
-  guard let a = v.array, a.count == d || (d == 1 && a.count == 2) else {
+  guard let a = v.array, (d == 1 && a.count == 2) || (d == 2 && a.count == 2) else {
     throw o.invalid("malformed '\(key)'")
   }
   var pairs = [(Int, Int)]()

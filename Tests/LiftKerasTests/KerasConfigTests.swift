@@ -186,6 +186,23 @@ struct KerasConfigTests {
       #"{"class_name": "Model", "config": {"layers": [{"class_name": "InputLayer", "config": {"name": "i", "batch_input_shape": [null, 2]}, "inbound_nodes": []}, {"class_name": "Add", "name": "a", "config": {"name": "a"}, "inbound_nodes": [[["zz", 0, 0, {}], ["i", 0, 0, {}]]]}], "input_layers": [["i", 0, 0]], "output_layers": [["a", 0, 0]]}}"#,
       #"{"class_name": "Model", "config": {"layers": [{"class_name": "InputLayer", "config": {"name": "i", "batch_input_shape": [null, 2]}, "inbound_nodes": []}], "input_layers": [["i", 0, 0]], "output_layers": [["i", 1, 0]]}}"#,
     ]
+    for layer in [
+      #"{"class_name": "ZeroPadding1D", "config": {"name": "p", "padding": [1]}}"#,
+      #"{"class_name": "Cropping1D", "config": {"name": "p", "cropping": [[1, 2]]}}"#,
+      #"{"class_name": "ZeroPadding2D", "config": {"name": "p", "padding": [1, 2, 3]}}"#,
+      #"{"class_name": "Cropping1D", "config": {"name": "p", "cropping": [3, 3]}}"#,
+      #"{"class_name": "Reshape", "config": {"name": "p", "target_shape": [5, -1]}}"#,
+      #"{"class_name": "Conv1D", "config": {"name": "p", "filters": 2, "kernel_size": 9}}"#,
+      #"{"class_name": "MaxPooling1D", "config": {"name": "p", "pool_size": 0}}"#,
+      #"{"class_name": "Permute", "config": {"name": "p", "dims": [1, 1]}}"#,
+      #"{"class_name": "Softmax", "config": {"name": "p", "axis": 0}}"#,
+    ] {
+      let text = """
+        {"class_name": "Sequential", "config": [{"class_name": "InputLayer",
+          "config": {"name": "i", "batch_input_shape": [null, 4, 3]}}, \(layer)]}
+        """
+      #expect(throws: KerasImportError.self, "\(layer)") { try importJSON(text) }
+    }
     for text in cases {
       #expect(throws: KerasImportError.self, "\(text)") { try importJSON(text) }
     }
