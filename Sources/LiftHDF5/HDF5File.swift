@@ -49,39 +49,27 @@ public final class HDF5File {
   }
 
   /// Opens an HDF5 image held in memory (for example a member of a zip archive) read-only.
-  /// The bytes are copied once into a buffer the file owns; `bytes` may be released afterwards.
+  /// libhdf5 copies the bytes into memory it owns; `bytes` may be released afterwards.
   ///
   /// - Parameter name: the name used in error messages.
   /// - Throws: ``HDF5Error/notHDF5(file:)`` without the signature, ``HDF5Error/openFailed(file:)``
   ///   when libhdf5 rejects the image.
   public convenience init(bytes: some Collection<UInt8>, name: String) throws(HDF5Error) {
-    let count = bytes.count
-    guard count >= HDF5File.signature.count else { throw .notHDF5(file: name) }
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 16)
-    buffer.copyBytes(from: bytes)
-    let view = UnsafeRawBufferPointer(buffer)
-    var offset = 0
-    var found = false
-    while offset + HDF5File.signature.count <= count {
-      if view[offset..<(offset + HDF5File.signature.count)].elementsEqual(HDF5File.signature) {
-        found = true
-        break
-      }
-      offset = offset == 0 ? 512 : offset * 2
-    }
-    guard found else {
-      buffer.deallocate()
-      throw .notHDF5(file: name)
+    let opened =
+      bytes.withContiguousStorageIfAvailable { HDF5File.openImage($0, name: name) }
+      ?? Array(bytes).withUnsafeBufferPointer { HDF5File.openImage($0, name: name) }
+    try self.init(handle: FileHandleBox(id: try opened.get(), name: name))
+  }
+
+  private static func openImage(_ buffer: UnsafeBufferPointer<UInt8>, name: String) -> Result<hid_t, HDF5Error> {
+    guard signatureOffset(in: buffer) != nil, let base = buffer.baseAddress else {
+      return .failure(.notHDF5(file: name))
     }
     silenceHDF5Errors()
-    // Read-only; libhdf5 neither copies nor frees the buffer: the handle frees it after closing.
-    let flags = UInt32(H5LT_FILE_IMAGE_DONT_COPY | H5LT_FILE_IMAGE_DONT_RELEASE)
-    let id = H5LTopen_file_image(buffer.baseAddress, count, flags)
-    guard id >= 0 else {
-      buffer.deallocate()
-      throw .openFailed(file: name)
-    }
-    try self.init(handle: FileHandleBox(id: id, name: name, image: buffer))
+    // Flags 0: read-only, and libhdf5 copies the image (it only reads from `base`). The
+    // no-copy flags would save that copy but leak libhdf5's callback data in HDF5 1.10.
+    let id = H5LTopen_file_image(UnsafeMutableRawPointer(mutating: base), buffer.count, 0)
+    return id >= 0 ? .success(id) : .failure(.openFailed(file: name))
   }
 
   private init(handle: FileHandleBox) throws(HDF5Error) {
@@ -97,10 +85,12 @@ public final class HDF5File {
 
   /// The offset of the HDF5 superblock signature in `bytes`: 0, or a power of two ≥ 512 when
   /// the file has a user block; `nil` if there is none.
-  public static func signatureOffset(in bytes: [UInt8]) -> Int? {
+  public static func signatureOffset<Bytes: RandomAccessCollection>(in bytes: Bytes) -> Int?
+  where Bytes.Element == UInt8, Bytes.Index == Int {
     var offset = 0
     while offset + signature.count <= bytes.count {
-      if bytes[offset..<(offset + signature.count)].elementsEqual(signature) { return offset }
+      let start = bytes.startIndex + offset
+      if bytes[start..<(start + signature.count)].elementsEqual(signature) { return offset }
       offset = offset == 0 ? 512 : offset * 2
     }
     return nil
@@ -132,19 +122,13 @@ public final class HDF5File {
 final class FileHandleBox {
   let id: hid_t
   let name: String
-  /// The in-memory image libhdf5 reads from, if any; freed after the file is closed.
-  let image: UnsafeMutableRawBufferPointer?
 
-  init(id: hid_t, name: String, image: UnsafeMutableRawBufferPointer? = nil) {
+  init(id: hid_t, name: String) {
     self.id = id
     self.name = name
-    self.image = image
   }
 
-  deinit {
-    H5Fclose(id)
-    image?.deallocate()
-  }
+  deinit { H5Fclose(id) }
 }
 
 /// Turns off libhdf5's automatic error-stack printing for the calling thread. In the
