@@ -129,8 +129,9 @@ private func extract(_ entry: Entry, from archive: Archive, file: String) throws
     throw .corrupt(file: file, reason: "archive member \(entry.path) is not a plausible file")
   }
   var data = Data()
+  let checksum: CRC32
   do {
-    _ = try archive.extract(entry, skipCRC32: false) { chunk in
+    checksum = try archive.extract(entry, skipCRC32: false) { chunk in
       guard UInt64(data.count + chunk.count) <= maximumMemberSize else {
         throw CocoaError(.fileReadTooLarge)
       }
@@ -138,6 +139,11 @@ private func extract(_ entry: Entry, from archive: Archive, file: String) throws
     }
   } catch {
     throw .corrupt(file: file, reason: "cannot extract \(entry.path) from the zip archive")
+  }
+  // ZIPFoundation returns the CRC-32 of what it extracted but does not compare it; a damaged
+  // member must not reach the JSON or HDF5 parsers.
+  guard checksum == entry.checksum, UInt64(data.count) == entry.uncompressedSize else {
+    throw .corrupt(file: file, reason: "\(entry.path) fails its CRC-32 check")
   }
   return data
 }

@@ -175,6 +175,24 @@ struct KerasConfigTests {
     #expect(y[g.outputs[0].rawValue].scalars == [13, 20])
   }
 
+  /// Python's json.dumps writes NaN / Infinity; they read as null. Invalid UTF-8 is rejected.
+  @Test func pythonConstantsAndInvalidUTF8() throws {
+    let text = #"{"a": [NaN, Infinity, -Infinity, "NaN Infinity \" NaN"], "b": 1.5}"#
+    let value = try #require(JSONValue.parse(Data(text.utf8)))
+    #expect(value["a"] == .array([.null, .null, .null, .string("NaN Infinity \" NaN")]))
+    #expect(value["b"]?.double == 1.5)
+    #expect(JSONValue.parse(Data([0x7B, 0x22, 0xFF, 0xFE, 0x22, 0x3A, 0x31, 0x7D])) == nil)
+    let g = try importJSON(
+      """
+      {"class_name": "Sequential", "config": [{"class_name": "ReLU",
+        "config": {"name": "r", "max_value": Infinity, "batch_input_shape": [null, 2]}}]}
+      """)
+    guard case .activation(.relu) = g[g.outputs[0]].op else {
+      Issue.record("ReLU(max_value=inf) is not a plain ReLU")
+      return
+    }
+  }
+
   @Test func malformedConfigurationsThrow() throws {
     let cases = [
       #"{"config": {}}"#,
