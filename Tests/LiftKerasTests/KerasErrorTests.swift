@@ -115,7 +115,7 @@ extension KerasErrorTests {
     defer { try? FileManager.default.removeItem(at: dir) }
     let bytes = [UInt8](try Data(contentsOf: try fixture("image_cnn3.keras")))
     var rng = SplitMix64(seed: 99)
-    for i in 0..<300 {
+    for i in 0..<120 {
       var b = bytes
       for _ in 0..<(1 + Int(rng.next() % 4)) {
         b[Int(rng.next() % UInt64(b.count))] = UInt8(truncatingIfNeeded: rng.next())
