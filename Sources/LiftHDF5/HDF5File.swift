@@ -61,7 +61,9 @@ public final class HDF5File {
     try self.init(handle: FileHandleBox(id: try opened.get(), name: name))
   }
 
-  private static func openImage(_ buffer: UnsafeBufferPointer<UInt8>, name: String) -> Result<hid_t, HDF5Error> {
+  private static func openImage(_ buffer: UnsafeBufferPointer<UInt8>, name: String) -> Result<
+    hid_t, HDF5Error
+  > {
     guard signatureOffset(in: buffer) != nil, let base = buffer.baseAddress else {
       return .failure(.notHDF5(file: name))
     }

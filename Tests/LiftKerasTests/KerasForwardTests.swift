@@ -34,7 +34,13 @@ struct KerasForwardTests {
       file: "conv_variants.h5", prefix: "conv_variants", inputs: 2, outputs: 1,
       taps: [
         "grouped", "rect", "crop2", "gmax_keep", "c1d", "ap1d", "mp1d", "perm", "softmax_axis1",
-        "softmax_last",
+        "softmax_last", "depthwise", "separable", "separable1d",
+      ]),
+    Case(
+      file: "conv_variants3.keras", prefix: "conv_variants3", inputs: 2, outputs: 1,
+      taps: [
+        "grouped", "rect", "crop2", "gmax_keep", "c1d", "ap1d", "mp1d", "perm", "softmax_axis1",
+        "softmax_last", "depthwise", "separable", "separable1d",
       ]),
     Case(
       file: "residual.h5", prefix: "residual", inputs: 1, outputs: 1,
