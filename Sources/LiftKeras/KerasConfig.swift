@@ -110,7 +110,13 @@ private func parseLayer(_ entry: JSONValue, index: Int, functional: Bool, file: 
   guard let className = entry["class_name"]?.string else {
     throw .invalidConfig(file: file, reason: "layer #\(index) has no class_name")
   }
-  let config = entry["config"] ?? .null
+  var config = entry["config"] ?? .null
+  // Keras 3 keeps a layer's build shape beside its config; fold it in for the input-shape
+  // fallback of Sequential models without an InputLayer.
+  if var object = config.object, object["build_config"] == nil, let build = entry["build_config"] {
+    object["build_config"] = build
+    config = .object(object)
+  }
   guard let name = entry["name"]?.string ?? config["name"]?.string, !name.isEmpty else {
     throw .invalidConfig(file: file, reason: "layer #\(index) (\(className)) has no name")
   }

@@ -159,8 +159,18 @@ func inputShape(of layer: LayerSpec, file: String) throws(KerasImportError) -> [
     return Array(s.dropFirst())
   }
   if let s = try o.shapeList("input_shape") { return s }
-  if let s = layer.config["build_config"]?["input_shape"] ?? nil, let a = s.array, !a.isEmpty {
-    return a.dropFirst().map { $0.int }
+  if let a = layer.config["build_config"]?["input_shape"]?.array, a.count >= 1 {
+    var shape = [Int?]()
+    for extent in a.dropFirst() {
+      if extent == .null {
+        shape.append(nil)
+      } else if let e = extent.int, e >= 0, e <= LayerOptions.integerBound {
+        shape.append(e)
+      } else {
+        throw o.invalid("'build_config' input_shape is not a shape list")
+      }
+    }
+    return shape
   }
   return nil
 }

@@ -193,6 +193,28 @@ struct KerasConfigTests {
     }
   }
 
+  /// A Keras 3 Sequential built with `model.build(shape)` has no InputLayer entry; the first
+  /// layer's `build_config` gives the input shape.
+  @Test func keras3SequentialWithoutInputLayer() throws {
+    let text = """
+      {"module": "keras", "class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"module": "keras.layers", "class_name": "Dense", "config": {"name": "d", "units": 1},
+         "build_config": {"input_shape": [null, 3]}}], "build_input_shape": [null, 3]}}
+      """
+    let g = try importJSON(
+      text,
+      weights: [
+        "d": [
+          "kernel": Tensor(shape: [3, 1], scalars: [1, 2, 3]), "bias": Tensor(shape: [1], scalars: [0.5]),
+        ]
+      ])
+    #expect(g.inputNames == ["d_input"])
+    guard case .input(let shape) = g[g.inputs[0]].op else { return }
+    #expect(shape == [3])
+    let y = try forward(g, inputs: [Tensor(shape: [1, 3], scalars: [1, 1, 1])])
+    #expect(y[g.outputs[0].rawValue].scalars == [6.5])
+  }
+
   @Test func malformedConfigurationsThrow() throws {
     let cases = [
       #"{"config": {}}"#,
