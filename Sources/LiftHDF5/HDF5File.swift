@@ -6,7 +6,9 @@ import Foundation
 /// The wrapper checks the HDF5 signature before libhdf5 sees the bytes (libhdf5 should never
 /// be handed arbitrary garbage), silences libhdf5's error printing, and turns every failure
 /// into an ``HDF5Error``. Handles are closed when the Swift objects are released; a group or
-/// dataset keeps its file open.
+/// dataset keeps its file open. Truncated files fail cleanly (libhdf5 checks the end of file
+/// against the superblock); corrupted metadata inside a file of the right length is trusted by
+/// libhdf5 1.10 and can crash it.
 ///
 /// ```swift
 /// let file = try HDF5File(url: URL(fileURLWithPath: "model.h5"))

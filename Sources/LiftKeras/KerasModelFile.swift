@@ -34,7 +34,11 @@ import ZIPFoundation
 /// pooling → transposes around the channels-last op; Keras `SAME` average pooling does not
 /// count padding.
 ///
-/// - Throws: ``KerasImportError``; never traps on a bad file.
+/// - Throws: ``KerasImportError`` for missing, foreign, truncated or damaged files (the CRC-32
+///   of `.keras` members is checked), malformed configurations, unsupported layers and weight
+///   shape mismatches; the importer itself never traps. Limitation: libhdf5 1.10 trusts the
+///   metadata of an `.h5` file that has a valid signature and length, and can crash on
+///   deliberately corrupted metadata inside it.
 public func loadKerasModel(at url: URL) throws(KerasImportError) -> Graph {
   let file = url.lastPathComponent
   var isDirectory: ObjCBool = false
