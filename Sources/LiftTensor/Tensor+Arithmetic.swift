@@ -61,24 +61,34 @@ extension Tensor {
     }
   }
 
-  /// `f` applied to every scalar (same shape).
+  /// `f` applied to every scalar (same shape). Inlinable, so `f` is inlined at the call site
+  /// in optimised builds.
+  @inlinable
   public func map(_ f: (Float) -> Float) -> Tensor {
-    Tensor(shape: shape, scalars: scalars.map(f))
+    let values = scalars.withUnsafeBufferPointer { src in
+      [Float](unsafeUninitializedCapacity: src.count) { dst, count in
+        for i in 0..<src.count { dst[i] = f(src[i]) }
+        count = src.count
+      }
+    }
+    return Tensor(shape: shape, scalars: values)
   }
 
   /// `f(self[i], other[i])` for every flat index `i` (same shape).
   ///
   /// - Precondition: `shape == other.shape`.
+  @inlinable
   public func zipMap(_ other: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
     precondition(shape == other.shape, "zipMap: shapes \(shape) and \(other.shape) differ")
-    return Tensor(shape: shape) { out in
-      guard out.count > 0 else { return }
-      withUnsafeBufferPointer { ab in
-        other.withUnsafeBufferPointer { bb in
-          for i in 0..<out.count { out[i] = f(ab[i], bb[i]) }
+    let values = scalars.withUnsafeBufferPointer { a in
+      other.scalars.withUnsafeBufferPointer { b in
+        [Float](unsafeUninitializedCapacity: a.count) { dst, count in
+          for i in 0..<a.count { dst[i] = f(a[i], b[i]) }
+          count = a.count
         }
       }
     }
+    return Tensor(shape: shape, scalars: values)
   }
 
   /// The sum of all scalars, accumulated in `Double`.

@@ -10,8 +10,23 @@
 //   out[:, g·Cog ..< (g+1)·Cog] (+)= col[:, g·K ..< (g+1)·K] · W[:, g·Cog ..< (g+1)·Cog]
 // with leading dimensions (colWidth, C_out, C_out): no weight repacking.
 
-/// Largest im2col buffer, in scalars (64 MB of Float); the rows are processed in chunks below it.
-let im2colBudgetScalars = 16 * 1024 * 1024
+/// Target size of the im2col buffer, in scalars (2 MB of Float): the output rows are processed
+/// in chunks whose column block stays cache-resident and is reused, instead of materialising
+/// the whole matrix (which measured 2–3× slower from page faults and cache misses).
+let im2colBudgetScalars = 512 * 1024
+/// Fewest rows per chunk (GEMM efficiency drops for small M), unless the budget is forced
+/// lower (tests) or the whole problem is smaller.
+let im2colMinimumRows = 256
+
+/// Hard ceiling of the im2col buffer, in scalars (64 MB of Float).
+let im2colCeilingScalars = 16 * 1024 * 1024
+
+/// Rows per im2col chunk: about `im2colBudgetScalars` scalars, at least `im2colMinimumRows`
+/// rows, never above the 64 MB ceiling (nor below one row).
+func im2colChunkRows(rows: Int, colWidth: Int) -> Int {
+  let chunk = max(im2colBudgetScalars / colWidth, min(im2colMinimumRows, im2colCeilingScalars / colWidth))
+  return max(1, min(rows, chunk))
+}
 
 /// The convolution problem in canonical 2-D form (a 1-D problem has h == kh == 1).
 struct ConvPlan {
@@ -31,6 +46,8 @@ struct ConvPlan {
   var rows: Int { n * oh * ow }
   /// The output shape, in the original rank.
   var outputShape: Shape { spatialRank == 1 ? [n, ow, cout] : [n, oh, ow, cout] }
+  /// Whether every group has a single input channel (depthwise), handled by a direct loop.
+  var isDepthwise: Bool { cig == 1 && groups > 1 }
   /// Whether out = x · W needs no im2col (1×1 kernel, unit stride, no padding).
   var isPointwise: Bool {
     kh == 1 && kw == 1 && sh == 1 && sw == 1 && padTop == 0 && padLeft == 0 && padBottom == 0
@@ -210,6 +227,81 @@ func col2imAdd(_ plan: ConvPlan, col: UnsafePointer<Float>, firstRow: Int, rowCo
   }
 }
 
+/// Calls `body(outputRow, imageOffset, y0, x0)` for every output position: its flat row index
+/// over the batch, the offset of its example's image, and the input position of its window's
+/// first tap (possibly in the padding).
+@inline(__always)
+private func forEachConvWindow(_ p: ConvPlan, _ body: (Int, Int, Int, Int) -> Void) {
+  var row = 0
+  for b in 0..<p.n {
+    let image = b &* p.h &* p.w &* p.cin
+    for oy in 0..<p.oh {
+      for ox in 0..<p.ow {
+        body(row, image, oy &* p.sh &- p.padTop, ox &* p.sw &- p.padLeft)
+        row &+= 1
+      }
+    }
+  }
+}
+
+/// Direct depthwise convolution (one input channel per group, `C_out = C_in · multiplier`):
+/// for every output position and in-range tap, `y[c·m + j] += x[c] · W[tap, c·m + j]`, which
+/// vectorises over the channel axis. Many tiny GEMMs (one per group) would be ~100× slower.
+/// `y` must hold the bias (or zeros) on entry.
+private func depthwiseForward(_ p: ConvPlan, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+  let cin = p.cin, cout = p.cout, mult = p.cog
+  forEachConvWindow(p) { row, image, y0, x0 in
+    let dst = y + row &* cout
+    for i in 0..<p.kh {
+      let iy = y0 &+ i &* p.dh
+      if iy < 0 || iy >= p.h { continue }
+      for j in 0..<p.kw {
+        let ix = x0 &+ j &* p.dw
+        if ix < 0 || ix >= p.w { continue }
+        let src = x + (image &+ (iy &* p.w &+ ix) &* cin)
+        let tap = w + (i &* p.kw &+ j) &* cout
+        if mult == 1 {
+          for c in 0..<cin { dst[c] += src[c] * tap[c] }
+        } else {
+          for c in 0..<cin {
+            let v = src[c], base = c &* mult
+            for m in 0..<mult { dst[base &+ m] += v * tap[base &+ m] }
+          }
+        }
+      }
+    }
+  }
+}
+
+/// The adjoint of ``depthwiseForward(_:x:w:y:)``: `dx[c] += Σⱼ dy[c·m + j] · W[tap, c·m + j]`.
+/// `dx` must be zero on entry.
+private func depthwiseBackward(_ p: ConvPlan, dy: UnsafePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
+  let cin = p.cin, cout = p.cout, mult = p.cog
+  forEachConvWindow(p) { row, image, y0, x0 in
+    let g = dy + row &* cout
+    for i in 0..<p.kh {
+      let iy = y0 &+ i &* p.dh
+      if iy < 0 || iy >= p.h { continue }
+      for j in 0..<p.kw {
+        let ix = x0 &+ j &* p.dw
+        if ix < 0 || ix >= p.w { continue }
+        let dst = dx + (image &+ (iy &* p.w &+ ix) &* cin)
+        let tap = w + (i &* p.kw &+ j) &* cout
+        if mult == 1 {
+          for c in 0..<cin { dst[c] += g[c] * tap[c] }
+        } else {
+          for c in 0..<cin {
+            let base = c &* mult
+            var s: Float = 0
+            for m in 0..<mult { s += g[base &+ m] * tap[base &+ m] }
+            dst[c] += s
+          }
+        }
+      }
+    }
+  }
+}
+
 /// Convolution (cross-correlation, no kernel flip) over 1 or 2 spatial axes, channels-last:
 ///
 /// ```
@@ -232,12 +324,12 @@ func col2imAdd(_ plan: ConvPlan, col: UnsafePointer<Float>, firstRow: Int, rowCo
 ///   window fits the (padded) input.
 /// - Complexity: O(N·outSpatial·k·C_in·C_out / groups).
 public func conv(_ x: Tensor, weight: Tensor, bias: Tensor?, parameters: ConvParameters) -> Tensor {
-  conv(x, weight: weight, bias: bias, parameters: parameters, im2colBudget: im2colBudgetScalars)
+  conv(x, weight: weight, bias: bias, parameters: parameters, chunkRows: nil)
 }
 
-/// ``conv(_:weight:bias:parameters:)`` with an explicit im2col budget in scalars (tests use a
-/// tiny one to exercise the chunking).
-func conv(_ x: Tensor, weight: Tensor, bias: Tensor?, parameters: ConvParameters, im2colBudget: Int) -> Tensor {
+/// ``conv(_:weight:bias:parameters:)`` with an explicit number of im2col rows per chunk (tests
+/// use tiny ones to exercise the chunking); `nil` picks ``im2colChunkRows(rows:colWidth:)``.
+func conv(_ x: Tensor, weight: Tensor, bias: Tensor?, parameters: ConvParameters, chunkRows: Int?) -> Tensor {
   let plan = ConvPlan(inputShape: x.shape, weightShape: weight.shape, parameters: parameters, caller: "conv")
   if let bias { precondition(bias.shape == [plan.cout], "conv: bias \(bias.shape), expected [\(plan.cout)]") }
   let rows = plan.rows, cout = plan.cout
@@ -256,6 +348,11 @@ func conv(_ x: Tensor, weight: Tensor, bias: Tensor?, parameters: ConvParameters
     x.withUnsafeBufferPointer { xb in
       weight.withUnsafeBufferPointer { wb in
         let xp = xb.baseAddress!, wp = wb.baseAddress!
+        if plan.isDepthwise {
+          if bias == nil { out.initialize(repeating: 0) }
+          depthwiseForward(plan, x: xp, w: wp, y: c)
+          return
+        }
         if plan.isPointwise {
           for g in 0..<plan.groups {
             sgemm(
@@ -266,7 +363,7 @@ func conv(_ x: Tensor, weight: Tensor, bias: Tensor?, parameters: ConvParameters
           return
         }
         let colWidth = plan.colWidth
-        let chunk = max(1, min(rows, im2colBudget / colWidth))
+        let chunk = max(1, min(rows, chunkRows ?? im2colChunkRows(rows: rows, colWidth: colWidth)))
         let col = UnsafeMutablePointer<Float>.allocate(capacity: chunk &* colWidth)
         defer { col.deallocate() }
         var r0 = 0
@@ -302,12 +399,12 @@ func conv(_ x: Tensor, weight: Tensor, bias: Tensor?, parameters: ConvParameters
 /// - Precondition: as for `conv`, and `dy.shape` equals the conv output shape.
 /// - Complexity: O(N·outSpatial·k·C_in·C_out / groups).
 public func convBackwardInput(_ dy: Tensor, weight: Tensor, inputShape: Shape, parameters: ConvParameters) -> Tensor {
-  convBackwardInput(dy, weight: weight, inputShape: inputShape, parameters: parameters, im2colBudget: im2colBudgetScalars)
+  convBackwardInput(dy, weight: weight, inputShape: inputShape, parameters: parameters, chunkRows: nil)
 }
 
-/// ``convBackwardInput(_:weight:inputShape:parameters:)`` with an explicit im2col budget.
+/// ``convBackwardInput(_:weight:inputShape:parameters:)`` with an explicit chunk size.
 func convBackwardInput(
-  _ dy: Tensor, weight: Tensor, inputShape: Shape, parameters: ConvParameters, im2colBudget: Int
+  _ dy: Tensor, weight: Tensor, inputShape: Shape, parameters: ConvParameters, chunkRows: Int?
 ) -> Tensor {
   let plan = ConvPlan(inputShape: inputShape, weightShape: weight.shape, parameters: parameters, caller: "convBackwardInput")
   precondition(dy.shape == plan.outputShape, "convBackwardInput: dy \(dy.shape), expected \(plan.outputShape) for input \(inputShape)")
@@ -332,8 +429,12 @@ func convBackwardInput(
     dy.withUnsafeBufferPointer { db in
       weight.withUnsafeBufferPointer { wb in
         let dyp = db.baseAddress!, wp = wb.baseAddress!, dxp = dxb.baseAddress!
+        if plan.isDepthwise {
+          depthwiseBackward(plan, dy: dyp, w: wp, dx: dxp)
+          return
+        }
         let colWidth = plan.colWidth
-        let chunk = max(1, min(rows, im2colBudget / colWidth))
+        let chunk = max(1, min(rows, chunkRows ?? im2colChunkRows(rows: rows, colWidth: colWidth)))
         let col = UnsafeMutablePointer<Float>.allocate(capacity: chunk &* colWidth)
         defer { col.deallocate() }
         var r0 = 0

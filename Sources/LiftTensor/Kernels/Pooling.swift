@@ -115,32 +115,56 @@ public func maxPoolArgmax(_ x: Tensor, _ p: PoolParameters) -> [Int] {
   let plan = PoolPlan(inputShape: x.shape, parameters: p, caller: "maxPoolArgmax")
   let c = plan.c, w = plan.w
   guard plan.outputCount > 0 else { return [] }
+  // Running maximum and the pixel offset (from the window's first in-range tap) of its first
+  // occurrence, per channel.
+  // Same-width Float/Int32 lanes and a branch-free select let the channel loop vectorise.
   var best = [Float](repeating: 0, count: c)
+  var tapOf = [Int32](repeating: 0, count: c)
   return [Int](unsafeUninitializedCapacity: plan.outputCount) { idx, count in
     count = plan.outputCount
     let ip = idx.baseAddress!
     best.withUnsafeMutableBufferPointer { bb in
-      let bp = bb.baseAddress!
-      x.withUnsafeBufferPointer { xb in
-        let xp = xb.baseAddress!
-        plan.forEachWindow { o, image, yLo, yHi, xLo, xHi in
-          let dst = ip + o
-          guard yLo < yHi && xLo < xHi else {
-            dst.update(repeating: -1, count: c)
-            return
-          }
-          let first = image &+ (yLo &* w &+ xLo) &* c
-          bp.update(from: xp + first, count: c)
-          for ch in 0..<c { dst[ch] = first &+ ch }
-          for iy in yLo..<yHi {
-            for ix in xLo..<xHi {
-              let base = image &+ (iy &* w &+ ix) &* c
-              let src = xp + base
-              for ch in 0..<c where src[ch] > bp[ch] {
-                bp[ch] = src[ch]
-                dst[ch] = base &+ ch
+      tapOf.withUnsafeMutableBufferPointer { tb in
+        let bp = bb.baseAddress!, tp = tb.baseAddress!
+        x.withUnsafeBufferPointer { xb in
+          let xp = xb.baseAddress!
+          plan.forEachWindow { o, image, yLo, yHi, xLo, xHi in
+            let dst = ip + o
+            guard yLo < yHi && xLo < xHi else {
+              dst.update(repeating: -1, count: c)
+              return
+            }
+            bp.update(from: xp + (image &+ (yLo &* w &+ xLo) &* c), count: c)
+            tp.update(repeating: 0, count: c)
+            for iy in yLo..<yHi {
+              for ix in xLo..<xHi {
+                let src = xp + (image &+ (iy &* w &+ ix) &* c)
+                // Pixel offset from the window's first in-range tap (small: fits Int32).
+                let tap = Int32(truncatingIfNeeded: (iy &- yLo) &* w &+ (ix &- xLo))
+                let tapVector = SIMD8<Int32>(repeating: tap)
+                var ch = 0
+                while ch &+ 8 <= c {
+                  let v = UnsafeRawPointer(src + ch).loadUnaligned(as: SIMD8<Float>.self)
+                  var b = UnsafeRawPointer(bp + ch).loadUnaligned(as: SIMD8<Float>.self)
+                  var t = UnsafeRawPointer(tp + ch).loadUnaligned(as: SIMD8<Int32>.self)
+                  let greater = v .> b
+                  b.replace(with: v, where: greater)
+                  t.replace(with: tapVector, where: greater)
+                  UnsafeMutableRawPointer(bp + ch).storeBytes(of: b, as: SIMD8<Float>.self)
+                  UnsafeMutableRawPointer(tp + ch).storeBytes(of: t, as: SIMD8<Int32>.self)
+                  ch &+= 8
+                }
+                while ch < c {
+                  if src[ch] > bp[ch] {
+                    bp[ch] = src[ch]
+                    tp[ch] = tap
+                  }
+                  ch &+= 1
+                }
               }
             }
+            let origin = image &+ (yLo &* w &+ xLo) &* c
+            for ch in 0..<c { dst[ch] = origin &+ Int(tp[ch]) &* c &+ ch }
           }
         }
       }
