@@ -14,19 +14,19 @@ private let channelConfigs: [(groups: Int, cin: Int, cout: Int)] = [
 @discardableResult
 private func checkConv(
   _ x: Tensor, _ w: Tensor, _ bias: Tensor?, _ p: ConvParameters, rng: inout SplitMix64,
-  chunkRows: Int? = nil, sourceLocation: SourceLocation = #_sourceLocation
+  chunkRows: Int? = nil, threads: Int? = nil, sourceLocation: SourceLocation = #_sourceLocation
 ) -> Bool {
   guard let yShape = naiveConvOutputShape(inputShape: x.shape, weightShape: w.shape, parameters: p) else { return false }
   let label = "x \(x.shape) w \(w.shape) bias \(bias != nil) \(p)"
-  let y = conv(x, weight: w, bias: bias, parameters: p, chunkRows: chunkRows)
+  let y = conv(x, weight: w, bias: bias, parameters: p, chunkRows: chunkRows, threads: threads)
   expectClose(y, naiveConv(x, weight: w, bias: bias, parameters: p), rtol: 1e-5, atol: 1e-5, label, sourceLocation: sourceLocation)
 
   let dy = Tensor.random(yShape, using: &rng)
-  let dx = convBackwardInput(dy, weight: w, inputShape: x.shape, parameters: p, chunkRows: chunkRows)
+  let dx = convBackwardInput(dy, weight: w, inputShape: x.shape, parameters: p, chunkRows: chunkRows, threads: threads)
   expectClose(dx, naiveConvBackwardInput(dy, weight: w, inputShape: x.shape, parameters: p), rtol: 1e-5, atol: 1e-5,
               "backward " + label, sourceLocation: sourceLocation)
 
-  let y0 = bias == nil ? y : conv(x, weight: w, bias: nil, parameters: p, chunkRows: chunkRows)
+  let y0 = bias == nil ? y : conv(x, weight: w, bias: nil, parameters: p, chunkRows: chunkRows, threads: threads)
   let lhs = y0.dot(dy), rhs = x.dot(dx)
   // Each side is a sum of |terms| ≤ Σ|x|·|w|·|dy| products rounded in Float: bound by 1e-5 of that.
   let magnitude = y0.scalars.map { abs(Double($0)) }.reduce(0, +) + x.scalars.map { abs(Double($0)) }.reduce(0, +)
@@ -96,7 +96,7 @@ struct ConvolutionTests {
     #expect(checked > 2500)
   }
 
-  @Test("im2col chunking: results do not depend on the buffer budget")
+  @Test("im2col chunking and worker threads: results do not depend on either")
   func chunking() {
     var rng = SplitMix64(seed: 3)
     let cases: [(Shape, Shape, ConvParameters)] = [
@@ -109,7 +109,9 @@ struct ConvolutionTests {
       let w = Tensor.random(wShape, using: &rng)
       let b = Tensor.random([wShape[-1]], using: &rng)
       for rows in [1, 2, 3, 5] {
-        #expect(checkConv(x, w, b, p, rng: &rng, chunkRows: rows))
+        for threads in [1, 2, 3] {
+          #expect(checkConv(x, w, b, p, rng: &rng, chunkRows: rows, threads: threads))
+        }
       }
     }
   }

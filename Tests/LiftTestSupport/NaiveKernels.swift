@@ -82,8 +82,8 @@ public func naiveMatmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, tran
     for j in 0..<n {
       var s = 0.0
       for p in 0..<k {
-        let av = transposeA ? a[p, i] : a[i, p]
-        let bv = transposeB ? b[j, p] : b[p, j]
+        let av = transposeA ? a.scalars[p * m + i] : a.scalars[i * k + p]
+        let bv = transposeB ? b.scalars[j * k + p] : b.scalars[p * n + j]
         s += Double(av) * Double(bv)
       }
       c[i * n + j] = Float(s)

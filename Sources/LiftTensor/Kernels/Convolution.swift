@@ -227,6 +227,14 @@ func col2imAdd(_ plan: ConvPlan, col: UnsafePointer<Float>, firstRow: Int, rowCo
   }
 }
 
+/// Workers for an im2col convolution: `requested` when given (tests), otherwise
+/// ``BLAS/threads`` once the product has at least ``parallelGEMMMinimumFlops`` flops.
+func convWorkers(_ plan: ConvPlan, requested: Int?) -> Int {
+  if let requested { return max(1, requested) }
+  let flops = 2.0 * Double(plan.rows) * Double(plan.colWidth) * Double(plan.cog)
+  return flops < Double(parallelGEMMMinimumFlops) ? 1 : BLAS.threads
+}
+
 /// Calls `body(outputRow, imageOffset, y0, x0)` for every output position: its flat row index
 /// over the batch, the offset of its example's image, and the input position of its window's
 /// first tap (possibly in the padding).
@@ -324,12 +332,15 @@ private func depthwiseBackward(_ p: ConvPlan, dy: UnsafePointer<Float>, w: Unsaf
 ///   window fits the (padded) input.
 /// - Complexity: O(N·outSpatial·k·C_in·C_out / groups).
 public func conv(_ x: Tensor, weight: Tensor, bias: Tensor?, parameters: ConvParameters) -> Tensor {
-  conv(x, weight: weight, bias: bias, parameters: parameters, chunkRows: nil)
+  conv(x, weight: weight, bias: bias, parameters: parameters, chunkRows: nil, threads: nil)
 }
 
 /// ``conv(_:weight:bias:parameters:)`` with an explicit number of im2col rows per chunk (tests
-/// use tiny ones to exercise the chunking); `nil` picks ``im2colChunkRows(rows:colWidth:)``.
-func conv(_ x: Tensor, weight: Tensor, bias: Tensor?, parameters: ConvParameters, chunkRows: Int?) -> Tensor {
+/// use tiny ones to exercise the chunking; `nil` picks ``im2colChunkRows(rows:colWidth:)``) and
+/// an explicit worker count (`nil`: ``BLAS/threads`` for problems above the parallel threshold).
+func conv(
+  _ x: Tensor, weight: Tensor, bias: Tensor?, parameters: ConvParameters, chunkRows: Int?, threads: Int?
+) -> Tensor {
   let plan = ConvPlan(inputShape: x.shape, weightShape: weight.shape, parameters: parameters, caller: "conv")
   if let bias { precondition(bias.shape == [plan.cout], "conv: bias \(bias.shape), expected [\(plan.cout)]") }
   let rows = plan.rows, cout = plan.cout
@@ -364,19 +375,32 @@ func conv(_ x: Tensor, weight: Tensor, bias: Tensor?, parameters: ConvParameters
         }
         let colWidth = plan.colWidth
         let chunk = max(1, min(rows, chunkRows ?? im2colChunkRows(rows: rows, colWidth: colWidth)))
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: chunk &* colWidth)
-        defer { col.deallocate() }
-        var r0 = 0
-        while r0 < rows {
-          let m = min(chunk, rows - r0)
-          im2col(plan, x: xp, firstRow: r0, rowCount: m, col: col)
-          for g in 0..<plan.groups {
-            sgemm(
-              transA: false, transB: false, m: m, n: plan.cog, k: plan.groupDepth, alpha: 1,
-              a: col + g &* plan.groupDepth, lda: colWidth, b: wp + g &* plan.cog, ldb: cout,
-              beta: beta, c: c + r0 &* cout + g &* plan.cog, ldc: cout)
+        let chunkCount = (rows + chunk - 1) / chunk
+        let workers = min(chunkCount, convWorkers(plan, requested: threads))
+        let xs = SendablePointer(xp), ws = SendablePointer(wp), cs = SendablePointer(c)
+        // Worker t takes chunks t, t + workers, …: output rows are disjoint between chunks.
+        // With one worker the GEMMs themselves may still split across threads.
+        parallelFor(workers) { t in
+          let col = UnsafeMutablePointer<Float>.allocate(capacity: chunk &* colWidth)
+          defer { col.deallocate() }
+          var index = t
+          while index < chunkCount {
+            let r0 = index &* chunk
+            let m = min(chunk, rows &- r0)
+            im2col(plan, x: xs.pointer, firstRow: r0, rowCount: m, col: col)
+            for g in 0..<plan.groups {
+              let a = UnsafePointer(col + g &* plan.groupDepth), b = UnsafePointer(ws.pointer + g &* plan.cog)
+              let cBlock = cs.pointer + r0 &* cout + g &* plan.cog
+              if workers > 1 {
+                serialSGEMM(transA: false, transB: false, m: m, n: plan.cog, k: plan.groupDepth, alpha: 1,
+                            a: a, lda: colWidth, b: b, ldb: cout, beta: beta, c: cBlock, ldc: cout)
+              } else {
+                sgemm(transA: false, transB: false, m: m, n: plan.cog, k: plan.groupDepth, alpha: 1,
+                      a: a, lda: colWidth, b: b, ldb: cout, beta: beta, c: cBlock, ldc: cout)
+              }
+            }
+            index &+= workers
           }
-          r0 += m
         }
       }
     }
@@ -399,12 +423,13 @@ func conv(_ x: Tensor, weight: Tensor, bias: Tensor?, parameters: ConvParameters
 /// - Precondition: as for `conv`, and `dy.shape` equals the conv output shape.
 /// - Complexity: O(N·outSpatial·k·C_in·C_out / groups).
 public func convBackwardInput(_ dy: Tensor, weight: Tensor, inputShape: Shape, parameters: ConvParameters) -> Tensor {
-  convBackwardInput(dy, weight: weight, inputShape: inputShape, parameters: parameters, chunkRows: nil)
+  convBackwardInput(dy, weight: weight, inputShape: inputShape, parameters: parameters, chunkRows: nil, threads: nil)
 }
 
-/// ``convBackwardInput(_:weight:inputShape:parameters:)`` with an explicit chunk size.
+/// ``convBackwardInput(_:weight:inputShape:parameters:)`` with an explicit chunk size and
+/// worker count (see ``conv(_:weight:bias:parameters:chunkRows:threads:)``).
 func convBackwardInput(
-  _ dy: Tensor, weight: Tensor, inputShape: Shape, parameters: ConvParameters, chunkRows: Int?
+  _ dy: Tensor, weight: Tensor, inputShape: Shape, parameters: ConvParameters, chunkRows: Int?, threads: Int?
 ) -> Tensor {
   let plan = ConvPlan(inputShape: inputShape, weightShape: weight.shape, parameters: parameters, caller: "convBackwardInput")
   precondition(dy.shape == plan.outputShape, "convBackwardInput: dy \(dy.shape), expected \(plan.outputShape) for input \(inputShape)")
@@ -435,19 +460,33 @@ func convBackwardInput(
         }
         let colWidth = plan.colWidth
         let chunk = max(1, min(rows, chunkRows ?? im2colChunkRows(rows: rows, colWidth: colWidth)))
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: chunk &* colWidth)
-        defer { col.deallocate() }
-        var r0 = 0
-        while r0 < rows {
-          let m = min(chunk, rows - r0)
-          for g in 0..<plan.groups {
-            sgemm(
-              transA: false, transB: true, m: m, n: plan.groupDepth, k: plan.cog, alpha: 1,
-              a: dyp + r0 &* cout + g &* plan.cog, lda: cout, b: wp + g &* plan.cog, ldb: cout,
-              beta: 0, c: col + g &* plan.groupDepth, ldc: colWidth)
+        // col2im of different chunks may add into the same input positions, so workers own
+        // whole examples (windows never cross examples): worker t takes examples
+        // t·N/W ..< (t+1)·N/W and walks their rows in chunks.
+        let workers = min(plan.n, convWorkers(plan, requested: threads))
+        let rowsPerExample = plan.oh &* plan.ow
+        let dys = SendablePointer(dyp), ws = SendablePointer(wp), dxs = SendablePointer(dxp)
+        parallelFor(workers) { t in
+          let col = UnsafeMutablePointer<Float>.allocate(capacity: chunk &* colWidth)
+          defer { col.deallocate() }
+          let end = (t + 1) * plan.n / workers * rowsPerExample
+          var r0 = t * plan.n / workers * rowsPerExample
+          while r0 < end {
+            let m = min(chunk, end &- r0)
+            for g in 0..<plan.groups {
+              let a = UnsafePointer(dys.pointer + r0 &* cout + g &* plan.cog), b = UnsafePointer(ws.pointer + g &* plan.cog)
+              let cBlock = col + g &* plan.groupDepth
+              if workers > 1 {
+                serialSGEMM(transA: false, transB: true, m: m, n: plan.groupDepth, k: plan.cog, alpha: 1,
+                            a: a, lda: cout, b: b, ldb: cout, beta: 0, c: cBlock, ldc: colWidth)
+              } else {
+                sgemm(transA: false, transB: true, m: m, n: plan.groupDepth, k: plan.cog, alpha: 1,
+                      a: a, lda: cout, b: b, ldb: cout, beta: 0, c: cBlock, ldc: colWidth)
+              }
+            }
+            col2imAdd(plan, col: col, firstRow: r0, rowCount: m, dx: dxs.pointer)
+            r0 &+= m
           }
-          col2imAdd(plan, col: col, firstRow: r0, rowCount: m, dx: dxp)
-          r0 += m
         }
       }
     }
