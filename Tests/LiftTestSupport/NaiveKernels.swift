@@ -4,6 +4,12 @@
 
 import LiftTensor
 
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 // MARK: - Index helpers
 
 /// Calls `body` with every multi-index of `dims` in row-major order (once with `[]` for rank 0;
@@ -325,4 +331,42 @@ public func naiveBroadcast(_ t: Tensor, to shape: Shape) -> Tensor {
     y.append(t.scalars[flatOffset(dims.indices.map { tDims[$0] == 1 ? 0 : i[$0] }, tDims)])
   }
   return Tensor(shape: shape, scalars: y)
+}
+
+// MARK: - Softmax
+
+/// Softmax along `axis` in Double, straight from the definition (with the maximum subtracted).
+public func naiveSoftmax(_ x: Tensor, axis: Int) -> Tensor {
+  let dims = x.shape.dimensions
+  var y = [Float](repeating: 0, count: x.scalarCount)
+  var reduced = dims
+  reduced[axis] = 1
+  forEachIndex(reduced) { base in
+    var idx = base
+    var m = -Double.infinity
+    for j in 0..<dims[axis] {
+      idx[axis] = j
+      m = max(m, Double(x.scalars[flatOffset(idx, dims)]))
+    }
+    var s = 0.0
+    for j in 0..<dims[axis] {
+      idx[axis] = j
+      s += _exp(Double(x.scalars[flatOffset(idx, dims)]) - m)
+    }
+    for j in 0..<dims[axis] {
+      idx[axis] = j
+      let f = flatOffset(idx, dims)
+      y[f] = Float(_exp(Double(x.scalars[f]) - m) / s)
+    }
+  }
+  return Tensor(shape: x.shape, scalars: y)
+}
+
+/// `exp` through Foundation-free libm.
+private func _exp(_ v: Double) -> Double {
+  #if canImport(Glibc)
+    return Glibc.exp(v)
+  #else
+    return Darwin.exp(v)
+  #endif
 }

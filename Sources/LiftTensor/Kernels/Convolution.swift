@@ -325,8 +325,10 @@ private func depthwiseBackward(_ p: ConvPlan, dy: UnsafePointer<Float>, w: Unsaf
 /// `bias` is `[C_out]` or `nil`. Output extents follow ``WindowGeometry/outputSpatial(input:)``
 /// (TensorFlow `SAME` puts the odd pad element after).
 ///
-/// Computed as im2col + one `sgemm` per group and batch chunk (the im2col buffer stays below
-/// 64 MB); a 1×1 kernel with unit stride and no padding multiplies the input directly.
+/// Computed as im2col + one `sgemm` per group and chunk of output rows (each chunk's column
+/// buffer is about 2 MB, cache-resident, never above 64 MB), chunks spread over
+/// ``BLAS/threads`` workers. A 1×1 kernel with unit stride and no padding multiplies the input
+/// directly; depthwise convolutions (`C_in/groups == 1`, `groups > 1`) use a direct loop.
 ///
 /// - Precondition: ranks, channel counts, `groups`, strides/dilations counts agree, and the
 ///   window fits the (padded) input.
@@ -417,8 +419,9 @@ func conv(
 /// `dy` has the shape `conv` produces for an input of `inputShape` (layouts as in `conv`);
 /// the result has shape `inputShape`. Input positions that no window reads get 0.
 ///
-/// Computed as one `sgemm` per group and batch chunk (`dcol = dy · Wᵀ`) followed by a col2im
-/// scatter-add; a 1×1 kernel with unit stride and no padding skips col2im.
+/// Computed as one `sgemm` per group and chunk of rows (`dcol = dy · Wᵀ`) followed by a col2im
+/// scatter-add, examples spread over ``BLAS/threads`` workers; a 1×1 kernel with unit stride
+/// and no padding skips col2im; depthwise convolutions use a direct loop.
 ///
 /// - Precondition: as for `conv`, and `dy.shape` equals the conv output shape.
 /// - Complexity: O(N·outSpatial·k·C_in·C_out / groups).

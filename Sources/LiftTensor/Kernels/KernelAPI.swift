@@ -1,8 +1,8 @@
 // Kernel API of LiftTensor. Every function here is channels-last with the batch axis first:
 // 1D activations are `[N, L, C]`, 2D activations `[N, H, W, C]`, dense activations `[N, F]`.
-// STUBS: the kernel work package replaces these bodies (and may move them into
-// Convolution.swift / Pooling.swift / GEMM.swift / Elementwise.swift / Layout.swift), keeping
-// the signatures.
+// The parameter types live here; the kernels are in Convolution.swift, Pooling.swift,
+// GEMM.swift, Layout.swift, Broadcast.swift and ../Tensor+Arithmetic.swift; BLAS/BLAS.swift
+// wraps OpenBLAS and owns the threading.
 
 /// Parameters of a (grouped, dilated, strided) convolution; the kernel size comes from the
 /// weight tensor.
