@@ -144,7 +144,11 @@ func im2col(_ plan: ConvPlan, x: UnsafePointer<Float>, firstRow: Int, rowCount: 
               tap.update(repeating: 0, count: p.cig)
             } else {
               let src = rowSrc + ix &* p.cin
-              for c in 0..<p.cig { tap[c] = src[c] }
+              if p.cig >= 16 {
+                tap.update(from: src, count: p.cig)
+              } else {
+                for c in 0..<p.cig { tap[c] = src[c] }
+              }
             }
           }
         }
