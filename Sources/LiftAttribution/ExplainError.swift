@@ -1,0 +1,32 @@
+import LiftNN
+
+/// Errors from setting up or running an explanation; each prints as one line.
+public enum ExplainError: Error, Equatable, CustomStringConvertible {
+  /// Shapes of inputs or references that do not fit the model.
+  case graph(GraphError)
+  /// `--task` past the end of the flattened target.
+  case taskOutOfRange(task: Int, size: Int, target: String)
+  /// References (or background) whose shape does not fit the inputs.
+  case referenceShape(input: String, inputShape: [Int], referenceShape: [Int], expected: String)
+  /// `genomics-default` could not decide a rule (the original raises the same).
+  case unresolvedRule(layer: String, reason: String)
+  /// A node cannot be the target or has no rule for this method.
+  case unsupported(String)
+  /// Inputs given for an explanation disagree among themselves.
+  case inputs(String)
+
+  public var description: String {
+    func fmt(_ s: [Int]) -> String { "(" + s.map(String.init).joined(separator: ", ") + ")" }
+    switch self {
+    case .graph(let e): return e.description
+    case .taskOutOfRange(let t, let n, let target):
+      return "task \(t) is out of range: target '\(target)' has \(n) output(s) per example (valid tasks 0...\(max(n - 1, 0)))"
+    case .referenceShape(let input, let i, let r, let expected):
+      return "reference for input '\(input)' has shape \(fmt(r)) but the input has shape \(fmt(i)); expected \(expected)"
+    case .unresolvedRule(let layer, let reason):
+      return "genomics-default cannot choose a rule for layer '\(layer)': \(reason)"
+    case .unsupported(let s): return s
+    case .inputs(let s): return s
+    }
+  }
+}

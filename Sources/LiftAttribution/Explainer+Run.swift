@@ -1,0 +1,407 @@
+import Foundation
+import LiftGenomics
+import LiftNN
+import LiftTensor
+
+/// The result of an explanation.
+public struct Explanation: Sendable {
+  /// One tensor per model input, in the graph's input order: `[N, …]` (the input's shape) for
+  /// one task, `[N, T, …]` for several tasks. Contribution scores, or multipliers when
+  /// ``ExplainOptions/multipliers`` is set, or hypothetical contributions.
+  public var scores: [Tensor]
+  /// DeepLIFT methods: per example, the worst over tasks of `|Σ scores − (f(x) − f(ref))|`
+  /// (both averaged over the references). Empty for gradient methods.
+  public var convergenceDelta: [Float]
+  /// The target node that was explained.
+  public var target: NodeID
+}
+
+/// Explains the predictions of one graph with one method; a value you build once and apply to
+/// many batches.
+///
+/// Every DeepLIFT rule follows the original `deeplift` 0.6.13 (Shrikumar, Greenside & Kundaje,
+/// "Learning Important Features Through Propagating Activation Differences", ICML 2017,
+/// arXiv:1704.02685) with the fixes of reference §8; gradient methods follow Captum.
+public struct Explainer: Sendable {
+  public let graph: Graph
+  public let options: ExplainOptions
+  /// The node whose flattened output is indexed by the tasks.
+  public let target: NodeID
+  let modes: [NonlinearMode?]
+  let live: Set<NodeID>
+  let sharedForward = SharedForwardCache()
+
+  /// Resolves the target and the rule of every nonlinear node.
+  ///
+  /// - Throws: ``ExplainError/unresolvedRule(layer:reason:)`` for `genomics-default` when an
+  ///   activation does not follow a dense or conv layer (through BatchNorm/Dropout), as the
+  ///   original does; ``ExplainError/unsupported(_:)`` for a bad target.
+  public init(graph: Graph, options: ExplainOptions) throws(ExplainError) {
+    self.graph = graph
+    self.options = options
+    let target = options.target ?? Explainer.defaultTarget(graph)
+    guard target.rawValue < graph.nodes.count else { throw .unsupported("target node \(target) does not exist") }
+    if case .input = graph[target].op {
+      throw .unsupported("the target '\(graph[target].name)' is a model input; pick a layer")
+    }
+    self.target = target
+    live = graph.ancestors(of: [target])
+    var modes = [NonlinearMode?](repeating: nil, count: graph.nodes.count)
+    for id in live {
+      let node = graph[id]
+      switch node.op {
+      case .activation, .prelu, .softmax, .maximum, .minimum: break
+      default: continue
+      }
+      switch options.method {
+      case .rescale: modes[id.rawValue] = .rescale
+      case .revealCancel: modes[id.rawValue] = .revealCancel
+      case .gradient, .inputXGradient, .integratedGradients: modes[id.rawValue] = .gradient
+      case .guidedBackprop: modes[id.rawValue] = .guided
+      case .genomicsDefault:
+        if case .maximum = node.op { modes[id.rawValue] = .rescale; continue }
+        if case .minimum = node.op { modes[id.rawValue] = .rescale; continue }
+        modes[id.rawValue] = try Explainer.genomicsRule(graph, id)
+      }
+    }
+    for (i, node) in graph.nodes.enumerated() where live.contains(NodeID(i)) {
+      if case .maximum = node.op, node.inputs.count != 2 {
+        throw .unsupported("layer '\(node.name)': maximum of \(node.inputs.count) operands is not supported (2 only)")
+      }
+      if case .minimum = node.op, node.inputs.count != 2 {
+        throw .unsupported("layer '\(node.name)': minimum of \(node.inputs.count) operands is not supported (2 only)")
+      }
+    }
+    self.modes = modes
+  }
+
+  /// The model's first output, or the input of that output when it is a sigmoid or softmax
+  /// (the paper's §3.6 choice of target: the pre-activation logit).
+  public static func defaultTarget(_ graph: Graph) -> NodeID {
+    let out = graph.outputs.first ?? NodeID(graph.nodes.count - 1)
+    switch graph[out].op {
+    case .activation(.sigmoid), .softmax: return graph[out].inputs[0]
+    default: return out
+    }
+  }
+
+  /// The original's DeepLIFT_GenomicsDefault resolution: walk back through BatchNorm
+  /// (`affine`) and Dropout (`identity`); conv → Rescale, dense → RevealCancel.
+  static func genomicsRule(_ graph: Graph, _ id: NodeID) throws(ExplainError) -> NonlinearMode {
+    var cur = graph[id].inputs[0]
+    while true {
+      let n = graph[cur]
+      switch n.op {
+      case .affine, .identity: cur = n.inputs[0]
+      case .conv: return .rescale
+      case .dense: return .revealCancel
+      default:
+        throw .unresolvedRule(
+          layer: graph[id].name, reason: "it follows '\(n.name)' (\(n.op.kindName)), not a dense or conv layer")
+      }
+    }
+  }
+
+  /// Explains `inputs` (one `[N, …]` tensor per model input) against `references`.
+  ///
+  /// Examples are processed in batches of ``ExplainOptions/batchSize``; inputs and their
+  /// references go through the network as one stacked batch, a shared reference or a
+  /// background is propagated once per call, and all tasks share one forward pass.
+  /// `progress` is called after each batch with the number of examples done.
+  public func explain(
+    inputs: [Tensor], references: References = .zeros, progress: ((Int) -> Void)? = nil
+  ) throws(ExplainError) -> Explanation {
+    guard inputs.count == graph.inputs.count else {
+      throw .graph(.inputCount(expected: graph.inputs.count, found: inputs.count))
+    }
+    let n = inputs[0].shape[0]
+    for t in inputs where t.rank == 0 || t.shape[0] != n {
+      throw .inputs("all inputs must have the same number of examples (\(inputs.map { $0.rank > 0 ? $0.shape[0] : 0 }))")
+    }
+    let shapes: [Shape]
+    do { shapes = try graph.inferShapes(inputShapes: inputs.map(\.shape)) } catch { throw .graph(error) }
+    let targetSize = shapes[target.rawValue].dropFirst.scalarCount
+    for task in options.tasks where task < 0 || task >= targetSize {
+      throw .taskOutOfRange(task: task, size: targetSize, target: graph[target].name)
+    }
+    let refs = try ReferencePlan(references, inputs: inputs, graph: graph)
+    var cached: [Tensor?]? = nil
+    if let rows = refs.sharedRows, options.method.isDeepLIFT {
+      let (graph, target) = (self.graph, self.target)
+      cached = try sharedForward.activations(of: rows) { () throws(ExplainError) -> [Tensor?] in
+        do throws(GraphError) {
+          return try LiftNN.forward(graph, inputs: rows, computing: [target])
+        } catch { throw .graph(error) }
+      }
+    }
+    let tasks = options.tasks
+    var outputs = [[Tensor]](repeating: [], count: inputs.count)
+    var deltas = [Float]()
+    // A batch holds at most `batchSize` example–reference pairs (rows through the network),
+    // so memory does not grow with the number of references per example.
+    let perExample = options.method.isDeepLIFT ? refs.perExample : 1
+    let batch = max(1, options.batchSize / max(perExample, 1))
+    var start = 0
+    while start < n {
+      let end = min(n, start + batch)
+      let xs = inputs.map { $0.slice(batch: start..<end) }
+      let (scores, delta) = try explainBatch(xs, refs: refs, range: start..<end, cached: cached, tasks: tasks)
+      for i in 0..<inputs.count { outputs[i].append(scores[i]) }
+      deltas.append(contentsOf: delta)
+      start = end
+      progress?(end)
+    }
+    let scores = outputs.enumerated().map { i, parts -> Tensor in
+      if parts.isEmpty {
+        let inner = inputs[i].shape.dropFirst
+        return .zeros(Shape([0] + (tasks.count > 1 ? [tasks.count] : []) + inner.dimensions))
+      }
+      return Tensor.concatenate(batches: parts)
+    }
+    return Explanation(scores: scores, convergenceDelta: deltas, target: target)
+  }
+
+  /// One batch of `b` examples: builds the pairs, runs the stacked forward pass and the
+  /// backward pass for all tasks, and averages over each example's references.
+  func explainBatch(
+    _ xs: [Tensor], refs: ReferencePlan, range: Range<Int>, cached: [Tensor?]?, tasks: [Int]
+  ) throws(ExplainError) -> ([Tensor], [Float]) {
+    let b = xs[0].shape[0]
+    if options.method == .integratedGradients {
+      return try integratedGradients(xs, refs: refs, range: range, cached: cached, tasks: tasks)
+    }
+    // Gradient methods ignore the references: one "pair" per example, x on both sides.
+    let isGradientFamily = !options.method.isDeepLIFT
+    let m = isGradientFamily ? 1 : refs.perExample
+    // Forward: inputs and per-batch references as one stacked batch.
+    let batchRefs = isGradientFamily ? nil : refs.rows(for: range)
+    let stacked = batchRefs.map { r in zip(xs, r).map { Tensor.concatenate(batches: [$0, $1]) } } ?? xs
+    let acts: [Tensor?]
+    do { acts = try LiftNN.forward(graph, inputs: stacked, computing: [target]) } catch { throw .graph(error) }
+    // Pair expansion: P = b·M pairs, example-major.
+    var xa = [Tensor?](repeating: nil, count: acts.count), ra = xa
+    for (i, a) in acts.enumerated() {
+      guard let a else { continue }
+      let xPart = a.slice(batch: 0..<b)
+      xa[i] = xPart.repeatingRows(m)
+      if batchRefs != nil {
+        ra[i] = a.slice(batch: b..<a.shape[0])
+      } else if !isGradientFamily, let c = cached?[i] {
+        // Shared rows (1 shared reference or M background rows) repeated for every example.
+        ra[i] = c.tiledBatch(b)
+      } else if isGradientFamily {
+        ra[i] = xa[i]
+      }
+    }
+    let pairs = b * m
+    var prop = Propagation(graph: graph, modes: modes, maxPoolRule: options.maxPool, x: xa, r: ra)
+    let seed = seedMultipliers(tasks: tasks, pairs: pairs, targetShape: xa[target.rawValue]!.shape)
+    let mult = prop.backward(target: target, seed: seed)
+    // Per input: scores per pair and task, then the mean over each example's M references.
+    var results = [Tensor]()
+    var sums = [Double](repeating: 0, count: tasks.count * pairs)
+    for (k, inputID) in graph.inputs.enumerated() {
+      guard let mi = mult[inputID.rawValue] else {
+        results.append(.zeros(Shape([b] + (tasks.count > 1 ? [tasks.count] : []) + xs[k].shape.dropFirst.dimensions)))
+        continue
+      }
+      let perPair: Tensor
+      switch options.method {
+      case .gradient, .guidedBackprop:
+        perPair = mi.mean
+      case .inputXGradient:
+        perPair = options.multipliers ? mi.mean : mi.mean.multipliedTiled(xa[inputID.rawValue]!)
+      default:
+        if options.hypothetical {
+          let refs = ra[inputID.rawValue]!.tiledBatch(tasks.count)
+          do {
+            perPair = try hypotheticalContributions(multipliers: mi.mean, references: refs, channelAxis: options.channelAxis)
+          } catch {
+            throw .unsupported("--hypothetical on input '\(graph[inputID].name)': \(error)")
+          }
+        } else if options.multipliers {
+          perPair = mi.mean
+        } else {
+          let (dp, dn) = prop.split(inputID)
+          perPair = Tensor.sum(mi.pos.multipliedTiled(dp), mi.negative.multipliedTiled(dn))
+        }
+        let contributions = options.multipliers || options.hypothetical
+          ? Tensor.sum(mi.pos.multipliedTiled(prop.split(inputID).pos), mi.negative.multipliedTiled(prop.split(inputID).neg))
+          : perPair
+        for (i, s) in contributions.rowSums().enumerated() { sums[i] += s }
+      }
+      results.append(averageOverReferences(perPair, examples: b, refs: m, tasks: tasks.count))
+    }
+    var deltas = [Float]()
+    if !isGradientFamily {
+      // |mean_m Σ scores − mean_m (t(x) − t(r))| per example, worst over tasks.
+      let tx = xa[target.rawValue]!, tr = ra[target.rawValue]!
+      let size = tx.scalarCount / pairs
+      for e in 0..<b {
+        var worst: Float = 0
+        for (ti, task) in tasks.enumerated() {
+          var s = 0.0, d = 0.0
+          for j in 0..<m {
+            let p = e * m + j
+            s += sums[ti * pairs + p]
+            d += Double(tx.scalars[p * size + task]) - Double(tr.scalars[p * size + task])
+          }
+          worst = max(worst, Float(abs(s - d) / Double(m)))
+        }
+        deltas.append(worst)
+      }
+    }
+    return (results, deltas)
+  }
+
+  /// One-hot seeds `[T·P, target…]`: row `t·P + p` is 1 at the flattened index `tasks[t]`.
+  func seedMultipliers(tasks: [Int], pairs: Int, targetShape: Shape) -> Tensor {
+    let size = targetShape.scalarCount / max(pairs, 1)
+    var s = targetShape
+    s[0] = tasks.count * pairs
+    var seed = Tensor.zeros(s)
+    seed.withUnsafeMutableBufferPointer { p in
+      for (t, task) in tasks.enumerated() {
+        for pair in 0..<pairs { p[(t * pairs + pair) * size + task] = 1 }
+      }
+    }
+    return seed
+  }
+
+  /// `[T·b·M, …] → [b, (T,) …]`: the mean over each example's M references.
+  func averageOverReferences(_ t: Tensor, examples b: Int, refs m: Int, tasks: Int) -> Tensor {
+    let inner = t.shape.dropFirst
+    let size = inner.scalarCount
+    var out = [Float](repeating: 0, count: b * tasks * size)
+    t.withUnsafeBufferPointer { src in
+      for task in 0..<tasks {
+        for e in 0..<b {
+          let dst = (e * tasks + task) * size
+          for j in 0..<m {
+            let row = (task * b + e) * m + j
+            for i in 0..<size { out[dst + i] += src[row * size + i] }
+          }
+          if m > 1 { for i in 0..<size { out[dst + i] /= Float(m) } }
+        }
+      }
+    }
+    let dims = [b] + (tasks > 1 ? [tasks] : []) + inner.dimensions
+    return Tensor(shape: Shape(dims), scalars: out)
+  }
+
+  /// Integrated gradients: `(x − r) · Σ_k w_k ∇f(r + α_k (x − r))`, averaged over references.
+  func integratedGradients(
+    _ xs: [Tensor], refs: ReferencePlan, range: Range<Int>, cached: [Tensor?]?, tasks: [Int]
+  ) throws(ExplainError) -> ([Tensor], [Float]) {
+    let b = xs[0].shape[0], m = refs.perExample
+    let pairs = b * m
+    // Reference rows per pair (input space only: no forward pass of the references needed).
+    let refRows: [Tensor] = refs.rows(for: range) ?? refs.sharedRows!.map { $0.tiledBatch(b) }
+    let xRows = xs.map { $0.repeatingRows(m) }
+    let diffs = zip(xRows, refRows).map { Tensor.zip2($0, $1) { $0 - $1 } }
+    let (alphas, weights) = options.integration.pointsAndWeights(max(1, options.steps))
+    var gradSums = xRows.map { Tensor.zeros(Shape([tasks.count * pairs] + $0.shape.dropFirst.dimensions)) }
+    for (alpha, w) in zip(alphas, weights) {
+      let points = zip(refRows, diffs).map { r, d in Tensor.zip2(r, d) { $0 + Float(alpha) * $1 } }
+      let acts: [Tensor?]
+      do { acts = try LiftNN.forward(graph, inputs: points, computing: [target]) } catch { throw .graph(error) }
+      var prop = Propagation(graph: graph, modes: modes, maxPoolRule: .gradient, x: acts, r: acts)
+      let seed = seedMultipliers(tasks: tasks, pairs: pairs, targetShape: acts[target.rawValue]!.shape)
+      let mult = prop.backward(target: target, seed: seed)
+      for (k, id) in graph.inputs.enumerated() {
+        guard let g = mult[id.rawValue]?.mean else { continue }
+        gradSums[k] = Tensor.zip2(gradSums[k], g) { $0 + Float(w) * $1 }
+      }
+    }
+    let results = gradSums.enumerated().map { k, g -> Tensor in
+      let perPair = options.multipliers ? g : g.multipliedTiled(diffs[k])
+      return averageOverReferences(perPair, examples: b, refs: m, tasks: tasks.count)
+    }
+    return (results, [])
+  }
+}
+
+/// Where each pair's reference comes from.
+struct ReferencePlan {
+  /// References per example (M); 1 for zeros, shared and per-example references.
+  let perExample: Int
+  /// Rows propagated once per call and shared by all examples (`[1, …]` or `[M, …]`), or nil.
+  let sharedRows: [Tensor]?
+  /// Per-example references flattened to `[N·M, …]`, or nil.
+  let rowsPerExample: [Tensor]?
+
+  init(_ refs: References, inputs: [Tensor], graph: Graph) throws(ExplainError) {
+    let names = graph.inputNames
+    func check(_ ts: [Tensor], _ f: (Tensor, Tensor) -> Bool, _ expected: String) throws(ExplainError) {
+      guard ts.count == inputs.count else {
+        throw .inputs("\(ts.count) reference arrays for \(inputs.count) model inputs")
+      }
+      for (k, (x, r)) in zip(inputs, ts).enumerated() where !f(x, r) {
+        throw .referenceShape(input: names[k], inputShape: x.shape.dimensions, referenceShape: r.shape.dimensions, expected: expected)
+      }
+    }
+    switch refs {
+    case .zeros:
+      perExample = 1
+      sharedRows = inputs.map { Tensor.zeros($0.shape.dropFirst.prepending(1)) }
+      rowsPerExample = nil
+    case .shared(let ts):
+      try check(ts, { x, r in r.shape == x.shape.dropFirst }, "the shape of one example")
+      perExample = 1
+      sharedRows = ts.map { $0.reshaped($0.shape.prepending(1)) }
+      rowsPerExample = nil
+    case .perExample(let ts):
+      try check(ts, { x, r in r.shape == x.shape }, "one reference per example, the input's shape")
+      perExample = 1
+      sharedRows = nil
+      rowsPerExample = ts
+    case .multiple(let ts):
+      try check(ts, { x, r in r.rank == x.rank + 1 && r.shape[0] == x.shape[0] && Shape(Array(r.shape.dimensions.dropFirst(2))) == x.shape.dropFirst }, "[N, M, …] references")
+      let m = ts[0].shape[1]
+      guard m >= 1, ts.allSatisfy({ $0.shape[1] == m }) else {
+        throw .inputs("every input needs the same number M ≥ 1 of references per example")
+      }
+      perExample = m
+      sharedRows = nil
+      rowsPerExample = ts.map { $0.reshaped(Shape([$0.shape[0] * m] + Array($0.shape.dimensions.dropFirst(2)))) }
+    case .background(let ts):
+      try check(ts, { x, r in r.rank == x.rank && r.shape.dropFirst == x.shape.dropFirst && r.shape[0] >= 1 }, "[M, …] background rows with the input's example shape")
+      let m = ts[0].shape[0]
+      guard ts.allSatisfy({ $0.shape[0] == m }) else {
+        throw .inputs("every input's background needs the same number of rows")
+      }
+      perExample = m
+      sharedRows = ts
+      rowsPerExample = nil
+    }
+  }
+
+  /// The per-example reference rows of examples `range` (`[b·M, …]`), or nil when shared.
+  func rows(for range: Range<Int>) -> [Tensor]? {
+    rowsPerExample.map { ts in ts.map { $0.slice(batch: (range.lowerBound * perExample)..<(range.upperBound * perExample)) } }
+  }
+}
+
+/// The forward pass of the last shared reference rows (a shared reference, zeros or a
+/// background), kept so that a caller streaming inputs through ``Explainer/explain`` chunk by
+/// chunk propagates its reference once per run, not once per call.
+final class SharedForwardCache: @unchecked Sendable {
+  private let lock = NSLock()
+  private var rows: [Tensor] = []
+  private var activations: [Tensor?] = []
+
+  func activations(of rows: [Tensor], compute: () throws(ExplainError) -> [Tensor?]) throws(ExplainError) -> [Tensor?] {
+    lock.lock()
+    if rows == self.rows {
+      defer { lock.unlock() }
+      return activations
+    }
+    lock.unlock()
+    let result = try compute()
+    lock.lock()
+    self.rows = rows
+    activations = result
+    lock.unlock()
+    return result
+  }
+}

@@ -1,1 +1,0 @@
-// LiftGenomics: see the work package that owns this module.

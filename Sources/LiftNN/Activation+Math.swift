@@ -1,0 +1,99 @@
+import Foundation
+
+extension Activation {
+  /// Keras' SELU constants.
+  public static let seluScale: Float = 1.0507009873554805
+  public static let seluAlpha: Float = 1.6732632423543772
+
+  /// `f(x)` for one scalar.
+  @inline(__always)
+  public func apply(_ x: Float) -> Float {
+    switch self {
+    case .relu: return x > 0 ? x : 0
+    case .leakyRelu(let a): return x > 0 ? x : a * x
+    case .elu(let a): return x > 0 ? x : a * Foundation.expm1(x)
+    case .selu: return Activation.seluScale * (x > 0 ? x : Activation.seluAlpha * Foundation.expm1(x))
+    case .sigmoid: return Activation.sigmoid(x)
+    case .tanh: return Foundation.tanh(x)
+    case .softplus:
+      // log(1 + eˣ) without overflow: max(x, 0) + log1p(e^{−|x|}).
+      return max(x, 0) + Foundation.log1p(Foundation.exp(-abs(x)))
+    case .swish: return x * Activation.sigmoid(x)
+    case .gelu(let approximate):
+      if approximate {
+        let c: Float = 0.7978845608028654  // √(2/π)
+        return 0.5 * x * (1 + Foundation.tanh(c * (x + 0.044715 * x * x * x)))
+      }
+      return 0.5 * x * (1 + Foundation.erf(x / 1.4142135623730951))
+    case .clip(let lo, let hi): return min(max(x, lo), hi)
+    }
+  }
+
+  /// `f′(x)` for one scalar. At kinks the derivative of the side `x ≤ kink` is used
+  /// (ReLU′(0) = 0, as TensorFlow and PyTorch do).
+  @inline(__always)
+  public func derivative(_ x: Float) -> Float {
+    switch self {
+    case .relu: return x > 0 ? 1 : 0
+    case .leakyRelu(let a): return x > 0 ? 1 : a
+    case .elu(let a): return x > 0 ? 1 : a * Foundation.exp(x)
+    case .selu:
+      return Activation.seluScale * (x > 0 ? 1 : Activation.seluAlpha * Foundation.exp(x))
+    case .sigmoid:
+      let s = Activation.sigmoid(x)
+      return s * (1 - s)
+    case .tanh:
+      let t = Foundation.tanh(x)
+      return 1 - t * t
+    case .softplus: return Activation.sigmoid(x)
+    case .swish:
+      let s = Activation.sigmoid(x)
+      return s + x * s * (1 - s)
+    case .gelu(let approximate):
+      if approximate {
+        let c: Float = 0.7978845608028654
+        let u = c * (x + 0.044715 * x * x * x)
+        let t = Foundation.tanh(u)
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
+      }
+      let cdf = 0.5 * (1 + Foundation.erf(x / 1.4142135623730951))
+      let pdf = Foundation.exp(-0.5 * x * x) / 2.5066282746310002
+      return cdf + x * pdf
+    case .clip(let lo, let hi): return x > lo && x < hi ? 1 : 0
+    }
+  }
+
+  /// `f(x)` in double precision (RevealCancel evaluates differences of nearly equal values).
+  @inline(__always)
+  public func apply(_ x: Double) -> Double {
+    switch self {
+    case .relu: return x > 0 ? x : 0
+    case .leakyRelu(let a): return x > 0 ? x : Double(a) * x
+    case .elu(let a): return x > 0 ? x : Double(a) * Foundation.expm1(x)
+    case .selu:
+      return 1.0507009873554805 * (x > 0 ? x : 1.6732632423543772 * Foundation.expm1(x))
+    case .sigmoid: return 1 / (1 + Foundation.exp(-x))
+    case .tanh: return Foundation.tanh(x)
+    case .softplus: return max(x, 0) + Foundation.log1p(Foundation.exp(-abs(x)))
+    case .swish: return x / (1 + Foundation.exp(-x))
+    case .gelu(let approximate):
+      if approximate {
+        let c = 0.7978845608028654
+        return 0.5 * x * (1 + Foundation.tanh(c * (x + 0.044715 * x * x * x)))
+      }
+      return 0.5 * x * (1 + Foundation.erf(x / 1.4142135623730951))
+    case .clip(let lo, let hi): return min(max(x, Double(lo)), Double(hi))
+    }
+  }
+
+  /// Whether `f` is the plain ReLU (guided backprop modifies only ReLUs, as Captum does).
+  public var isReLU: Bool { if case .relu = self { true } else { false } }
+
+  @inline(__always)
+  static func sigmoid(_ x: Float) -> Float {
+    // Two branches keep e^{−|x|} ≤ 1, so neither overflows.
+    if x >= 0 { return 1 / (1 + Foundation.exp(-x)) }
+    let e = Foundation.exp(x)
+    return e / (1 + e)
+  }
+}

@@ -1,0 +1,158 @@
+import LiftTensor
+
+extension Graph {
+  /// Full output shapes (batch axis first) of every node for inputs of the given full shapes.
+  ///
+  /// - Throws: ``GraphError`` when an input has the wrong per-example shape or an op does not
+  ///   fit its operands.
+  public func inferShapes(inputShapes: [Shape]) throws(GraphError) -> [Shape] {
+    guard inputShapes.count == inputs.count else {
+      throw .inputCount(expected: inputs.count, found: inputShapes.count)
+    }
+    var shapes = [Shape]()
+    shapes.reserveCapacity(nodes.count)
+    var nextInput = 0
+    for node in nodes {
+      if case .input(let declared) = node.op {
+        let s = inputShapes[nextInput]
+        nextInput += 1
+        let ok =
+          s.rank == declared.count + 1
+          && zip(declared, s.dimensions.dropFirst()).allSatisfy { d, e in d == nil || d == e }
+        guard ok else { throw .inputShape(input: node.name, expected: declared, found: s.dimensions) }
+        shapes.append(s)
+      } else {
+        shapes.append(try Graph.outputShape(node, inputs: node.inputs.map { shapes[$0.rawValue] }))
+      }
+    }
+    return shapes
+  }
+
+  /// The full output shape of `node` for operands of shapes `inputs`.
+  public static func outputShape(_ node: Node, inputs s: [Shape]) throws(GraphError) -> Shape {
+    func fail(_ reason: String) -> GraphError {
+      .invalidShapes(node: node.name, op: node.op.kindName, shapes: s.map(\.dimensions), reason: reason)
+    }
+    func one() throws(GraphError) -> Shape {
+      guard s.count == 1 else { throw fail("expects 1 operand, has \(s.count)") }
+      return s[0]
+    }
+    switch node.op {
+    case .input: throw fail("input node used as an operation")
+    case .dense(let w, let b):
+      let x = try one()
+      guard x.rank >= 2, w.rank == 2, x[-1] == w.shape[0] else {
+        throw fail("needs a last axis of \(w.shape[0]) features")
+      }
+      if let b, b.shape != [w.shape[1]] { throw fail("bias shape \(b.shape) does not match \(w.shape)") }
+      var out = x
+      out[-1] = w.shape[1]
+      return out
+    case .conv(let w, let b, let p):
+      let x = try one()
+      let d = w.rank - 2
+      guard d == 1 || d == 2, x.rank == d + 2, p.groups >= 1, p.strides.count == d,
+        p.dilations.count == d
+      else { throw fail("needs a rank-\(w.rank) input (batch, \(d) spatial, channels)") }
+      let cin = x[-1]
+      let cinPerGroup = w.shape[d], cout = w.shape[d + 1]
+      guard cin == cinPerGroup * p.groups, cout % p.groups == 0 else {
+        throw fail("\(cin) input channels do not match the kernel \(w.shape) with \(p.groups) group(s)")
+      }
+      if let b, b.shape != [cout] { throw fail("bias shape \(b.shape) does not match \(cout) filters") }
+      let spatial = Array(x.dimensions[1...d])
+      guard let out = p.geometry(kernel: Array(w.shape.dimensions[0..<d])).outputSpatial(input: spatial)
+      else { throw fail("the kernel does not fit the input") }
+      return Shape([x[0]] + out + [cout])
+    case .affine(let scale, let offset):
+      let x = try one()
+      for t in [scale, offset] where !broadcastable(t.shape, toExample: x) {
+        throw fail("parameter of shape \(t.shape) does not broadcast to examples of shape \(x.dropFirst)")
+      }
+      return x
+    case .prelu(let alpha):
+      let x = try one()
+      guard broadcastable(alpha.shape, toExample: x) else {
+        throw fail("alpha of shape \(alpha.shape) does not broadcast to \(x.dropFirst)")
+      }
+      return x
+    case .activation, .identity: return try one()
+    case .softmax(let axis):
+      let x = try one()
+      guard let a = x.checkedAxis(axis), a >= 1 else { throw fail("axis \(axis) out of range") }
+      return x
+    case .maxPool(let p), .averagePool(let p):
+      let x = try one()
+      let d = p.size.count
+      guard d == 1 || d == 2, x.rank == d + 2 else { throw fail("needs \(d) spatial axes") }
+      guard let out = p.geometry.outputSpatial(input: Array(x.dimensions[1...d])) else {
+        throw fail("the pool window does not fit the input")
+      }
+      return Shape([x[0]] + out + [x[-1]])
+    case .globalMaxPool, .globalAveragePool:
+      let x = try one()
+      guard x.rank >= 3 else { throw fail("needs at least one spatial axis") }
+      return [x[0], x[-1]]
+    case .reshape(let target):
+      let x = try one()
+      let count = x.dropFirst.scalarCount
+      let unknown = target.filter { $0 == -1 }.count
+      guard unknown <= 1, target.allSatisfy({ $0 >= -1 }) else { throw fail("bad target shape \(target)") }
+      let known = target.filter { $0 != -1 }.reduce(1, *)
+      var dims = target
+      if unknown == 1 {
+        guard known > 0, count % known == 0 else { throw fail("cannot reshape \(count) values to \(target)") }
+        dims[dims.firstIndex(of: -1)!] = count / known
+      } else if known != count {
+        throw fail("cannot reshape \(count) values to \(target)")
+      }
+      return Shape([x[0]] + dims)
+    case .transpose(let perm):
+      let x = try one()
+      guard perm.count == x.rank, Set(perm) == Set(0..<x.rank), perm.first == 0 else {
+        throw fail("bad permutation \(perm)")
+      }
+      return Shape(perm.map { x.dimensions[$0] })
+    case .pad(let before, let after, _):
+      let x = try one()
+      guard before.count == x.rank - 1, after.count == x.rank - 1,
+        before.allSatisfy({ $0 >= 0 }), after.allSatisfy({ $0 >= 0 })
+      else { throw fail("bad padding \(before) \(after)") }
+      return Shape([x[0]] + (1..<x.rank).map { x.dimensions[$0] + before[$0 - 1] + after[$0 - 1] })
+    case .slice(let start, let end):
+      let x = try one()
+      guard start.count == x.rank - 1, end.count == x.rank - 1,
+        (1..<x.rank).allSatisfy({ 0 <= start[$0 - 1] && start[$0 - 1] < end[$0 - 1] && end[$0 - 1] <= x.dimensions[$0] })
+      else { throw fail("bad crop \(start)..<\(end)") }
+      return Shape([x[0]] + (0..<(x.rank - 1)).map { end[$0] - start[$0] })
+    case .concat(let axis):
+      guard let first = s.first else { throw fail("no operands") }
+      guard let a = first.checkedAxis(axis), a >= 1 else { throw fail("axis \(axis) out of range") }
+      var out = first
+      out[a] = 0
+      for t in s {
+        guard t.rank == first.rank,
+          (0..<t.rank).allSatisfy({ $0 == a || t.dimensions[$0] == first.dimensions[$0] })
+        else { throw fail("operands differ off the concatenation axis") }
+        out[a] += t[a]
+      }
+      return out
+    case .add, .average, .maximum, .minimum, .subtract:
+      guard let first = s.first, s.count >= (node.op.kindName == "subtract" ? 2 : 1) else {
+        throw fail("no operands")
+      }
+      if case .subtract = node.op, s.count != 2 { throw fail("subtract takes 2 operands") }
+      guard s.allSatisfy({ $0 == first }) else { throw fail("operand shapes differ") }
+      return first
+    }
+  }
+
+  /// Whether a parameter of shape `p` broadcasts to the examples of a batch of shape `x`:
+  /// same rank as an example (or rank 1 matching the last axis), each extent equal or 1.
+  static func broadcastable(_ p: Shape, toExample x: Shape) -> Bool {
+    let e = x.dropFirst
+    if p.rank == 1 && e.rank >= 1 && (p[0] == e[-1] || p[0] == 1) { return true }
+    guard p.rank == e.rank else { return false }
+    return zip(p.dimensions, e.dimensions).allSatisfy { $0 == $1 || $0 == 1 }
+  }
+}
