@@ -335,7 +335,8 @@ public func naiveBroadcast(_ t: Tensor, to shape: Shape) -> Tensor {
 
 // MARK: - Softmax
 
-/// Softmax along `axis` in Double, straight from the definition (with the maximum subtracted).
+/// Softmax along `axis` (non-negative) in Double, straight from the definition (with the
+/// maximum subtracted); a reference for LiftNN's `softmax(_:axis:)`.
 public func naiveSoftmax(_ x: Tensor, axis: Int) -> Tensor {
   let dims = x.shape.dimensions
   var y = [Float](repeating: 0, count: x.scalarCount)
