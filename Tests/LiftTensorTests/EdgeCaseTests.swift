@@ -44,3 +44,18 @@ struct EdgeCaseTests {
     }
   }
 }
+
+@Suite("Allocator")
+struct AllocatorTests {
+  #if canImport(Glibc)
+    @Test("glibc accepts the large-tensor malloc settings")
+    func retainFreedMemory() async {
+      // In a child process, so the test run's own allocator stays as configured.
+      await #expect(processExitsWith: .success) {
+        precondition(Allocator.retainFreedMemory())
+        let t = Tensor.zeros([64, 1024, 64])
+        precondition(t.scalarCount == 64 * 1024 * 64)
+      }
+    }
+  #endif
+}
