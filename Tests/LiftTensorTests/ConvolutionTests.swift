@@ -116,6 +116,15 @@ struct ConvolutionTests {
     }
   }
 
+  @Test("Default chunk sizes: about 2 MB, at least 256 rows, 64 MB over all workers at most")
+  func chunkSizes() {
+    #expect(im2colChunkRows(rows: 100_000, colWidth: 76, workers: 2) == 512 * 1024 / 76)
+    #expect(im2colChunkRows(rows: 100, colWidth: 76, workers: 2) == 100)
+    #expect(im2colChunkRows(rows: 100_000, colWidth: 4608, workers: 2) == 256)
+    #expect(im2colChunkRows(rows: 100_000, colWidth: 65536, workers: 4) == 64)
+    #expect(im2colChunkRows(rows: 100_000, colWidth: 1 << 25, workers: 1) == 1)
+  }
+
   @Test("1x1 pointwise convolution equals dense on the channel axis")
   func pointwiseIsDense() {
     var rng = SplitMix64(seed: 4)

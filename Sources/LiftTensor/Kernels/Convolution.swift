@@ -18,13 +18,15 @@ let im2colBudgetScalars = 512 * 1024
 /// lower (tests) or the whole problem is smaller.
 let im2colMinimumRows = 256
 
-/// Hard ceiling of the im2col buffer, in scalars (64 MB of Float).
+/// Hard ceiling of all workers' im2col buffers together, in scalars (64 MB of Float).
 let im2colCeilingScalars = 16 * 1024 * 1024
 
 /// Rows per im2col chunk: about `im2colBudgetScalars` scalars, at least `im2colMinimumRows`
-/// rows, never above the 64 MB ceiling (nor below one row).
-func im2colChunkRows(rows: Int, colWidth: Int) -> Int {
-  let chunk = max(im2colBudgetScalars / colWidth, min(im2colMinimumRows, im2colCeilingScalars / colWidth))
+/// rows, and never more than `im2colCeilingScalars` over all `workers` buffers (nor below
+/// one row).
+func im2colChunkRows(rows: Int, colWidth: Int, workers: Int) -> Int {
+  let ceiling = im2colCeilingScalars / (colWidth * max(workers, 1))
+  let chunk = min(max(im2colBudgetScalars / colWidth, im2colMinimumRows), ceiling)
   return max(1, min(rows, chunk))
 }
 
@@ -342,7 +344,7 @@ public func conv(_ x: Tensor, weight: Tensor, bias: Tensor?, parameters: ConvPar
 }
 
 /// ``conv(_:weight:bias:parameters:)`` with an explicit number of im2col rows per chunk (tests
-/// use tiny ones to exercise the chunking; `nil` picks ``im2colChunkRows(rows:colWidth:)``) and
+/// use tiny ones to exercise the chunking; `nil` picks ``im2colChunkRows(rows:colWidth:workers:)``) and
 /// an explicit worker count (`nil`: ``BLAS/threads`` for problems above the parallel threshold).
 func conv(
   _ x: Tensor, weight: Tensor, bias: Tensor?, parameters: ConvParameters, chunkRows: Int?, threads: Int?
@@ -380,7 +382,7 @@ func conv(
           return
         }
         let colWidth = plan.colWidth
-        let chunk = max(1, min(rows, chunkRows ?? im2colChunkRows(rows: rows, colWidth: colWidth)))
+        let chunk = max(1, min(rows, chunkRows ?? im2colChunkRows(rows: rows, colWidth: colWidth, workers: threads ?? BLAS.threads)))
         let chunkCount = (rows + chunk - 1) / chunk
         let workers = min(chunkCount, convWorkers(plan, requested: threads))
         let xs = SendablePointer(xp), ws = SendablePointer(wp), cs = SendablePointer(c)
@@ -466,7 +468,7 @@ func convBackwardInput(
           return
         }
         let colWidth = plan.colWidth
-        let chunk = max(1, min(rows, chunkRows ?? im2colChunkRows(rows: rows, colWidth: colWidth)))
+        let chunk = max(1, min(rows, chunkRows ?? im2colChunkRows(rows: rows, colWidth: colWidth, workers: threads ?? BLAS.threads)))
         // col2im of different chunks may add into the same input positions, so workers own
         // whole examples (windows never cross examples): worker t takes examples
         // t·N/W ..< (t+1)·N/W and walks their rows in chunks.
