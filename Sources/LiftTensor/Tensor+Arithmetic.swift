@@ -4,12 +4,15 @@
 private enum BinaryOperation { case add, subtract, multiply, divide }
 
 private func elementwise(_ a: Tensor, _ b: Tensor, _ op: BinaryOperation, _ symbol: String) -> Tensor {
-  precondition(a.shape == b.shape, "\(a.shape) \(symbol) \(b.shape): shapes differ (use broadcast(_:to:) first)")
+  precondition(
+    a.shape == b.shape, "\(a.shape) \(symbol) \(b.shape): shapes differ (use broadcast(_:to:) first)")
   return Tensor(shape: a.shape) { out in
     guard out.count > 0 else { return }
     a.withUnsafeBufferPointer { ab in
       b.withUnsafeBufferPointer { bb in
-        let x = ab.baseAddress!, y = bb.baseAddress!, z = out.baseAddress!
+        let x = ab.baseAddress!
+        let y = bb.baseAddress!
+        let z = out.baseAddress!
         let n = out.count
         switch op {
         case .add: for i in 0..<n { z[i] = x[i] + y[i] }
@@ -37,7 +40,8 @@ extension Tensor {
     Tensor(shape: t.shape) { out in
       guard out.count > 0 else { return }
       t.withUnsafeBufferPointer { tb in
-        let x = tb.baseAddress!, z = out.baseAddress!
+        let x = tb.baseAddress!
+        let z = out.baseAddress!
         for i in 0..<out.count { z[i] = s * x[i] }
       }
     }
@@ -55,7 +59,8 @@ extension Tensor {
     guard a.scalarCount > 0 else { return }
     b.withUnsafeBufferPointer { bb in
       a.withUnsafeMutableBufferPointer { ab in
-        let x = ab.baseAddress!, y = bb.baseAddress!
+        let x = ab.baseAddress!
+        let y = bb.baseAddress!
         for i in 0..<ab.count { x[i] += y[i] }
       }
     }

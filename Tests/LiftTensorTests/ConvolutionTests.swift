@@ -16,21 +16,32 @@ private func checkConv(
   _ x: Tensor, _ w: Tensor, _ bias: Tensor?, _ p: ConvParameters, rng: inout SplitMix64,
   chunkRows: Int? = nil, threads: Int? = nil, sourceLocation: SourceLocation = #_sourceLocation
 ) -> Bool {
-  guard let yShape = naiveConvOutputShape(inputShape: x.shape, weightShape: w.shape, parameters: p) else { return false }
+  guard let yShape = naiveConvOutputShape(inputShape: x.shape, weightShape: w.shape, parameters: p) else {
+    return false
+  }
   let label = "x \(x.shape) w \(w.shape) bias \(bias != nil) \(p)"
   let y = conv(x, weight: w, bias: bias, parameters: p, chunkRows: chunkRows, threads: threads)
-  expectClose(y, naiveConv(x, weight: w, bias: bias, parameters: p), rtol: 1e-5, atol: 1e-5, label, sourceLocation: sourceLocation)
+  expectClose(
+    y, naiveConv(x, weight: w, bias: bias, parameters: p), rtol: 1e-5, atol: 1e-5, label,
+    sourceLocation: sourceLocation)
 
   let dy = Tensor.random(yShape, using: &rng)
-  let dx = convBackwardInput(dy, weight: w, inputShape: x.shape, parameters: p, chunkRows: chunkRows, threads: threads)
-  expectClose(dx, naiveConvBackwardInput(dy, weight: w, inputShape: x.shape, parameters: p), rtol: 1e-5, atol: 1e-5,
-              "backward " + label, sourceLocation: sourceLocation)
+  let dx = convBackwardInput(
+    dy, weight: w, inputShape: x.shape, parameters: p, chunkRows: chunkRows, threads: threads)
+  expectClose(
+    dx, naiveConvBackwardInput(dy, weight: w, inputShape: x.shape, parameters: p), rtol: 1e-5, atol: 1e-5,
+    "backward " + label, sourceLocation: sourceLocation)
 
-  let y0 = bias == nil ? y : conv(x, weight: w, bias: nil, parameters: p, chunkRows: chunkRows, threads: threads)
-  let lhs = y0.dot(dy), rhs = x.dot(dx)
+  let y0 =
+    bias == nil ? y : conv(x, weight: w, bias: nil, parameters: p, chunkRows: chunkRows, threads: threads)
+  let lhs = y0.dot(dy)
+  let rhs = x.dot(dx)
   // Each side is a sum of |terms| ≤ Σ|x|·|w|·|dy| products rounded in Float: bound by 1e-5 of that.
-  let magnitude = y0.scalars.map { abs(Double($0)) }.reduce(0, +) + x.scalars.map { abs(Double($0)) }.reduce(0, +)
-  #expect(abs(lhs - rhs) <= 1e-5 * (magnitude + 1), "adjoint \(lhs) vs \(rhs) for \(label)", sourceLocation: sourceLocation)
+  let magnitude =
+    y0.scalars.map { abs(Double($0)) }.reduce(0, +) + x.scalars.map { abs(Double($0)) }.reduce(0, +)
+  #expect(
+    abs(lhs - rhs) <= 1e-5 * (magnitude + 1), "adjoint \(lhs) vs \(rhs) for \(label)",
+    sourceLocation: sourceLocation)
   return true
 }
 
@@ -46,7 +57,9 @@ struct ConvolutionTests {
           for s in 1...3 {
             for d in 1...2 {
               for (groups, cin, cout) in channelConfigs {
-                let paddings: [Padding] = [.valid, .same, .explicit(before: [(length + k) % 3], after: [(length + s + d) % 3])]
+                let paddings: [Padding] = [
+                  .valid, .same, .explicit(before: [(length + k) % 3], after: [(length + s + d) % 3]),
+                ]
                 for padding in paddings {
                   for withBias in [false, true] {
                     let x = Tensor.random([batch, length, cin], using: &rng)
@@ -86,7 +99,8 @@ struct ConvolutionTests {
               let x = Tensor.random([batch, h.n, w.n, cin], using: &rng)
               let weight = Tensor.random([h.k, w.k, cin / groups, cout], using: &rng)
               let bias = withBias ? Tensor.random([cout], using: &rng) : nil
-              let p = ConvParameters(strides: [h.s, w.s], dilations: [h.d, w.d], padding: padding, groups: groups)
+              let p = ConvParameters(
+                strides: [h.s, w.s], dilations: [h.d, w.d], padding: padding, groups: groups)
               if checkConv(x, weight, bias, p, rng: &rng) { checked += 1 }
             }
           }
@@ -101,8 +115,15 @@ struct ConvolutionTests {
     var rng = SplitMix64(seed: 3)
     let cases: [(Shape, Shape, ConvParameters)] = [
       ([3, 7, 2], [3, 2, 3], ConvParameters(strides: [2], dilations: [1], padding: .same)),
-      ([2, 5, 4, 4], [2, 3, 2, 6], ConvParameters(strides: [1, 2], dilations: [2, 1], padding: .same, groups: 2)),
-      ([2, 4, 5, 3], [3, 3, 3, 2], ConvParameters(strides: [1, 1], dilations: [1, 1], padding: .explicit(before: [1, 2], after: [0, 1]))),
+      (
+        [2, 5, 4, 4], [2, 3, 2, 6],
+        ConvParameters(strides: [1, 2], dilations: [2, 1], padding: .same, groups: 2)
+      ),
+      (
+        [2, 4, 5, 3], [3, 3, 3, 2],
+        ConvParameters(
+          strides: [1, 1], dilations: [1, 1], padding: .explicit(before: [1, 2], after: [0, 1]))
+      ),
     ]
     for (xShape, wShape, p) in cases {
       let x = Tensor.random(xShape, using: &rng)
@@ -131,7 +152,8 @@ struct ConvolutionTests {
     let x = Tensor.random([2, 3, 4, 5], using: &rng)
     let w = Tensor.random([1, 1, 5, 6], using: &rng)
     let b = Tensor.random([6], using: &rng)
-    let y = conv(x, weight: w, bias: b, parameters: ConvParameters(strides: [1, 1], dilations: [1, 1], padding: .same))
+    let y = conv(
+      x, weight: w, bias: b, parameters: ConvParameters(strides: [1, 1], dilations: [1, 1], padding: .same))
     expectClose(y, dense(x, weight: w.reshaped([5, 6]), bias: b))
   }
 
@@ -141,10 +163,12 @@ struct ConvolutionTests {
     // windows [1,2], [3,4], [5,0] → 21, 43, 5.
     let x = Tensor(shape: [1, 5, 1], scalars: [1, 2, 3, 4, 5])
     let w = Tensor(shape: [2, 1, 1], scalars: [1, 10])
-    let y = conv(x, weight: w, bias: nil, parameters: ConvParameters(strides: [2], dilations: [1], padding: .same))
+    let y = conv(
+      x, weight: w, bias: nil, parameters: ConvParameters(strides: [2], dilations: [1], padding: .same))
     #expect(y == Tensor(shape: [1, 3, 1], scalars: [21, 43, 5]))
-    let dx = convBackwardInput(Tensor(shape: [1, 3, 1], scalars: [1, 2, 3]), weight: w, inputShape: [1, 5, 1],
-                               parameters: ConvParameters(strides: [2], dilations: [1], padding: .same))
+    let dx = convBackwardInput(
+      Tensor(shape: [1, 3, 1], scalars: [1, 2, 3]), weight: w, inputShape: [1, 5, 1],
+      parameters: ConvParameters(strides: [2], dilations: [1], padding: .same))
     #expect(dx == Tensor(shape: [1, 5, 1], scalars: [1, 10, 2, 20, 3]))
   }
 }

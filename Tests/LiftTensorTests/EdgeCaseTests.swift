@@ -7,10 +7,15 @@ import Testing
 struct EdgeCaseTests {
   @Test("An empty batch flows through every kernel")
   func emptyBatch() {
-    let x1 = Tensor.zeros([0, 5, 2]), x2 = Tensor.zeros([0, 4, 4, 2])
+    let x1 = Tensor.zeros([0, 5, 2])
+    let x2 = Tensor.zeros([0, 4, 4, 2])
     let p1 = ConvParameters(strides: [1], dilations: [1], padding: .same)
-    #expect(conv(x1, weight: Tensor.zeros([3, 2, 4]), bias: Tensor.zeros([4]), parameters: p1).shape == [0, 5, 4])
-    #expect(convBackwardInput(Tensor.zeros([0, 5, 4]), weight: Tensor.zeros([3, 2, 4]), inputShape: x1.shape, parameters: p1).shape == [0, 5, 2])
+    #expect(
+      conv(x1, weight: Tensor.zeros([3, 2, 4]), bias: Tensor.zeros([4]), parameters: p1).shape == [0, 5, 4])
+    #expect(
+      convBackwardInput(
+        Tensor.zeros([0, 5, 4]), weight: Tensor.zeros([3, 2, 4]), inputShape: x1.shape, parameters: p1
+      ).shape == [0, 5, 2])
     let pool = PoolParameters(size: [2, 2], strides: [2, 2], padding: .valid)
     #expect(maxPool(x2, pool).shape == [0, 2, 2, 2])
     #expect(maxPoolArgmax(x2, pool).isEmpty)
@@ -25,15 +30,18 @@ struct EdgeCaseTests {
     let p = PoolParameters(size: [1], strides: [1], padding: .explicit(before: [1], after: [0]))
     #expect(maxPool(x, p) == Tensor(shape: [1, 2, 1], scalars: [-.infinity, 5]))
     #expect(maxPoolArgmax(x, p) == [-1, 0])
-    #expect(scatterAdd(Tensor(shape: [1, 2, 1], scalars: [3, 4]), indices: [-1, 0], inputShape: x.shape).scalars == [4])
+    #expect(
+      scatterAdd(Tensor(shape: [1, 2, 1], scalars: [3, 4]), indices: [-1, 0], inputShape: x.shape).scalars
+        == [4])
     #expect(averagePool(x, p) == Tensor(shape: [1, 2, 1], scalars: [0, 5]))
   }
 
   @Test("Mismatched convolution channels trap")
   func channelMismatchTraps() async {
     await #expect(processExitsWith: .failure) {
-      _ = conv(Tensor.zeros([1, 4, 3]), weight: Tensor.zeros([2, 2, 1]), bias: nil,
-               parameters: ConvParameters(strides: [1], dilations: [1], padding: .valid))
+      _ = conv(
+        Tensor.zeros([1, 4, 3]), weight: Tensor.zeros([2, 2, 1]), bias: nil,
+        parameters: ConvParameters(strides: [1], dilations: [1], padding: .valid))
     }
   }
 

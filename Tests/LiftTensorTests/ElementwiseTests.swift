@@ -16,12 +16,14 @@ struct ElementwiseTests {
         for operandShape in [full, Array(full.dropFirst())] where operandShape.count == r || full[0] == 1 {
           let scale = Tensor.random(Shape(operandShape), using: &rng)
           let offset = Tensor.random(Shape(operandShape), using: &rng)
-          let sB = naiveBroadcast(scale, to: x.shape), oB = naiveBroadcast(offset, to: x.shape)
+          let sB = naiveBroadcast(scale, to: x.shape)
+          let oB = naiveBroadcast(offset, to: x.shape)
           #expect(broadcast(scale, to: x.shape) == sB, "\(operandShape) → \(dims)")
           expectClose(broadcastMultiplyAdd(x, scale: scale, offset: offset), x * sB + oB, "\(operandShape)")
           expectClose(broadcastMultiplyAdd(x, scale: scale, offset: nil), x * sB, "\(operandShape)")
           // Mixed: per-channel scale with a full offset.
-          expectClose(broadcastMultiplyAdd(x, scale: scale, offset: x), x * sB + x, "\(operandShape) full offset")
+          expectClose(
+            broadcastMultiplyAdd(x, scale: scale, offset: x), x * sB + x, "\(operandShape) full offset")
         }
       }
     }
@@ -30,7 +32,8 @@ struct ElementwiseTests {
   @Test("Arithmetic operators, map, zipMap, sums")
   func arithmetic() {
     var rng = SplitMix64(seed: 42)
-    let a = Tensor.random([2, 3, 4], using: &rng), b = Tensor.random([2, 3, 4], in: 0.5...2, using: &rng)
+    let a = Tensor.random([2, 3, 4], using: &rng)
+    let b = Tensor.random([2, 3, 4], in: 0.5...2, using: &rng)
     #expect((a + b).scalars == zip(a.scalars, b.scalars).map { $0 + $1 })
     #expect((a - b).scalars == zip(a.scalars, b.scalars).map { $0 - $1 })
     #expect((a * b).scalars == zip(a.scalars, b.scalars).map { $0 * $1 })

@@ -14,8 +14,9 @@ struct GEMMTests {
           for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let a = Tensor.random(ta ? [k, m] : [m, k], using: &rng)
             let b = Tensor.random(tb ? [n, k] : [k, n], using: &rng)
-            expectClose(matmul(a, b, transposeA: ta, transposeB: tb), naiveMatmul(a, b, transposeA: ta, transposeB: tb),
-                        "m \(m) n \(n) k \(k) ta \(ta) tb \(tb)")
+            expectClose(
+              matmul(a, b, transposeA: ta, transposeB: tb), naiveMatmul(a, b, transposeA: ta, transposeB: tb),
+              "m \(m) n \(n) k \(k) ta \(ta) tb \(tb)")
           }
         }
       }
@@ -25,7 +26,8 @@ struct GEMMTests {
   @Test("matmul on larger odd sizes")
   func matmulLarger() {
     var rng = SplitMix64(seed: 22)
-    let a = Tensor.random([37, 29], using: &rng), b = Tensor.random([29, 41], using: &rng)
+    let a = Tensor.random([37, 29], using: &rng)
+    let b = Tensor.random([29, 41], using: &rng)
     expectClose(matmul(a, b), naiveMatmul(a, b), rtol: 1e-5, atol: 1e-5)
     let bt = transposed(b, permutation: [1, 0])
     expectClose(matmul(a, bt, transposeB: true), naiveMatmul(a, b), rtol: 1e-5, atol: 1e-5)
@@ -42,8 +44,9 @@ struct GEMMTests {
       for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
         let a = Tensor.random(ta ? [k, m] : [m, k], using: &rng)
         let b = Tensor.random(tb ? [n, k] : [k, n], using: &rng)
-        expectClose(matmul(a, b, transposeA: ta, transposeB: tb), naiveMatmul(a, b, transposeA: ta, transposeB: tb),
-                    rtol: 1e-4, atol: 1e-4, "m \(m) n \(n) k \(k) ta \(ta) tb \(tb)")
+        expectClose(
+          matmul(a, b, transposeA: ta, transposeB: tb), naiveMatmul(a, b, transposeA: ta, transposeB: tb),
+          rtol: 1e-4, atol: 1e-4, "m \(m) n \(n) k \(k) ta \(ta) tb \(tb)")
       }
     }
   }
@@ -62,7 +65,8 @@ struct GEMMTests {
             expectClose(y, naiveDense(x, weight: w, bias: b), "dense \(x.shape) \(w.shape)")
             let dy = Tensor.random(Shape(lead + [outF]), using: &rng)
             let dx = denseBackward(dy, weight: w)
-            expectClose(dx, naiveDense(dy, weight: transposed(w, permutation: [1, 0]), bias: nil), "denseBackward")
+            expectClose(
+              dx, naiveDense(dy, weight: transposed(w, permutation: [1, 0]), bias: nil), "denseBackward")
             let y0 = dense(x, weight: w, bias: nil)
             #expect(abs(y0.dot(dy) - x.dot(dx)) <= 1e-5 * Double(1 + x.scalarCount))
           }
@@ -80,8 +84,9 @@ struct GEMMTests {
     a.withUnsafeBufferPointer { ap in
       b.withUnsafeBufferPointer { bp in
         c.withUnsafeMutableBufferPointer { cp in
-          sgemm(transA: false, transB: false, m: 2, n: 2, k: 2, alpha: 2, a: ap.baseAddress!, lda: 3,
-                b: bp.baseAddress!, ldb: 2, beta: 0.5, c: cp.baseAddress!, ldc: 3)
+          sgemm(
+            transA: false, transB: false, m: 2, n: 2, k: 2, alpha: 2, a: ap.baseAddress!, lda: 3,
+            b: bp.baseAddress!, ldb: 2, beta: 0.5, c: cp.baseAddress!, ldc: 3)
         }
       }
     }

@@ -6,10 +6,18 @@ import Testing
 /// All permutations of 0..<n.
 private func permutations(_ n: Int) -> [[Int]] {
   if n == 0 { return [[]] }
-  return permutations(n - 1).flatMap { p in (0...p.count).map { i in var q = p; q.insert(n - 1, at: i); return q } }
+  return permutations(n - 1).flatMap { p in
+    (0...p.count).map { i in
+      var q = p
+      q.insert(n - 1, at: i)
+      return q
+    }
+  }
 }
 
-private let shapes: [[Int]] = [[], [3], [0], [2, 3], [3, 1], [2, 0, 3], [2, 3, 4], [1, 3, 2], [2, 1, 3, 2], [3, 2, 2, 3]]
+private let shapes: [[Int]] = [
+  [], [3], [0], [2, 3], [3, 1], [2, 0, 3], [2, 3, 4], [1, 3, 2], [2, 1, 3, 2], [3, 2, 2, 3],
+]
 
 @Suite("Layout ops")
 struct LayoutTests {
@@ -30,9 +38,12 @@ struct LayoutTests {
     for s in shapes where s.count <= 3 {
       let x = Tensor.random(Shape(s), using: &rng)
       for seed in 0..<9 {
-        let before = s.indices.map { ($0 + seed) % 3 }, after = s.indices.map { ($0 * 2 + seed / 3) % 3 }
-        #expect(padded(x, before: before, after: after, value: -7) == naivePad(x, before: before, after: after, value: -7),
-                "\(s) \(before) \(after)")
+        let before = s.indices.map { ($0 + seed) % 3 }
+        let after = s.indices.map { ($0 * 2 + seed / 3) % 3 }
+        #expect(
+          padded(x, before: before, after: after, value: -7)
+            == naivePad(x, before: before, after: after, value: -7),
+          "\(s) \(before) \(after)")
       }
     }
   }
@@ -50,7 +61,9 @@ struct LayoutTests {
         }
       }
       for (start, end) in boxes {
-        #expect(sliced(x, start: start, end: end) == naiveSlice(x, start: start, end: end), "\(s) \(start)..<\(end)")
+        #expect(
+          sliced(x, start: start, end: end) == naiveSlice(x, start: start, end: end), "\(s) \(start)..<\(end)"
+        )
       }
     }
   }

@@ -7,12 +7,18 @@ import Testing
 /// both ways (forward, backward, adjoint) against the naive references. Integer inputs make
 /// ties common. Returns false when the window does not fit.
 @discardableResult
-private func checkPooling(_ x: Tensor, _ p: PoolParameters, rng: inout SplitMix64, sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
+private func checkPooling(
+  _ x: Tensor, _ p: PoolParameters, rng: inout SplitMix64, sourceLocation: SourceLocation = #_sourceLocation
+) -> Bool {
   let d = p.size.count
   let spatial = Array(x.shape.dimensions[1...d])
   let ones = p.size.map { _ in 1 }
-  let (before, after) = naivePads(p.padding, input: spatial, kernel: p.size, strides: p.strides, dilations: ones)
-  guard naiveOutputExtents(input: spatial, kernel: p.size, strides: p.strides, dilations: ones, before: before, after: after) != nil
+  let (before, after) = naivePads(
+    p.padding, input: spatial, kernel: p.size, strides: p.strides, dilations: ones)
+  guard
+    naiveOutputExtents(
+      input: spatial, kernel: p.size, strides: p.strides, dilations: ones, before: before, after: after)
+      != nil
   else { return false }
   let label = "x \(x.shape) \(p)"
 
@@ -24,19 +30,27 @@ private func checkPooling(_ x: Tensor, _ p: PoolParameters, rng: inout SplitMix6
   let dy = Tensor.randomIntegers(y.shape, using: &rng)
   var expected = [Float](repeating: 0, count: x.scalarCount)
   for (i, j) in argmax.enumerated() where j >= 0 { expected[j] += dy.scalars[i] }
-  #expect(scatterAdd(dy, indices: idx, inputShape: x.shape).scalars == expected, "scatterAdd \(label)", sourceLocation: sourceLocation)
+  #expect(
+    scatterAdd(dy, indices: idx, inputShape: x.shape).scalars == expected, "scatterAdd \(label)",
+    sourceLocation: sourceLocation)
 
   for include in [false, true] {
     var q = p
     q.countIncludePad = include
     let a = averagePool(x, q)
-    expectClose(a, naiveAveragePool(x, q), "averagePool \(label) includePad \(include)", sourceLocation: sourceLocation)
+    expectClose(
+      a, naiveAveragePool(x, q), "averagePool \(label) includePad \(include)", sourceLocation: sourceLocation)
     let g = Tensor.random(a.shape, using: &rng)
     let dx = averagePoolBackward(g, inputShape: x.shape, q)
-    expectClose(dx, naiveAveragePoolBackward(g, inputShape: x.shape, q), "averagePoolBackward \(label) includePad \(include)",
-                sourceLocation: sourceLocation)
-    let lhs = a.dot(g), rhs = x.dot(dx)
-    #expect(abs(lhs - rhs) <= 1e-5 * (1 + abs(lhs)), "average adjoint \(lhs) vs \(rhs) for \(label)", sourceLocation: sourceLocation)
+    expectClose(
+      dx, naiveAveragePoolBackward(g, inputShape: x.shape, q),
+      "averagePoolBackward \(label) includePad \(include)",
+      sourceLocation: sourceLocation)
+    let lhs = a.dot(g)
+    let rhs = x.dot(dx)
+    #expect(
+      abs(lhs - rhs) <= 1e-5 * (1 + abs(lhs)), "average adjoint \(lhs) vs \(rhs) for \(label)",
+      sourceLocation: sourceLocation)
   }
   return true
 }
@@ -52,10 +66,14 @@ struct PoolingTests {
         for size in 1...3 {
           for s in 1...3 {
             for channels in [1, 3] {
-              let paddings: [Padding] = [.valid, .same, .explicit(before: [(length + s) % 3], after: [(size + channels) % 3])]
+              let paddings: [Padding] = [
+                .valid, .same, .explicit(before: [(length + s) % 3], after: [(size + channels) % 3]),
+              ]
               for padding in paddings {
                 let x = Tensor.randomIntegers([batch, length, channels], in: -2...2, using: &rng)
-                if checkPooling(x, PoolParameters(size: [size], strides: [s], padding: padding), rng: &rng) { checked += 1 }
+                if checkPooling(x, PoolParameters(size: [size], strides: [s], padding: padding), rng: &rng) {
+                  checked += 1
+                }
               }
             }
           }
@@ -74,10 +92,17 @@ struct PoolingTests {
     for (i, h) in axis.enumerated() {
       for partner in [i, (i * 7 + 5) % axis.count, (i * 11 + 23) % axis.count] {
         let w = axis[partner]
-        let paddings: [Padding] = [.valid, .same, .explicit(before: [i % 3, partner % 2], after: [(i + 1) % 2, (partner + 2) % 3])]
+        let paddings: [Padding] = [
+          .valid, .same, .explicit(before: [i % 3, partner % 2], after: [(i + 1) % 2, (partner + 2) % 3]),
+        ]
         for padding in paddings {
-          let x = Tensor.randomIntegers([1 + i % 2, h.n, w.n, 1 + 2 * (partner % 2)], in: -2...2, using: &rng)
-          if checkPooling(x, PoolParameters(size: [h.k, w.k], strides: [h.s, w.s], padding: padding), rng: &rng) { checked += 1 }
+          let x = Tensor.randomIntegers(
+            [1 + i % 2, h.n, w.n, 1 + 2 * (partner % 2)], in: -2...2, using: &rng)
+          if checkPooling(
+            x, PoolParameters(size: [h.k, w.k], strides: [h.s, w.s], padding: padding), rng: &rng)
+          {
+            checked += 1
+          }
         }
       }
     }
@@ -121,9 +146,12 @@ struct PoolingTests {
     #expect(globalMaxPoolArgmax(x) == naiveMaxPool(x, p).argmax)
     expectClose(globalAveragePool(x), naiveAveragePool(x, p).reshaped([2, 5]))
     let dy = Tensor.random([2, 5], using: &rng)
-    expectClose(globalAveragePoolBackward(dy, inputShape: x.shape),
-                naiveAveragePoolBackward(dy.reshaped([2, 1, 1, 5]), inputShape: x.shape, p))
+    expectClose(
+      globalAveragePoolBackward(dy, inputShape: x.shape),
+      naiveAveragePoolBackward(dy.reshaped([2, 1, 1, 5]), inputShape: x.shape, p))
     let x1 = Tensor.randomIntegers([2, 6, 3], using: &rng)
-    #expect(globalMaxPool(x1) == naiveMaxPool(x1, PoolParameters(size: [6], strides: [1], padding: .valid)).values.reshaped([2, 3]))
+    #expect(
+      globalMaxPool(x1)
+        == naiveMaxPool(x1, PoolParameters(size: [6], strides: [1], padding: .valid)).values.reshaped([2, 3]))
   }
 }

@@ -32,9 +32,17 @@ struct WindowTests {
               let g = WindowGeometry(size: [k], strides: [s], dilations: [d], padding: padding)
               let (b, a) = naivePads(padding, input: [n], kernel: [k], strides: [s], dilations: [d])
               #expect(g.pads(input: [n]).before == b && g.pads(input: [n]).after == a)
-              #expect(g.outputSpatial(input: [n]) == naiveOutputExtents(input: [n], kernel: [k], strides: [s], dilations: [d], before: b, after: a))
-              let g2 = WindowGeometry(size: [k, 2], strides: [s, 1], dilations: [d, 1], padding: padding == .valid ? .valid : .same)
-              #expect(g2.outputSpatial(input: [n, 3])?.first == WindowGeometry(size: [k], strides: [s], dilations: [d], padding: padding == .valid ? .valid : .same).outputSpatial(input: [n])?.first)
+              #expect(
+                g.outputSpatial(input: [n])
+                  == naiveOutputExtents(
+                    input: [n], kernel: [k], strides: [s], dilations: [d], before: b, after: a))
+              let g2 = WindowGeometry(
+                size: [k, 2], strides: [s, 1], dilations: [d, 1], padding: padding == .valid ? .valid : .same)
+              #expect(
+                g2.outputSpatial(input: [n, 3])?.first
+                  == WindowGeometry(
+                    size: [k], strides: [s], dilations: [d], padding: padding == .valid ? .valid : .same
+                  ).outputSpatial(input: [n])?.first)
             }
           }
         }
@@ -45,7 +53,12 @@ struct WindowTests {
   @Test("VALID padding with a window larger than the input has no output")
   func tooLarge() {
     #expect(WindowGeometry(size: [4], strides: [1], padding: .valid).outputSpatial(input: [3]) == nil)
-    #expect(WindowGeometry(size: [2], strides: [1], dilations: [3], padding: .valid).outputSpatial(input: [3]) == nil)
-    #expect(WindowGeometry(size: [2], strides: [1], dilations: [3], padding: .valid).outputSpatial(input: [4]) == [1])
+    #expect(
+      WindowGeometry(size: [2], strides: [1], dilations: [3], padding: .valid).outputSpatial(input: [3])
+        == nil)
+    #expect(
+      WindowGeometry(size: [2], strides: [1], dilations: [3], padding: .valid).outputSpatial(input: [4]) == [
+        1
+      ])
   }
 }

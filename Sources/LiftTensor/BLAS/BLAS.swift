@@ -141,24 +141,30 @@ public func sgemm(
   let splitRows = m >= n
   let parts = min(threads, (splitRows ? m : n) / 32)
   if parts <= 1 || flops < Double(parallelGEMMMinimumFlops) {
-    serialSGEMM(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
-                beta: beta, c: c, ldc: ldc)
+    serialSGEMM(
+      transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+      beta: beta, c: c, ldc: ldc)
     return
   }
-  let ap = SendablePointer(a), bp = SendablePointer(b), cp = SendablePointer(c)
+  let ap = SendablePointer(a)
+  let bp = SendablePointer(b)
+  let cp = SendablePointer(c)
   let extent = splitRows ? m : n
   parallelFor(parts) { t in
-    let lo = t * extent / parts, hi = (t + 1) * extent / parts
+    let lo = t * extent / parts
+    let hi = (t + 1) * extent / parts
     if splitRows {
       // Rows lo..<hi of op(A) and C.
       let aBlock = transA ? ap.pointer + lo : ap.pointer + lo * lda
-      serialSGEMM(transA: transA, transB: transB, m: hi - lo, n: n, k: k, alpha: alpha, a: aBlock, lda: lda,
-                  b: bp.pointer, ldb: ldb, beta: beta, c: cp.pointer + lo * ldc, ldc: ldc)
+      serialSGEMM(
+        transA: transA, transB: transB, m: hi - lo, n: n, k: k, alpha: alpha, a: aBlock, lda: lda,
+        b: bp.pointer, ldb: ldb, beta: beta, c: cp.pointer + lo * ldc, ldc: ldc)
     } else {
       // Columns lo..<hi of op(B) and C.
       let bBlock = transB ? bp.pointer + lo * ldb : bp.pointer + lo
-      serialSGEMM(transA: transA, transB: transB, m: m, n: hi - lo, k: k, alpha: alpha, a: ap.pointer, lda: lda,
-                  b: bBlock, ldb: ldb, beta: beta, c: cp.pointer + lo, ldc: ldc)
+      serialSGEMM(
+        transA: transA, transB: transB, m: m, n: hi - lo, k: k, alpha: alpha, a: ap.pointer, lda: lda,
+        b: bBlock, ldb: ldb, beta: beta, c: cp.pointer + lo, ldc: ldc)
     }
   }
 }

@@ -60,18 +60,27 @@ struct ConvPlan {
   /// importers validate file contents) and derives the output extents.
   init(inputShape: Shape, weightShape: Shape, parameters p: ConvParameters, caller: String) {
     let d = weightShape.rank - 2
-    precondition(d == 1 || d == 2, "\(caller): weight \(weightShape) must have rank 3 or 4 ([k…, C_in/groups, C_out])")
-    precondition(inputShape.rank == d + 2, "\(caller): input \(inputShape) must have rank \(d + 2) for weight \(weightShape)")
-    precondition(p.strides.count == d && p.dilations.count == d, "\(caller): strides \(p.strides) and dilations \(p.dilations) need \(d) entries")
+    precondition(
+      d == 1 || d == 2, "\(caller): weight \(weightShape) must have rank 3 or 4 ([k…, C_in/groups, C_out])")
+    precondition(
+      inputShape.rank == d + 2,
+      "\(caller): input \(inputShape) must have rank \(d + 2) for weight \(weightShape)")
+    precondition(
+      p.strides.count == d && p.dilations.count == d,
+      "\(caller): strides \(p.strides) and dilations \(p.dilations) need \(d) entries")
     precondition(p.groups >= 1, "\(caller): groups \(p.groups) must be ≥ 1")
     let kernel = Array(weightShape.dimensions.prefix(d))
     let geometry = p.geometry(kernel: kernel)
     let spatial = Array(inputShape.dimensions[1...d])
     if case .explicit(let before, let after) = p.padding {
-      precondition(before.count == d && after.count == d, "\(caller): explicit padding \(before)/\(after) needs \(d) entries per side")
+      precondition(
+        before.count == d && after.count == d,
+        "\(caller): explicit padding \(before)/\(after) needs \(d) entries per side")
     }
     guard let out = geometry.outputSpatial(input: spatial) else {
-      preconditionFailure("\(caller): kernel \(kernel) (strides \(p.strides), dilations \(p.dilations), padding \(p.padding)) does not fit input \(inputShape)")
+      preconditionFailure(
+        "\(caller): kernel \(kernel) (strides \(p.strides), dilations \(p.dilations), padding \(p.padding)) does not fit input \(inputShape)"
+      )
     }
     let (before, after) = geometry.pads(input: spatial)
     spatialRank = d
@@ -80,27 +89,49 @@ struct ConvPlan {
     cig = weightShape[d]
     cout = weightShape[d + 1]
     groups = p.groups
-    precondition(cig * groups == cin, "\(caller): input channels \(cin) ≠ weight C_in/groups \(cig) × groups \(groups)")
+    precondition(
+      cig * groups == cin, "\(caller): input channels \(cin) ≠ weight C_in/groups \(cig) × groups \(groups)")
     precondition(cout % groups == 0, "\(caller): output channels \(cout) not divisible by groups \(groups)")
     cog = cout / groups
     if d == 1 {
-      w = spatial[0]; kw = kernel[0]; sw = p.strides[0]; dw = p.dilations[0]
-      padLeft = before[0]; padRight = after[0]; ow = out[0]
+      w = spatial[0]
+      kw = kernel[0]
+      sw = p.strides[0]
+      dw = p.dilations[0]
+      padLeft = before[0]
+      padRight = after[0]
+      ow = out[0]
     } else {
-      h = spatial[0]; w = spatial[1]; kh = kernel[0]; kw = kernel[1]
-      sh = p.strides[0]; sw = p.strides[1]; dh = p.dilations[0]; dw = p.dilations[1]
-      padTop = before[0]; padLeft = before[1]; padBottom = after[0]; padRight = after[1]
-      oh = out[0]; ow = out[1]
+      h = spatial[0]
+      w = spatial[1]
+      kh = kernel[0]
+      kw = kernel[1]
+      sh = p.strides[0]
+      sw = p.strides[1]
+      dh = p.dilations[0]
+      dw = p.dilations[1]
+      padTop = before[0]
+      padLeft = before[1]
+      padBottom = after[0]
+      padRight = after[1]
+      oh = out[0]
+      ow = out[1]
     }
-    if d == 1 { h = 1; oh = 1 }
+    if d == 1 {
+      h = 1
+      oh = 1
+    }
   }
 }
 
 /// Fills `rowCount` im2col rows starting at flat output row `firstRow` into `col`
 /// (row stride `plan.colWidth`); padded positions become 0.
-func im2col(_ plan: ConvPlan, x: UnsafePointer<Float>, firstRow: Int, rowCount: Int, col: UnsafeMutablePointer<Float>) {
+func im2col(
+  _ plan: ConvPlan, x: UnsafePointer<Float>, firstRow: Int, rowCount: Int, col: UnsafeMutablePointer<Float>
+) {
   let p = plan
-  let colWidth = p.colWidth, groupDepth = p.groupDepth
+  let colWidth = p.colWidth
+  let groupDepth = p.groupDepth
   let kwc = p.kw &* p.cig
   // Contiguous taps: with one group and unit horizontal dilation, the in-range taps of a kernel
   // row are one contiguous run of the input row.
@@ -115,7 +146,8 @@ func im2col(_ plan: ConvPlan, x: UnsafePointer<Float>, firstRow: Int, rowCount: 
     let image = x + b &* p.h &* p.w &* p.cin
     if contiguous {
       // Valid kx range: 0 ≤ x0 + kx < w.
-      let jLo = max(0, -x0), jHi = min(p.kw, p.w &- x0)
+      let jLo = max(0, -x0)
+      let jHi = min(p.kw, p.w &- x0)
       for i in 0..<p.kh {
         let seg = dst + i &* kwc
         let iy = y0 &+ i &* p.dh
@@ -124,7 +156,8 @@ func im2col(_ plan: ConvPlan, x: UnsafePointer<Float>, firstRow: Int, rowCount: 
           continue
         }
         if jLo > 0 { seg.update(repeating: 0, count: jLo &* p.cin) }
-        (seg + jLo &* p.cin).update(from: image + (iy &* p.w &+ x0 &+ jLo) &* p.cin, count: (jHi &- jLo) &* p.cin)
+        (seg + jLo &* p.cin).update(
+          from: image + (iy &* p.w &+ x0 &+ jLo) &* p.cin, count: (jHi &- jLo) &* p.cin)
         if jHi < p.kw { (seg + jHi &* p.cin).update(repeating: 0, count: (p.kw &- jHi) &* p.cin) }
       }
     } else {
@@ -161,16 +194,22 @@ func im2col(_ plan: ConvPlan, x: UnsafePointer<Float>, firstRow: Int, rowCount: 
     if ox == p.ow {
       ox = 0
       oy &+= 1
-      if oy == p.oh { oy = 0; b &+= 1 }
+      if oy == p.oh {
+        oy = 0
+        b &+= 1
+      }
     }
   }
 }
 
 /// Adds `rowCount` im2col rows (starting at flat output row `firstRow`) back into the image
 /// buffer `dx` (the adjoint of ``im2col(_:x:firstRow:rowCount:col:)``); padded taps are dropped.
-func col2imAdd(_ plan: ConvPlan, col: UnsafePointer<Float>, firstRow: Int, rowCount: Int, dx: UnsafeMutablePointer<Float>) {
+func col2imAdd(
+  _ plan: ConvPlan, col: UnsafePointer<Float>, firstRow: Int, rowCount: Int, dx: UnsafeMutablePointer<Float>
+) {
   let p = plan
-  let colWidth = p.colWidth, groupDepth = p.groupDepth
+  let colWidth = p.colWidth
+  let groupDepth = p.groupDepth
   let kwc = p.kw &* p.cig
   var ox = firstRow % p.ow
   var oy = (firstRow / p.ow) % p.oh
@@ -199,7 +238,10 @@ func col2imAdd(_ plan: ConvPlan, col: UnsafePointer<Float>, firstRow: Int, rowCo
       if ox == p.ow {
         ox = 0
         oy &+= 1
-        if oy == p.oh { oy = 0; b &+= 1 }
+        if oy == p.oh {
+          oy = 0
+          b &+= 1
+        }
       }
       continue
     }
@@ -228,7 +270,10 @@ func col2imAdd(_ plan: ConvPlan, col: UnsafePointer<Float>, firstRow: Int, rowCo
     if ox == p.ow {
       ox = 0
       oy &+= 1
-      if oy == p.oh { oy = 0; b &+= 1 }
+      if oy == p.oh {
+        oy = 0
+        b &+= 1
+      }
     }
   }
 }
@@ -262,8 +307,12 @@ private func forEachConvWindow(_ p: ConvPlan, _ body: (Int, Int, Int, Int) -> Vo
 /// for every output position and in-range tap, `y[c·m + j] += x[c] · W[tap, c·m + j]`, which
 /// vectorises over the channel axis. Many tiny GEMMs (one per group) would be ~100× slower.
 /// `y` must hold the bias (or zeros) on entry.
-private func depthwiseForward(_ p: ConvPlan, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-  let cin = p.cin, cout = p.cout, mult = p.cog
+private func depthwiseForward(
+  _ p: ConvPlan, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
+) {
+  let cin = p.cin
+  let cout = p.cout
+  let mult = p.cog
   forEachConvWindow(p) { row, image, y0, x0 in
     let dst = y + row &* cout
     for i in 0..<p.kh {
@@ -278,7 +327,8 @@ private func depthwiseForward(_ p: ConvPlan, x: UnsafePointer<Float>, w: UnsafeP
           for c in 0..<cin { dst[c] += src[c] * tap[c] }
         } else {
           for c in 0..<cin {
-            let v = src[c], base = c &* mult
+            let v = src[c]
+            let base = c &* mult
             for m in 0..<mult { dst[base &+ m] += v * tap[base &+ m] }
           }
         }
@@ -289,8 +339,12 @@ private func depthwiseForward(_ p: ConvPlan, x: UnsafePointer<Float>, w: UnsafeP
 
 /// The adjoint of ``depthwiseForward(_:x:w:y:)``: `dx[c] += Σⱼ dy[c·m + j] · W[tap, c·m + j]`.
 /// `dx` must be zero on entry.
-private func depthwiseBackward(_ p: ConvPlan, dy: UnsafePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
-  let cin = p.cin, cout = p.cout, mult = p.cog
+private func depthwiseBackward(
+  _ p: ConvPlan, dy: UnsafePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>
+) {
+  let cin = p.cin
+  let cout = p.cout
+  let mult = p.cog
   forEachConvWindow(p) { row, image, y0, x0 in
     let g = dy + row &* cout
     for i in 0..<p.kh {
@@ -351,7 +405,8 @@ func conv(
 ) -> Tensor {
   let plan = ConvPlan(inputShape: x.shape, weightShape: weight.shape, parameters: parameters, caller: "conv")
   if let bias { precondition(bias.shape == [plan.cout], "conv: bias \(bias.shape), expected [\(plan.cout)]") }
-  let rows = plan.rows, cout = plan.cout
+  let rows = plan.rows
+  let cout = plan.cout
   return Tensor(shape: plan.outputShape) { out in
     guard rows > 0 && cout > 0 else { return }
     let c = out.baseAddress!
@@ -366,7 +421,8 @@ func conv(
     let beta: Float = bias == nil ? 0 : 1
     x.withUnsafeBufferPointer { xb in
       weight.withUnsafeBufferPointer { wb in
-        let xp = xb.baseAddress!, wp = wb.baseAddress!
+        let xp = xb.baseAddress!
+        let wp = wb.baseAddress!
         if plan.isDepthwise {
           if bias == nil { out.initialize(repeating: 0) }
           depthwiseForward(plan, x: xp, w: wp, y: c)
@@ -382,10 +438,16 @@ func conv(
           return
         }
         let colWidth = plan.colWidth
-        let chunk = max(1, min(rows, chunkRows ?? im2colChunkRows(rows: rows, colWidth: colWidth, workers: threads ?? BLAS.threads)))
+        let chunk = max(
+          1,
+          min(
+            rows,
+            chunkRows ?? im2colChunkRows(rows: rows, colWidth: colWidth, workers: threads ?? BLAS.threads)))
         let chunkCount = (rows + chunk - 1) / chunk
         let workers = min(chunkCount, convWorkers(plan, requested: threads))
-        let xs = SendablePointer(xp), ws = SendablePointer(wp), cs = SendablePointer(c)
+        let xs = SendablePointer(xp)
+        let ws = SendablePointer(wp)
+        let cs = SendablePointer(c)
         // Worker t takes chunks t, t + workers, …: output rows are disjoint between chunks.
         // With one worker the GEMMs themselves may still split across threads.
         parallelFor(workers) { t in
@@ -397,14 +459,17 @@ func conv(
             let m = min(chunk, rows &- r0)
             im2col(plan, x: xs.pointer, firstRow: r0, rowCount: m, col: col)
             for g in 0..<plan.groups {
-              let a = UnsafePointer(col + g &* plan.groupDepth), b = UnsafePointer(ws.pointer + g &* plan.cog)
+              let a = UnsafePointer(col + g &* plan.groupDepth)
+              let b = UnsafePointer(ws.pointer + g &* plan.cog)
               let cBlock = cs.pointer + r0 &* cout + g &* plan.cog
               if workers > 1 {
-                serialSGEMM(transA: false, transB: false, m: m, n: plan.cog, k: plan.groupDepth, alpha: 1,
-                            a: a, lda: colWidth, b: b, ldb: cout, beta: beta, c: cBlock, ldc: cout)
+                serialSGEMM(
+                  transA: false, transB: false, m: m, n: plan.cog, k: plan.groupDepth, alpha: 1,
+                  a: a, lda: colWidth, b: b, ldb: cout, beta: beta, c: cBlock, ldc: cout)
               } else {
-                sgemm(transA: false, transB: false, m: m, n: plan.cog, k: plan.groupDepth, alpha: 1,
-                      a: a, lda: colWidth, b: b, ldb: cout, beta: beta, c: cBlock, ldc: cout)
+                sgemm(
+                  transA: false, transB: false, m: m, n: plan.cog, k: plan.groupDepth, alpha: 1,
+                  a: a, lda: colWidth, b: b, ldb: cout, beta: beta, c: cBlock, ldc: cout)
               }
             }
             index &+= workers
@@ -431,8 +496,11 @@ func conv(
 ///
 /// - Precondition: as for `conv`, and `dy.shape` equals the conv output shape.
 /// - Complexity: O(N·outSpatial·k·C_in·C_out / groups).
-public func convBackwardInput(_ dy: Tensor, weight: Tensor, inputShape: Shape, parameters: ConvParameters) -> Tensor {
-  convBackwardInput(dy, weight: weight, inputShape: inputShape, parameters: parameters, chunkRows: nil, threads: nil)
+public func convBackwardInput(_ dy: Tensor, weight: Tensor, inputShape: Shape, parameters: ConvParameters)
+  -> Tensor
+{
+  convBackwardInput(
+    dy, weight: weight, inputShape: inputShape, parameters: parameters, chunkRows: nil, threads: nil)
 }
 
 /// ``convBackwardInput(_:weight:inputShape:parameters:)`` with an explicit chunk size and
@@ -440,9 +508,13 @@ public func convBackwardInput(_ dy: Tensor, weight: Tensor, inputShape: Shape, p
 func convBackwardInput(
   _ dy: Tensor, weight: Tensor, inputShape: Shape, parameters: ConvParameters, chunkRows: Int?, threads: Int?
 ) -> Tensor {
-  let plan = ConvPlan(inputShape: inputShape, weightShape: weight.shape, parameters: parameters, caller: "convBackwardInput")
-  precondition(dy.shape == plan.outputShape, "convBackwardInput: dy \(dy.shape), expected \(plan.outputShape) for input \(inputShape)")
-  let rows = plan.rows, cout = plan.cout
+  let plan = ConvPlan(
+    inputShape: inputShape, weightShape: weight.shape, parameters: parameters, caller: "convBackwardInput")
+  precondition(
+    dy.shape == plan.outputShape,
+    "convBackwardInput: dy \(dy.shape), expected \(plan.outputShape) for input \(inputShape)")
+  let rows = plan.rows
+  let cout = plan.cout
   if plan.isPointwise && rows > 0 && plan.cin > 0 && plan.cog > 0 {
     return Tensor(shape: inputShape) { out in
       dy.withUnsafeBufferPointer { db in
@@ -462,19 +534,27 @@ func convBackwardInput(
   dx.withUnsafeMutableBufferPointer { dxb in
     dy.withUnsafeBufferPointer { db in
       weight.withUnsafeBufferPointer { wb in
-        let dyp = db.baseAddress!, wp = wb.baseAddress!, dxp = dxb.baseAddress!
+        let dyp = db.baseAddress!
+        let wp = wb.baseAddress!
+        let dxp = dxb.baseAddress!
         if plan.isDepthwise {
           depthwiseBackward(plan, dy: dyp, w: wp, dx: dxp)
           return
         }
         let colWidth = plan.colWidth
-        let chunk = max(1, min(rows, chunkRows ?? im2colChunkRows(rows: rows, colWidth: colWidth, workers: threads ?? BLAS.threads)))
+        let chunk = max(
+          1,
+          min(
+            rows,
+            chunkRows ?? im2colChunkRows(rows: rows, colWidth: colWidth, workers: threads ?? BLAS.threads)))
         // col2im of different chunks may add into the same input positions, so workers own
         // whole examples (windows never cross examples): worker t takes examples
         // t·N/W ..< (t+1)·N/W and walks their rows in chunks.
         let workers = min(plan.n, convWorkers(plan, requested: threads))
         let rowsPerExample = plan.oh &* plan.ow
-        let dys = SendablePointer(dyp), ws = SendablePointer(wp), dxs = SendablePointer(dxp)
+        let dys = SendablePointer(dyp)
+        let ws = SendablePointer(wp)
+        let dxs = SendablePointer(dxp)
         parallelFor(workers) { t in
           let col = UnsafeMutablePointer<Float>.allocate(capacity: chunk &* colWidth)
           defer { col.deallocate() }
@@ -483,14 +563,17 @@ func convBackwardInput(
           while r0 < end {
             let m = min(chunk, end &- r0)
             for g in 0..<plan.groups {
-              let a = UnsafePointer(dys.pointer + r0 &* cout + g &* plan.cog), b = UnsafePointer(ws.pointer + g &* plan.cog)
+              let a = UnsafePointer(dys.pointer + r0 &* cout + g &* plan.cog)
+              let b = UnsafePointer(ws.pointer + g &* plan.cog)
               let cBlock = col + g &* plan.groupDepth
               if workers > 1 {
-                serialSGEMM(transA: false, transB: true, m: m, n: plan.groupDepth, k: plan.cog, alpha: 1,
-                            a: a, lda: cout, b: b, ldb: cout, beta: 0, c: cBlock, ldc: colWidth)
+                serialSGEMM(
+                  transA: false, transB: true, m: m, n: plan.groupDepth, k: plan.cog, alpha: 1,
+                  a: a, lda: cout, b: b, ldb: cout, beta: 0, c: cBlock, ldc: colWidth)
               } else {
-                sgemm(transA: false, transB: true, m: m, n: plan.groupDepth, k: plan.cog, alpha: 1,
-                      a: a, lda: cout, b: b, ldb: cout, beta: 0, c: cBlock, ldc: colWidth)
+                sgemm(
+                  transA: false, transB: true, m: m, n: plan.groupDepth, k: plan.cog, alpha: 1,
+                  a: a, lda: cout, b: b, ldb: cout, beta: 0, c: cBlock, ldc: colWidth)
               }
             }
             col2imAdd(plan, col: col, firstRow: r0, rowCount: m, dx: dxs.pointer)
