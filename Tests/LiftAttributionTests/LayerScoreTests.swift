@@ -21,9 +21,11 @@ struct LayerGolden: Decodable, Sendable, CustomTestStringConvertible {
   /// Examples whose original multipliers are float32 rounding noise (RevealCancel with a
   /// near-zero part; we compute those in double precision by design): not compared.
   var unstableRows: [Int]?
+  /// Our max-pool rule to compare with (`deepshap` for Captum); default `gradient`.
+  var maxpool: String?
 
   enum CodingKeys: String, CodingKey {
-    case oracle, model, method, task, layer, file, kind
+    case oracle, model, method, task, layer, file, kind, maxpool
     case unstableRows = "unstable_rows"
   }
   var testDescription: String { "\(oracle) \(model) \(method) task \(task) \(layer) \(kind ?? "")" }
@@ -57,6 +59,7 @@ struct LayerScoreTests {
   @Test func manifestIsPresent() {
     #expect(LayerGolden.all.count >= 50)
     #expect(LayerGolden.all.contains { $0.kind == "multipliers" })
+    #expect(LayerGolden.all.contains { $0.oracle.hasPrefix("captum") && $0.model == "cnn.h5" })
   }
 
   /// The original's `get_target_contribs_func(find_scores_layer_name=…)` and Captum's
@@ -74,6 +77,7 @@ struct LayerScoreTests {
     o.target = target
     o.layers = [try #require(graph.node(named: golden.layer))]
     o.multipliers = golden.kind == "multipliers"
+    o.maxPool = try #require(MaxPoolRule(rawValue: golden.maxpool ?? "gradient"))
     o.batchSize = 3
     let e = try Explainer(graph: graph, options: o).explain(inputs: [x], references: .perExample([ref]))
     var ours = e.layerScores[0], theirs = try NumPy.read(try layerFixture(golden.file))
