@@ -20,7 +20,6 @@ func runExplain(_ request: ExplainRequest) throws {
   try checkNotOverwritingInputs(request.output, request.inputs.paths + request.referencePaths)
   if let threads = request.threads { BLAS.setThreads(threads) }
   let model = try loadModel(request.model)
-  let inputs = try readInputs(request.inputs, model: model, option: "--input")
   let explainer = try cli { () throws(LiftKitError) in
     try model.explainer(method: request.method, target: request.target, options: request.attributionOptions)
   }
@@ -32,6 +31,11 @@ func runExplain(_ request: ExplainRequest) throws {
       note("note: --softmax-normalize: the target '\(explainer.target)' does not feed a softmax; its weights were mean-normalised over its units anyway")
     }
   }
+  if inputsAreStreamable(request, model: model) {
+    try runExplainStreaming(request, model: model, explainer: explainer)
+    return
+  }
+  let inputs = try readInputs(request.inputs, model: model, option: "--input")
   let references = try readReferenceSet(request.references, model: model)
   let n = inputs[0].shape[0]
   let progress = ProgressBar(total: n, enabled: !request.quiet)
@@ -50,10 +54,115 @@ func runExplain(_ request: ExplainRequest) throws {
     o.input = inputs[0]
     try renderPlot(scores: result.scores[0], options: o, to: URL(fileURLWithPath: plot))
   }
+  reportConvergence(request, worst: result.worstConvergenceDelta, examples: n, target: result.target, contrast: result.contrast)
+}
+
+/// The summation-to-delta line after a DeepLIFT run.
+func reportConvergence(_ request: ExplainRequest, worst: Float, examples n: Int, target: String, contrast: Int?) {
   if request.method.isDeepLIFT && !request.quiet && !request.multipliers && !request.hypothetical {
-    let what = result.contrast.map { "f_task(x) - f_\($0)(x) - (f_task(ref) - f_\($0)(ref))" } ?? "f(x) - f(ref)"
-    note("summation-to-delta: worst |sum(scores) - (\(what))| = \(String(format: "%.3g", result.worstConvergenceDelta)) over \(n) example(s), target '\(result.target)'")
+    let what = contrast.map { "f_task(x) - f_\($0)(x) - (f_task(ref) - f_\($0)(ref))" } ?? "f(x) - f(ref)"
+    note("summation-to-delta: worst |sum(scores) - (\(what))| = \(String(format: "%.3g", worst)) over \(n) example(s), target '\(target)'")
   }
+}
+
+/// Single-input models whose scores go to one `.npy` are explained chunk by chunk: rows of the
+/// input (and of per-example references) are read from disk as needed and the scores are
+/// appended to the output file, so memory stays flat in the number of examples.
+func inputsAreStreamable(_ request: ExplainRequest, model: Model) -> Bool {
+  guard model.inputNames.count == 1, request.layers.isEmpty, case .single = request.inputs else { return false }
+  return URL(fileURLWithPath: request.output).pathExtension.lowercased() != "npz"
+}
+
+func runExplainStreaming(_ request: ExplainRequest, model: Model, explainer: ModelExplainer) throws {
+  guard case .single(let inputPath) = request.inputs else { return }
+  let input = try NpyFile(url: URL(fileURLWithPath: inputPath))
+  let n = input.rowCount
+  guard input.shape.rank >= 1 else { throw CLIError.data("\(input.name): a 0-d array has no examples") }
+  // References: arrays shaped like one example (shared) or [M, …] (background) are read
+  // whole; per-example ones ([N, …] or [N, M, …]) are read chunk by chunk like the input.
+  var perExampleReferences: NpyFile? = nil
+  var fixed: ReferenceSet = .zeros
+  var shuffle: (count: Int, rng: RandomState)? = nil
+  var referencesPerExample = 1
+  switch request.references {
+  case .zeros: fixed = .zeros
+  case .background(let files):
+    let b = try readInputs(files, model: model, option: "--background")
+    referencesPerExample = max(1, b[0].rank > 0 ? b[0].shape[0] : 1)
+    fixed = .background(b)
+  case .shuffles(let count, let seed):
+    do { shuffle = (count, try RandomState(validatingSeed: seed)) } catch { throw CLIError.usage("--seed: \(error)") }
+    referencesPerExample = count
+  case .reference(let files):
+    guard case .single(let path) = files else { return }
+    let r = try NpyFile(url: URL(fileURLWithPath: path))
+    switch r.shape.rank - input.shape.rank {
+    case -1: fixed = .arrays([try r.readAll()])
+    case 0, 1:
+      guard r.rowCount == n else {
+        throw CLIError.data("--reference for input '\(model.inputNames[0])' has shape \(r.shape) but the input has shape \(input.shape): a per-example reference needs one row per example")
+      }
+      perExampleReferences = r
+      if r.shape.rank > input.shape.rank { referencesPerExample = max(1, r.shape[1]) }
+    default:
+      throw CLIError.data("--reference for input '\(model.inputNames[0])' has shape \(r.shape) but the input has shape \(input.shape): give one example's shape, the input's shape, or [N, M, …]")
+    }
+  }
+  let channelAxis = request.channelAxis ?? model.channelAxis
+  let chunk = max(1, max(request.batchSize, 1024) / referencesPerExample)
+  let progress = ProgressBar(total: n, enabled: !request.quiet)
+  var writer: NpyStreamWriter? = nil
+  var worst: Float = 0
+  var firstScores: Tensor? = nil
+  var firstInputs: Tensor? = nil
+  var target = explainer.target
+  var contrast: Int? = nil
+  var start = 0
+  do {
+    repeat {
+      let end = min(n, start + chunk)
+      let x = try input.readRows(start..<end)
+      let references: ReferenceSet
+      if let file = perExampleReferences {
+        references = .arrays([try file.readRows(start..<end)])
+      } else if var s = shuffle {
+        let layout: SequenceLayout = channelAxis == 1 ? .ncl : .nlc
+        let refs: Tensor
+        do { refs = try shuffledReferences(x, shuffles: s.count, rng: &s.rng, layout: layout) } catch {
+          throw CLIError.data("--shuffles: \(input.name): \(error)")
+        }
+        shuffle = s
+        references = .explicit(.multiple([refs]))
+      } else {
+        references = fixed
+      }
+      let base = start
+      let result = try cli { () throws(LiftKitError) in
+        try explainer.explain(inputs: [x], references: references) { progress.update(base + $0) }
+      }
+      if writer == nil {
+        writer = try NpyStreamWriter(url: URL(fileURLWithPath: request.output), shape: result.scores[0].shape.dropFirst.prepending(n))
+        firstScores = result.scores[0]
+        firstInputs = x
+      }
+      try writer!.append(result.scores[0])
+      worst = max(worst, result.worstConvergenceDelta)
+      target = result.target
+      contrast = result.contrast
+      start = end
+    } while start < n
+    progress.finish()
+    try writer!.commit()
+  } catch {
+    writer?.abort()
+    throw error
+  }
+  if let plot = request.plot, let scores = firstScores {
+    var o = PlotOptions()
+    o.input = firstInputs
+    try renderPlot(scores: scores, options: o, to: URL(fileURLWithPath: plot))
+  }
+  reportConvergence(request, worst: worst, examples: n, target: target, contrast: contrast)
 }
 
 /// Runs `deeplift predict`.
