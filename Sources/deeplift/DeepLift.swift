@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LiftTensor
 
 #if canImport(Glibc)
   import Glibc
@@ -42,6 +43,9 @@ struct DeepLift: ParsableCommand {
     // Nor may a file-size limit (ulimit -f): writes then fail with EFBIG, the atomic writer
     // removes its temporary file and the tool reports one line.
     signal(SIGXFSZ, SIG_IGN)
+    // Large tensors are allocated and freed once per batch; keeping freed pages mapped avoids
+    // page-faulting every activation anew (measured: 1.3 s → 0.2 s of system time).
+    Allocator.retainFreedMemory()
     do {
       var command = try parseAsRoot()
       try command.run()

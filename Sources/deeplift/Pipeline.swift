@@ -27,42 +27,173 @@ import LiftTensor
 func runExplain(_ request: ExplainRequest) throws {
   try checkNotOverwritingInputs(request.output, [request.model] + request.inputs.paths + request.referencePaths)
   if let plot = request.plot {
-    try checkNotOverwritingInputs(plot, [request.model, request.output] + request.inputs.paths + request.referencePaths, option: "--plot")
+    try checkNotOverwritingInputs(
+      plot, [request.model, request.output] + request.inputs.paths + request.referencePaths, option: "--plot")
   }
   if let threads = request.threads { BLAS.setThreads(threads) }
   let model = try loadModel(request.model)
-  let graph = model.graph
-  let inputs = try readInputs(request.inputs, graph: graph, option: "--input")
+  let explainer = try cli { () throws(LiftKitError) in
+    try model.explainer(method: request.method, target: request.target, options: request.attributionOptions)
+  }
+  if !request.quiet {
+    if !explainer.normalizedConvolutions.isEmpty {
+      note("note: mean-normalised the weights of \(explainer.normalizedConvolutions.map { "'\($0)'" }.joined(separator: ", ")) over the channels (outputs unchanged on one-hot input)")
+    }
+    if request.softmaxNormalize && !explainer.targetFeedsSoftmax {
+      note("note: --softmax-normalize: the target '\(explainer.target)' does not feed a softmax; its weights were mean-normalised over its units anyway")
+    }
+  }
+  if inputsAreStreamable(request, model: model) {
+    try runExplainStreaming(request, model: model, explainer: explainer)
+    return
+  }
+  let inputs = try readInputs(request.inputs, model: model, option: "--input")
   // Nothing to explain is an error rather than an empty output (CLI help, "Exit status").
-  if let first = inputs.first, first.shape[0] == 0 {
-    throw CLIError.data("\(request.inputs.paths[0]): no examples (shape \(shapeText(first.shape))); nothing to explain")
+  if inputs[0].shape[0] == 0 {
+    throw CLIError.data("\(request.inputs.paths(in: model.inputNames)[0]): no examples (shape \(shapeText(inputs[0].shape))); nothing to explain")
   }
-  var options = request.explainOptions
-  if request.channelAxis == nil { options.channelAxis = model.channelAxis }
-  if let name = request.target { options.target = try node(named: name, in: graph, option: "--target") }
-  let target = options.target ?? Explainer.defaultTarget(graph)
-  let shapes: [Shape]
-  do { shapes = try graph.inferShapes(inputShapes: inputs.map(\.shape)) } catch { throw CLIError.data(error.description) }
-  if case .all = request.tasks {
-    options.tasks = try request.tasks.resolve(count: shapes[target.rawValue].dropFirst.scalarCount)
-  }
-  let references = try readReferences(
-    request.references, inputs: inputs, graph: graph, channelAxis: options.channelAxis, inputFiles: request.inputs.paths)
-  let explainer = try Explainer(graph: graph, options: options)
+  let references = try readReferenceSet(
+    request.references, model: model, inputs: inputs, inputFiles: request.inputs.paths(in: model.inputNames))
   let n = inputs[0].shape[0]
   let progress = ProgressBar(total: n, enabled: !request.quiet)
-  let result = try explainer.explain(inputs: inputs, references: references) { progress.update($0) }
+  let result = try cli { () throws(LiftKitError) in
+    try explainer.explain(inputs: inputs, references: references) { progress.update($0) }
+  }
   progress.finish()
-  try writeOutputs(result.scores, names: graph.inputNames, to: request.output)
+  if request.layers.isEmpty {
+    try writeOutputs(result.scores, names: result.inputNames, to: request.output)
+  } else {
+    let arrays = result.namedArrays
+    try NumPy.writeArchive(arrays, to: URL(fileURLWithPath: request.output))
+  }
   if let plot = request.plot {
     var o = PlotOptions()
     o.input = inputs[0]
     try renderPlot(scores: result.scores[0], options: o, to: URL(fileURLWithPath: plot))
   }
-  if options.method.isDeepLIFT && !request.quiet && !options.multipliers && !options.hypothetical {
-    let worst = result.convergenceDelta.max() ?? 0
-    note("summation-to-delta: worst |sum(scores) - (f(x) - f(ref))| = \(String(format: "%.3g", worst)) over \(n) example(s), target '\(graph[target].name)'")
+  reportConvergence(request, worst: result.worstConvergenceDelta, examples: n, target: result.target, contrast: result.contrast)
+}
+
+/// The summation-to-delta line after a DeepLIFT run.
+func reportConvergence(_ request: ExplainRequest, worst: Float, examples n: Int, target: String, contrast: Int?) {
+  if request.method.isDeepLIFT && !request.quiet && !request.multipliers && !request.hypothetical {
+    let what = contrast.map { "f_task(x) - f_\($0)(x) - (f_task(ref) - f_\($0)(ref))" } ?? "f(x) - f(ref)"
+    note("summation-to-delta: worst |sum(scores) - (\(what))| = \(String(format: "%.3g", worst)) over \(n) example(s), target '\(target)'")
   }
+}
+
+/// Single-input models whose scores go to one `.npy` are explained chunk by chunk: rows of the
+/// input (and of per-example references) are read from disk as needed and the scores are
+/// appended to the output file, so memory stays flat in the number of examples.
+func inputsAreStreamable(_ request: ExplainRequest, model: Model) -> Bool {
+  guard model.inputNames.count == 1, request.layers.isEmpty, case .single = request.inputs else { return false }
+  return URL(fileURLWithPath: request.output).pathExtension.lowercased() != "npz"
+}
+
+func runExplainStreaming(_ request: ExplainRequest, model: Model, explainer: ModelExplainer) throws {
+  guard case .single(let inputPath) = request.inputs else { return }
+  let input = try NpyFile(url: URL(fileURLWithPath: inputPath))
+  let n = input.rowCount
+  try checkShape(input.shape, fits: model.graph, input: 0, file: inputPath, option: "--input")
+  guard n > 0 else {
+    throw CLIError.data("\(inputPath): no examples (shape \(shapeText(input.shape))); nothing to explain")
+  }
+  // References: arrays shaped like one example (shared) or [M, …] (background) are read
+  // whole; per-example ones ([N, …] or [N, M, …]) are read chunk by chunk like the input.
+  var perExampleReferences: NpyFile? = nil
+  var referencePath: String? = nil
+  var fixed: ReferenceSet = .zeros
+  var shuffle: (count: Int, rng: RandomState)? = nil
+  var referencesPerExample = 1
+  switch request.references {
+  case .zeros: fixed = .zeros
+  case .background(let files):
+    let b = try readInputs(files, model: model, option: "--background")
+    try checkBackground(b, paths: files.paths(in: model.inputNames), inputShapes: [input.shape], names: model.inputNames)
+    referencesPerExample = max(1, b[0].rank > 0 ? b[0].shape[0] : 1)
+    fixed = .background(b)
+  case .shuffles(let count, let seed):
+    try checkFitsInMemory([count] + input.shape.dimensions.dropFirst(), what: "\(inputPath): --shuffles \(count)")
+    do { shuffle = (count, try RandomState(validatingSeed: seed)) } catch { throw CLIError.usage("--seed: \(error)") }
+    referencesPerExample = count
+  case .reference(let files):
+    guard case .single(let path) = files else { return }
+    let r = try NpyFile(url: URL(fileURLWithPath: path))
+    try checkReferenceShape(r.shape, input: input.shape, file: path, name: model.inputNames[0])
+    switch r.shape.rank - input.shape.rank {
+    case -1:
+      let shared = try readArray(path)
+      try checkFinite(shared, file: path)
+      fixed = .arrays([shared])
+    case 0, 1:
+      guard r.rowCount == n else {
+        throw CLIError.data("--reference for input '\(model.inputNames[0])' has shape \(r.shape) but the input has shape \(input.shape): a per-example reference needs one row per example")
+      }
+      perExampleReferences = r
+      referencePath = path
+      if r.shape.rank > input.shape.rank { referencesPerExample = max(1, r.shape[1]) }
+    default:
+      throw CLIError.data("--reference for input '\(model.inputNames[0])' has shape \(r.shape) but the input has shape \(input.shape): give one example's shape, the input's shape, or [N, M, …]")
+    }
+  }
+  let channelAxis = request.channelAxis ?? model.channelAxis
+  let chunk = max(1, max(request.batchSize, 1024) / referencesPerExample)
+  let progress = ProgressBar(total: n, enabled: !request.quiet)
+  var writer: NpyStreamWriter? = nil
+  var worst: Float = 0
+  var firstScores: Tensor? = nil
+  var firstInputs: Tensor? = nil
+  var target = explainer.target
+  var contrast: Int? = nil
+  var start = 0
+  do {
+    repeat {
+      let end = min(n, start + chunk)
+      let x = try input.readRows(start..<end)
+      try checkFinite(x, file: inputPath, firstRow: start)
+      let references: ReferenceSet
+      if let file = perExampleReferences {
+        let rows = try file.readRows(start..<end)
+        try checkFinite(rows, file: referencePath ?? file.name, firstRow: start)
+        references = .arrays([rows])
+      } else if var s = shuffle {
+        let layout: SequenceLayout = channelAxis == 1 ? .ncl : .nlc
+        let refs: Tensor
+        do { refs = try shuffledReferences(x, shuffles: s.count, rng: &s.rng, layout: layout) } catch {
+          throw CLIError.data("--shuffles: \(input.name): \(error)")
+        }
+        shuffle = s
+        references = .explicit(.multiple([refs]))
+      } else {
+        references = fixed
+      }
+      let base = start
+      let result = try cli { () throws(LiftKitError) in
+        try explainer.explain(inputs: [x], references: references) { progress.update(base + $0) }
+      }
+      if writer == nil {
+        writer = try NpyStreamWriter(url: URL(fileURLWithPath: request.output), shape: result.scores[0].shape.dropFirst.prepending(n))
+        firstScores = result.scores[0]
+        firstInputs = x
+      }
+      try writer!.append(result.scores[0])
+      worst = max(worst, result.worstConvergenceDelta)
+      target = result.target
+      contrast = result.contrast
+      start = end
+    } while start < n
+    progress.finish()
+    try writer!.commit()
+  } catch {
+    writer?.abort()
+    throw error
+  }
+  if let plot = request.plot, let scores = firstScores {
+    var o = PlotOptions()
+    o.input = firstInputs
+    try renderPlot(scores: scores, options: o, to: URL(fileURLWithPath: plot))
+  }
+  reportConvergence(request, worst: worst, examples: n, target: target, contrast: contrast)
 }
 
 /// Runs `deeplift predict`.
@@ -71,27 +202,16 @@ func runPredict(_ request: PredictRequest) throws {
   try checkNotOverwritingInputs(request.output, [request.model] + request.inputs.paths)
   let model = try loadModel(request.model)
   let graph = model.graph
-  let inputs = try readInputs(request.inputs, graph: graph, option: "--input")
+  let inputs = try readInputs(request.inputs, model: model, option: "--input")
   let outputs: [NodeID]
   if let layer = request.layer {
-    outputs = [try node(named: layer, in: graph, option: "--layer")]
+    outputs = [try cli { () throws(LiftKitError) in try model.node(named: layer, role: "layer") }]
   } else {
     outputs = graph.outputs
   }
-  let n = inputs[0].shape[0]
-  var parts = [[Tensor]](repeating: [], count: outputs.count)
-  var start = 0
-  // Batches bound the memory of the intermediate activations.
-  while start < n || (n == 0 && start == 0) {
-    let end = min(n, start + max(1, request.batchSize))
-    let xs = inputs.map { $0.slice(batch: start..<end) }
-    let values: [Tensor?]
-    do { values = try forward(graph, inputs: xs, computing: Set(outputs)) } catch { throw CLIError.data(error.description) }
-    for (k, id) in outputs.enumerated() { parts[k].append(values[id.rawValue]!) }
-    if n == 0 { break }
-    start = end
+  let results = try cli { () throws(LiftKitError) in
+    try model.predict(inputs: inputs, layers: outputs, batchSize: request.batchSize)
   }
-  let results = parts.map { Tensor.concatenate(batches: $0) }
   try writeOutputs(results, names: outputs.map { graph[$0].name }, to: request.output)
 }
 
@@ -137,24 +257,40 @@ func loadModel(_ path: String) throws -> Model {
   try Model(contentsOf: URL(fileURLWithPath: path))
 }
 
-func node(named name: String, in graph: Graph, option: String) throws -> NodeID {
-  guard let id = graph.node(named: name) else {
-    let names = graph.nodes.map(\.name)
-    let shown = names.prefix(12).joined(separator: ", ") + (names.count > 12 ? ", …" : "")
-    throw CLIError.data("\(option) '\(name)': no such layer in the model (layers: \(shown))")
+/// Runs a LiftKit call, turning its errors into the command's messages: names of options
+/// (`--target`, `--layer`, `--reference`) in front, usage errors where the command line is at
+/// fault; everything else is reported as it is.
+func cli<T>(_ body: () throws(LiftKitError) -> T) throws -> T {
+  do {
+    return try body()
+  } catch {
+    switch error {
+    case .noSuchLayer, .referenceRank, .mixedReferenceForms:
+      throw CLIError.data("--" + error.description)
+    case .duplicateLayer(let name):
+      throw CLIError.usage("--layer '\(name)' is given twice")
+    case .shufflesNeedSingleInput:
+      throw CLIError.usage("--shuffles needs a single-input model")
+    case .emptyTaskSelection:
+      throw CLIError.data("--task all: the target has no outputs")
+    case .explain(.graph(let e)):
+      throw CLIError.data(e.description)
+    default:
+      throw error
+    }
   }
-  return id
 }
 
-/// Reads one array per model input, in the graph's input order, and checks each before any
-/// work is done: rank and extents must fit the model input's declared per-example shape
-/// (`[N] + shape`), and every value must be finite (the first NaN or ±Inf is reported with
-/// its index).
+/// Reads one array per model input, in the model's input order, and checks each before any
+/// work is done: its float32 size must fit in memory (checked from the header, before
+/// allocating), its shape must be the model input's declared per-example shape with a leading
+/// example axis (for `--reference` also one axis less or one more), and every value must be
+/// finite (the first NaN or ±Inf is reported with its index).
 ///
 /// - Throws: ``CLIError/usage(_:)`` for a missing or unknown NAME, ``CLIError/data(_:)``
-///   naming the file for a shape that does not fit or a non-finite value; NumPy read errors.
-func readInputs(_ files: FileSet, graph: Graph, option: String) throws -> [Tensor] {
-  let names = graph.inputNames
+///   naming the file otherwise; NumPy read errors.
+func readInputs(_ files: FileSet, model: Model, option: String) throws -> [Tensor] {
+  let names = model.inputNames
   let paths: [String]
   switch files {
   case .single(let path):
@@ -163,39 +299,36 @@ func readInputs(_ files: FileSet, graph: Graph, option: String) throws -> [Tenso
     }
     paths = [path]
   case .named(let pairs):
-    for p in pairs where !names.contains(p.name) {
-      throw CLIError.usage("\(option) names '\(p.name)', which is not a model input (inputs: \(names.joined(separator: ", ")))")
-    }
-    paths = try names.map { name in
-      guard let p = pairs.first(where: { $0.name == name }) else {
+    do {
+      paths = try model.arrangeInputs(pairs.map { (name: $0.name, value: $0.path) })
+    } catch {
+      switch error {
+      case .unknownInput(let name, _):
+        throw CLIError.usage("\(option) names '\(name)', which is not a model input (inputs: \(names.joined(separator: ", ")))")
+      case .missingInput(let name, _):
         throw CLIError.usage("\(option) is missing model input '\(name)' (give \(option) \(name)=FILE)")
+      default: throw error
       }
-      return p.path
     }
   }
-  return try zip(graph.inputs, paths).map { id, path in
-    let tensor = try readArray(path)
+  return try paths.enumerated().map { k, path in
+    let file = try NpyFile(url: URL(fileURLWithPath: path))
+    try checkShape(file.shape, fits: model.graph, input: k, file: path, option: option)
+    try checkFitsInMemory(file.shape.dimensions, what: path)
+    let tensor = try file.readAll()
     try checkFinite(tensor, file: path)
-    if case .input(let declared) = graph[id].op {
-      try checkShape(tensor, fits: declared, file: path, input: graph[id].name, option: option)
-    }
     return tensor
   }
 }
 
-/// Reads a `.npy` file as float32, refusing before anything is allocated an array whose
+/// Reads a whole `.npy` file as float32, refusing before anything is allocated an array whose
 /// float32 size exceeds the machine's physical memory (a sparse or huge file would otherwise
 /// get the process killed).
 ///
 /// - Throws: ``CLIError/data(_:)`` naming the file and shape; NumPy read errors.
 func readArray(_ path: String) throws -> Tensor {
   let file = try NpyFile(url: URL(fileURLWithPath: path))
-  let (bytes, overflow) = file.header.scalarCount.multipliedReportingOverflow(by: MemoryLayout<Float>.size)
-  let memory = ProcessInfo.processInfo.physicalMemory
-  if overflow || UInt64(bytes) > memory {
-    throw CLIError.data(
-      "\(path): shape \(shapeText(file.shape)) needs \(bytes) bytes as float32, more than this machine's memory (\(memory) bytes)")
-  }
+  try checkFitsInMemory(file.shape.dimensions, what: path)
   return try file.readAll()
 }
 
@@ -203,39 +336,69 @@ func readArray(_ path: String) throws -> Tensor {
 /// physical memory (or its size overflows `Int`).
 func checkFitsInMemory(_ dimensions: [Int], what: String) throws {
   let memory = ProcessInfo.processInfo.physicalMemory
-  guard let count = Shape.checkedCount(dimensions), case let (bytes, false) = count.multipliedReportingOverflow(by: 4),
+  guard let count = Shape.checkedCount(dimensions), case (let bytes, false) = count.multipliedReportingOverflow(by: 4),
     UInt64(bytes) <= memory
   else {
-    throw CLIError.data("\(what): an array of shape \(shapeText(Shape(dimensions.map { max($0, 0) }))) would not fit in memory (\(memory) bytes)")
+    throw CLIError.data(
+      "\(what): an array of shape \(shapeText(Shape(dimensions.map { max($0, 0) }))) would not fit in memory (\(memory) bytes)")
   }
 }
 
-/// Checks that `tensor` is `[N] + declared` (open extents match anything); for `--reference`
-/// the rank may also be one less (shared) or one more (`[N, M, …]`), which
-/// ``readReferences(_:inputs:graph:channelAxis:)`` then checks against the inputs.
-func checkShape(_ tensor: Tensor, fits declared: [Int?], file: String, input: String, option: String) throws {
+/// Checks that `shape` is `[N] + declared` for model input `k` (open extents match anything);
+/// for `--reference` the rank may also be one less (shared) or one more (`[N, M, …]`).
+func checkShape(_ shape: Shape, fits graph: Graph, input k: Int, file: String, option: String) throws {
+  guard k < graph.inputs.count, case .input(let declared) = graph[graph.inputs[k]].op else { return }
   let expected = "(N" + declared.map { ", " + ($0.map(String.init) ?? "?") }.joined() + ")"
   func matches(_ dims: ArraySlice<Int>) -> Bool {
     dims.count == declared.count && zip(dims, declared).allSatisfy { d, e in e == nil || e == d }
   }
-  let dims = tensor.shape.dimensions
-  let ok: Bool
-  switch option {
-  case "--reference":
-    ok = matches(dims[...]) || matches(dims.dropFirst()) || matches(dims.dropFirst(2))
-  default:
-    ok = matches(dims.dropFirst()) && !dims.isEmpty
-  }
+  let dims = shape.dimensions
+  let ok =
+    option == "--reference"
+    ? matches(dims[...]) || matches(dims.dropFirst()) || matches(dims.dropFirst(2))
+    : !dims.isEmpty && matches(dims.dropFirst())
   guard ok else {
     let what = option == "--input" ? "shape" : "\(option) shape"
     let forms = option == "--reference" ? " (or one example's shape, or (N, M, …))" : ""
     throw CLIError.data(
-      "\(file): \(what) \(shapeText(tensor.shape)) does not fit model input '\(input)' \(expected)\(forms)")
+      "\(file): \(what) \(shapeText(shape)) does not fit model input '\(graph[graph.inputs[k]].name)' \(expected)\(forms)")
   }
 }
 
-/// Throws naming the file and the index of the first NaN or infinity in `tensor`.
-func checkFinite(_ tensor: Tensor, file: String) throws {
+/// Checks a `--reference` shape against its input's: one example's shape, the input's shape,
+/// or `[N, M ≥ 1, …]`.
+func checkReferenceShape(_ r: Shape, input x: Shape, file: String, name: String) throws {
+  let example = x.dropFirst.dimensions
+  let fits: Bool
+  switch r.rank - x.rank {
+  case -1: fits = r.dimensions == example
+  case 0: fits = r == x
+  case 1: fits = r[0] == x[0] && r[1] >= 1 && Array(r.dimensions.dropFirst(2)) == example
+  default: fits = false
+  }
+  guard fits else {
+    throw CLIError.data(
+      "\(file): reference shape \(shapeText(r)) does not fit input '\(name)' of shape \(shapeText(x)) (give one example's shape, the input's shape, or (N, M, …))")
+  }
+}
+
+/// Checks `--background` rows: at least one, each with the input's example shape.
+func checkBackground(_ rows: [Tensor], paths: [String], inputShapes: [Shape], names: [String]) throws {
+  for (k, (b, x)) in zip(rows, inputShapes).enumerated() {
+    let path = k < paths.count ? paths[k] : "--background"
+    guard b.rank >= 1, b.shape[0] >= 1 else {
+      throw CLIError.data("\(path): background for input '\(names[k])' has no rows (shape \(shapeText(b.shape)))")
+    }
+    guard b.shape.dropFirst == x.dropFirst else {
+      throw CLIError.data(
+        "\(path): background shape \(shapeText(b.shape)) does not fit input shape \(shapeText(x)) (expected (M\(x.dropFirst.dimensions.map { ", \($0)" }.joined())))")
+    }
+  }
+}
+
+/// Throws naming the file and the index of the first NaN or infinity in `tensor`, whose rows
+/// start at row `firstRow` of the file.
+func checkFinite(_ tensor: Tensor, file: String, firstRow: Int = 0) throws {
   let bad = tensor.withUnsafeBufferPointer { buffer in buffer.firstIndex { !$0.isFinite } }
   guard let bad else { return }
   var index = [Int](repeating: 0, count: tensor.rank)
@@ -244,9 +407,11 @@ func checkFinite(_ tensor: Tensor, file: String) throws {
     index[axis] = rest % tensor.shape[axis]
     rest /= tensor.shape[axis]
   }
+  if !index.isEmpty { index[0] += firstRow }
   let value = tensor.withUnsafeBufferPointer { $0[bad] }
   let what = value.isNaN ? "NaN" : (value > 0 ? "inf" : "-inf")
-  throw CLIError.data("\(file): \(what) at index [\(index.map(String.init).joined(separator: ", "))]; inputs, references and backgrounds must be finite")
+  throw CLIError.data(
+    "\(file): \(what) at index [\(index.map(String.init).joined(separator: ", "))]; inputs, references and backgrounds must be finite")
 }
 
 /// A shape as NumPy prints it: `()`, `(5,)`, `(4, 3)`.
@@ -255,60 +420,37 @@ func shapeText(_ shape: Shape) -> String {
   return d.count == 1 ? "(\(d[0]),)" : "(" + d.map(String.init).joined(separator: ", ") + ")"
 }
 
-/// Turns `--reference` / `--background` / `--shuffles` into the library's references,
-/// deciding by the reference's rank relative to the input (CLI.md).
-func readReferences(
-  _ source: ReferenceSource, inputs: [Tensor], graph: Graph, channelAxis: Int, inputFiles: [String]? = nil
-) throws -> References {
+/// Turns `--reference` / `--background` / `--shuffles` into LiftKit's reference set (the
+/// rank of `--reference` arrays decides their form, CLI.md), checking shapes against the
+/// inputs and naming the file.
+func readReferenceSet(_ source: ReferenceSource, model: Model, inputs: [Tensor], inputFiles: [String]) throws
+  -> ReferenceSet
+{
+  let names = model.inputNames
   switch source {
   case .zeros: return .zeros
   case .background(let files):
-    let rows = try readInputs(files, graph: graph, option: "--background")
-    for (k, (b, path)) in zip(rows, files.paths(in: graph)).enumerated() {
-      guard b.shape[0] >= 1 else {
-        throw CLIError.data("\(path): background for input '\(graph.inputNames[k])' has no rows (shape \(shapeText(b.shape)))")
-      }
-      guard b.shape.dropFirst == inputs[k].shape.dropFirst else {
-        throw CLIError.data("\(path): background shape \(shapeText(b.shape)) does not fit input shape \(shapeText(inputs[k].shape)) (expected (M\(inputs[k].shape.dropFirst.dimensions.map { ", \($0)" }.joined())))")
-      }
-    }
+    let rows = try readInputs(files, model: model, option: "--background")
+    try checkBackground(rows, paths: files.paths(in: names), inputShapes: inputs.map(\.shape), names: names)
     return .background(rows)
   case .shuffles(let count, let seed):
-    guard inputs.count == 1 else { throw CLIError.usage("--shuffles needs a single-input model") }
-    let layout: SequenceLayout = channelAxis == 1 ? .ncl : .nlc
-    let file = inputFiles?.first ?? "--input"
-    try checkFitsInMemory([count] + inputs[0].shape.dimensions, what: "\(file): --shuffles \(count)")
-    do {
-      return .multiple([try shuffledReferences(inputs[0], shuffles: count, seed: seed, layout: layout)])
-    } catch {
-      throw CLIError.data("\(file): --shuffles: \(error)")
+    if let x = inputs.first {
+      try checkFitsInMemory([count] + x.shape.dimensions, what: "\(inputFiles.first ?? "--input"): --shuffles \(count)")
     }
+    return .shuffles(count: count, seed: seed)
   case .reference(let files):
-    let refs = try readInputs(files, graph: graph, option: "--reference")
-    let names = graph.inputNames
-    let paths = files.paths(in: graph)
+    let refs = try readInputs(files, model: model, option: "--reference")
+    let paths = files.paths(in: names)
     var kind: Int? = nil
     for (k, (x, r)) in zip(inputs, refs).enumerated() {
-      let d = r.rank - x.rank
-      let example = x.shape.dropFirst.dimensions
-      let fits: Bool
-      switch d {
-      case -1: fits = r.shape.dimensions == example
-      case 0: fits = r.shape == x.shape
-      case 1: fits = r.shape[0] == x.shape[0] && r.shape[1] >= 1 && Array(r.shape.dimensions.dropFirst(2)) == example
-      default: fits = false
+      let path = k < paths.count ? paths[k] : "--reference"
+      try checkReferenceShape(r.shape, input: x.shape, file: path, name: names[k])
+      guard kind == nil || kind == r.rank - x.rank else {
+        throw CLIError.data("\(path): --reference arrays mix shared and per-example forms")
       }
-      guard fits else {
-        throw CLIError.data("\(paths[k]): reference shape \(shapeText(r.shape)) does not fit input '\(names[k])' of shape \(shapeText(x.shape)) (give one example's shape, the input's shape, or (N, M, …))")
-      }
-      guard kind == nil || kind == d else { throw CLIError.data("\(paths[k]): --reference arrays mix shared and per-example forms") }
-      kind = d
+      kind = r.rank - x.rank
     }
-    switch kind {
-    case -1: return .shared(refs)
-    case 0: return .perExample(refs)
-    default: return .multiple(refs)
-    }
+    return .arrays(refs)
   }
 }
 
@@ -347,12 +489,12 @@ func note(_ message: String) {
 }
 
 extension FileSet {
-  /// The paths in the graph's input order (as ``readInputs(_:graph:option:)`` reads them).
-  func paths(in graph: Graph) -> [String] {
+  /// The paths in the model's input order (as ``readInputs(_:model:option:)`` reads them).
+  func paths(in names: [String]) -> [String] {
     switch self {
     case .single(let path): return [path]
     case .named(let pairs):
-      return graph.inputNames.compactMap { name in pairs.first { $0.name == name }?.path }
+      return names.compactMap { name in pairs.first { $0.name == name }?.path }
     }
   }
 }

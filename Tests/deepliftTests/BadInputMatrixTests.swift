@@ -357,8 +357,22 @@ enum Matrix {
       status: 1, mentions: ["big.npy", "truncated", "(1000000000000, 6)"],
       setup: write(npyImage(descr: "<f4", shape: "(1000000000000, 6)", data: Data(count: 96)), "big.npy")),
     BadCase(
-      label: "declared shape larger than memory (sparse file, checked before allocating)",
-      arguments: explainMLP(input: "sparse.npy"), status: 1, mentions: ["sparse.npy", "memory"],
+      label: "predict: declared shape larger than memory (sparse file, checked before allocating)",
+      arguments: ["predict", "@mlp.h5", "--input", "sparse.npy", "--output", "out.npy"], status: 1,
+      mentions: ["sparse.npy", "memory"],
+      setup: { dir in
+        let rows = Int(ProcessInfo.processInfo.physicalMemory / 24) * 2 + 1
+        let header = npyImage(descr: "<f4", shape: "(\(rows), 6)")
+        let url = dir.appendingPathComponent("sparse.npy")
+        try header.write(to: url)
+        let handle = try FileHandle(forWritingTo: url)
+        try handle.truncate(atOffset: UInt64(header.count + rows * 24))
+        try handle.close()
+      }),
+    BadCase(
+      label: "explain to .npz (not streamed): declared shape larger than memory",
+      arguments: ["explain", "@mlp.h5", "--input", "sparse.npy", "--output", "out.npz"], status: 1,
+      mentions: ["sparse.npy", "memory"], precreate: "out.npz",
       setup: { dir in
         let rows = Int(ProcessInfo.processInfo.physicalMemory / 24) * 2 + 1
         let header = npyImage(descr: "<f4", shape: "(\(rows), 6)")
