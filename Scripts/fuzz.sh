@@ -9,8 +9,9 @@
 #   FuzzNpz          Corpus/npz           NumPy.readArchive(data:name:)
 #   FuzzKerasConfig  Corpus/keras-config  KerasConfigImporter (zoo.h5 weights) + shapes + forward
 #   FuzzKerasFile    Corpus/keras-file    loadKerasModel(at:) on whole .h5 / .keras files
-# Crash reproducers are written to Fuzz/.build-fuzz/artifacts/<harness>/; rerun one with
-#   Fuzz/.build-fuzz/release/<harness> <file>
+# Crash, leak and timeout (> 30 s per input) reproducers are written to
+# Fuzz/.build-fuzz/artifacts/<harness>/; rerun one with  Fuzz/.build-fuzz/release/<harness> <file>
+# (Fuzz/.build-fuzz-noasan/release/FuzzKerasFile for that harness).
 # The exit status is non-zero if any harness found a crash.
 set -uo pipefail
 cd "$(dirname "$0")/../Fuzz"
@@ -24,20 +25,28 @@ corpus_of() {
     *) echo "unknown harness $1" >&2; exit 2 ;;
   esac
 }
-# LeakSanitizer stays on except for FuzzKerasFile: ZIPFoundation 0.9.20's Archive(url:) leaks the
-# 35-byte path from FileManager.fileSystemRepresentation(withPath:) on every call (a bounded
-# leak in a one-shot tool, reported in the issue-9 notes), which would stop the run at once.
-leaks_of() { [ "$1" = FuzzKerasFile ] && echo 0 || echo 1; }
+# LeakSanitizer stays on for FuzzNpy and FuzzKerasConfig. It is off for the two harnesses that
+# open zip archives: ZIPFoundation 0.9.20 leaks on some of its own paths, bounded per call and
+# harmless in a one-shot tool (reported in the issue-9 notes), which would stop the run at once:
+# Archive(url:) never frees the C path from FileManager.fileSystemRepresentation(withPath:)
+# (35 bytes per call), and Archive(data:) keeps its in-memory file when it then rejects the
+# end-of-central-directory record (LiftIO refuses data without such a record before calling it).
+leaks_of() { case "$1" in FuzzNpz|FuzzKerasFile) echo 0 ;; *) echo 1 ;; esac; }
 status=0
 for h in "${HARNESSES[@]}"; do
   c=$(corpus_of "$h")
-  swift build -c release --scratch-path .build-fuzz --product "$h" \
-    -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library 2>&1 | grep -v "Cannot export local symbol" | tail -3
+  # FuzzKerasFile is built without AddressSanitizer: Debian's libhdf5 1.10.8 (not instrumented)
+  # over-reads heap blocks on corrupt object headers (e.g. strdup of an unterminated attribute
+  # name in H5O__attr_exists), which ASan's interceptors report at once although it does not
+  # crash; this harness counts real crashes (signals, Swift traps) and hangs (-timeout).
+  if [ "$h" = FuzzKerasFile ]; then sanitizers=fuzzer; scratch=.build-fuzz-noasan; else sanitizers=fuzzer,address; scratch=.build-fuzz; fi
+  swift build -c release --scratch-path "$scratch" --product "$h" \
+    -Xswiftc -sanitize="$sanitizers" -Xswiftc -parse-as-library 2>&1 | grep -v "Cannot export local symbol" | tail -3
   mkdir -p ".build-fuzz/corpus/$c" ".build-fuzz/artifacts/$h"
   echo "== $h: $RUNS runs (at most ${MAX_TIME}s) on Corpus/$c"
   start=$(date +%s)
-  ".build-fuzz/release/$h" ".build-fuzz/corpus/$c" "Corpus/$c" -runs="$RUNS" -max_total_time="$MAX_TIME" \
-    -rss_limit_mb=4096 -detect_leaks="$(leaks_of "$h")" -artifact_prefix=".build-fuzz/artifacts/$h/" -print_final_stats=1 2>&1 \
+  "$scratch/release/$h" ".build-fuzz/corpus/$c" "Corpus/$c" -runs="$RUNS" -max_total_time="$MAX_TIME" \
+    -rss_limit_mb=4096 -timeout=30 -detect_leaks="$(leaks_of "$h")" -artifact_prefix=".build-fuzz/artifacts/$h/" -print_final_stats=1 2>&1 \
     | grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==ERROR|SUMMARY|artifact_prefix|Test unit written)|crash|deadly signal" \
     || true
   rc=${PIPESTATUS[0]}
