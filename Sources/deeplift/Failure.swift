@@ -111,9 +111,10 @@ func requireWritableDestination(_ path: String) throws(CLIError) {
     throw .data("\(path): is a directory")
   }
   let directory = url.deletingLastPathComponent().path
-  guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+  guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
     throw .data("\(path): cannot write (directory \(directory) does not exist)")
   }
+  guard isDirectory.boolValue else { throw .data("\(path): cannot write (\(directory) is not a directory)") }
   guard access(directory, W_OK) == 0 else {
     throw .data("\(path): cannot write (directory \(directory) is not writable)")
   }

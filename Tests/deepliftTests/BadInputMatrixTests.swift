@@ -456,7 +456,8 @@ enum Matrix {
       mentions: ["nodir/out.npy", "does not exist"], precreate: nil, setup: write(mlpX, "x.npy")),
     BadCase(
       label: "output directory is a regular file",
-      arguments: explainMLP().map { $0 == "out.npy" ? "afile/out.npy" : $0 }, status: 1, mentions: ["afile/out.npy"],
+      arguments: explainMLP().map { $0 == "out.npy" ? "afile/out.npy" : $0 }, status: 1,
+      mentions: ["afile/out.npy", "not a directory"],
       precreate: nil, setup: all(write(mlpX, "x.npy"), write(Data("a file".utf8), "afile"))),
     BadCase(
       label: "output directory not writable (/proc)",
@@ -577,6 +578,20 @@ struct BadInputMatrixTests {
       let expected = try snapshot(dir)
       let r = try runDeeplift(arguments: c.arguments.map(resolve), in: dir)
       let context = "\(c.label)\(precreate ? " (existing output)" : ""): status \(r.status), stderr: \(r.stderr)"
+      // DEEPLIFT_MATRIX_LOG=file appends "label | status | message" per case (for reports).
+      if !precreate, let log = ProcessInfo.processInfo.environment["DEEPLIFT_MATRIX_LOG"],
+        let handle = FileHandle(forWritingAtPath: log) ?? {
+          _ = FileManager.default.createFile(atPath: log, contents: nil)
+          return FileHandle(forWritingAtPath: log)
+        }()
+      {
+        handle.seekToEndOfFile()
+        let message = r.stderr.trimmingCharacters(in: .newlines).replacingOccurrences(of: dir.path + "/", with: "")
+          .replacingOccurrences(of: kerasFixtures.path + "/", with: "").replacingOccurrences(of: matrixFixtures.path + "/", with: "")
+          .replacingOccurrences(of: npyFixtures.path + "/", with: "")
+        handle.write(Data("\(c.label) | \(r.status) | \(message)\n".utf8))
+        try? handle.close()
+      }
       expectCleanFailure(r, status: c.status, mentions: c.mentions, context: context, sourceLocation: sourceLocation)
       let after = try snapshot(dir)
       #expect(
