@@ -28,7 +28,9 @@ struct DeepLift: ParsableCommand {
       leading example axis, every value must be finite (a NaN or infinity in an input, \
       reference or background file is an error naming the file and the first bad index), \
       and `explain` refuses an input with no examples (N = 0); `predict` writes an empty \
-      output for it. The output may not be one of the files read (exit 2).
+      output for it. The output may not be one of the files read (exit 2). Reading a model \
+      that takes longer than DEEPLIFT_LOAD_TIMEOUT seconds (default 300) ends with an error \
+      (exit 1): some damaged HDF5 files make the HDF5 library loop.
 
       Exit status: 0 on success, 1 on bad data (unreadable or malformed file, wrong shape, \
       unsupported layer, task out of range), 2 on bad usage (unknown option or method, \

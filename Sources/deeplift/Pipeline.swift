@@ -253,8 +253,46 @@ func runInspect(model path: String, common: CommonOptions) throws {
 
 // MARK: - Helpers
 
+/// Loads the model under a watchdog: if reading takes longer than `DEEPLIFT_LOAD_TIMEOUT`
+/// seconds (default 300), the tool prints one `error:` line naming the file and exits with
+/// status 1. libhdf5 1.10 can loop without end on some damaged files (Fuzz/FuzzKerasFile found
+/// global-heap references that make `H5Aread` spin); nothing has been written at this point,
+/// so exiting leaves no output behind.
 func loadModel(_ path: String) throws -> Model {
-  try Model(contentsOf: URL(fileURLWithPath: path))
+  let environment = ProcessInfo.processInfo.environment["DEEPLIFT_LOAD_TIMEOUT"].flatMap(Double.init)
+  let limit = environment.map { max(0.1, $0) } ?? 300
+  let watchdog = LoadWatchdog(file: path, seconds: limit)
+  defer { watchdog.finish() }
+  return try Model(contentsOf: URL(fileURLWithPath: path))
+}
+
+/// Ends the process if ``finish()`` is not called within the time limit.
+final class LoadWatchdog: @unchecked Sendable {
+  // @unchecked: `done` is only touched under `lock`.
+  private let lock = NSLock()
+  private var done = false
+
+  init(file: String, seconds: Double) {
+    let message = Data(
+      "error: \(file): reading the model did not finish in \(Int(seconds.rounded())) s; the file is probably damaged (set DEEPLIFT_LOAD_TIMEOUT to wait longer)\n"
+        .utf8)
+    let thread = Thread { [self] in
+      Thread.sleep(forTimeInterval: seconds)
+      lock.lock()
+      let finished = done
+      lock.unlock()
+      guard !finished else { return }
+      FileHandle.standardError.write(message)
+      _exit(ExitStatus.dataError)
+    }
+    thread.start()
+  }
+
+  func finish() {
+    lock.lock()
+    done = true
+    lock.unlock()
+  }
 }
 
 /// Runs a LiftKit call, turning its errors into the command's messages: names of options

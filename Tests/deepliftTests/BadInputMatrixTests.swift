@@ -32,6 +32,8 @@ struct BadCase: Sendable, CustomTestStringConvertible {
   var precreate: String? = "out.npy"
   /// Creates the files the case needs in the working directory.
   var setup: @Sendable (URL) throws -> Void = { _ in }
+  /// Extra environment variables for the process.
+  var environment: [String: String] = [:]
 
   var testDescription: String { label }
 }
@@ -164,6 +166,10 @@ enum Matrix {
       label: "fuzzer find: libhdf5 loops on it (refused from the superblock)",
       arguments: ["explain", "%fuzz_hdf5_heap_loop.h5", "--input", "@mlp.x.npy", "--output", "out.npy"], status: 1,
       mentions: ["fuzz_hdf5_heap_loop.h5", "superblock"]),
+    BadCase(
+      label: "fuzzer find: libhdf5 loops on it (load watchdog, DEEPLIFT_LOAD_TIMEOUT=3)",
+      arguments: ["explain", "%fuzz_hdf5_heap_loop2.h5", "--input", "@mlp.x.npy", "--output", "out.npy"], status: 1,
+      mentions: ["fuzz_hdf5_heap_loop2.h5", "did not finish"], environment: ["DEEPLIFT_LOAD_TIMEOUT": "3"]),
     BadCase(
       label: "truncated .keras",
       arguments: ["explain", "cut.keras", "--input", "@image_cnn3.x.npy", "--output", "out.npy"], status: 1,
@@ -576,7 +582,7 @@ struct BadInputMatrixTests {
         try NumPy.write(mlpX, to: dir.appendingPathComponent("x.npy"))
       }
       let expected = try snapshot(dir)
-      let r = try runDeeplift(arguments: c.arguments.map(resolve), in: dir)
+      let r = try runDeeplift(arguments: c.arguments.map(resolve), in: dir, environment: c.environment)
       let context = "\(c.label)\(precreate ? " (existing output)" : ""): status \(r.status), stderr: \(r.stderr)"
       // DEEPLIFT_MATRIX_LOG=file appends "label | status | message" per case (for reports).
       if !precreate, let log = ProcessInfo.processInfo.environment["DEEPLIFT_MATRIX_LOG"],

@@ -56,10 +56,15 @@ struct CLITestError: Error, CustomStringConvertible {
 }
 
 /// Runs `deeplift arguments…` in `directory` and collects its output.
-func runDeeplift(arguments: [String], in directory: URL? = nil) throws -> CLIResult {
+func runDeeplift(arguments: [String], in directory: URL? = nil, environment: [String: String] = [:]) throws
+  -> CLIResult
+{
   let process = Process()
   process.executableURL = try deepliftExecutable()
   process.arguments = arguments
+  if !environment.isEmpty {
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+  }
   if let directory { process.currentDirectoryURL = directory }
   let out = Pipe(), err = Pipe()
   process.standardOutput = out
