@@ -6,6 +6,7 @@ import PackageDescription
 //   LiftTensor → LiftGenomics (dinucleotide shuffles)
 //   LiftTensor + ZIPFoundation → LiftIO (.npy / .npz)
 //   CHDF5 → LiftHDF5;  LiftNN + LiftHDF5 + ZIPFoundation → LiftKeras
+//   LiftNN + SwiftProtobuf → LiftONNX (generated code committed, no build plugin)
 //   everything → deeplift (the command-line tool, a thin layer)
 let package = Package(
   name: "swift-deeplift",
@@ -16,11 +17,13 @@ let package = Package(
     .library(name: "LiftGenomics", targets: ["LiftGenomics"]),
     .library(name: "LiftIO", targets: ["LiftIO"]),
     .library(name: "LiftKeras", targets: ["LiftKeras"]),
+    .library(name: "LiftONNX", targets: ["LiftONNX"]),
     .executable(name: "deeplift", targets: ["deeplift"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
     .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+    .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
   ],
   targets: [
     // MARK: - C libraries (Debian: libopenblas-dev, libhdf5-dev)
@@ -43,6 +46,10 @@ let package = Package(
       dependencies: [
         "LiftNN", "LiftHDF5", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
       ]),
+    .target(
+      name: "LiftONNX",
+      dependencies: ["LiftNN", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      exclude: ["README.md"]),
 
     // MARK: - Command-line tool
     .executableTarget(
@@ -68,6 +75,9 @@ let package = Package(
       resources: [.copy("Fixtures")]),
     .testTarget(
       name: "LiftKerasTests", dependencies: ["LiftKeras", "LiftIO", "LiftTestSupport"],
+      resources: [.copy("Fixtures")]),
+    .testTarget(
+      name: "LiftONNXTests", dependencies: ["LiftONNX", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),
     .testTarget(
       name: "deepliftTests", dependencies: ["deeplift", "LiftIO", "LiftTestSupport"],
