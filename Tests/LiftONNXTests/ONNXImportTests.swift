@@ -1,1 +1,341 @@
+import Foundation
+import LiftNN
+import LiftTensor
 import Testing
+
+@testable import LiftONNX
+
+// MARK: - Fixtures
+
+/// One array of a fixture sidecar (row-major float32 values written by ONNX Runtime).
+struct FixtureArray: Decodable {
+  var name: String
+  var shape: [Int]
+  var data: [Double]
+
+  var tensor: Tensor { Tensor(shape: Shape(shape), scalars: data.map { Float($0) }) }
+}
+
+/// `NAME.json` written next to `NAME.onnx` by Scripts/fixtures/make_onnx_fixtures.py.
+struct Fixture: Decodable {
+  var model: String
+  var inputs: [FixtureArray]
+  var outputs: [FixtureArray]
+}
+
+func fixtureURL(_ name: String, _ ext: String) throws -> URL {
+  try #require(Bundle.module.url(forResource: name, withExtension: ext, subdirectory: "Fixtures"))
+}
+
+func loadFixture(_ name: String, directory: URL? = nil) throws -> (URL, Fixture) {
+  let model = try directory.map { $0.appendingPathComponent(name + ".onnx") } ?? fixtureURL(name, "onnx")
+  let json = try directory.map { $0.appendingPathComponent(name + ".json") } ?? fixtureURL(name, "json")
+  return (model, try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: json)))
+}
+
+/// The importer's contract with ONNX Runtime: `max|ŷ − y| ≤ 1e-5·max|y| + 1e-6` per output.
+func expectMatches(_ actual: Tensor, _ expected: FixtureArray, _ label: String,
+                   sourceLocation: SourceLocation = #_sourceLocation) {
+  #expect(actual.shape.dimensions == expected.shape, "\(label): shape", sourceLocation: sourceLocation)
+  guard actual.shape.dimensions == expected.shape else { return }
+  let scale = expected.data.map { abs($0) }.max() ?? 0
+  var worst = 0.0
+  for (a, e) in zip(actual.scalars, expected.data) { worst = max(worst, abs(Double(a) - e)) }
+  #expect(worst <= 1e-5 * scale + 1e-6, "\(label): max |diff| \(worst), max |y| \(scale)", sourceLocation: sourceLocation)
+}
+
+func runAndCompare(_ graph: Graph, _ fixture: Fixture, _ label: String) throws {
+  let values = try forward(graph, inputs: fixture.inputs.map(\.tensor))
+  #expect(graph.outputs.count == fixture.outputs.count)
+  for (id, expected) in zip(graph.outputs, fixture.outputs) {
+    expectMatches(values[id.rawValue], expected, "\(label) output \(expected.name)")
+  }
+}
+
+func transposeCount(_ g: Graph) -> Int {
+  g.nodes.filter { if case .transpose = $0.op { true } else { false } }.count
+}
+
+let forwardFixtures = [
+  "mlp", "genomics_cnn", "residual2d", "depthwise", "depthwise1d", "zoo", "zoo_conv", "shapes",
+  "mlp_softmax_opset11", "gemm_bn", "autopad_opset20", "softmax_opset11", "pad_concat", "external",
+]
+
+// MARK: - Forward equality with ONNX Runtime
+
+@Suite("ONNX import: forward pass equals ONNX Runtime")
+struct ONNXForwardTests {
+  @Test("with and without transpose elimination", arguments: forwardFixtures)
+  func forwardMatches(name: String) throws {
+    let (url, fixture) = try loadFixture(name)
+    let plain = try loadONNXModel(at: url, optimizeLayout: false)
+    try runAndCompare(plain, fixture, "\(name) (unoptimised)")
+    let optimised = try loadONNXModel(at: url)
+    try runAndCompare(optimised, fixture, "\(name) (optimised)")
+    #expect(transposeCount(optimised) <= transposeCount(plain))
+    #expect(optimised.inputNames == fixture.inputs.map(\.name))
+    // Shapes resolve statically for any batch size.
+    for n in [1, 5] {
+      let shapes = fixture.inputs.map { Shape([n] + $0.shape.dropFirst()) }
+      _ = try optimised.inferShapes(inputShapes: shapes)
+    }
+  }
+
+  @Test("from Data gives the same graph as from a file")
+  func fromData() throws {
+    let (url, fixture) = try loadFixture("zoo")
+    let graph = try loadONNXModel(from: Data(contentsOf: url))
+    try runAndCompare(graph, fixture, "zoo from Data")
+  }
+
+  /// Benchmark models of shared/bench/make_models.py (MBs, not committed). Generate with
+  /// `make_onnx_fixtures.py --bench DIR` and run with `LIFT_ONNX_BENCH_DIR=DIR`.
+  @Test(
+    "benchmark models (LIFT_ONNX_BENCH_DIR)", .enabled(if: ProcessInfo.processInfo.environment["LIFT_ONNX_BENCH_DIR"] != nil),
+    arguments: ["tabular", "mnist", "basset", "bpnet"])
+  func benchmarkModels(name: String) throws {
+    let dir = URL(fileURLWithPath: ProcessInfo.processInfo.environment["LIFT_ONNX_BENCH_DIR"]!)
+    let (url, fixture) = try loadFixture(name, directory: dir)
+    try runAndCompare(try loadONNXModel(at: url), fixture, name)
+    try runAndCompare(try loadONNXModel(at: url, optimizeLayout: false), fixture, "\(name) (unoptimised)")
+  }
+}
+
+// MARK: - Graph structure
+
+@Suite("ONNX import: graph structure")
+struct ONNXStructureTests {
+  @Test("Conv–BN–ReLU–MaxPool–Conv keeps only the input transpose")
+  func genomicsTransposes() throws {
+    let graph = try loadONNXModel(at: try fixtureURL("genomics_cnn", "onnx"))
+    let transposes = graph.nodes.enumerated().filter { if case .transpose = $0.element.op { true } else { false } }
+    #expect(transposes.count == 1)
+    #expect(transposes.first?.element.inputs == graph.inputs)
+    // BatchNormalization stays a node of its own (an affine op).
+    #expect(graph.nodes.contains { if case .affine = $0.op { $0.origin == "BatchNormalization" } else { false } })
+    #expect(graph.nodes.map(\.op.kindName).filter { $0 == "conv1d" }.count == 2)
+  }
+
+  @Test("2-D residual net: transposes only at the input and before Flatten")
+  func residualTransposes() throws {
+    let graph = try loadONNXModel(at: try fixtureURL("residual2d", "onnx"))
+    #expect(transposeCount(graph) == 2)
+    let flatten = try #require(graph.nodes.first { $0.origin == "Flatten" })
+    if case .transpose(let p) = graph[flatten.inputs[0]].op { #expect(p == [0, 3, 1, 2]) } else {
+      Issue.record("Flatten should read a channels-first transpose")
+    }
+  }
+
+  @Test("torch's erf GELU becomes one exact GELU activation")
+  func geluFusion() throws {
+    let graph = try loadONNXModel(at: try fixtureURL("zoo", "onnx"))
+    let gelus = graph.nodes.filter { if case .activation(.gelu(approximate: false)) = $0.op { true } else { false } }
+    #expect(gelus.count == 1)
+    #expect(gelus.first?.name == "/gelu/Mul_1_output_0")
+    #expect(!graph.nodes.contains { $0.origin == "Erf" })
+  }
+
+  @Test("MatMul + Add becomes one dense layer with bias")
+  func matMulBias() throws {
+    let graph = try loadONNXModel(at: try fixtureURL("external", "onnx"))
+    #expect(graph.nodes.count == 2)
+    if case .dense(_, let bias?) = graph.nodes[1].op { #expect(bias.shape == [3]) } else {
+      Issue.record("expected dense with bias, got \(graph.nodes[1].op.kindName)")
+    }
+  }
+
+  @Test("ReLU6 and clamp become clip activations")
+  func clip() throws {
+    let graph = try loadONNXModel(at: try fixtureURL("zoo", "onnx"))
+    let clips = graph.nodes.compactMap { n -> [Float]? in
+      if case .activation(.clip(let lo, let hi)) = n.op { [lo, hi] } else { nil }
+    }
+    #expect(clips.contains([0, 6]))
+    #expect(clips.contains([-0.5, 2]))
+  }
+}
+
+// MARK: - Errors
+
+@Suite("ONNX import: errors")
+struct ONNXErrorTests {
+  @Test("LSTM is rejected naming op, node and opset")
+  func lstm() throws {
+    let error = #expect(throws: ONNXImportError.self) { try loadONNXModel(at: try fixtureURL("lstm", "onnx")) }
+    guard case .unsupportedOperator(let op, let node, let opset)? = error else {
+      Issue.record("unexpected \(String(describing: error))")
+      return
+    }
+    #expect(op == "LSTM" && opset == 17 && node.contains("LSTM"))
+    #expect(error?.description == "node '\(node)': operator LSTM (opset 17) is not supported")
+  }
+
+  @Test("a truncated file is an invalid protobuf")
+  func truncated() throws {
+    let error = #expect(throws: ONNXImportError.self) { try loadONNXModel(at: try fixtureURL("truncated", "onnx")) }
+    guard case .invalidProtobuf? = error else {
+      Issue.record("unexpected \(String(describing: error))")
+      return
+    }
+  }
+
+  @Test("a missing file is unreadable")
+  func missingFile() {
+    let url = URL(fileURLWithPath: "/nonexistent/model.onnx")
+    let error = #expect(throws: ONNXImportError.self) { try loadONNXModel(at: url) }
+    guard case .unreadableFile(let path, _)? = error else {
+      Issue.record("unexpected \(String(describing: error))")
+      return
+    }
+    #expect(path == "/nonexistent/model.onnx")
+  }
+
+  @Test("a custom-domain node is rejected naming the domain")
+  func customDomain() throws {
+    #expect(throws: ONNXImportError.unsupportedDomain(domain: "com.microsoft", opType: "FusedGemm", node: "fused")) {
+      try loadONNXModel(at: try fixtureURL("custom_domain", "onnx"))
+    }
+  }
+
+  @Test("opset 9 is rejected")
+  func oldOpset() throws {
+    #expect(throws: ONNXImportError.unsupportedOpset(version: 9)) {
+      try loadONNXModel(at: try fixtureURL("opset9", "onnx"))
+    }
+  }
+
+  @Test("a missing external data file names the tensor and the file")
+  func missingExternalData() throws {
+    let url = try fixtureURL("external_missing", "onnx")
+    let error = #expect(throws: ONNXImportError.self) { try loadONNXModel(at: url) }
+    guard case .missingExternalData(let tensor, let file)? = error else {
+      Issue.record("unexpected \(String(describing: error))")
+      return
+    }
+    #expect(tensor == "W")
+    #expect(file.hasSuffix("external_missing.data"))
+    // From Data without a directory, even the present file cannot be found.
+    let data = try Data(contentsOf: try fixtureURL("external", "onnx"))
+    #expect(throws: ONNXImportError.missingExternalData(tensor: "W", file: "external.data")) {
+      try loadONNXModel(from: data)
+    }
+  }
+}
+
+// MARK: - Hand-built models (generated proto types)
+
+func tensorProto(_ name: String, _ dims: [Int], _ values: [Float]) -> Onnx_TensorProto {
+  var t = Onnx_TensorProto()
+  t.name = name
+  t.dims = dims.map { Int64($0) }
+  t.dataType = 1
+  t.floatData = values
+  return t
+}
+
+func int64Proto(_ name: String, _ values: [Int]) -> Onnx_TensorProto {
+  var t = Onnx_TensorProto()
+  t.name = name
+  t.dims = [Int64(values.count)]
+  t.dataType = 7
+  t.int64Data = values.map { Int64($0) }
+  return t
+}
+
+func valueInfo(_ name: String, _ dims: [Onnx_TensorShapeProto.Dimension.OneOf_Value]) -> Onnx_ValueInfoProto {
+  var v = Onnx_ValueInfoProto()
+  v.name = name
+  v.type.tensorType.elemType = 1
+  v.type.tensorType.shape.dim = dims.map { d in
+    var dim = Onnx_TensorShapeProto.Dimension()
+    dim.value = d
+    return dim
+  }
+  return v
+}
+
+func nodeProto(_ op: String, _ inputs: [String], _ outputs: [String], name: String = "n") -> Onnx_NodeProto {
+  var n = Onnx_NodeProto()
+  n.opType = op
+  n.input = inputs
+  n.output = outputs
+  n.name = name
+  return n
+}
+
+func modelData(
+  nodes: [Onnx_NodeProto], inputDims: [Onnx_TensorShapeProto.Dimension.OneOf_Value],
+  initializers: [Onnx_TensorProto] = [], opset: Int64 = 17
+) throws -> Data {
+  var m = Onnx_ModelProto()
+  m.irVersion = 8
+  var o = Onnx_OperatorSetIdProto()
+  o.version = opset
+  m.opsetImport = [o]
+  m.graph.node = nodes
+  m.graph.initializer = initializers
+  m.graph.input = [valueInfo("x", inputDims)]
+  m.graph.output = [valueInfo(nodes.last!.output[0], [])]
+  return try m.serializedData()
+}
+
+@Suite("ONNX import: hand-built models")
+struct ONNXHandBuiltTests {
+  @Test("a dynamic non-batch extent is rejected")
+  func dynamicLength() throws {
+    let data = try modelData(nodes: [nodeProto("Relu", ["x"], ["y"])], inputDims: [.dimParam("n"), .dimValue(4), .dimParam("L")])
+    #expect(throws: ONNXImportError.dynamicDimension(input: "x", axis: 2)) { try loadONNXModel(from: data) }
+  }
+
+  @Test("Reshape that merges the batch axis is rejected")
+  func reshapeBatch() throws {
+    let data = try modelData(
+      nodes: [nodeProto("Reshape", ["x", "s"], ["y"], name: "r")], inputDims: [.dimParam("n"), .dimValue(4)],
+      initializers: [int64Proto("s", [2, -1])])
+    let error = #expect(throws: ONNXImportError.self) { try loadONNXModel(from: data) }
+    guard case .unsupportedUsage(let op, let node, _)? = error else {
+      Issue.record("unexpected \(String(describing: error))")
+      return
+    }
+    #expect(op == "Reshape" && node == "r")
+  }
+
+  @Test("Selu with non-standard constants is rejected")
+  func seluConstants() throws {
+    var selu = nodeProto("Selu", ["x"], ["y"], name: "s")
+    var a = Onnx_AttributeProto()
+    a.name = "alpha"
+    a.type = .float
+    a.f = 2
+    selu.attribute = [a]
+    let data = try modelData(nodes: [selu], inputDims: [.dimParam("n"), .dimValue(3)])
+    #expect(throws: ONNXImportError.self) { try loadONNXModel(from: data) }
+  }
+
+  @Test("Mul of two graph tensors (not a GELU pattern) is rejected")
+  func mulOfTensors() throws {
+    let data = try modelData(nodes: [nodeProto("Mul", ["x", "x"], ["y"], name: "m")], inputDims: [.dimParam("n"), .dimValue(3)])
+    #expect(throws: ONNXImportError.self) { try loadONNXModel(from: data) }
+  }
+
+  @Test("a fixed batch extent in the file still allows any batch")
+  func fixedBatch() throws {
+    let data = try modelData(
+      nodes: [nodeProto("Mul", ["x", "c"], ["y"])], inputDims: [.dimValue(1), .dimValue(2)],
+      initializers: [tensorProto("c", [2], [2, -3])])
+    let graph = try loadONNXModel(from: data)
+    let y = try forward(graph, inputs: [Tensor(shape: [2, 2], scalars: [1, 2, 3, 4])])[graph.outputs[0].rawValue]
+    #expect(y.scalars == [2, -6, 6, -12])
+  }
+
+  @Test("float16 bits decode exactly")
+  func half() {
+    #expect(halfToFloat(0x3C00) == 1)
+    #expect(halfToFloat(0xC000) == -2)
+    #expect(halfToFloat(0x3555) == Float(0x3555 & 0x3FF + 1024) / 1024 / 4)
+    #expect(halfToFloat(0x0001) == Float(sign: .plus, exponent: -24, significand: 1))
+    #expect(halfToFloat(0x7C00) == .infinity)
+    #expect(halfToFloat(0xFC00) == -.infinity)
+    #expect(halfToFloat(0x7E00).isNaN)
+  }
+}

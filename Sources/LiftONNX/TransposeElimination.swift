@@ -1,0 +1,164 @@
+import LiftNN
+import LiftTensor
+
+/// Removes layout transposes that cancel, by sinking them through layout-agnostic ops.
+///
+/// The ONNX importer wraps every channels-last op (convolution, pooling) of a channels-first
+/// tensor in a pair of ``LiftNN/Op/transpose(_:)`` nodes, so a torch `Conv → ReLU → MaxPool →
+/// Conv` chain first reads `T⁻¹ conv T · relu · T⁻¹ pool T · T⁻¹ conv T`. This pass rewrites,
+/// until nothing changes:
+///
+/// 1. `transpose(q) ∘ transpose(p)` → one `transpose(p ∘ q)`, or nothing when that is the
+///    identity (each consumer separately, so a transpose read by several nodes still cancels
+///    against each transpose consumer);
+/// 2. `f(transpose(p)(x))` → `transpose(p)(f′(x))` when the transpose has no other reader and
+///    `f` is elementwise or axis-aware with a permutable parameter: activations, identity,
+///    ``LiftNN/Op/affine(scale:offset:)`` and ``LiftNN/Op/prelu(alpha:)`` (parameters
+///    permuted), softmax (axis remapped), pad and slice (per-axis amounts permuted);
+/// 3. `g(transpose(p)(x₁), …, transpose(p)(xₙ))` → `transpose(p)(g′(x₁, …, xₙ))` for the
+///    n-ary ops add, subtract, average, maximum, minimum and concat (axis remapped) when every
+///    operand is a transpose by the same `p` read only by `g`;
+///
+/// then drops nodes no output depends on. Reshapes are never crossed, so a flatten still sees
+/// channels-first element order. Values change only by not being copied: every kept node
+/// computes exactly the same numbers, and the node that carries an ONNX tensor's name still
+/// holds that tensor in ONNX layout.
+///
+/// - Complexity: O(n²) in the number of nodes per rewrite, a few hundred nodes at most for
+///   the models this targets.
+public func eliminateRedundantTransposes(_ graph: Graph) -> Graph {
+  var nodes = graph.nodes
+  var outputs = graph.outputs
+  var names = Set(nodes.map(\.name))
+  func unique(_ base: String) -> String {
+    var name = base
+    var k = 2
+    while names.contains(name) {
+      name = "\(base)#\(k)"
+      k += 1
+    }
+    names.insert(name)
+    return name
+  }
+
+  var changed = true
+  while changed {
+    changed = false
+    var readers = [[Int]](repeating: [], count: nodes.count)  // one entry per operand use
+    for (i, n) in nodes.enumerated() {
+      for x in n.inputs { readers[x.rawValue].append(i) }
+    }
+    let outputSet = Set(outputs.map(\.rawValue))
+    func soleReader(_ j: Int, is i: Int) -> Bool {
+      !outputSet.contains(j) && !readers[j].isEmpty && readers[j].allSatisfy { $0 == i }
+    }
+
+    scan: for i in nodes.indices {
+      let n = nodes[i]
+      // 1. transpose ∘ transpose.
+      if case .transpose(let q) = n.op, case .transpose(let p) = nodes[n.inputs[0].rawValue].op {
+        let source = nodes[n.inputs[0].rawValue].inputs[0]
+        let composed = q.map { p[$0] }
+        if composed == Array(composed.indices) {
+          for k in nodes.indices {
+            nodes[k].inputs = nodes[k].inputs.map { $0.rawValue == i ? source : $0 }
+          }
+          outputs = outputs.map { $0.rawValue == i ? source : $0 }
+          nodes[i] = Node(op: .identity, inputs: [source], name: n.name, origin: "dead")
+        } else {
+          nodes[i].op = .transpose(composed)
+          nodes[i].inputs = [source]
+        }
+        changed = true
+        break scan
+      }
+      // 2. unary ops after a transpose.
+      if n.inputs.count == 1, case .transpose(let p) = nodes[n.inputs[0].rawValue].op {
+        let j = n.inputs[0].rawValue
+        if soleReader(j, is: i), let moved = permuted(n.op, through: p) {
+          let source = nodes[j].inputs[0]
+          nodes[j] = Node(op: moved, inputs: [source], name: unique(n.name + ":channels_last"), origin: n.origin)
+          nodes[i] = Node(op: .transpose(p), inputs: [NodeID(j)], name: n.name, origin: "\(n.origin) layout")
+          changed = true
+          break scan
+        }
+      }
+      // 3. n-ary ops whose operands are all transposes by one permutation.
+      if n.inputs.count >= 2, let p = commonPermutation(n.inputs, nodes),
+        n.inputs.allSatisfy({ soleReader($0.rawValue, is: i) }),
+        let moved = permutedNary(n.op, through: p)
+      {
+        let slots = Set(n.inputs.map(\.rawValue))
+        let host = slots.max()!
+        let sources = n.inputs.map { nodes[$0.rawValue].inputs[0] }
+        for s in slots where s != host {
+          nodes[s] = Node(op: .identity, inputs: [nodes[s].inputs[0]], name: nodes[s].name, origin: "dead")
+        }
+        nodes[host] = Node(op: moved, inputs: sources, name: unique(n.name + ":channels_last"), origin: n.origin)
+        nodes[i] = Node(op: .transpose(p), inputs: [NodeID(host)], name: n.name, origin: "\(n.origin) layout")
+        changed = true
+        break scan
+      }
+    }
+  }
+  return buildGraph(nodes: nodes, outputs: outputs)
+}
+
+/// The permutation shared by all operands when each is a transpose node.
+private func commonPermutation(_ inputs: [NodeID], _ nodes: [Node]) -> [Int]? {
+  var common: [Int]?
+  for x in inputs {
+    guard case .transpose(let p) = nodes[x.rawValue].op, common == nil || common == p else { return nil }
+    common = p
+  }
+  return common
+}
+
+/// `op′` with `op(transpose(p)(x)) == transpose(p)(op′(x))`, for unary ops; `nil` when the op
+/// cannot be moved.
+private func permuted(_ op: Op, through p: [Int]) -> Op? {
+  // Per-example permutation: axis a of the transposed example is axis q[a] of the source.
+  let q = p.dropFirst().map { $0 - 1 }
+  func parameter(_ t: Tensor) -> Tensor {
+    // Expand a rank-1 (last-axis) parameter to the example rank, then move its axes.
+    let full = t.rank == q.count ? t : t.reshaped(Shape([Int](repeating: 1, count: q.count - 1) + [t.scalarCount]))
+    var inverse = [Int](repeating: 0, count: q.count)
+    for (a, s) in q.enumerated() { inverse[s] = a }
+    return transposed(full, permutation: inverse)
+  }
+  func perAxis(_ v: [Int]) -> [Int] {
+    var out = [Int](repeating: 0, count: v.count)
+    for (a, s) in q.enumerated() { out[s] = v[a] }
+    return out
+  }
+  switch op {
+  case .activation, .identity: return op
+  case .affine(let scale, let offset):
+    guard scale.rank == q.count || scale.rank == 1, offset.rank == q.count || offset.rank == 1 else { return nil }
+    return .affine(scale: parameter(scale), offset: parameter(offset))
+  case .prelu(let alpha):
+    guard alpha.rank == q.count || alpha.rank == 1 else { return nil }
+    return .prelu(alpha: parameter(alpha))
+  case .softmax(let axis):
+    guard axis >= 1, axis < p.count else { return nil }
+    return .softmax(axis: p[axis])
+  case .pad(let before, let after, let value):
+    guard before.count == q.count, after.count == q.count else { return nil }
+    return .pad(before: perAxis(before), after: perAxis(after), value: value)
+  case .slice(let start, let end):
+    guard start.count == q.count, end.count == q.count else { return nil }
+    return .slice(start: perAxis(start), end: perAxis(end))
+  default: return nil
+  }
+}
+
+/// As ``permuted(_:through:)`` for n-ary ops.
+private func permutedNary(_ op: Op, through p: [Int]) -> Op? {
+  switch op {
+  case .add, .subtract, .average, .maximum, .minimum: return op
+  case .concat(let axis):
+    guard axis >= 1, axis < p.count else { return nil }
+    return .concat(axis: p[axis])
+  default: return nil
+  }
+}
