@@ -209,15 +209,21 @@ struct Importer {
   }
 }
 
-/// Builds a ``LiftNN/Graph`` from nodes in topological order, keeping every input and the
-/// ancestors of `outputs` only (IDs are renumbered).
-func buildGraph(nodes: [Node], outputs: [NodeID]) -> Graph {
+/// Indices of `outputs` and their ancestors.
+func liveNodes(_ nodes: [Node], outputs: [NodeID]) -> Set<Int> {
   var live = Set<Int>()
   var stack = outputs.map(\.rawValue)
   while let i = stack.popLast() {
     guard live.insert(i).inserted else { continue }
     stack.append(contentsOf: nodes[i].inputs.map(\.rawValue))
   }
+  return live
+}
+
+/// Builds a ``LiftNN/Graph`` from nodes in topological order, keeping every input and the
+/// ancestors of `outputs` only (IDs are renumbered).
+func buildGraph(nodes: [Node], outputs: [NodeID]) -> Graph {
+  let live = liveNodes(nodes, outputs: outputs)
   var graph = Graph()
   var newID = [Int: NodeID]()
   for (i, n) in nodes.enumerated() {

@@ -60,6 +60,11 @@ public func eliminateRedundantTransposes(_ graph: Graph) -> Graph {
         let source = nodes[n.inputs[0].rawValue].inputs[0]
         let composed = q.map { p[$0] }
         if composed == Array(composed.indices) {
+          // A model output keeps its ONNX name on the node that now carries its value.
+          if outputSet.contains(i), nodes[source.rawValue].name.hasSuffix(channelsLastSuffix) {
+            nodes[i].name = unique(n.name + ":cancelled")
+            nodes[source.rawValue].name = n.name
+          }
           for k in nodes.indices {
             nodes[k].inputs = nodes[k].inputs.map { $0.rawValue == i ? source : $0 }
           }
@@ -77,7 +82,7 @@ public func eliminateRedundantTransposes(_ graph: Graph) -> Graph {
         let j = n.inputs[0].rawValue
         if soleReader(j, is: i), let moved = permuted(n.op, through: p) {
           let source = nodes[j].inputs[0]
-          nodes[j] = Node(op: moved, inputs: [source], name: unique(n.name + ":channels_last"), origin: n.origin)
+          nodes[j] = Node(op: moved, inputs: [source], name: unique(n.name + channelsLastSuffix), origin: n.origin)
           nodes[i] = Node(op: .transpose(p), inputs: [NodeID(j)], name: n.name, origin: "\(n.origin) layout")
           changed = true
           break scan
@@ -94,15 +99,25 @@ public func eliminateRedundantTransposes(_ graph: Graph) -> Graph {
         for s in slots where s != host {
           nodes[s] = Node(op: .identity, inputs: [nodes[s].inputs[0]], name: nodes[s].name, origin: "dead")
         }
-        nodes[host] = Node(op: moved, inputs: sources, name: unique(n.name + ":channels_last"), origin: n.origin)
+        nodes[host] = Node(op: moved, inputs: sources, name: unique(n.name + channelsLastSuffix), origin: n.origin)
         nodes[i] = Node(op: .transpose(p), inputs: [NodeID(host)], name: n.name, origin: "\(n.origin) layout")
         changed = true
         break scan
       }
     }
   }
+  // A moved op whose ONNX-named transpose disappeared takes the ONNX name back (its value is
+  // that tensor in channels-last layout), so layers stay addressable by their ONNX names.
+  let live = liveNodes(nodes, outputs: outputs)
+  let liveNames = Set(live.map { nodes[$0].name })
+  for i in live.sorted() where nodes[i].name.hasSuffix(channelsLastSuffix) {
+    let base = String(nodes[i].name.dropLast(channelsLastSuffix.count))
+    if !liveNames.contains(base) { nodes[i].name = base }
+  }
   return buildGraph(nodes: nodes, outputs: outputs)
 }
+
+private let channelsLastSuffix = ":channels_last"
 
 /// The permutation shared by all operands when each is a transpose node.
 private func commonPermutation(_ inputs: [NodeID], _ nodes: [Node]) -> [Int]? {
