@@ -147,7 +147,7 @@ struct Importer {
     let (nodes, fused) = try fuseErfGELU(g.node, context: context)
     // Unsupported operators and domains are reported before anything else can go wrong
     // (an LSTM's initial-state ConstantOfShape, say).
-    for (index, node) in nodes.enumerated() where !fused.contains(index) {
+    for (index, node) in nodes.enumerated() where fused[index] == nil {
       guard node.domain.isEmpty || node.domain == "ai.onnx" else {
         throw .unsupportedDomain(domain: node.domain, opType: node.opType, node: displayName(node))
       }
@@ -155,8 +155,8 @@ struct Importer {
     }
     for (index, node) in nodes.enumerated() {
       let conversion: OperatorConverter
-      if fused.contains(index) {
-        conversion = OperatorConverter(sinceVersion: 1, convert: convertGelu)
+      if let fusedConverter = fused[index] {
+        conversion = OperatorConverter(sinceVersion: 1, convert: fusedConverter)
       } else {
         conversion = try converter(for: node, opset: context.opset)
       }

@@ -7,13 +7,15 @@ import Foundation
 //   d = Div(x, √2)   e = Erf(d)   a = Add(e, 1)   m = Mul(x, a)   y = Mul(m, 0.5)
 //
 // (or with `Mul(x, 0.5)` applied first). The graph IR has no Erf, and GELU is one
-// elementwise activation for attribution, so the chain becomes a single Gelu node.
+// elementwise activation for attribution, so the chain becomes a single Gelu node. Likewise
+// `nn.SiLU` arrives as `Mul(x, Sigmoid(x))` and becomes one Swish activation.
 
 /// Replaces every erf-GELU chain by a synthetic `Gelu` node (op type `Gelu`, input `x`,
-/// output `y`, the name of the chain's last node). Returns the new list and the indices of
-/// the synthetic nodes, which are converted regardless of opset.
+/// output `y`, the name of the chain's last node), and every SiLU (`Mul(x, Sigmoid(x))`, as
+/// torch writes `nn.SiLU`) by a synthetic `Swish` node. Returns the new list and the indices of
+/// the synthetic nodes with their converters, which apply regardless of opset.
 func fuseErfGELU(_ nodes: [Onnx_NodeProto], context: ConversionContext) throws(ONNXImportError)
-  -> ([Onnx_NodeProto], Set<Int>)
+  -> ([Onnx_NodeProto], [Int: ConvertFunction])
 {
   var producer = [String: Int]()
   var consumers = [String: [Int]]()
@@ -51,6 +53,20 @@ func fuseErfGELU(_ nodes: [Onnx_NodeProto], context: ConversionContext) throws(O
 
   var removed = Set<Int>()
   var replacements = [Int: Onnx_NodeProto]()
+  // SiLU: y = Mul(x, Sigmoid(x)) with the sigmoid read only there.
+  for (si, sig) in nodes.enumerated() where sig.opType == "Sigmoid" && sig.input.count == 1 {
+    let x = sig.input[0]
+    guard let mi = soleConsumer(sig.output[0]), nodes[mi].opType == "Mul", nodes[mi].input.count == 2,
+      Set(nodes[mi].input) == [x, sig.output[0]], replacements[mi] == nil
+    else { continue }
+    var swish = Onnx_NodeProto()
+    swish.opType = "Swish"
+    swish.name = nodes[mi].name.isEmpty ? nodes[mi].output[0] : nodes[mi].name
+    swish.input = [x]
+    swish.output = [nodes[mi].output[0]]
+    removed.insert(si)
+    replacements[mi] = swish
+  }
   for (e, erf) in nodes.enumerated() where erf.opType == "Erf" && erf.input.count == 1 {
     guard let di = producer[erf.input[0]], uses(erf.input[0]) == 1 else { continue }
     let div = nodes[di]
@@ -86,7 +102,8 @@ func fuseErfGELU(_ nodes: [Onnx_NodeProto], context: ConversionContext) throws(O
     } else {
       continue
     }
-    guard removed.isDisjoint(with: chain), replacements[last] == nil else { continue }
+    guard removed.isDisjoint(with: chain), replacements[last] == nil, chain.allSatisfy({ replacements[$0] == nil })
+    else { continue }
     var gelu = Onnx_NodeProto()
     gelu.opType = "Gelu"
     gelu.name = nodes[last].name.isEmpty ? nodes[last].output[0] : nodes[last].name
@@ -95,12 +112,12 @@ func fuseErfGELU(_ nodes: [Onnx_NodeProto], context: ConversionContext) throws(O
     removed.formUnion(chain)
     replacements[last] = gelu
   }
-  guard !replacements.isEmpty else { return (nodes, []) }
+  guard !replacements.isEmpty else { return (nodes, [:]) }
   var out = [Onnx_NodeProto]()
-  var fused = Set<Int>()
+  var fused = [Int: ConvertFunction]()
   for (i, n) in nodes.enumerated() where !removed.contains(i) {
     if let r = replacements[i] {
-      fused.insert(out.count)
+      fused[out.count] = r.opType == "Gelu" ? convertGelu : activation { _, _ in .swish }
       out.append(r)
     } else {
       out.append(n)

@@ -139,6 +139,13 @@ struct ONNXStructureTests {
     #expect(!graph.nodes.contains { $0.origin == "Erf" })
   }
 
+  @Test("torch's SiLU (Mul(x, Sigmoid(x))) becomes one swish activation")
+  func swishFusion() throws {
+    let graph = try loadONNXModel(at: try fixtureURL("zoo_conv", "onnx"))
+    #expect(graph.nodes.contains { if case .activation(.swish) = $0.op { true } else { false } })
+    #expect(!graph.nodes.contains { if case .activation(.sigmoid) = $0.op { true } else { false } })
+  }
+
   @Test("MatMul + Add becomes one dense layer with bias")
   func matMulBias() throws {
     let graph = try loadONNXModel(at: try fixtureURL("external", "onnx"))
