@@ -19,7 +19,7 @@ import LiftTensor
 ///    n-ary ops add, subtract, average, maximum, minimum and concat (axis remapped) when every
 ///    operand is a transpose by the same `p` read only by `g`;
 ///
-/// then drops nodes no output depends on. Reshapes are never crossed, so a flatten still sees
+/// merges a reshape into a reshape that only it reads, then drops nodes no output depends on. Reshapes are never crossed, so a flatten still sees
 /// channels-first element order. Values change only by not being copied: every kept node
 /// computes exactly the same numbers, and the node that carries an ONNX tensor's name still
 /// holds that tensor in ONNX layout.
@@ -74,6 +74,12 @@ public func eliminateRedundantTransposes(_ graph: Graph) -> Graph {
           nodes[i].op = .transpose(composed)
           nodes[i].inputs = [source]
         }
+        changed = true
+        break scan
+      }
+      // Reshape of a reshape read only there: one reshape (row-major order is unchanged).
+      if case .reshape = n.op, case .reshape = nodes[n.inputs[0].rawValue].op, soleReader(n.inputs[0].rawValue, is: i) {
+        nodes[i].inputs = nodes[n.inputs[0].rawValue].inputs
         changed = true
         break scan
       }

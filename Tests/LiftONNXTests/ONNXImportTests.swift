@@ -118,6 +118,11 @@ struct ONNXStructureTests {
     // BatchNormalization stays a node of its own (an affine op).
     #expect(graph.nodes.contains { if case .affine = $0.op { $0.origin == "BatchNormalization" } else { false } })
     #expect(graph.nodes.map(\.op.kindName).filter { $0 == "conv1d" }.count == 2)
+    // GlobalAveragePool's (N, C, 1) reshape and Flatten merge into one reshape.
+    #expect(graph.nodes.map(\.op.kindName) == [
+      "input", "transpose", "conv1d", "affine", "relu", "max_pool1d", "conv1d", "relu", "global_avg_pool",
+      "reshape", "dense",
+    ])
   }
 
   @Test("2-D residual net: transposes only at the input and before Flatten")
