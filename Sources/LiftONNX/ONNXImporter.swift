@@ -144,6 +144,9 @@ struct Importer {
     }
     for o in g.output { context.useCounts[o.name, default: 0] += 1 }
 
+    for n in g.node where n.output.first?.isEmpty ?? true {
+      throw .invalidModel("node '\(displayName(n))' (\(n.opType)) has no output")
+    }
     let (nodes, fused) = try fuseErfGELU(g.node, context: context)
     // Unsupported operators and domains are reported before anything else can go wrong
     // (an LSTM's initial-state ConstantOfShape, say).

@@ -137,6 +137,9 @@ func spatialPads(
   _ a: Attributes, input: [Int], kernel: [Int], strides: [Int], dilations: [Int], _ node: Onnx_NodeProto
 ) throws(ONNXImportError) -> (before: [Int], after: [Int]) {
   let d = input.count
+  guard kernel.count == d, strides.count == d, dilations.count == d,
+    (kernel + strides + dilations).allSatisfy({ $0 >= 1 })
+  else { throw usage(node, "kernel \(kernel), strides \(strides) and dilations \(dilations) must be positive, one per spatial axis") }
   let mode = a.string("auto_pad") ?? "NOTSET"
   switch mode {
   case "NOTSET", "":
@@ -471,6 +474,7 @@ func squeeze(unsqueeze: Bool, axesAsInput: Bool) -> ConvertFunction {
       let outRank = fullDims.count + rawAxes.count
       var axes = [Int]()
       for a in rawAxes { axes.append(try normalizeAxis(a, rank: outRank, node)) }
+      guard Set(axes).count == axes.count else { throw usage(node, "repeated axes \(rawAxes)") }
       for a in axes.sorted() { dims.insert(1, at: a) }
       if isNode && dims[0] != -1 { throw usage(node, "unsqueeze at axis 0 would move the batch axis") }
     } else {
@@ -480,6 +484,7 @@ func squeeze(unsqueeze: Bool, axesAsInput: Bool) -> ConvertFunction {
       } else {
         axes = fullDims.indices.filter { fullDims[$0] == 1 }
       }
+      guard Set(axes).count == axes.count else { throw usage(node, "repeated axes \(axes)") }
       for a in axes.sorted().reversed() {
         guard dims[a] == 1 else { throw usage(node, "cannot squeeze axis \(a) of extent \(fullDims[a] == -1 ? "N" : String(fullDims[a]))") }
         dims.remove(at: a)

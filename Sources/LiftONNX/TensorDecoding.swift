@@ -83,8 +83,9 @@ private func decodeRaw(_ raw: Data, type: ONNXDataType, count: Int, name: String
   case .float16, .bfloat16, .int16, .uint16: size = 2
   case .int8, .uint8, .bool: size = 1
   }
-  guard raw.count == count * size else {
-    throw .invalidTensor(name: name, reason: "raw_data has \(raw.count) bytes, expected \(count * size)")
+  let (expected, overflow) = count.multipliedReportingOverflow(by: size)
+  guard !overflow, raw.count == expected else {
+    throw .invalidTensor(name: name, reason: "raw_data has \(raw.count) bytes for \(count) values of \(size) bytes")
   }
   let bytes = [UInt8](raw)
   func load<T: FixedWidthInteger>(_: T.Type, _ i: Int) -> T {
@@ -120,7 +121,7 @@ private func readExternal(_ tensor: Onnx_TensorProto, baseDirectory: URL?) throw
     default: break
     }
   }
-  guard !location.isEmpty, offset >= 0 else {
+  guard !location.isEmpty, offset >= 0, (length ?? 0) >= 0 else {
     throw .invalidTensor(name: tensor.name, reason: "external data without a valid location/offset")
   }
   guard let baseDirectory else {

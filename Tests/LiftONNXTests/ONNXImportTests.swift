@@ -1,6 +1,7 @@
 import Foundation
 import LiftNN
 import LiftTensor
+import LiftTestSupport
 import Testing
 
 @testable import LiftONNX
@@ -415,5 +416,35 @@ struct TransposeEliminationTests {
     let values = try forward(optimised, inputs: [xv])
     #expect(values[optimised.outputs[2].rawValue] == xv)
     #expect(values[optimised.outputs[1].rawValue].scalars == [1, 0, 0, 5, 3, 0])
+  }
+}
+
+// MARK: - Robustness
+
+@Suite("ONNX import: corrupted files never trap")
+struct ONNXRobustnessTests {
+  /// Flips random bytes of real models; every result must be a graph that runs or a thrown
+  /// ``ONNXImportError`` (a trap would crash the test process).
+  @Test(arguments: ["mlp", "genomics_cnn", "shapes", "autopad_opset20", "residual2d"])
+  func corruptedBytes(name: String) throws {
+    let original = try Data(contentsOf: try fixtureURL(name, "onnx"))
+    let (_, fixture) = try loadFixture(name)
+    var rng = SplitMix64(seed: UInt64(name.utf8.count) &* 7919)
+    var loaded = 0, rejected = 0
+    for _ in 0..<150 {
+      var bytes = [UInt8](original)
+      for _ in 0..<Int.random(in: 1...4, using: &rng) {
+        let i = Int.random(in: 0..<bytes.count, using: &rng)
+        bytes[i] = UInt8.random(in: 0...255, using: &rng)
+      }
+      do {
+        let graph = try loadONNXModel(from: Data(bytes))
+        loaded += 1
+        _ = try? forward(graph, inputs: fixture.inputs.map(\.tensor))
+      } catch {
+        rejected += 1
+      }
+    }
+    #expect(loaded + rejected == 150)
   }
 }
