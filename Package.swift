@@ -5,6 +5,7 @@ import PackageDescription
 //   CBLAS → LiftTensor → LiftNN → LiftAttribution
 //   LiftTensor → LiftGenomics (dinucleotide shuffles)
 //   LiftTensor + ZIPFoundation → LiftIO (.npy / .npz)
+//   LiftTensor + CCairo → LiftPlot (PNG / SVG / PDF figures)
 //   CHDF5 → LiftHDF5;  LiftNN + LiftHDF5 + ZIPFoundation → LiftKeras
 //   LiftNN + SwiftProtobuf → LiftONNX (generated code committed, no build plugin)
 //   everything → deeplift (the command-line tool, a thin layer)
@@ -18,6 +19,8 @@ let package = Package(
     .library(name: "LiftIO", targets: ["LiftIO"]),
     .library(name: "LiftKeras", targets: ["LiftKeras"]),
     .library(name: "LiftONNX", targets: ["LiftONNX"]),
+    .library(name: "LiftKit", targets: ["LiftKit"]),
+    .library(name: "LiftPlot", targets: ["LiftPlot"]),
     .executable(name: "deeplift", targets: ["deeplift"]),
   ],
   dependencies: [
@@ -26,21 +29,24 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
   ],
   targets: [
-    // MARK: - C libraries (Debian: libopenblas-dev, libhdf5-dev)
+    // MARK: - C libraries (Debian: libopenblas-dev, libhdf5-dev, libcairo2-dev)
     .systemLibrary(
       name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev", "pkg-config"])]),
     .systemLibrary(
       name: "CHDF5", pkgConfig: "hdf5-serial", providers: [.apt(["libhdf5-dev", "pkg-config"])]),
+    .systemLibrary(
+      name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev", "pkg-config"])]),
 
     // MARK: - Library
     .target(name: "LiftTensor", dependencies: ["CBLAS"]),
     .target(name: "LiftNN", dependencies: ["LiftTensor"]),
-    .target(name: "LiftAttribution", dependencies: ["LiftNN"]),
+    .target(name: "LiftAttribution", dependencies: ["LiftNN", "LiftGenomics"]),
     .target(name: "LiftGenomics", dependencies: ["LiftTensor"]),
     .target(
       name: "LiftIO",
       dependencies: ["LiftTensor", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
     .target(name: "LiftHDF5", dependencies: ["CHDF5"]),
+    .target(name: "LiftPlot", dependencies: ["LiftTensor", "CCairo"]),
     .target(
       name: "LiftKeras",
       dependencies: [
@@ -51,11 +57,16 @@ let package = Package(
       dependencies: ["LiftNN", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
       exclude: ["README.md"]),
 
+    // The library face of the tool: load any model file, explain, aggregate.
+    .target(
+      name: "LiftKit",
+      dependencies: ["LiftAttribution", "LiftKeras", "LiftIO", "LiftGenomics", "LiftPlot"]),
+
     // MARK: - Command-line tool
     .executableTarget(
       name: "deeplift",
       dependencies: [
-        "LiftAttribution", "LiftKeras", "LiftIO", "LiftGenomics",
+        "LiftKit", "LiftAttribution", "LiftKeras", "LiftIO", "LiftGenomics", "LiftPlot",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 
@@ -74,8 +85,9 @@ let package = Package(
       name: "LiftIOTests", dependencies: ["LiftIO", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),
     .testTarget(
-      name: "LiftKerasTests", dependencies: ["LiftKeras", "LiftIO", "LiftTestSupport"],
+      name: "LiftKerasTests", dependencies: ["LiftKeras", "LiftHDF5", "LiftIO", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),
+    .testTarget(name: "LiftPlotTests", dependencies: ["LiftPlot", "LiftTensor"]),
     .testTarget(
       name: "LiftONNXTests", dependencies: ["LiftONNX", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),

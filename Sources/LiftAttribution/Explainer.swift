@@ -69,9 +69,16 @@ public struct ExplainOptions: Sendable {
   public var steps: Int = 50
   public var integration: IntegrationRule = .gaussLegendre
   public var maxPool: MaxPoolRule = .gradient
-  /// Examples per forward/backward batch; never changes a result.
+  /// Example–reference pairs per forward/backward batch (with M references per example a
+  /// batch holds `max(1, batchSize / M)` examples); changes speed and memory, never a result.
   public var batchSize: Int = 64
   /// Output the multipliers instead of the contribution scores.
   public var multipliers: Bool = false
+  /// Output hypothetical contributions `H_c = m_c − Σ_c' r_c'·m_c'` along ``channelAxis``
+  /// (the original's `get_hypothetical_contribs_func_onehot`), averaged over references.
+  public var hypothetical: Bool = false
+  /// The channel axis of the model inputs for ``hypothetical`` (−1: channels last, Keras;
+  /// 1: channels first, ONNX/torch).
+  public var channelAxis: Int = -1
   public init() {}
 }

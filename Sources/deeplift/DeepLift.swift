@@ -1,9 +1,43 @@
 import ArgumentParser
+import Foundation
 
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// The `deeplift` command: explain, run and inspect Keras / ONNX models from the shell.
+///
+/// Every failure ends the process through ``exitReporting(_:)``: one `error: …` line on
+/// standard error, exit status 1 for bad data and 2 for bad usage (see ``ExitStatus``).
 @main
 struct DeepLift: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "deeplift",
     abstract: "Explain neural-network predictions with DeepLIFT and related methods.",
-    version: "0.1.0")
+    discussion: """
+      MODEL is a Keras HDF5 (.h5), Keras 3 (.keras) or ONNX (.onnx) file; arrays are NumPy \
+      .npy files (.npz for several model inputs). Outputs are written atomically: on any \
+      error no output file is left behind.
+
+      Exit status: 0 on success, 1 on bad data (unreadable or malformed file, wrong shape, \
+      unsupported layer, task out of range), 2 on bad usage (unknown option or method, \
+      malformed NAME=FILE or --task).
+      """,
+    version: "0.1.0",
+    subcommands: [Explain.self, Predict.self, Inspect.self, Shuffle.self, Plot.self])
+
+  static func main() {
+    // A closed pipe (`deeplift inspect m.h5 | head`) must not kill the process with SIGPIPE.
+    signal(SIGPIPE, SIG_IGN)
+    do {
+      var command = try parseAsRoot()
+      try command.run()
+    } catch {
+      exitReporting(error)
+    }
+  }
 }

@@ -226,3 +226,29 @@ struct PropertyTests {
     #expect(throws: ExplainError.self) { _ = try Explainer(graph: bad, options: o) }
   }
 }
+
+@Suite("Hypothetical contributions")
+struct HypotheticalTests {
+  /// Σ_c x_c·H_c equals the actual contribution summed over channels on one-hot rows
+  /// (reference §2.3 identity), per example and averaged over several references.
+  @Test func projectionOntoObservedBaseEqualsContributionSum() throws {
+    var r = TestRandom(21)
+    let g = ToyGraphs.genomics()
+    var xs = [Float](repeating: 0, count: 2 * 12 * 4)
+    for p in 0..<(2 * 12) { xs[p * 4 + Int((r.next() + 1) * 1.999)] = 1 }
+    let x = Tensor(shape: [2, 12, 4], scalars: xs)
+    var refs = [Float]()
+    for _ in 0..<(2 * 3 * 12) { refs += [0.1, 0.2, 0.3, 0.4] }
+    let ref = Tensor(shape: [2, 3, 12, 4], scalars: refs)
+    var o = ExplainOptions()
+    o.method = .rescale
+    let scores = try Explainer(graph: g, options: o).explain(inputs: [x], references: .multiple([ref])).scores[0]
+    o.hypothetical = true
+    let hyp = try Explainer(graph: g, options: o).explain(inputs: [x], references: .multiple([ref])).scores[0]
+    for p in 0..<(2 * 12) {
+      let actual = (0..<4).reduce(Float(0)) { $0 + scores.scalars[p * 4 + $1] }
+      let projected = (0..<4).reduce(Float(0)) { $0 + xs[p * 4 + $1] * hyp.scalars[p * 4 + $1] }
+      #expect(abs(actual - projected) < 1e-5)
+    }
+  }
+}

@@ -1,0 +1,272 @@
+import CHDF5
+
+/// An open HDF5 group or dataset: something that carries attributes.
+///
+/// Not thread-confined by libhdf5 (the library is built thread-safe), but the wrapper makes no
+/// promise beyond reading; do not share instances across tasks.
+public class HDF5Object {
+  let id: hid_t
+  let file: FileHandleBox
+  /// The absolute path of the object inside its file (`/`, `/model_weights/dense`, …).
+  public let path: String
+
+  init(id: hid_t, file: FileHandleBox, path: String) {
+    self.id = id
+    self.file = file
+    self.path = path
+  }
+
+  deinit { H5Oclose(id) }
+
+  /// The name of the file, for messages.
+  public var fileName: String { file.name }
+
+  func child(_ relative: String) -> String {
+    path == "/" ? "/" + relative : path + "/" + relative
+  }
+
+  /// Whether the object has an attribute called `name`.
+  public func hasAttribute(_ name: String) -> Bool {
+    silenceHDF5Errors()
+    return H5Aexists(id, name) > 0
+  }
+
+  /// Reads a string attribute that holds one string (a scalar, or an array of one element).
+  /// Fixed-length (h5py `bytes`) and variable-length (h5py `str`) strings are both accepted;
+  /// the bytes are decoded as UTF-8 with invalid sequences replaced.
+  public func stringAttribute(_ name: String) throws(HDF5Error) -> String {
+    let values = try stringArrayAttribute(name)
+    guard values.count == 1 else {
+      throw .wrongType(file: file.name, path: child("@" + name), expected: "a single string")
+    }
+    return values[0]
+  }
+
+  /// Reads a string attribute of any rank as a flat array in row-major order (Keras
+  /// `weight_names`, `layer_names`). An attribute with no elements gives `[]` whatever its
+  /// element type (tf.keras writes an empty `float64` array for layers without weights).
+  public func stringArrayAttribute(_ name: String) throws(HDF5Error) -> [String] {
+    silenceHDF5Errors()
+    let where_ = child("@" + name)
+    let attr = try openAttribute(name)
+    defer { H5Aclose(attr) }
+    let space = H5Aget_space(attr)
+    guard space >= 0 else { throw .readFailed(file: file.name, path: where_) }
+    defer { H5Sclose(space) }
+    let points = H5Sget_simple_extent_npoints(space)
+    guard points >= 0 else { throw .readFailed(file: file.name, path: where_) }
+    if points == 0 { return [] }
+    guard points <= 1 << 24 else { throw .tooLarge(file: file.name, path: where_, dimensions: [Int(points)]) }
+    let n = Int(points)
+    let ftype = H5Aget_type(attr)
+    guard ftype >= 0 else { throw .readFailed(file: file.name, path: where_) }
+    defer { H5Tclose(ftype) }
+    guard H5Tget_class(ftype) == H5T_STRING else {
+      throw .wrongType(file: file.name, path: where_, expected: "a string attribute")
+    }
+    let memtype = H5Tcopy(lift_h5t_c_s1())
+    guard memtype >= 0 else { throw .readFailed(file: file.name, path: where_) }
+    defer { H5Tclose(memtype) }
+    H5Tset_cset(memtype, H5Tget_cset(ftype))
+
+    if H5Tis_variable_str(ftype) > 0 {
+      guard H5Tset_size(memtype, lift_h5t_variable()) >= 0 else {
+        throw .readFailed(file: file.name, path: where_)
+      }
+      var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: n)
+      let status = pointers.withUnsafeMutableBytes { H5Aread(attr, memtype, $0.baseAddress) }
+      guard status >= 0 else { throw .readFailed(file: file.name, path: where_) }
+      let strings = pointers.map { pointer -> String in
+        guard let pointer else { return "" }
+        return String(cString: pointer)  // repairs invalid UTF-8
+      }
+      _ = pointers.withUnsafeMutableBytes { lift_h5_vlen_reclaim(memtype, space, $0.baseAddress) }
+      return strings
+    } else {
+      let size = H5Tget_size(ftype)
+      guard size > 0, size <= 1 << 26, size * n <= 1 << 28 else {
+        throw .tooLarge(file: file.name, path: where_, dimensions: [n, size])
+      }
+      H5Tset_size(memtype, size)
+      H5Tset_strpad(memtype, H5T_STR_NULLPAD)
+      var buffer = [UInt8](repeating: 0, count: size * n)
+      let status = buffer.withUnsafeMutableBytes { H5Aread(attr, memtype, $0.baseAddress) }
+      guard status >= 0 else { throw .readFailed(file: file.name, path: where_) }
+      return (0..<n).map { i in
+        let bytes = buffer[(i * size)..<((i + 1) * size)].prefix { $0 != 0 }
+        return String(decoding: bytes, as: UTF8.self)
+      }
+    }
+  }
+
+  /// Reads an integer attribute of any rank as a flat array (converted to `Int`).
+  public func intArrayAttribute(_ name: String) throws(HDF5Error) -> [Int] {
+    silenceHDF5Errors()
+    let where_ = child("@" + name)
+    let attr = try openAttribute(name)
+    defer { H5Aclose(attr) }
+    let space = H5Aget_space(attr)
+    guard space >= 0 else { throw .readFailed(file: file.name, path: where_) }
+    defer { H5Sclose(space) }
+    let points = H5Sget_simple_extent_npoints(space)
+    guard points >= 0 else { throw .readFailed(file: file.name, path: where_) }
+    if points == 0 { return [] }
+    guard points <= 1 << 24 else { throw .tooLarge(file: file.name, path: where_, dimensions: [Int(points)]) }
+    let ftype = H5Aget_type(attr)
+    guard ftype >= 0 else { throw .readFailed(file: file.name, path: where_) }
+    defer { H5Tclose(ftype) }
+    guard H5Tget_class(ftype) == H5T_INTEGER else {
+      throw .wrongType(file: file.name, path: where_, expected: "an integer attribute")
+    }
+    var values = [Int64](repeating: 0, count: Int(points))
+    let status = values.withUnsafeMutableBytes { H5Aread(attr, lift_h5t_native_int64(), $0.baseAddress) }
+    guard status >= 0 else { throw .readFailed(file: file.name, path: where_) }
+    return values.map { Int($0) }
+  }
+
+  /// Reads an integer attribute holding one value.
+  public func intAttribute(_ name: String) throws(HDF5Error) -> Int {
+    let values = try intArrayAttribute(name)
+    guard values.count == 1 else {
+      throw .wrongType(file: file.name, path: child("@" + name), expected: "a single integer")
+    }
+    return values[0]
+  }
+
+  private func openAttribute(_ name: String) throws(HDF5Error) -> hid_t {
+    guard H5Aexists(id, name) > 0 else { throw .missing(file: file.name, path: child("@" + name)) }
+    let attr = H5Aopen(id, name, lift_h5p_default())
+    guard attr >= 0 else { throw .readFailed(file: file.name, path: child("@" + name)) }
+    return attr
+  }
+}
+
+/// An HDF5 group: a directory of named groups and datasets.
+public final class HDF5Group: HDF5Object {
+  /// The names of the group's direct children (groups, datasets), in name order.
+  public func childNames() throws(HDF5Error) -> [String] {
+    silenceHDF5Errors()
+    var info = H5G_info_t()
+    guard H5Gget_info(id, &info) >= 0 else { throw .readFailed(file: file.name, path: path) }
+    guard info.nlinks <= 1 << 24 else {
+      throw .tooLarge(file: file.name, path: path, dimensions: [Int(info.nlinks)])
+    }
+    var names = [String]()
+    for i in 0..<info.nlinks {
+      let length = H5Lget_name_by_idx(id, ".", H5_INDEX_NAME, H5_ITER_INC, i, nil, 0, lift_h5p_default())
+      guard length >= 0, length < 1 << 20 else { throw .readFailed(file: file.name, path: path) }
+      var buffer = [CChar](repeating: 0, count: Int(length) + 1)
+      let got = H5Lget_name_by_idx(
+        id, ".", H5_INDEX_NAME, H5_ITER_INC, i, &buffer, buffer.count, lift_h5p_default())
+      guard got >= 0 else { throw .readFailed(file: file.name, path: path) }
+      names.append(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+    }
+    return names
+  }
+
+  /// Whether a link exists at the relative `path` (`a/b/c`), checked component by component.
+  public func contains(_ path: String) -> Bool {
+    silenceHDF5Errors()
+    let components = path.split(separator: "/", omittingEmptySubsequences: true)
+    guard !components.isEmpty else { return false }
+    var prefix = ""
+    for component in components {
+      prefix += prefix.isEmpty ? String(component) : "/" + component
+      guard H5Lexists(id, prefix, lift_h5p_default()) > 0 else { return false }
+    }
+    return true
+  }
+
+  /// Whether the object at the relative `path` exists and is a group.
+  public func containsGroup(_ path: String) -> Bool {
+    guard contains(path) else { return false }
+    let object = H5Oopen(id, path, lift_h5p_default())
+    guard object >= 0 else { return false }
+    defer { H5Oclose(object) }
+    return H5Iget_type(object) == H5I_GROUP
+  }
+
+  /// Opens the group at the relative `path`.
+  public func group(_ path: String) throws(HDF5Error) -> HDF5Group {
+    let object = try openObject(path, type: H5I_GROUP, expected: "a group")
+    return HDF5Group(id: object, file: file, path: child(path))
+  }
+
+  /// Opens the dataset at the relative `path` (dataset names may contain `:`, as in Keras'
+  /// `kernel:0`; `/` separates groups).
+  public func dataset(_ path: String) throws(HDF5Error) -> HDF5Dataset {
+    let object = try openObject(path, type: H5I_DATASET, expected: "a dataset")
+    return try HDF5Dataset(datasetID: object, file: file, path: child(path))
+  }
+
+  private func openObject(_ path: String, type: H5I_type_t, expected: String) throws(HDF5Error) -> hid_t {
+    guard contains(path) else { throw .missing(file: file.name, path: child(path)) }
+    let object = H5Oopen(id, path, lift_h5p_default())
+    guard object >= 0 else { throw .readFailed(file: file.name, path: child(path)) }
+    guard H5Iget_type(object) == type else {
+      H5Oclose(object)
+      throw .wrongType(file: file.name, path: child(path), expected: expected)
+    }
+    return object
+  }
+}
+
+/// An HDF5 dataset of numbers.
+public final class HDF5Dataset: HDF5Object {
+  /// The extents, outermost first (`[]` for a scalar dataset).
+  public let shape: [Int]
+  /// Number of elements (product of ``shape``; 1 for a scalar).
+  public let count: Int
+
+  init(datasetID id: hid_t, file: FileHandleBox, path: String) throws(HDF5Error) {
+    silenceHDF5Errors()
+    let space = H5Dget_space(id)
+    guard space >= 0 else {
+      H5Oclose(id)
+      throw .readFailed(file: file.name, path: path)
+    }
+    defer { H5Sclose(space) }
+    let rank = H5Sget_simple_extent_ndims(space)
+    guard rank >= 0, rank <= 32 else {
+      H5Oclose(id)
+      throw .readFailed(file: file.name, path: path)
+    }
+    var dims = [hsize_t](repeating: 0, count: Int(rank))
+    guard H5Sget_simple_extent_dims(space, &dims, nil) >= 0 else {
+      H5Oclose(id)
+      throw .readFailed(file: file.name, path: path)
+    }
+    var count = 1
+    for d in dims {
+      let (product, overflow) = count.multipliedReportingOverflow(by: Int(clamping: d))
+      guard !overflow, d <= 1 << 40, product <= 1 << 31 else {
+        H5Oclose(id)
+        throw .tooLarge(file: file.name, path: path, dimensions: dims.map { Int(clamping: $0) })
+      }
+      count = product
+    }
+    self.shape = dims.map { Int($0) }
+    self.count = count
+    super.init(id: id, file: file, path: path)
+  }
+
+  /// Reads every element converted to `Float`, in row-major order. Floating-point datasets of
+  /// any width (float16, float32, float64) and integer datasets are accepted; libhdf5 converts.
+  public func readFloats() throws(HDF5Error) -> [Float] {
+    silenceHDF5Errors()
+    let ftype = H5Dget_type(id)
+    guard ftype >= 0 else { throw .readFailed(file: file.name, path: path) }
+    defer { H5Tclose(ftype) }
+    let typeClass = H5Tget_class(ftype)
+    guard typeClass == H5T_FLOAT || typeClass == H5T_INTEGER else {
+      throw .wrongType(file: file.name, path: path, expected: "a numeric dataset")
+    }
+    if count == 0 { return [] }
+    var values = [Float](repeating: 0, count: count)
+    let status = values.withUnsafeMutableBytes {
+      H5Dread(id, lift_h5t_native_float(), lift_h5s_all(), lift_h5s_all(), lift_h5p_default(), $0.baseAddress)
+    }
+    guard status >= 0 else { throw .readFailed(file: file.name, path: path) }
+    return values
+  }
+}

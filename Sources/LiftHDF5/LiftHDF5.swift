@@ -1,1 +1,0 @@
-// LiftHDF5: see the work package that owns this module.

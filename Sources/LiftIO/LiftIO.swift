@@ -1,1 +1,0 @@
-// LiftIO: see the work package that owns this module.

@@ -1,0 +1,276 @@
+import Foundation
+import LiftTensor
+import ZIPFoundation
+
+/// Reading and writing NumPy `.npy` arrays and `.npz` archives as `Float` tensors.
+///
+/// Reading accepts `.npy` format versions 1.0, 2.0 and 3.0, either byte order, C or Fortran
+/// order and the dtypes listed in ``NpyDType`` (all converted to `Float`). Writing produces
+/// what `np.save` produces for a C-order little-endian `float32` array, byte for byte.
+/// Every write is atomic (see ``AtomicFileWriter``). All errors are ``NumpyIOError`` values
+/// whose description is one line naming the file.
+public enum NumPy {
+  /// What a file's first bytes say it is.
+  public enum FileKind: Sendable, Equatable {
+    /// Starts with the `.npy` magic `\x93NUMPY`.
+    case npy
+    /// Starts with a zip local-file or end-of-central-directory signature (`PK…`).
+    case zip
+    /// Anything else (including an empty file).
+    case other
+  }
+
+  /// Sniffs the first bytes of `url`.
+  ///
+  /// - Throws: ``NumpyIOError/cannotOpen(file:reason:)`` if it cannot be opened.
+  public static func fileKind(at url: URL) throws(NumpyIOError) -> FileKind {
+    let name = displayName(url)
+    let source = try FileByteSource(path: url.path, file: name)
+    let head = try source.bytes(count: min(6, source.size), at: 0, file: name)
+    if head == NpyHeader.magic { return .npy }
+    if head.count >= 4, head[0] == 0x50, head[1] == 0x4B, [3, 5, 7].contains(head[2]), head[3] == head[2] + 1 {
+      return .zip
+    }
+    return .other
+  }
+
+  // MARK: - .npy
+
+  /// Reads a whole `.npy` file as a row-major `Float` tensor.
+  ///
+  /// - Throws: ``NumpyIOError`` (see ``NpyFile/init(url:)`` and ``NpyFile/readAll()``).
+  public static func read(_ url: URL) throws(NumpyIOError) -> Tensor {
+    try NpyFile(url: url).readAll()
+  }
+
+  /// Decodes a `.npy` image held in memory; `name` is used in error messages.
+  public static func read(data: Data, name: String) throws(NumpyIOError) -> Tensor {
+    try NpyFile(data: data, name: name).readAll()
+  }
+
+  /// The complete `.npy` image of `tensor`: float32, little-endian, C order, with the header
+  /// `np.save` writes (version 1.0 unless the header needs 2.0; data at a multiple of 64 bytes).
+  public static func encode(_ tensor: Tensor) -> Data {
+    var data = Data(NpyHeader.encode(shape: tensor.shape))
+    tensor.withUnsafeBufferPointer { appendLittleEndian($0, to: &data) }
+    return data
+  }
+
+  /// Writes `tensor` to `url` as a float32 `.npy` file, atomically.
+  ///
+  /// - Throws: ``NumpyIOError/writeFailed(file:reason:)``; the destination is then untouched.
+  public static func write(_ tensor: Tensor, to url: URL) throws(NumpyIOError) {
+    let writer = try AtomicFileWriter(destination: url)
+    try writer.write(NpyHeader.encode(shape: tensor.shape))
+    try writeScalars(tensor, to: writer)
+    try writer.commit()
+  }
+
+  /// Appends a tensor's scalars as little-endian float32 bytes.
+  static func writeScalars(_ tensor: Tensor, to writer: AtomicFileWriter) throws(NumpyIOError) {
+    var failure: NumpyIOError?
+    tensor.withUnsafeBufferPointer { buffer in
+      do throws(NumpyIOError) {
+        if !hostIsBigEndian {
+          try writer.write(UnsafeRawBufferPointer(buffer))
+        } else {
+          var data = Data()
+          appendLittleEndian(buffer, to: &data)
+          try writer.write(data)
+        }
+      } catch {
+        failure = error
+      }
+    }
+    if let failure { throw failure }
+  }
+
+  // MARK: - .npz
+
+  /// Reads every array of an `.npz` archive (stored or deflated members), in archive order.
+  ///
+  /// Member `NAME.npy` gives the array named `NAME` (as `np.load(...)[NAME]`). Directory
+  /// entries are skipped.
+  ///
+  /// - Throws: ``NumpyIOError/notNpz(file:reason:)`` if the file is not a zip archive,
+  ///   ``NumpyIOError/invalidMember(file:member:reason:)`` for a member not named `*.npy`, a
+  ///   duplicate name or a member that cannot be extracted, and any `.npy` error of a member
+  ///   (its file then reads `archive.npz:member.npy`).
+  public static func readArchive(_ url: URL) throws(NumpyIOError) -> [(name: String, tensor: Tensor)] {
+    var result: [(name: String, tensor: Tensor)] = []
+    for (arrayName, file) in try readArchiveFiles(url) {
+      result.append((arrayName, try file.readAll()))
+    }
+    return result
+  }
+
+  /// Opens every member of an `.npz` archive as an ``NpyFile`` (header parsed, data not yet
+  /// converted), in archive order. Members are extracted into memory.
+  public static func readArchiveFiles(_ url: URL) throws(NumpyIOError) -> [(name: String, file: NpyFile)] {
+    let name = displayName(url)
+    // Open once ourselves first: gives the usual "cannot open" errors (missing, directory).
+    let probe = try FileByteSource(path: url.path, file: name)
+    guard probe.size > 0 else { throw .notNpz(file: name, reason: "empty file") }
+    let archive: Archive
+    do {
+      archive = try Archive(url: url, accessMode: .read)
+    } catch {
+      throw .notNpz(file: name, reason: "not a zip archive")
+    }
+    var result: [(name: String, file: NpyFile)] = []
+    var seen = Set<String>()
+    var visited = 0
+    for entry in archive {
+      visited += 1
+      let path = entry.path
+      switch entry.type {
+      case .directory: continue
+      case .symlink: throw .invalidMember(file: name, member: path, reason: "is a symbolic link")
+      case .file: break
+      }
+      guard path.hasSuffix(".npy"), path.count > 4 else {
+        throw .invalidMember(file: name, member: path, reason: "is not a NAME.npy array")
+      }
+      let arrayName = String(path.dropLast(4))
+      guard seen.insert(arrayName).inserted else {
+        throw .invalidMember(file: name, member: path, reason: "appears twice")
+      }
+      var data = Data()
+      do {
+        _ = try archive.extract(entry, skipCRC32: false) { chunk in data.append(chunk) }
+      } catch {
+        throw .invalidMember(file: name, member: path, reason: "cannot be extracted (\(zipReason(error)))")
+      }
+      result.append((arrayName, try NpyFile(data: data, name: "\(name):\(path)")))
+    }
+    // ZIPFoundation's iterator stops quietly at a damaged entry; compare with the directory.
+    if let declared = try centralDirectoryEntryCount(probe, file: name), declared != visited {
+      throw .notNpz(file: name, reason: "corrupt archive: \(declared) entries declared, \(visited) readable")
+    }
+    return result
+  }
+
+  /// The entry count of the zip's end-of-central-directory record (zip64 aware), or `nil` if
+  /// the record cannot be found.
+  static func centralDirectoryEntryCount(_ source: any ByteSource, file: String) throws(NumpyIOError) -> Int? {
+    let tailLength = min(source.size, 22 + 65535)
+    let tailStart = source.size - tailLength
+    let tail = try source.bytes(count: tailLength, at: tailStart, file: file)
+    func u16(_ i: Int) -> Int { Int(tail[i]) | Int(tail[i + 1]) << 8 }
+    var i = tail.count - 22
+    while i >= 0 {
+      if tail[i] == 0x50, tail[i + 1] == 0x4B, tail[i + 2] == 0x05, tail[i + 3] == 0x06 { break }
+      i -= 1
+    }
+    guard i >= 0 else { return nil }
+    let count = u16(i + 10)
+    guard count == 0xFFFF else { return count }
+    // Zip64: the locator (PK\6\7) sits just before the record and points at the zip64 record.
+    let locator = tailStart + i - 20
+    guard locator >= 0 else { return nil }
+    let loc = try source.bytes(count: 20, at: locator, file: file)
+    guard loc[0..<4] == [0x50, 0x4B, 0x06, 0x07] else { return nil }
+    var offset = 0
+    for b in 0..<8 { offset |= Int(loc[8 + b]) << (8 * b) }
+    guard offset >= 0, offset <= source.size - 56 else { return nil }
+    let record = try source.bytes(count: 56, at: offset, file: file)
+    guard record[0..<4] == [0x50, 0x4B, 0x06, 0x06] else { return nil }
+    var total = 0
+    for b in 0..<8 { total |= Int(record[32 + b]) << (8 * b) }
+    return total
+  }
+
+  /// Writes arrays to an `.npz` archive (stored members `NAME.npy`, float32), atomically.
+  ///
+  /// `np.load` reads the result; names keep their order.
+  ///
+  /// - Throws: ``NumpyIOError/invalidArrayName(file:name:reason:)`` for an empty or repeated
+  ///   name, ``NumpyIOError/writeFailed(file:reason:)`` on I/O errors (nothing is left behind).
+  public static func writeArchive(_ arrays: [(name: String, tensor: Tensor)], to url: URL) throws(NumpyIOError) {
+    let name = displayName(url)
+    var seen = Set<String>()
+    for (arrayName, _) in arrays {
+      guard !arrayName.isEmpty else { throw .invalidArrayName(file: name, name: arrayName, reason: "empty") }
+      guard !arrayName.contains("\0") else {
+        throw .invalidArrayName(file: name, name: arrayName, reason: "contains NUL")
+      }
+      guard seen.insert(arrayName).inserted else {
+        throw .invalidArrayName(file: name, name: arrayName, reason: "used twice")
+      }
+    }
+    let (temporary, _) = try AtomicFileWriter.createTemporary(for: url, name: name, open: false)
+    do {
+      // Scoped so the archive is closed (deinit → fclose) before the rename.
+      try {
+        let archive = try Archive(url: URL(fileURLWithPath: temporary), accessMode: .create)
+        for (arrayName, tensor) in arrays {
+          let header = Data(NpyHeader.encode(shape: tensor.shape))
+          let total = header.count + tensor.scalarCount * 4
+          try archive.addEntry(
+            with: arrayName + ".npy", type: .file, uncompressedSize: Int64(total),
+            compressionMethod: .none
+          ) { position, size in
+            npyChunk(header: header, tensor: tensor, position: Int(position), size: size)
+          }
+        }
+      }()
+    } catch {
+      unlink(temporary)
+      throw .writeFailed(file: name, reason: zipReason(error))
+    }
+    try AtomicFileWriter.moveTemporary(temporary, to: url, name: name)
+  }
+
+  /// Bytes `position ..< position + size` of the `.npy` image `header + tensor data`.
+  private static func npyChunk(header: Data, tensor: Tensor, position: Int, size: Int) -> Data {
+    var chunk = Data(capacity: size)
+    var position = position
+    var size = size
+    if position < header.count {
+      let n = min(size, header.count - position)
+      chunk.append(header[(header.startIndex + position)..<(header.startIndex + position + n)])
+      position += n
+      size -= n
+    }
+    if size > 0 {
+      let first = (position - header.count) / 4
+      let last = min(tensor.scalarCount, (position - header.count + size + 3) / 4)
+      tensor.withUnsafeBufferPointer { buffer in
+        var bytes = Data()
+        appendLittleEndian(UnsafeBufferPointer(rebasing: buffer[first..<last]), to: &bytes)
+        let skip = (position - header.count) - first * 4
+        chunk.append(bytes[(bytes.startIndex + skip)..<(bytes.startIndex + skip + min(size, bytes.count - skip))])
+      }
+    }
+    return chunk
+  }
+
+  private static func zipReason(_ error: any Error) -> String {
+    if let error = error as? Archive.ArchiveError {
+      switch error {
+      case .invalidCRC32: return "CRC-32 mismatch"
+      case .invalidCompressionMethod: return "unsupported compression method"
+      case .unreadableArchive, .invalidEntryPath, .invalidLocalHeaderDataOffset, .invalidLocalHeaderSize,
+        .missingEndOfCentralDirectoryRecord, .invalidCentralDirectoryOffset, .invalidCentralDirectorySize,
+        .invalidCentralDirectoryEntryCount, .invalidEntrySize:
+        return "corrupt archive"
+      default: return "\(error)"
+      }
+    }
+    if let error = error as? NumpyIOError { return error.description }
+    return (error as NSError).localizedDescription
+  }
+}
+
+/// Appends `values` as little-endian float32 bytes.
+func appendLittleEndian(_ values: UnsafeBufferPointer<Float>, to data: inout Data) {
+  if !hostIsBigEndian {
+    data.append(UnsafeBufferPointer(start: UnsafeRawPointer(values.baseAddress)?.assumingMemoryBound(to: UInt8.self),
+                                    count: values.count * 4))
+  } else {
+    data.reserveCapacity(data.count + values.count * 4)
+    for v in values {
+      withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) }
+    }
+  }
+}

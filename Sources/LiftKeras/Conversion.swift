@@ -1,0 +1,97 @@
+import LiftNN
+import LiftTensor
+
+/// One call of a layer being converted: the layer, the name its output node gets, its inputs.
+struct LayerCall {
+  let spec: LayerSpec
+  /// Name of the node that carries the layer's output (the Keras layer name, or
+  /// `<layer>@<k>` for the k-th call of a shared layer). Helper nodes are `<name>/<suffix>`.
+  let name: String
+  let inputs: [Value]
+  let options: LayerOptions
+
+  var input: Value { inputs[0] }
+}
+
+/// State shared by the converters: the graph under construction and the weights.
+struct Conversion {
+  var assembler: GraphAssembler
+  let store: any WeightStore
+  let file: String
+  private var weightCache = [String: [String: Tensor]]()
+
+  init(file: String, store: any WeightStore) {
+    self.file = file
+    self.store = store
+    self.assembler = GraphAssembler(file: file)
+  }
+
+  /// Adds a node whose `origin` is the layer's Keras class name.
+  mutating func emit(_ op: Op, _ inputs: [Value], name: String, call: LayerCall)
+    throws(KerasImportError) -> Value
+  {
+    try assembler.add(op, inputs: inputs, name: name, origin: call.spec.className, layer: call.spec.name)
+  }
+
+  /// The layer's weights (read once per layer, so shared layers share them).
+  mutating func weights(_ call: LayerCall, expected: [String]) throws(KerasImportError) -> [String: Tensor] {
+    if let cached = weightCache[call.spec.name] { return cached }
+    let w = try store.weights(of: call.spec, expected: expected)
+    weightCache[call.spec.name] = w
+    return w
+  }
+
+  /// Checks a weight's shape (`nil` entries of `expected` match anything).
+  func check(_ tensor: Tensor, _ expected: [Int?], weight: String, call: LayerCall) throws(KerasImportError) {
+    let found = tensor.shape.dimensions
+    let ok = found.count == expected.count && zip(found, expected).allSatisfy { f, e in e == nil || e == f }
+    if !ok {
+      throw .weightShapeMismatch(
+        file: file, layer: call.spec.name, weight: weight,
+        expected: zip(expected.indices, expected).map { i, e in e ?? (i < found.count ? found[i] : -1) },
+        found: found)
+    }
+  }
+
+  /// Emits `linear` followed by the `activation` option of Dense/Conv layers. Without a
+  /// non-linear activation the linear node is called `outputName`; otherwise it is
+  /// `<call.name>/preact` and the activation node is `outputName`.
+  mutating func emitWithActivation(
+    _ linear: Op, input: Value, call: LayerCall, outputName: String
+  ) throws(KerasImportError) -> Value {
+    guard try activationOp(call.options.config["activation"], rank: nil, call: call) != nil else {
+      return try emit(linear, [input], name: outputName, call: call)
+    }
+    let pre = try emit(linear, [input], name: call.name + "/preact", call: call)
+    let op = try activationOp(call.options.config["activation"], rank: pre.rank, call: call)!
+    return try emit(op, [pre], name: outputName, call: call)
+  }
+
+  /// The op of a Keras activation (string or serialized object); `nil` for `linear`.
+  /// `rank` is the per-example rank of the tensor it acts on (softmax uses the last axis).
+  func activationOp(_ value: JSONValue?, rank: Int?, call: LayerCall) throws(KerasImportError) -> Op? {
+    guard let value, value != .null else { return nil }
+    var name: String?
+    if let s = value.string {
+      name = s
+    } else if value.object != nil {
+      name = value["config"]?.string ?? value["registered_name"]?.string ?? value["class_name"]?.string
+    }
+    guard let name else { throw call.options.invalid("malformed activation") }
+    switch name.lowercased() {
+    case "linear", "identity": return nil
+    case "relu": return .activation(.relu)
+    case "relu6": return .activation(.clip(lower: 0, upper: 6))
+    case "sigmoid": return .activation(.sigmoid)
+    case "tanh": return .activation(.tanh)
+    case "softplus": return .activation(.softplus)
+    case "selu": return .activation(.selu)
+    case "elu": return .activation(.elu(alpha: 1))
+    case "swish", "silu": return .activation(.swish)
+    case "gelu": return .activation(.gelu(approximate: false))
+    case "leaky_relu": return .activation(.leakyRelu(alpha: 0.2))
+    case "softmax": return .softmax(axis: max(rank ?? 1, 1))
+    default: throw call.options.unsupported("activation '\(name)'")
+    }
+  }
+}

@@ -1,0 +1,288 @@
+import Foundation
+import LiftHDF5
+import LiftNN
+import LiftTensor
+import ZIPFoundation
+
+/// Imports a Keras model as a ``Graph``.
+///
+/// The format is recognised from the file's content, not its name:
+/// - **HDF5** (signature `\x89HDF\r\n\x1a\n`): the legacy `.h5` format of Keras 2.0–2.2,
+///   tf.keras / tf-keras 2.x and Keras 3's `save("m.h5")` — root attribute `model_config`
+///   (JSON), weights under `model_weights/<layer>/` listed by the `weight_names` attributes.
+/// - **zip** (`PK\x03\x04`): a Keras 3 `.keras` archive with `config.json` and
+///   `model.weights.h5` (weights at `layers/<path>/vars/<i>`).
+///
+/// Sequential and functional models are supported, with several inputs and outputs and shared
+/// layers (the k-th call of a shared layer `L`, k ≥ 1, becomes nodes named `L@k`). Nested
+/// models, recurrent layers, Lambda and custom layers are rejected.
+///
+/// The graph (layout channels-last like Keras):
+/// - input nodes are named after the Keras `InputLayer`s, in the model's input order
+///   (``Graph/inputNames``); a Sequential model without an `InputLayer` entry gets
+///   `<first layer>_input`;
+/// - each layer's output node carries the Keras layer name and its class as `origin`; a
+///   Dense/Conv layer with a non-linear `activation` becomes two nodes, the linear
+///   `<layer>/preact` and the activation `<layer>`; other helper nodes are `<layer>/<suffix>`;
+/// - ``Graph/outputs`` follow the model's output order.
+///
+/// Lowerings: BatchNormalization (inference, moving statistics) → ``Op/affine(scale:offset:)``
+/// with `scale = γ/√(σ² + ε)`, `offset = β − μ·scale`; Dropout-like layers → ``Op/identity``;
+/// causal Conv1D → explicit left padding `(k − 1)·d`; `channels_first` convolutions and
+/// pooling → transposes around the channels-last op; Keras `SAME` average pooling does not
+/// count padding.
+///
+/// - Throws: ``KerasImportError``; never traps on a bad file.
+public func loadKerasModel(at url: URL) throws(KerasImportError) -> Graph {
+  let file = url.lastPathComponent
+  var isDirectory: ObjCBool = false
+  guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+    throw .unreadable(file: file, reason: "no such file")
+  }
+  guard !isDirectory.boolValue else { throw .unreadable(file: file, reason: "is a directory") }
+  guard let handle = try? FileHandle(forReadingFrom: url) else {
+    throw .unreadable(file: file, reason: "cannot open for reading")
+  }
+  let head = (try? handle.read(upToCount: 4)).map { [UInt8]($0) } ?? []
+  try? handle.close()
+  if head.count == 4, head[0] == 0x50, head[1] == 0x4B,
+    (head[2] == 3 && head[3] == 4) || (head[2] == 5 && head[3] == 6)
+  {
+    return try loadKerasArchive(url: url, file: file)
+  }
+  if HDF5File.hasSignature(at: url) {
+    return try loadKerasHDF5(url: url, file: file)
+  }
+  throw .notAKerasFile(file: file, reason: "neither an HDF5 file nor a zip archive")
+}
+
+private func loadKerasHDF5(url: URL, file: String) throws(KerasImportError) -> Graph {
+  let h5: HDF5File
+  do {
+    h5 = try HDF5File(url: url)
+  } catch {
+    switch error {
+    case .unreadable(_, let reason): throw .unreadable(file: file, reason: reason)
+    case .notHDF5: throw .notAKerasFile(file: file, reason: "not an HDF5 file")
+    default: throw .corrupt(file: file, reason: "HDF5 library cannot open it (truncated or corrupt)")
+    }
+  }
+  let root = h5.root
+  guard root.hasAttribute("model_config") else {
+    throw .notAKerasFile(
+      file: file, reason: "HDF5 file without a model_config attribute (a weights-only file?)")
+  }
+  let text: String
+  do {
+    text = try root.stringAttribute("model_config")
+  } catch {
+    throw .corrupt(file: file, reason: error.description)
+  }
+  guard let json = JSONValue.parse(Data(text.utf8)) else {
+    throw .invalidConfig(file: file, reason: "model_config is not valid JSON")
+  }
+  let spec = try parseModelConfig(json, file: file)
+  let weights: HDF5Group
+  do {
+    weights = root.containsGroup("model_weights") ? try root.group("model_weights") : root
+  } catch {
+    throw .corrupt(file: file, reason: error.description)
+  }
+  return try buildGraph(spec, store: LegacyH5WeightStore(group: weights, file: file), file: file)
+}
+
+/// Largest archive member the importer extracts (config or weights).
+private let maximumMemberSize: UInt64 = 1 << 32
+
+private func loadKerasArchive(url: URL, file: String) throws(KerasImportError) -> Graph {
+  let archive: Archive
+  do {
+    archive = try Archive(url: url, accessMode: .read)
+  } catch {
+    throw .corrupt(file: file, reason: "unreadable zip archive")
+  }
+  guard let configEntry = archive["config.json"] else {
+    throw .notAKerasFile(file: file, reason: "zip archive without config.json")
+  }
+  let configData = try extract(configEntry, from: archive, file: file)
+  guard let json = JSONValue.parse(configData) else {
+    throw .invalidConfig(file: file, reason: "config.json is not valid JSON")
+  }
+  let spec = try parseModelConfig(json, file: file)
+  var weights: HDF5File?
+  if let entry = archive["model.weights.h5"] {
+    let bytes = try extract(entry, from: archive, file: file)
+    do {
+      weights = try HDF5File(bytes: [UInt8](bytes), name: "\(file)/model.weights.h5")
+    } catch {
+      throw .corrupt(file: file, reason: error.description)
+    }
+  }
+  let store = try Keras3WeightStore(file: file, hdf5: weights, model: spec)
+  return try buildGraph(spec, store: store, file: file)
+}
+
+private func extract(_ entry: Entry, from archive: Archive, file: String) throws(KerasImportError) -> Data {
+  guard entry.type == .file, entry.uncompressedSize <= maximumMemberSize else {
+    throw .corrupt(file: file, reason: "archive member \(entry.path) is not a plausible file")
+  }
+  var data = Data()
+  do {
+    _ = try archive.extract(entry, skipCRC32: false) { chunk in
+      guard UInt64(data.count + chunk.count) <= maximumMemberSize else {
+        throw CocoaError(.fileReadTooLarge)
+      }
+      data.append(chunk)
+    }
+  } catch {
+    throw .corrupt(file: file, reason: "cannot extract \(entry.path) from the zip archive")
+  }
+  return data
+}
+
+// MARK: - Graph construction
+
+private func inputShape(of layer: LayerSpec, file: String) throws(KerasImportError) -> [Int?]? {
+  let o = LayerOptions(spec: layer, file: file)
+  var batchShape = try o.shapeList("batch_input_shape")
+  if batchShape == nil { batchShape = try o.shapeList("batch_shape") }
+  if let s = batchShape {
+    guard !s.isEmpty else { throw o.invalid("empty batch shape") }
+    return Array(s.dropFirst())
+  }
+  if let s = try o.shapeList("input_shape") { return s }
+  if let s = layer.config["build_config"]?["input_shape"] ?? nil, let a = s.array, !a.isEmpty {
+    return a.dropFirst().map { $0.int }
+  }
+  return nil
+}
+
+func buildGraph(_ spec: ModelSpec, store: any WeightStore, file: String) throws(KerasImportError) -> Graph {
+  var cx = Conversion(file: file, store: store)
+  switch spec.kind {
+  case .sequential:
+    var layers = spec.layers[...]
+    guard let first = layers.first else {
+      throw .invalidConfig(file: file, reason: "Sequential model without layers")
+    }
+    let inputName: String
+    let shape: [Int?]
+    if first.className == "InputLayer" {
+      guard let s = try inputShape(of: first, file: file) else {
+        throw .invalidConfig(file: file, reason: "InputLayer '\(first.name)' has no shape")
+      }
+      shape = s
+      inputName = first.name
+      layers = layers.dropFirst()
+    } else {
+      guard let s = try inputShape(of: first, file: file) else {
+        throw .invalidConfig(file: file, reason: "the first layer '\(first.name)' declares no input shape")
+      }
+      shape = s
+      inputName = first.name + "_input"
+    }
+    var x = try cx.assembler.add(
+      .input(shape: shape), inputs: [], name: inputName, origin: "InputLayer", layer: inputName)
+    for layer in layers {
+      if layer.className == "InputLayer" {
+        throw .invalidConfig(file: file, reason: "InputLayer '\(layer.name)' inside a Sequential model")
+      }
+      x = try convertLayer(layer, name: layer.name, inputs: [x], &cx)
+    }
+    cx.assembler.graph.outputs = [x.id]
+  case .functional:
+    var byName = [String: LayerSpec]()
+    for layer in spec.layers {
+      guard byName[layer.name] == nil else {
+        throw .invalidConfig(file: file, reason: "two layers are called '\(layer.name)'")
+      }
+      byName[layer.name] = layer
+    }
+    var values = [TensorRef: Value]()
+    for ref in spec.inputs {
+      guard let layer = byName[ref.layer] else {
+        throw .invalidConfig(file: file, reason: "model input '\(ref.layer)' is not a layer")
+      }
+      guard layer.className == "InputLayer", ref.node == 0, ref.tensor == 0 else {
+        throw .unsupportedModel(
+          file: file, reason: "model input '\(ref.layer)' is a \(layer.className), not an InputLayer")
+      }
+      guard values[ref] == nil else { continue }
+      guard let shape = try inputShape(of: layer, file: file) else {
+        throw .invalidConfig(file: file, reason: "InputLayer '\(layer.name)' has no shape")
+      }
+      values[ref] = try cx.assembler.add(
+        .input(shape: shape), inputs: [], name: layer.name, origin: "InputLayer", layer: layer.name)
+    }
+    // Layer calls in dependency order (Keras lists layers topologically, but a shared layer's
+    // later calls may depend on layers listed after it).
+    var pending = [(layer: LayerSpec, node: Int)]()
+    for layer in spec.layers where layer.className != "InputLayer" {
+      for (k, refs) in layer.inbound.enumerated() {
+        for ref in refs {
+          guard byName[ref.layer] != nil else {
+            throw .invalidConfig(
+              file: file, reason: "layer '\(layer.name)' reads unknown layer '\(ref.layer)'")
+          }
+          guard ref.tensor == 0 else {
+            throw .unsupportedConfiguration(
+              file: file, layer: layer.name,
+              reason: "reads output \(ref.tensor) of multi-output layer '\(ref.layer)'")
+          }
+        }
+        guard !refs.isEmpty else {
+          throw .invalidConfig(file: file, reason: "layer '\(layer.name)' is called without inputs")
+        }
+        pending.append((layer, k))
+      }
+    }
+    while !pending.isEmpty {
+      var remaining = [(layer: LayerSpec, node: Int)]()
+      for item in pending {
+        let refs = item.layer.inbound[item.node]
+        let inputs = refs.compactMap { values[$0] }
+        guard inputs.count == refs.count else {
+          remaining.append(item)
+          continue
+        }
+        let name = item.node == 0 ? item.layer.name : "\(item.layer.name)@\(item.node)"
+        values[TensorRef(layer: item.layer.name, node: item.node, tensor: 0)] =
+          try convertLayer(item.layer, name: name, inputs: inputs, &cx)
+      }
+      if remaining.count == pending.count {
+        let stuck = remaining[0]
+        let missing = stuck.layer.inbound[stuck.node].first { values[$0] == nil }!
+        throw .invalidConfig(
+          file: file,
+          reason:
+            "layer '\(stuck.layer.name)' reads '\(missing.layer)' call \(missing.node), which is never computed"
+        )
+      }
+      pending = remaining
+    }
+    var outputs = [NodeID]()
+    for ref in spec.outputs {
+      guard let v = values[ref] else {
+        throw .invalidConfig(
+          file: file, reason: "model output '\(ref.layer)' call \(ref.node) is never computed")
+      }
+      outputs.append(v.id)
+    }
+    cx.assembler.graph.outputs = outputs
+  }
+  return cx.assembler.graph
+}
+
+private let containerClasses: Set<String> = ["sequential", "functional", "model"]
+
+private func convertLayer(_ layer: LayerSpec, name: String, inputs: [Value], _ cx: inout Conversion)
+  throws(KerasImportError) -> Value
+{
+  let key = layer.className.lowercased()
+  guard !containerClasses.contains(key), let converter = layerConverters[key] else {
+    throw .unsupportedLayer(file: cx.file, layer: layer.name, className: layer.className)
+  }
+  let call = LayerCall(
+    spec: layer, name: name, inputs: inputs, options: LayerOptions(spec: layer, file: cx.file))
+  return try converter.convert(call, &cx)
+}

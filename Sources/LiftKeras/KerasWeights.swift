@@ -1,0 +1,192 @@
+import Foundation
+import LiftHDF5
+import LiftTensor
+
+/// Where a layer's weights come from.
+protocol WeightStore {
+  /// The layer's stored weights keyed by short name (`kernel`, `bias`, `gamma`, `beta`,
+  /// `moving_mean`, `moving_variance`, `alpha`). `expected` lists the names the layer's class
+  /// and configuration imply, in Keras' creation order; stores without names (Keras 3) map
+  /// positions onto it.
+  func weights(of layer: LayerSpec, expected: [String]) throws(KerasImportError) -> [String: Tensor]
+}
+
+func readTensor(_ dataset: HDF5Dataset, file: String) throws(KerasImportError) -> Tensor {
+  do {
+    let values = try dataset.readFloats()
+    return Tensor(shape: Shape(dataset.shape), scalars: values)
+  } catch {
+    throw .corrupt(file: file, reason: error.description)
+  }
+}
+
+/// Short name of a legacy weight name: `conv1d_1/kernel:0` → `kernel`,
+/// `sequential/dense/bias` → `bias`.
+func shortWeightName(_ full: String) -> String {
+  var last = full.split(separator: "/").last.map(String.init) ?? full
+  if let colon = last.lastIndex(of: ":"), last[last.index(after: colon)...].allSatisfy(\.isNumber) {
+    last = String(last[..<colon])
+  }
+  return last
+}
+
+/// Legacy HDF5 (`model.save("m.h5")` in Keras 2.x / tf.keras): `model_weights/<layer>` has a
+/// `weight_names` attribute listing dataset paths relative to that group.
+struct LegacyH5WeightStore: WeightStore {
+  let group: HDF5Group
+  let file: String
+
+  func weights(of layer: LayerSpec, expected: [String]) throws(KerasImportError) -> [String: Tensor] {
+    guard group.containsGroup(layer.name) else {
+      if let first = expected.first {
+        throw .missingWeight(file: file, layer: layer.name, weight: first)
+      }
+      return [:]
+    }
+    let names: [String]
+    let layerGroup: HDF5Group
+    do {
+      layerGroup = try group.group(layer.name)
+      names =
+        layerGroup.hasAttribute("weight_names") ? try layerGroup.stringArrayAttribute("weight_names") : []
+    } catch {
+      throw .corrupt(file: file, reason: error.description)
+    }
+    var tensors = [(String, Tensor)]()
+    for name in names {
+      let dataset: HDF5Dataset
+      do {
+        dataset = try layerGroup.dataset(name)
+      } catch {
+        throw .missingWeight(file: file, layer: layer.name, weight: name)
+      }
+      tensors.append((shortWeightName(name), try readTensor(dataset, file: file)))
+    }
+    return try assign(tensors, expected: expected, layer: layer.name, file: file)
+  }
+}
+
+/// Matches stored weights to the expected names: by short name when every stored name is an
+/// expected one; otherwise by position when the counts agree (renamed variables such as
+/// `kernel_1`).
+func assign(_ tensors: [(String, Tensor)], expected: [String], layer: String, file: String)
+  throws(KerasImportError) -> [String: Tensor]
+{
+  var result = [String: Tensor]()
+  if tensors.allSatisfy({ expected.contains($0.0) }) {
+    for (name, tensor) in tensors { result[name] = tensor }
+  } else if tensors.count == expected.count {
+    for (name, (_, tensor)) in zip(expected, tensors) { result[name] = tensor }
+  } else {
+    throw .missingWeight(
+      file: file, layer: layer,
+      weight: expected.first { name in !tensors.contains { $0.0 == name } }
+        ?? tensors.map(\.0).joined(separator: ","))
+  }
+  for name in expected where result[name] == nil {
+    throw .missingWeight(file: file, layer: layer, weight: name)
+  }
+  return result
+}
+
+/// Keras 3 `model.weights.h5` inside a `.keras` archive: `layers/<path>/vars/<i>`, where
+/// `<path>` is the snake-cased class name made unique in the order of `model.layers`
+/// (`dense`, `dense_1`, …; Sequential models leave out the InputLayer) and the `vars` group
+/// carries the layer name in its `name` attribute (Keras ≥ 3.x). Variables are numbered in
+/// creation order, trainable first (Dense/Conv: kernel, bias; BatchNormalization: gamma, beta,
+/// moving_mean, moving_variance, absent ones skipped; PReLU: alpha).
+struct Keras3WeightStore: WeightStore {
+  let file: String
+  let hdf5: HDF5File?
+  /// Layer name → group path, found through the `vars/@name` attributes or, failing that,
+  /// Keras' naming rule.
+  let paths: [String: String]
+
+  init(file: String, hdf5: HDF5File?, model: ModelSpec) throws(KerasImportError) {
+    self.file = file
+    self.hdf5 = hdf5
+    var paths = [String: String]()
+    guard let hdf5 else {
+      self.paths = [:]
+      return
+    }
+    // Keras' rule.
+    var used = [String: Int]()
+    for layer in model.layers {
+      if model.kind == .sequential && layer.className == "InputLayer" { continue }
+      let base = kerasSnakeCase(layer.className)
+      let unique: String
+      if let n = used[base] {
+        used[base] = n + 1
+        unique = "\(base)_\(n + 1)"
+      } else {
+        used[base] = 0
+        unique = base
+      }
+      paths[layer.name] = "layers/\(unique)"
+    }
+    // The recorded names win where present.
+    let root = hdf5.root
+    if root.containsGroup("layers") {
+      do {
+        let layers = try root.group("layers")
+        var byName = [String: String]()
+        for child in try layers.childNames() where layers.containsGroup(child + "/vars") {
+          let vars = try layers.group(child + "/vars")
+          if vars.hasAttribute("name"), let name = try? vars.stringAttribute("name") {
+            byName[name] = byName[name] == nil ? "layers/\(child)" : ""
+          }
+        }
+        for (name, path) in byName where !path.isEmpty { paths[name] = path }
+      } catch {
+        throw .corrupt(file: file, reason: error.description)
+      }
+    }
+    self.paths = paths
+  }
+
+  func weights(of layer: LayerSpec, expected: [String]) throws(KerasImportError) -> [String: Tensor] {
+    guard !expected.isEmpty else { return [:] }
+    guard let hdf5 else {
+      throw .missingWeight(file: file, layer: layer.name, weight: "model.weights.h5")
+    }
+    guard let path = paths[layer.name], hdf5.root.containsGroup(path + "/vars") else {
+      throw .missingWeight(file: file, layer: layer.name, weight: expected[0])
+    }
+    var datasets = [HDF5Dataset]()
+    do {
+      let vars = try hdf5.root.group(path + "/vars")
+      let count = try vars.childNames().count
+      for i in 0..<count {
+        guard vars.contains(String(i)) else { break }
+        datasets.append(try vars.dataset(String(i)))
+      }
+    } catch {
+      throw .corrupt(file: file, reason: error.description)
+    }
+    var tensors = [(String, Tensor)]()
+    for (i, dataset) in datasets.enumerated() {
+      tensors.append((String(i), try readTensor(dataset, file: file)))
+    }
+    guard tensors.count >= expected.count else {
+      throw .missingWeight(file: file, layer: layer.name, weight: expected[tensors.count])
+    }
+    var result = [String: Tensor]()
+    for (name, (_, tensor)) in zip(expected, tensors) { result[name] = tensor }
+    return result
+  }
+}
+
+/// `keras.src.utils.naming.to_snake_case`: drop non-word characters, then
+/// `(.)([A-Z][a-z]+)` → `\1_\2`, `([a-z])([A-Z])` → `\1_\2`, lower-cased.
+func kerasSnakeCase(_ name: String) -> String {
+  var s = name.filter { $0.isLetter || $0.isNumber || $0 == "_" }
+  func replace(_ pattern: String, in text: String) -> String {
+    guard let regex = try? NSRegularExpression(pattern: pattern) else { return text }
+    let range = NSRange(text.startIndex..., in: text)
+    return regex.stringByReplacingMatches(in: text, range: range, withTemplate: "$1_$2")
+  }
+  s = replace("(.)([A-Z][a-z]+)", in: s)
+  s = replace("([a-z])([A-Z])", in: s)
+  return s.lowercased()
+}

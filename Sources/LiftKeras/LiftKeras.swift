@@ -1,1 +1,0 @@
-// LiftKeras: see the work package that owns this module.

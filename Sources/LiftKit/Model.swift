@@ -1,0 +1,96 @@
+import Foundation
+import LiftKeras
+import LiftNN
+import LiftTensor
+
+/// The file formats a ``Model`` can be read from.
+public enum ModelFormat: String, Sendable, CaseIterable {
+  /// Keras 2.0–2.2, tf.keras / tf-keras 2.x (and Keras 3 legacy) HDF5 `.h5`.
+  case kerasHDF5 = "keras-h5"
+  /// Keras 3 `.keras` zip archive.
+  case kerasArchive = "keras"
+  /// ONNX protobuf (`torch.onnx.export`).
+  case onnx
+
+  /// The axis that holds channels in the model's inputs: −1 for Keras (channels last), 1 for
+  /// ONNX/torch (`[N, C, L]`, `[N, C, H, W]`).
+  public var channelAxis: Int { self == .onnx ? 1 : -1 }
+}
+
+/// Errors from loading a model file; each prints as one line naming the file.
+public enum ModelError: Error, CustomStringConvertible {
+  case unreadable(file: String, reason: String)
+  case unrecognized(file: String)
+  case keras(KerasImportError)
+  case onnx(file: String, message: String)
+
+  public var description: String {
+    switch self {
+    case .unreadable(let f, let r): return "\(f): \(r)"
+    case .unrecognized(let f):
+      return "\(f): not a model file (expected Keras .h5 / .keras or ONNX .onnx)"
+    case .keras(let e): return e.description
+    case .onnx(_, let m): return m
+    }
+  }
+}
+
+/// A model loaded from a file: its graph (channels-last IR) and where it came from.
+public struct Model: Sendable {
+  public var graph: Graph
+  public let format: ModelFormat
+  public let url: URL
+
+  public init(graph: Graph, format: ModelFormat, url: URL) {
+    self.graph = graph
+    self.format = format
+    self.url = url
+  }
+
+  /// Loads a Keras or ONNX model, recognising the format from the file's content (HDF5
+  /// signature, zip signature, else an ONNX protobuf).
+  ///
+  /// - Throws: ``ModelError`` for a missing, truncated, foreign or unsupported file; never
+  ///   traps.
+  public init(contentsOf url: URL) throws(ModelError) {
+    let file = url.lastPathComponent
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+      throw .unreadable(file: file, reason: "no such file")
+    }
+    guard !isDirectory.boolValue else { throw .unreadable(file: file, reason: "is a directory") }
+    guard let handle = try? FileHandle(forReadingFrom: url) else {
+      throw .unreadable(file: file, reason: "cannot open for reading")
+    }
+    let head = (try? handle.read(upToCount: 8)).map { [UInt8]($0) } ?? []
+    try? handle.close()
+    guard !head.isEmpty else { throw .unreadable(file: file, reason: "empty file") }
+    let hdf5: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
+    let isZip = head.count >= 4 && head[0] == 0x50 && head[1] == 0x4B
+    if head.starts(with: hdf5) || isZip || url.pathExtension.lowercased() == "h5"
+      || url.pathExtension.lowercased() == "keras" || url.pathExtension.lowercased() == "hdf5"
+    {
+      do {
+        graph = try loadKerasModel(at: url)
+      } catch {
+        throw .keras(error)
+      }
+      format = isZip ? .kerasArchive : .kerasHDF5
+      self.url = url
+      return
+    }
+    if let onnx = Model.onnxLoader {
+      graph = try onnx(url)
+      format = .onnx
+      self.url = url
+      return
+    }
+    throw .unrecognized(file: file)
+  }
+
+  /// The ONNX importer, when the package is built with it.
+  static let onnxLoader: (@Sendable (URL) throws(ModelError) -> Graph)? = nil
+
+  /// The channel axis of the inputs (see ``ModelFormat/channelAxis``).
+  public var channelAxis: Int { format.channelAxis }
+}

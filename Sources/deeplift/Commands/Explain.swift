@@ -1,0 +1,222 @@
+import ArgumentParser
+import Foundation
+import LiftPlot
+import LiftAttribution
+
+/// Where the references of an explanation come from.
+enum ReferenceSource: Equatable, Sendable {
+  /// No `--reference`, `--background` or `--shuffles`: all-zero references.
+  case zeros
+  /// `--reference R.npy`: by R's rank relative to X, one per example, one shared, or M per
+  /// example (`[N, M, …]`), see CLI.md.
+  case reference(FileSet)
+  /// `--background B.npy` (`[M, …]`): every example against all M rows, averaged.
+  case background(FileSet)
+  /// `--shuffles M --seed S`: M dinucleotide shuffles of each input example (one-hot
+  /// sequences), drawn like the original's `dinuc_shuffle` with `RandomState(S)`.
+  case shuffles(count: Int, seed: Int)
+}
+
+/// Everything `deeplift explain` was asked to do, parsed and validated.
+struct ExplainRequest: Sendable {
+  /// The model file (`.h5`, `.keras`, `.onnx`; recognised by content).
+  var model: String
+  var inputs: FileSet
+  /// `.npy` for a single input, `.npz` with one array per input name otherwise.
+  var output: String
+  var references: ReferenceSource
+  /// `--target LAYER` (Keras layer name or ONNX tensor name), `nil` for the default target.
+  var target: String?
+  var tasks: TaskSelection
+  var method: AttributionMethod
+  var steps: Int
+  var integration: IntegrationRule
+  var batchSize: Int
+  var maxPool: MaxPoolRule
+  var hypothetical: Bool
+  var multipliers: Bool
+  /// Channel axis of one-hot inputs (−1: last, Keras; 1: ONNX/torch `[N, C, L]`); `nil`: from
+  /// the model format.
+  var channelAxis: Int?
+  var threads: Int?
+  var quiet: Bool
+  /// `--plot FIG`: a picture of the first example's scores after the run.
+  var plot: String?
+
+  /// The explainer options, except ``ExplainOptions/target`` (a node the caller looks up
+  /// from ``target``) and, for `--task all`, ``ExplainOptions/tasks`` (which needs the target's
+  /// size: use ``TaskSelection/resolve(count:)``).
+  var explainOptions: ExplainOptions {
+    var options = ExplainOptions()
+    options.method = method
+    if case .indices(let indices) = tasks { options.tasks = indices }
+    options.steps = steps
+    options.integration = integration
+    options.maxPool = maxPool
+    options.batchSize = batchSize
+    options.multipliers = multipliers
+    options.hypothetical = hypothetical
+    if let channelAxis { options.channelAxis = channelAxis }
+    return options
+  }
+}
+
+extension DeepLift {
+  /// `deeplift explain MODEL --input X.npy --output OUT.npy [options]`.
+  struct Explain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Compute contribution scores for the inputs in a file.",
+      discussion: """
+        Scores are float32 with the input's shape (an extra task axis after the batch axis when \
+        --task selects several neurons). A multi-input model takes --input NAME=FILE once per \
+        input (and --reference / --background likewise) and writes an .npz with one array per \
+        input name.
+        """)
+
+    @Argument(help: "The model: Keras .h5 or .keras, or .onnx.")
+    var model: String
+
+    @Option(
+      name: .long,
+      help: ArgumentHelp("Input examples: X.npy, or NAME=FILE once per model input.", valueName: "file"))
+    var input: [FileArgument]
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the scores (.npy, or .npz).", valueName: "file"))
+    var output: String
+
+    @Option(help: "Attribution method.")
+    var method: AttributionMethod = .rescale
+
+    @Option(
+      help: ArgumentHelp(
+        "References: same rank as X (one per example), rank − 1 (shared) or rank + 1 ([N, M, …], averaged).",
+        valueName: "file"))
+    var reference: [FileArgument] = []
+
+    @Option(
+      help: ArgumentHelp(
+        "Background set [M, …]: each example is explained against every row, averaged.", valueName: "file"))
+    var background: [FileArgument] = []
+
+    @Option(help: ArgumentHelp("References made of M dinucleotide shuffles of each one-hot input.", valueName: "M"))
+    var shuffles: Int?
+
+    @Option(help: ArgumentHelp("Seed of the shuffles (numpy RandomState, 0...4294967295).", valueName: "S"))
+    var seed: Int?
+
+    @Option(help: ArgumentHelp("Target layer (Keras layer or ONNX tensor name); default: the output, before a final sigmoid/softmax.", valueName: "layer"))
+    var target: String?
+
+    @Option(
+      help: ArgumentHelp(
+        "Target neuron(s) in the flattened target output: K, a list 0,3,7, or all.", valueName: "task"))
+    var task: TaskSelection = .indices([0])
+
+    @Option(help: "Integrated gradients: number of points.")
+    var steps = 50
+
+    @Option(name: .customLong("ig-method"), help: "Integrated gradients: quadrature rule.")
+    var igMethod: IntegrationRule = .gaussLegendre
+
+    @Option(name: .customLong("batch-size"), help: "Examples per batch (speed and memory only, never results).")
+    var batchSize = 64
+
+    @Option(help: "Rule for max pooling.")
+    var maxpool: MaxPoolRule = .gradient
+
+    @Flag(help: "Hypothetical contributions of one-hot inputs, averaged over references.")
+    var hypothetical = false
+
+    @Flag(help: "Output the multipliers instead of the scores.")
+    var multipliers = false
+
+    @Option(
+      name: .customLong("channel-axis"), parsing: .unconditional,
+      help: "Channel axis of one-hot inputs (default: -1, last, for Keras; 1 for ONNX/torch [N, C, L]).")
+    var channelAxis: Int?
+
+    @Option(help: ArgumentHelp("Also draw the scores of the first example (.png, .svg or .pdf; see `deeplift plot`).", valueName: "file"))
+    var plot: String?
+
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+      _ = try request()
+    }
+
+    /// The validated request.
+    ///
+    /// - Throws: `ValidationError` (usage, exit 2).
+    func request() throws -> ExplainRequest {
+      guard let inputs = try FileSet.make(input, option: "--input") else {
+        throw ValidationError("Missing expected argument '--input <file>'")
+      }
+      let references: ReferenceSource
+      switch (try FileSet.make(reference, option: "--reference"), try FileSet.make(background, option: "--background"), shuffles) {
+      case (nil, nil, nil):
+        guard seed == nil else { throw ValidationError("--seed needs --shuffles") }
+        references = .zeros
+      case (let r?, nil, nil):
+        try Self.checkSameForm(inputs, r, option: "--reference")
+        guard seed == nil else { throw ValidationError("--seed needs --shuffles") }
+        references = .reference(r)
+      case (nil, let b?, nil):
+        try Self.checkSameForm(inputs, b, option: "--background")
+        guard seed == nil else { throw ValidationError("--seed needs --shuffles") }
+        references = .background(b)
+      case (nil, nil, let m?):
+        guard m >= 1 else { throw ValidationError("--shuffles must be at least 1, got \(m)") }
+        let s = seed ?? 0
+        guard (0...Int(UInt32.max)).contains(s) else {
+          throw ValidationError("--seed must be in 0...4294967295, got \(s)")
+        }
+        references = .shuffles(count: m, seed: s)
+      default:
+        throw ValidationError("give only one of --reference, --background and --shuffles")
+      }
+      guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
+      guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+      return ExplainRequest(
+        model: model, inputs: inputs, output: output, references: references, target: target, tasks: task,
+        method: method, steps: steps, integration: igMethod, batchSize: batchSize, maxPool: maxpool,
+        hypothetical: hypothetical, multipliers: multipliers, channelAxis: channelAxis,
+        threads: common.threads, quiet: common.quiet, plot: plot)
+    }
+
+    /// References must use the inputs' form: plain with plain, NAME=FILE for the same names.
+    static func checkSameForm(_ inputs: FileSet, _ other: FileSet, option: String) throws {
+      switch (inputs, other) {
+      case (.single, .single): return
+      case (.named(let a), .named(let b)):
+        let names = Set(a.map(\.name))
+        if let extra = b.first(where: { !names.contains($0.name) }) {
+          throw ValidationError("\(option) names '\(extra.name)', which is not among the --input names")
+        }
+        if let missing = a.first(where: { n in !b.contains(where: { $0.name == n.name }) }) {
+          throw ValidationError("\(option) is missing input '\(missing.name)'")
+        }
+      default:
+        throw ValidationError("\(option) must use the same form as --input (FILE, or NAME=FILE per input)")
+      }
+    }
+
+    func run() throws {
+      let request = try request()
+      try requireReadableFile(request.model)
+      for path in request.inputs.paths { try requireReadableFile(path) }
+      switch request.references {
+      case .reference(let files), .background(let files):
+        for path in files.paths { try requireReadableFile(path) }
+      case .zeros, .shuffles: break
+      }
+      try requireWritableDestination(request.output)
+      if let plot = request.plot {
+        guard PlotFormat(pathExtension: URL(fileURLWithPath: plot).pathExtension) != nil else {
+          throw ValidationError("--plot must end in .png, .svg or .pdf")
+        }
+        try requireWritableDestination(plot)
+      }
+      try runExplain(request)
+    }
+  }
+}

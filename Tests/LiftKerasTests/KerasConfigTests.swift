@@ -1,0 +1,235 @@
+import Foundation
+import LiftHDF5
+import LiftNN
+import LiftTensor
+import Testing
+
+@testable import LiftKeras
+
+/// Weights from a dictionary, for configurations written inline.
+struct DictionaryStore: WeightStore {
+  var tensors: [String: [String: Tensor]]
+  func weights(of layer: LayerSpec, expected: [String]) throws(KerasImportError) -> [String: Tensor] {
+    let w = tensors[layer.name] ?? [:]
+    for name in expected where w[name] == nil {
+      throw .missingWeight(file: "inline.json", layer: layer.name, weight: name)
+    }
+    return w
+  }
+}
+
+private func importJSON(_ text: String, weights: [String: [String: Tensor]] = [:]) throws(KerasImportError)
+  -> Graph
+{
+  guard let json = JSONValue.parse(Data(text.utf8)) else {
+    throw .invalidConfig(file: "inline.json", reason: "bad JSON in test")
+  }
+  let spec = try parseModelConfig(json, file: "inline.json")
+  return try buildGraph(spec, store: DictionaryStore(tensors: weights), file: "inline.json")
+}
+
+private func randomTensor(_ shape: Shape, _ rng: inout SplitMix64) -> Tensor {
+  Tensor(shape: shape, scalars: (0..<shape.scalarCount).map { _ in Float.random(in: -1...1, using: &rng) })
+}
+
+/// `[N, A, B, C] → [N, B, C, A]` (channels-first to channels-last), done naively.
+private func toChannelsLast(_ x: Tensor) -> Tensor {
+  let (n, a, b, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+  var out = [Float](repeating: 0, count: x.scalarCount)
+  for i in 0..<n {
+    for p in 0..<a {
+      for q in 0..<b {
+        for r in 0..<c {
+          out[((i * b + q) * c + r) * a + p] = x.scalars[((i * a + p) * b + q) * c + r]
+        }
+      }
+    }
+  }
+  return Tensor(shape: [n, b, c, a], scalars: out)
+}
+
+@Suite("Keras import: configurations")
+struct KerasConfigTests {
+  /// A channels_first Conv2D / MaxPooling2D / Flatten model equals its channels_last twin on
+  /// the transposed input (Keras' channels_first Flatten moves channels last first).
+  @Test func channelsFirstMatchesChannelsLast() throws {
+    var rng = SplitMix64(seed: 1)
+    let weights: [String: [String: Tensor]] = [
+      "conv": ["kernel": randomTensor([3, 3, 2, 3], &rng), "bias": randomTensor([3], &rng)],
+      "dense": ["kernel": randomTensor([27, 2], &rng), "bias": randomTensor([2], &rng)],
+    ]
+    func model(_ format: String, _ shape: String) -> String {
+      """
+      {"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "InputLayer", "config": {"name": "x", "batch_shape": [null, \(shape)]}},
+        {"class_name": "Conv2D", "config": {"name": "conv", "filters": 3, "kernel_size": [3, 3],
+          "padding": "same", "activation": "relu", "data_format": "\(format)"}},
+        {"class_name": "MaxPooling2D", "config": {"name": "pool", "pool_size": 2, "data_format": "\(format)"}},
+        {"class_name": "Flatten", "config": {"name": "flat", "data_format": "\(format)"}},
+        {"class_name": "Dense", "config": {"name": "dense", "units": 2}}]}}
+      """
+    }
+    let first = try importJSON(model("channels_first", "2, 6, 6"), weights: weights)
+    let last = try importJSON(model("channels_last", "6, 6, 2"), weights: weights)
+    #expect(first.nodes.map(\.name).contains("conv/channels_last"))
+    let x = randomTensor([2, 2, 6, 6], &rng)
+    let yFirst = try forward(first, inputs: [x])
+    let yLast = try forward(last, inputs: [toChannelsLast(x)])
+    expectForwardClose(yFirst[first.outputs[0].rawValue], yLast[last.outputs[0].rawValue], "dense")
+    // The conv layer's output keeps Keras' channels_first layout.
+    let convFirst = yFirst[first.node(named: "conv")!.rawValue]
+    #expect(convFirst.shape == [2, 3, 6, 6])
+    expectForwardClose(toChannelsLast(convFirst), yLast[last.node(named: "conv")!.rawValue], "conv")
+  }
+
+  @Test func functionalKeras3DictFormatAndNamedInputs() throws {
+    let text = """
+      {"class_name": "Functional", "config": {"name": "f",
+        "layers": [
+          {"class_name": "InputLayer", "name": "b_in", "config": {"name": "b_in", "batch_shape": [null, 2]}, "inbound_nodes": []},
+          {"class_name": "InputLayer", "name": "a_in", "config": {"name": "a_in", "batch_shape": [null, 3]}, "inbound_nodes": []},
+          {"class_name": "Concatenate", "name": "cat", "config": {"name": "cat", "axis": -1},
+           "inbound_nodes": [{"args": [[
+              {"class_name": "__keras_tensor__", "config": {"keras_history": ["a_in", 0, 0]}},
+              {"class_name": "__keras_tensor__", "config": {"keras_history": ["b_in", 0, 0]}}]],
+            "kwargs": {"mask": null}}]}],
+        "input_layers": {"first": ["a_in", 0, 0], "second": ["b_in", 0, 0]},
+        "output_layers": ["cat", 0, 0]}}
+      """
+    let g = try importJSON(text)
+    #expect(g.inputNames == ["a_in", "b_in"])
+    guard case .concat(let axis) = g[g.outputs[0]].op else {
+      Issue.record("not concat")
+      return
+    }
+    #expect(axis == 1)
+    let y = try forward(
+      g, inputs: [Tensor(shape: [1, 3], scalars: [1, 2, 3]), Tensor(shape: [1, 2], scalars: [4, 5])])
+    #expect(y[g.outputs[0].rawValue].scalars == [1, 2, 3, 4, 5])
+  }
+
+  @Test func unsupportedOptionsAreNamed() throws {
+    func sequential(_ layer: String) -> String {
+      """
+      {"class_name": "Sequential", "config": [
+        \(layer.replacingOccurrences(of: "CONFIG", with: "\"name\": \"l\", \"batch_input_shape\": [null, 4, 3]"))]}
+      """
+    }
+    #expect(
+      throws: KerasImportError.unsupportedConfiguration(
+        file: "inline.json", layer: "l", reason: "ReLU threshold 0.5 ≠ 0")
+    ) { try importJSON(sequential(#"{"class_name": "ReLU", "config": {CONFIG, "threshold": 0.5}}"#)) }
+    #expect(
+      throws: KerasImportError.unsupportedConfiguration(
+        file: "inline.json", layer: "l", reason: "activation 'hard_sigmoid'")
+    ) {
+      try importJSON(
+        sequential(#"{"class_name": "Activation", "config": {CONFIG, "activation": "hard_sigmoid"}}"#))
+    }
+    #expect(
+      throws: KerasImportError.unsupportedLayer(file: "inline.json", layer: "l", className: "Embedding")
+    ) {
+      try importJSON(sequential(#"{"class_name": "Embedding", "config": {CONFIG}}"#))
+    }
+    #expect(
+      throws: KerasImportError.unsupportedLayer(file: "inline.json", layer: "l", className: "Sequential")
+    ) {
+      try importJSON(sequential(#"{"class_name": "Sequential", "config": {CONFIG, "layers": []}}"#))
+    }
+    #expect(
+      throws: KerasImportError.unsupportedModel(
+        file: "inline.json",
+        reason: "top-level class MyModel (only Sequential and Functional models can be imported)")
+    ) {
+      try importJSON(#"{"class_name": "MyModel", "config": {}}"#)
+    }
+    // Case-insensitive class names, the ReLU max_value + negative_slope chain and causal padding.
+    let g = try importJSON(
+      sequential(#"{"class_name": "relu", "config": {CONFIG, "max_value": 2, "negative_slope": 0.5}}"#))
+    #expect(g.nodes.map(\.name) == ["l_input", "l/leaky", "l"])
+    let y = try forward(
+      g, inputs: [Tensor(shape: [1, 4, 3], scalars: [-2, -1, 0, 1, 2, 3, 4, 5, -4, 0.5, 1.5, 2.5])])
+    #expect(y[2].scalars == [-1, -0.5, 0, 1, 2, 2, 2, 2, -2, 0.5, 1.5, 2])
+  }
+
+  @Test func malformedConfigurationsThrow() throws {
+    let cases = [
+      #"{"config": {}}"#,
+      #"{"class_name": "Sequential", "config": 3}"#,
+      #"{"class_name": "Sequential", "config": []}"#,
+      #"{"class_name": "Sequential", "config": [{"class_name": "Dense", "config": {"name": "d", "units": 2}}]}"#,
+      #"{"class_name": "Functional", "config": {"layers": [], "input_layers": [], "output_layers": []}}"#,
+      #"{"class_name": "Model", "config": {"layers": [{"class_name": "InputLayer", "config": {"name": "i", "batch_input_shape": [null, 2]}, "inbound_nodes": []}, {"class_name": "Add", "name": "a", "config": {"name": "a"}, "inbound_nodes": [[["a", 0, 0, {}], ["i", 0, 0, {}]]]}], "input_layers": [["i", 0, 0]], "output_layers": [["a", 0, 0]]}}"#,
+      #"{"class_name": "Model", "config": {"layers": [{"class_name": "InputLayer", "config": {"name": "i", "batch_input_shape": [null, 2]}, "inbound_nodes": []}, {"class_name": "Add", "name": "a", "config": {"name": "a"}, "inbound_nodes": [[["zz", 0, 0, {}], ["i", 0, 0, {}]]]}], "input_layers": [["i", 0, 0]], "output_layers": [["a", 0, 0]]}}"#,
+      #"{"class_name": "Model", "config": {"layers": [{"class_name": "InputLayer", "config": {"name": "i", "batch_input_shape": [null, 2]}, "inbound_nodes": []}], "input_layers": [["i", 0, 0]], "output_layers": [["i", 1, 0]]}}"#,
+    ]
+    for text in cases {
+      #expect(throws: KerasImportError.self, "\(text)") { try importJSON(text) }
+    }
+  }
+
+  /// Mutates random subtrees of real model configurations (wrong types, huge, negative or
+  /// missing values) and checks that import either succeeds or throws — never traps — and
+  /// that an imported graph runs forward or fails with a `GraphError`.
+  @Test(arguments: ["zoo.h5", "residual.h5", "two_input.h5", "image_cnn.h5", "genomics_cnn.h5"])
+  func mutatedConfigurationsNeverTrap(_ file: String) throws {
+    let h5 = try HDF5File(url: try fixture(file))
+    let original = try #require(JSONValue.parse(Data(try h5.root.stringAttribute("model_config").utf8)))
+    let store = LegacyH5WeightStore(group: try h5.root.group("model_weights"), file: file)
+    let replacements: [JSONValue] = [
+      .null, .number(-1), .number(0), .number(3), .number(1e12), .number(2.5), .string("x"), .string("same"),
+      .array([]), .object([:]), .array([.number(1), .number(2)]), .bool(true), .string("channels_first"),
+    ]
+    var rng = SplitMix64(seed: 42)
+    var imported = 0
+    var ran = 0
+    for _ in 0..<400 {
+      var json = original
+      let count = nodeCount(json)
+      let target = Int(rng.next() % UInt64(count))
+      let replacement = replacements[Int(rng.next() % UInt64(replacements.count))]
+      var index = 0
+      json = replace(json, target: target, with: replacement, index: &index)
+      guard let spec = try? parseModelConfig(json, file: file),
+        let graph = try? buildGraph(spec, store: store, file: file)
+      else { continue }
+      imported += 1
+      var shapes = [Shape]()
+      for id in graph.inputs {
+        guard case .input(let shape) = graph[id].op else { continue }
+        shapes.append(Shape([1] + shape.map { min($0 ?? 3, 64) }))
+      }
+      guard shapes.allSatisfy({ $0.scalarCount <= 1 << 16 }),
+        let all = try? graph.inferShapes(inputShapes: shapes), all.allSatisfy({ $0.scalarCount <= 1 << 20 })
+      else { continue }
+      if (try? forward(graph, inputs: shapes.map { Tensor(repeating: 0.5, shape: $0) })) != nil { ran += 1 }
+    }
+    #expect(imported > 0 && ran > 0, "\(imported) imported, \(ran) ran forward")
+  }
+}
+
+private func nodeCount(_ v: JSONValue) -> Int {
+  switch v {
+  case .array(let a): 1 + a.map(nodeCount).reduce(0, +)
+  case .object(let o): 1 + o.values.map(nodeCount).reduce(0, +)
+  default: 1
+  }
+}
+
+private func replace(_ v: JSONValue, target: Int, with r: JSONValue, index: inout Int) -> JSONValue {
+  if index == target {
+    index += 1
+    return r
+  }
+  index += 1
+  switch v {
+  case .array(let a):
+    return .array(a.map { replace($0, target: target, with: r, index: &index) })
+  case .object(let o):
+    var out = [String: JSONValue]()
+    for key in o.keys.sorted() { out[key] = replace(o[key]!, target: target, with: r, index: &index) }
+    return .object(out)
+  default:
+    return v
+  }
+}
