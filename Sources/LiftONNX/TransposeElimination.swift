@@ -113,17 +113,26 @@ public func eliminateRedundantTransposes(_ graph: Graph) -> Graph {
     }
   }
   // A moved op whose ONNX-named transpose disappeared takes the ONNX name back (its value is
-  // that tensor in channels-last layout), so layers stay addressable by their ONNX names.
+  // that tensor in channels-last layout, or without its trailing 1-extents), so layers stay
+  // addressable by their ONNX names.
   let live = liveNodes(nodes, outputs: outputs)
   let liveNames = Set(live.map { nodes[$0].name })
-  for i in live.sorted() where nodes[i].name.hasSuffix(channelsLastSuffix) {
-    let base = String(nodes[i].name.dropLast(channelsLastSuffix.count))
-    if !liveNames.contains(base) { nodes[i].name = base }
+  var taken = liveNames
+  for i in live.sorted() {
+    guard let suffix = renamableSuffixes.first(where: { nodes[i].name.hasSuffix($0) }) else { continue }
+    let base = String(nodes[i].name.dropLast(suffix.count))
+    if !taken.contains(base) {
+      nodes[i].name = base
+      taken.insert(base)
+    }
   }
   return buildGraph(nodes: nodes, outputs: outputs)
 }
 
 private let channelsLastSuffix = ":channels_last"
+/// Suffixes of helper nodes that stand for an ONNX tensor once the node that carried the
+/// tensor's name is gone (a moved op; a global pool whose `(N, C, 1)` reshape merged away).
+private let renamableSuffixes = [channelsLastSuffix, ":pooled", ":keepdims"]
 
 /// The permutation shared by all operands when each is a transpose node.
 private func commonPermutation(_ inputs: [NodeID], _ nodes: [Node]) -> [Int]? {
