@@ -12,7 +12,8 @@ import Foundation
 
 /// Replaces every erf-GELU chain by a synthetic `Gelu` node (op type `Gelu`, input `x`,
 /// output `y`, the name of the chain's last node), and every SiLU (`Mul(x, Sigmoid(x))`, as
-/// torch writes `nn.SiLU`) by a synthetic `Swish` node. Returns the new list and the indices of
+/// torch writes `nn.SiLU`) by a synthetic `Swish` node, and torch.export's thresholded
+/// Softplus (`Where(Greater(x, 20), x, Softplus(x))`) by a `Softplus` node. Returns the new list and the indices of
 /// the synthetic nodes with their converters, which apply regardless of opset.
 func fuseErfGELU(_ nodes: [Onnx_NodeProto], context: ConversionContext) throws(ONNXImportError)
   -> ([Onnx_NodeProto], [Int: ConvertFunction])
@@ -67,6 +68,24 @@ func fuseErfGELU(_ nodes: [Onnx_NodeProto], context: ConversionContext) throws(O
     removed.insert(si)
     replacements[mi] = swish
   }
+  // torch.export's Softplus (threshold 20): Where(Greater(x, t), x, Softplus(x)). For x > t ≥ 15,
+  // softplus(x) − x = log1p(e⁻ˣ) < e⁻¹⁵ ≈ 3.1e-7, less than half a float32 ulp at 15 (4.8e-7),
+  // so the Where is the Softplus itself.
+  for (wi, w) in nodes.enumerated() where w.opType == "Where" && w.input.count == 3 && replacements[wi] == nil {
+    guard let gi = producer[w.input[0]], nodes[gi].opType == "Greater", nodes[gi].input.count == 2,
+      uses(w.input[0]) == 1, let t = scalar(nodes[gi].input[1]), t >= 15,
+      let si = producer[w.input[2]], nodes[si].opType == "Softplus", nodes[si].input.count == 1
+    else { continue }
+    let x = nodes[si].input[0]
+    guard nodes[gi].input[0] == x, w.input[1] == x else { continue }
+    var softplus = Onnx_NodeProto()
+    softplus.opType = "Softplus"
+    softplus.name = w.name.isEmpty ? w.output[0] : w.name
+    softplus.input = [x]
+    softplus.output = [w.output[0]]
+    removed.insert(gi)
+    replacements[wi] = softplus
+  }
   for (e, erf) in nodes.enumerated() where erf.opType == "Erf" && erf.input.count == 1 {
     guard let di = producer[erf.input[0]], uses(erf.input[0]) == 1 else { continue }
     let div = nodes[di]
@@ -117,7 +136,11 @@ func fuseErfGELU(_ nodes: [Onnx_NodeProto], context: ConversionContext) throws(O
   var fused = [Int: ConvertFunction]()
   for (i, n) in nodes.enumerated() where !removed.contains(i) {
     if let r = replacements[i] {
-      fused[out.count] = r.opType == "Gelu" ? convertGelu : activation { _, _ in .swish }
+      switch r.opType {
+      case "Gelu": fused[out.count] = convertGelu
+      case "Softplus": fused[out.count] = activation { _, _ in .softplus }
+      default: fused[out.count] = activation { _, _ in .swish }
+      }
       out.append(r)
     } else {
       out.append(n)

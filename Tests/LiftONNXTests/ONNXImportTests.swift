@@ -60,6 +60,7 @@ func transposeCount(_ g: Graph) -> Int {
 let forwardFixtures = [
   "mlp", "genomics_cnn", "residual2d", "depthwise", "depthwise1d", "zoo", "zoo_conv", "shapes",
   "mlp_softmax_opset11", "gemm_bn", "autopad_opset20", "softmax_opset11", "pad_concat", "external", "misc_ops", "bench_tabular",
+  "genomics_cnn_dynamo", "zoo_dynamo", "residual2d_dynamo",
 ]
 
 // MARK: - Forward equality with ONNX Runtime
