@@ -19,7 +19,10 @@ import LiftTensor
 ///    n-ary ops add, subtract, average, maximum, minimum and concat (axis remapped) when every
 ///    operand is a transpose by the same `p` read only by `g`;
 ///
-/// merges a reshape into a reshape that only it reads, then drops nodes no output depends on. Reshapes are never crossed, so a flatten still sees
+/// merges a reshape into a reshape that only it reads, turns transposes (and
+/// transpose–reshape–transpose chains around extent-1 axes, as torch.export writes
+/// `AdaptiveAvgPool1d`) that keep the order of the non-unit axes into reshapes, then drops
+/// nodes no output depends on. Reshapes are never crossed, so a flatten still sees
 /// channels-first element order. Values change only by not being copied: every kept node
 /// computes exactly the same numbers, and the node that carries an ONNX tensor's name still
 /// holds that tensor in ONNX layout.
@@ -53,8 +56,36 @@ public func eliminateRedundantTransposes(_ graph: Graph) -> Graph {
       !outputSet.contains(j) && !readers[j].isEmpty && readers[j].allSatisfy { $0 == i }
     }
 
+    let shapes = exampleShapes(nodes)
+
     scan: for i in nodes.indices {
       let n = nodes[i]
+      // 4. A transpose that keeps the order of the axes longer than 1 moves data nowhere: a
+      //    reshape (so it can merge with neighbouring reshapes).
+      if case .transpose(let p) = n.op, let x = shapes?[n.inputs[0].rawValue],
+        isOrderPreserving(p, shape: x)
+      {
+        nodes[i].op = .reshape(p.dropFirst().map { x[$0] })
+        changed = true
+        break scan
+      }
+      // 5. transpose(q) ∘ reshape ∘ transpose(p) where the reshape only adds or drops axes of
+      //    extent 1 and the whole chain keeps the order of the other axes: one reshape.
+      if case .transpose(let q) = n.op, let shapes, case .reshape = nodes[n.inputs[0].rawValue].op,
+        soleReader(n.inputs[0].rawValue, is: i)
+      {
+        let r = n.inputs[0].rawValue
+        let t = nodes[r].inputs[0].rawValue
+        if case .transpose(let p) = nodes[t].op, soleReader(t, is: r),
+          let x = shapes[nodes[t].inputs[0].rawValue], let z = shapes[r],
+          let out = collapsedChain(p: p, q: q, x: x, z: z)
+        {
+          nodes[i].op = .reshape(out)
+          nodes[i].inputs = nodes[t].inputs
+          changed = true
+          break scan
+        }
+      }
       // 1. transpose ∘ transpose.
       if case .transpose(let q) = n.op, case .transpose(let p) = nodes[n.inputs[0].rawValue].op {
         let source = nodes[n.inputs[0].rawValue].inputs[0]
@@ -133,6 +164,52 @@ private let channelsLastSuffix = ":channels_last"
 /// Suffixes of helper nodes that stand for an ONNX tensor once the node that carried the
 /// tensor's name is gone (a moved op; a global pool whose `(N, C, 1)` reshape merged away).
 private let renamableSuffixes = [channelsLastSuffix, ":pooled", ":keepdims"]
+
+/// Full shapes (batch 1) of every node, or `nil` when an input extent is open or a shape does
+/// not check (then the shape-dependent rewrites are skipped).
+private func exampleShapes(_ nodes: [Node]) -> [[Int]?]? {
+  var shapes = [[Int]?]()
+  for n in nodes {
+    if case .input(let declared) = n.op {
+      guard declared.allSatisfy({ $0 != nil }) else { return nil }
+      shapes.append([1] + declared.map { $0! })
+      continue
+    }
+    let operands = n.inputs.map { shapes[$0.rawValue] }
+    guard operands.allSatisfy({ $0 != nil }),
+      let out = try? Graph.outputShape(n, inputs: operands.map { Shape($0!) })
+    else {
+      shapes.append(nil)
+      continue
+    }
+    shapes.append(out.dimensions)
+  }
+  return shapes
+}
+
+/// Whether `transpose(p)` of a tensor of full shape `x` keeps the relative order of the axes
+/// longer than 1 (so it is a reshape).
+private func isOrderPreserving(_ p: [Int], shape x: [Int]) -> Bool {
+  let moved = p.filter { x[$0] != 1 }
+  return moved == moved.sorted()
+}
+
+/// For `transpose(q)(reshape(transpose(p)(x)))` with `x` of full shape `x` and the reshape's
+/// output of full shape `z`: the per-example target of one equivalent reshape, or `nil` when
+/// the reshape does more than add or drop extent-1 axes or the chain reorders the other axes.
+private func collapsedChain(p: [Int], q: [Int], x: [Int], z: [Int]) -> [Int]? {
+  // Follow each axis of x (by its index) through the chain; −1 marks an extent-1 axis.
+  let y = p.map { x[$0] }
+  let yLabels = p.filter { x[$0] != 1 }
+  guard y.filter({ $0 != 1 }) == z.dropFirst().filter({ $0 != 1 }), z.first == y.first else { return nil }
+  var next = yLabels.makeIterator()
+  var zLabels = [0]
+  for extent in z.dropFirst() { zLabels.append(extent == 1 ? -1 : next.next()!) }
+  guard q.count == z.count else { return nil }
+  let final = q.map { zLabels[$0] }.filter { $0 > 0 }
+  guard final == final.sorted() else { return nil }
+  return q.dropFirst().map { z[$0] }
+}
 
 /// The permutation shared by all operands when each is a transpose node.
 private func commonPermutation(_ inputs: [NodeID], _ nodes: [Node]) -> [Int]? {

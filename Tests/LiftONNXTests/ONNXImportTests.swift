@@ -127,6 +127,16 @@ struct ONNXStructureTests {
     ])
   }
 
+  @Test("torch.export's AdaptiveAvgPool1d (Unsqueeze → ReduceMean → Squeeze) leaves no transpose")
+  func dynamoGenomics() throws {
+    let graph = try loadONNXModel(at: try fixtureURL("genomics_cnn_dynamo", "onnx"))
+    #expect(transposeCount(graph) == 1)
+    #expect(graph.nodes.map(\.op.kindName) == [
+      "input", "transpose", "conv1d", "relu", "max_pool1d", "conv1d", "relu", "reshape", "global_avg_pool",
+      "reshape", "dense",
+    ])
+  }
+
   @Test("2-D residual net: transposes only at the input and before Flatten")
   func residualTransposes() throws {
     let graph = try loadONNXModel(at: try fixtureURL("residual2d", "onnx"))
