@@ -27,6 +27,8 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
     .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+    // Documentation only (`swift package generate-documentation`, Scripts/docs.sh).
+    .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
   ],
   targets: [
     // MARK: - C libraries (Debian: libopenblas-dev, libhdf5-dev, libcairo2-dev)
@@ -70,6 +72,10 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 
+    // MARK: - Examples (built with the package, public LiftKit API only)
+    .executableTarget(
+      name: "deeplift-example-top-positions", dependencies: ["LiftKit"], path: "Examples/TopPositions"),
+
     // MARK: - Tests
     .target(name: "LiftTestSupport", dependencies: ["LiftNN"], path: "Tests/LiftTestSupport"),
     .testTarget(name: "LiftTensorTests", dependencies: ["LiftTensor", "LiftTestSupport"]),
@@ -87,16 +93,18 @@ let package = Package(
     .testTarget(
       name: "LiftKerasTests", dependencies: ["LiftKeras", "LiftHDF5", "LiftIO", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),
+    .testTarget(name: "LiftKitTests", dependencies: ["LiftKit", "LiftIO", "LiftTestSupport"]),
     .testTarget(name: "LiftPlotTests", dependencies: ["LiftPlot", "LiftTensor"]),
     .testTarget(
       name: "LiftONNXTests", dependencies: ["LiftONNX", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),
-    // deepliftTests runs the built `deeplift` binary (a root executable, built by
-    // `swift build --build-tests` anyway) but must not list it as a dependency: a test target
+    // deepliftTests runs the built `deeplift` and example binaries (root executables, built by
+    // `swift build --build-tests` anyway) but must not list them as dependencies: a test target
     // depending on an executable makes SwiftPM build the plugin tools of every package in that
     // executable's closure — swift-protobuf's bundled protoc, ~800 C++ files, twice (~10 min).
     .testTarget(
-      name: "deepliftTests", dependencies: ["LiftIO", "LiftTestSupport"],
+      name: "deepliftTests",
+      dependencies: ["LiftIO", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),
   ]
 )
