@@ -109,7 +109,9 @@ public func eliminateRedundantTransposes(_ graph: Graph) -> Graph {
         break scan
       }
       // Reshape of a reshape read only there: one reshape (row-major order is unchanged).
-      if case .reshape = n.op, case .reshape = nodes[n.inputs[0].rawValue].op, soleReader(n.inputs[0].rawValue, is: i) {
+      if case .reshape = n.op, case .reshape = nodes[n.inputs[0].rawValue].op,
+        soleReader(n.inputs[0].rawValue, is: i)
+      {
         nodes[i].inputs = nodes[n.inputs[0].rawValue].inputs
         changed = true
         break scan
@@ -119,7 +121,8 @@ public func eliminateRedundantTransposes(_ graph: Graph) -> Graph {
         let j = n.inputs[0].rawValue
         if soleReader(j, is: i), let moved = permuted(n.op, through: p) {
           let source = nodes[j].inputs[0]
-          nodes[j] = Node(op: moved, inputs: [source], name: unique(n.name + channelsLastSuffix), origin: n.origin)
+          nodes[j] = Node(
+            op: moved, inputs: [source], name: unique(n.name + channelsLastSuffix), origin: n.origin)
           nodes[i] = Node(op: .transpose(p), inputs: [NodeID(j)], name: n.name, origin: "\(n.origin) layout")
           changed = true
           break scan
@@ -136,7 +139,8 @@ public func eliminateRedundantTransposes(_ graph: Graph) -> Graph {
         for s in slots where s != host {
           nodes[s] = Node(op: .identity, inputs: [nodes[s].inputs[0]], name: nodes[s].name, origin: "dead")
         }
-        nodes[host] = Node(op: moved, inputs: sources, name: unique(n.name + channelsLastSuffix), origin: n.origin)
+        nodes[host] = Node(
+          op: moved, inputs: sources, name: unique(n.name + channelsLastSuffix), origin: n.origin)
         nodes[i] = Node(op: .transpose(p), inputs: [NodeID(host)], name: n.name, origin: "\(n.origin) layout")
         changed = true
         break scan
@@ -228,7 +232,8 @@ private func permuted(_ op: Op, through p: [Int]) -> Op? {
   let q = p.dropFirst().map { $0 - 1 }
   func parameter(_ t: Tensor) -> Tensor {
     // Expand a rank-1 (last-axis) parameter to the example rank, then move its axes.
-    let full = t.rank == q.count ? t : t.reshaped(Shape([Int](repeating: 1, count: q.count - 1) + [t.scalarCount]))
+    let full =
+      t.rank == q.count ? t : t.reshaped(Shape([Int](repeating: 1, count: q.count - 1) + [t.scalarCount]))
     var inverse = [Int](repeating: 0, count: q.count)
     for (a, s) in q.enumerated() { inverse[s] = a }
     return transposed(full, permutation: inverse)
@@ -241,7 +246,9 @@ private func permuted(_ op: Op, through p: [Int]) -> Op? {
   switch op {
   case .activation, .identity: return op
   case .affine(let scale, let offset):
-    guard scale.rank == q.count || scale.rank == 1, offset.rank == q.count || offset.rank == 1 else { return nil }
+    guard scale.rank == q.count || scale.rank == 1, offset.rank == q.count || offset.rank == 1 else {
+      return nil
+    }
     return .affine(scale: parameter(scale), offset: parameter(offset))
   case .prelu(let alpha):
     guard alpha.rank == q.count || alpha.rank == 1 else { return nil }
