@@ -487,3 +487,45 @@ struct ONNXRobustnessTests {
     #expect(loaded + rejected == 150)
   }
 }
+
+extension TransposeEliminationTests {
+  /// Pre-activation residual block in ONNX layout, as the importer emits it:
+  /// `x → T → conv → T⁻¹ = a;  b = a + T(conv(T⁻¹(relu(affine(a)))));  y = b → T → pool`.
+  /// `a` is read by the affine and by the add, so only the multi-reader rule can move it.
+  @Test("a transpose read by several ops sinks into each (pre-activation residual)")
+  func multipleReaders() throws {
+    var rng = SplitMix64(seed: 11)
+    var g = Graph()
+    let toLast = [0, 2, 1]
+    let toFirst = [0, 2, 1]
+    let x = g.add(.input(shape: [3, 8]), name: "x")
+    let conv = { (w: Tensor) -> Op in
+      .conv(weight: w, bias: nil, parameters: ConvParameters(strides: [1], dilations: [1], padding: .same))
+    }
+    let t0 = g.add(.transpose(toLast), inputs: [x], name: "t0")
+    let c0 = g.add(conv(.random([3, 3, 3], using: &rng)), inputs: [t0], name: "c0")
+    let a = g.add(.transpose(toFirst), inputs: [c0], name: "a")
+    let bn = g.add(
+      .affine(scale: .random([3, 1], using: &rng), offset: .random([3, 1], using: &rng)), inputs: [a],
+      name: "bn")
+    let r = g.add(.activation(.relu), inputs: [bn], name: "relu")
+    let t1 = g.add(.transpose(toLast), inputs: [r], name: "t1")
+    let c1 = g.add(conv(.random([3, 3, 3], using: &rng)), inputs: [t1], name: "c1")
+    let f = g.add(.transpose(toFirst), inputs: [c1], name: "f")
+    let b = g.add(.add, inputs: [a, f], name: "b")
+    let t2 = g.add(.transpose(toLast), inputs: [b], name: "t2")
+    let pool = g.add(
+      .maxPool(PoolParameters(size: [2], strides: [2], padding: .valid)), inputs: [t2], name: "pool")
+    let y = g.add(.transpose(toFirst), inputs: [pool], name: "y")
+    g.outputs = [y]
+
+    let optimised = eliminateRedundantTransposes(g)
+    #expect(transposeCount(g) == 6)
+    #expect(transposeCount(optimised) == 2)  // the input and the output boundary
+    let xv = Tensor.random([2, 3, 8], using: &rng)
+    let before = try forward(g, inputs: [xv])[g.outputs[0].rawValue]
+    let after = try forward(optimised, inputs: [xv])[optimised.outputs[0].rawValue]
+    #expect(before.shape == after.shape)
+    for (u, v) in zip(before.scalars, after.scalars) { #expect(abs(u - v) <= 1e-6 * max(1, abs(u))) }
+  }
+}
