@@ -48,11 +48,13 @@ enum ONNXGoldens {
   static var cases: [ONNXGoldenCase] {
     (manifest["cases"] as! [[String: Any]]).enumerated().map { i, c in
       ONNXGoldenCase(
-        index: i, model: c["model"] as! String, oracle: c["oracle"] as! String, method: c["method"] as! String,
+        index: i, model: c["model"] as! String, oracle: c["oracle"] as! String,
+        method: c["method"] as! String,
         reference: c["reference"] as! String, task: c["task"] as! Int, scores: c["scores"] as! String,
         maxPool: (c["maxpool"] as? String).flatMap(MaxPoolRule.init(rawValue:)),
         steps: c["steps"] as? Int, igMethod: c["ig_method"] as? String,
-        hypothetical: c["hypothetical"] as? Bool ?? false, channelSum: c["compare"] as? String == "channel-sum")
+        hypothetical: c["hypothetical"] as? Bool ?? false,
+        channelSum: c["compare"] as? String == "channel-sum")
     }
   }
 }
@@ -69,13 +71,17 @@ struct ONNXGoldenCase: Sendable, CustomTestStringConvertible {
   let channelSum: Bool
 
   var testDescription: String {
-    "#\(index) \(model) \(method) \(reference) task \(task) [\(oracle)]" + (maxPool.map { " maxpool \($0.rawValue)" } ?? "")
-      + (igMethod.map { " \($0) \(steps ?? 0)" } ?? "") + (hypothetical ? " hyp" : "") + (channelSum ? " channel sums" : "")
+    "#\(index) \(model) \(method) \(reference) task \(task) [\(oracle)]"
+      + (maxPool.map { " maxpool \($0.rawValue)" } ?? "")
+      + (igMethod.map { " \($0) \(steps ?? 0)" } ?? "") + (hypothetical ? " hyp" : "")
+      + (channelSum ? " channel sums" : "")
   }
 }
 
 /// |ours − theirs| ≤ 5e-4·max|theirs| + 1e-3·|theirs| elementwise (the issue's tolerance).
-func expectONNXGolden(_ ours: Tensor, _ theirs: Tensor, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+func expectONNXGolden(
+  _ ours: Tensor, _ theirs: Tensor, _ what: String, sourceLocation: SourceLocation = #_sourceLocation
+) {
   guard ours.shape == theirs.shape else {
     Issue.record("\(what): shape \(ours.shape) vs \(theirs.shape)", sourceLocation: sourceLocation)
     return
@@ -91,13 +97,16 @@ func expectONNXGolden(_ ours: Tensor, _ theirs: Tensor, _ what: String, sourceLo
     }
   }
   if let (i, a, b) = worst {
-    Issue.record("\(what): element \(i): ours \(a) vs theirs \(b), scale \(scale)", sourceLocation: sourceLocation)
+    Issue.record(
+      "\(what): element \(i): ours \(a) vs theirs \(b), scale \(scale)", sourceLocation: sourceLocation)
   }
 }
 
 /// Sums a `[N, C, …]` tensor over axis 1 → `[N, …]`.
 func channelSums(_ t: Tensor) -> Tensor {
-  let n = t.shape[0], c = t.shape[1], inner = t.scalarCount / max(n * c, 1)
+  let n = t.shape[0]
+  let c = t.shape[1]
+  let inner = t.scalarCount / max(n * c, 1)
   var out = [Float](repeating: 0, count: n * inner)
   for i in 0..<n {
     for k in 0..<c {
@@ -205,7 +214,10 @@ struct ONNXSummationTests {
     case .perExample(let r): refRows = (0..<n).map { Array(r[0].scalars[$0 * row..<($0 + 1) * row]) }
     case .background(let b):
       refRows = Array(repeating: b[0].scalars, count: n)
-    case .multiple(let r): refRows = (0..<n).map { Array(r[0].scalars[$0 * r[0].scalarCount / n..<($0 + 1) * r[0].scalarCount / n]) }
+    case .multiple(let r):
+      refRows = (0..<n).map {
+        Array(r[0].scalars[$0 * r[0].scalarCount / n..<($0 + 1) * r[0].scalarCount / n])
+      }
     case .shared: Issue.record("unused")
     }
     let out = graph.outputs[0]
@@ -216,7 +228,8 @@ struct ONNXSummationTests {
       options.method = c.method
       options.maxPool = c.maxPool
       options.tasks = [task]
-      let scores = try Explainer(graph: graph, options: options).explain(inputs: [x], references: refs).scores[0]
+      let scores = try Explainer(graph: graph, options: options).explain(inputs: [x], references: refs)
+        .scores[0]
       for i in 0..<n {
         let rows = refRows[i].count / row
         let batch = Tensor(shape: Shape([rows] + Array(x.shape.dimensions.dropFirst())), scalars: refRows[i])
@@ -226,7 +239,9 @@ struct ONNXSummationTests {
         let s = scores.scalars[i * row..<(i + 1) * row]
         let sum = s.reduce(0.0) { $0 + Double($1) }
         let mass = s.reduce(0.0) { $0 + abs(Double($1)) }
-        #expect(abs(sum - delta) <= 2e-4 * (mass + abs(delta)) + 1e-5, "\(c) task \(task) example \(i): Σ \(sum) vs Δ \(delta)")
+        #expect(
+          abs(sum - delta) <= 2e-4 * (mass + abs(delta)) + 1e-5,
+          "\(c) task \(task) example \(i): Σ \(sum) vs Δ \(delta)")
       }
     }
   }

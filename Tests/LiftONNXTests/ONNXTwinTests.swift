@@ -23,7 +23,8 @@ enum Twins {
     (manifest["cases"] as! [[String: Any]]).enumerated().map { i, c in
       let unstable = c["unstable_rows"] as? [String: [Int]]
       return TwinCase(
-        index: i, model: c["model"] as! String, method: c["method"] as! String, reference: c["reference"] as! String,
+        index: i, model: c["model"] as! String, method: c["method"] as! String,
+        reference: c["reference"] as! String,
         task: c["task"] as! Int, scores: c["scores"] as! String,
         unstable: Set(unstable?["scores"] ?? []).union(c["kink_rows"] as? [Int] ?? []),
         pseudocountRows: Set(c["pseudocount_rows"] as? [Int] ?? []))
@@ -89,7 +90,10 @@ struct ONNXTwinTests {
     for i in 0..<theirs.scalarCount where !c.unstable.contains(i / row) {
       let bound = (c.pseudocountRows.contains(i / row) ? 2e-2 : 5e-4) * scale + 1e-3 * abs(theirs.scalars[i])
       let excess = abs(got.scalars[i] - theirs.scalars[i]) - bound
-      if excess > worstExcess { worstExcess = excess; worst = "element \(i): ours \(got.scalars[i]) vs \(theirs.scalars[i])" }
+      if excess > worstExcess {
+        worstExcess = excess
+        worst = "element \(i): ours \(got.scalars[i]) vs \(theirs.scalars[i])"
+      }
     }
     #expect(worst == nil, "\(c): \(worst ?? "")")
   }
@@ -107,14 +111,17 @@ struct ONNXTwinTests {
         options.method = method
         options.tasks = [task]
         options.steps = 16
-        let fromKeras = try Explainer(graph: keras, options: options).explain(inputs: [x], references: refs).scores[0]
+        let fromKeras = try Explainer(graph: keras, options: options).explain(inputs: [x], references: refs)
+          .scores[0]
         let fromONNX = Twins.swapLast(
           try Explainer(graph: onnx, options: options)
             .explain(inputs: [Twins.swapLast(x)], references: Twins.toTorch(refs)).scores[0])
         let scale = fromKeras.scalars.map(abs).max() ?? 0
         #expect(fromONNX.shape == fromKeras.shape)
         let worst = zip(fromONNX.scalars, fromKeras.scalars).map { abs($0 - $1) - 1e-4 * abs($1) }.max() ?? 0
-        #expect(worst <= 1e-5 * scale + 1e-6, "\(name) \(method.rawValue) \(reference) task \(task): \(worst), scale \(scale)")
+        #expect(
+          worst <= 1e-5 * scale + 1e-6,
+          "\(name) \(method.rawValue) \(reference) task \(task): \(worst), scale \(scale)")
       }
     }
   }

@@ -17,14 +17,19 @@ struct ONNXBadInputTests {
   func expectCleanFailure(model: String, extra: [String] = [], mentions: [String]) throws {
     let dir = try makeTemporaryDirectory()
     defer { cleanup(dir) }
-    try NumPy.write(Tensor(shape: [4, 10], scalars: (0..<40).map { Float($0) / 10 }), to: dir.appendingPathComponent("x.npy"))
-    try NumPy.write(Tensor(shape: [3, 7], scalars: (0..<21).map { Float($0) / 7 }), to: dir.appendingPathComponent("bg.npy"))
+    try NumPy.write(
+      Tensor(shape: [4, 10], scalars: (0..<40).map { Float($0) / 10 }),
+      to: dir.appendingPathComponent("x.npy"))
+    try NumPy.write(
+      Tensor(shape: [3, 7], scalars: (0..<21).map { Float($0) / 7 }), to: dir.appendingPathComponent("bg.npy")
+    )
     // Fixed pseudo-random bytes (a 64-bit LCG), so the test cannot flake.
     var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-    let noise = Data((0..<4096).map { _ in
-      state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-      return UInt8(truncatingIfNeeded: state >> 56)
-    })
+    let noise = Data(
+      (0..<4096).map { _ in
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return UInt8(truncatingIfNeeded: state >> 56)
+      })
     try noise.write(to: dir.appendingPathComponent("random.onnx"))
     let modelPath = model == "random" ? "random.onnx" : try Self.fixture(model).path
     let result = try runDeeplift(
@@ -34,10 +39,13 @@ struct ONNXBadInputTests {
     for word in mentions {
       #expect(result.stderr.contains(word), "\(model) \(extra): '\(word)' not in \(result.stderr)")
     }
-    #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("out.npy").path), "output written")
+    #expect(
+      !FileManager.default.fileExists(atPath: dir.appendingPathComponent("out.npy").path), "output written")
   }
 
-  @Test func truncatedModel() throws { try expectCleanFailure(model: "truncated", mentions: ["truncated.onnx"]) }
+  @Test func truncatedModel() throws {
+    try expectCleanFailure(model: "truncated", mentions: ["truncated.onnx"])
+  }
 
   @Test func randomBytes() throws { try expectCleanFailure(model: "random", mentions: ["random.onnx"]) }
 
