@@ -4,12 +4,14 @@ import LiftTensor
 import Testing
 
 /// Issue 5's bad-input evidence for ONNX models at the CLI level: one line on stderr, a
-/// non-zero exit, no output file. Models: copies of LiftONNXTests fixtures (mlp.onnx: x (N, 10)
+/// non-zero exit, no output file. Models: LiftONNXTests fixtures (mlp.onnx: x (N, 10)
 /// → y (N, 3); truncated.onnx: a valid model cut short; lstm.onnx: a torch LSTM export).
 @Suite("ONNX bad input at the CLI")
 struct ONNXBadInputTests {
+  /// LiftONNXTests' fixtures (Scripts/fixtures/make_onnx_fixtures.py), read in place.
   static func fixture(_ name: String) throws -> URL {
-    try #require(Bundle.module.url(forResource: name, withExtension: "onnx", subdirectory: "Fixtures/onnx"))
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("LiftONNXTests/Fixtures/\(name).onnx")
   }
 
   /// Runs `explain` in a fresh directory holding x.npy (4 × 10), bg.npy (3 × 7) and
