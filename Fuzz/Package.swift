@@ -26,6 +26,14 @@ let package = Package(
         .product(name: "LiftNN", package: "swift-deeplift"),
         .product(name: "LiftTensor", package: "swift-deeplift"),
       ]),
+    // ONNX protobuf bytes → graph (loadONNXModel(from:)), then shapes and forward.
+    .executableTarget(
+      name: "FuzzONNX",
+      dependencies: [
+        "FuzzDriver", .product(name: "LiftONNX", package: "swift-deeplift"),
+        .product(name: "LiftNN", package: "swift-deeplift"),
+        .product(name: "LiftTensor", package: "swift-deeplift"),
+      ]),
     // Whole model files (.h5 through libhdf5, .keras zips) through loadKerasModel(at:).
     .executableTarget(
       name: "FuzzKerasFile",

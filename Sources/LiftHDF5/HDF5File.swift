@@ -42,6 +42,18 @@ public final class HDF5File {
     }
     guard HDF5File.hasSignature(at: url) else { throw .notHDF5(file: name) }
     try HDF5File.checkSuperblock(at: url, name: name)
+    guard let mapped = try? Data(contentsOf: url, options: .alwaysMapped) else {
+      throw .unreadable(file: name, reason: "cannot read")
+    }
+    let heaps = mapped.withUnsafeBytes { raw -> HDF5Error? in
+      do throws(HDF5Error) {
+        try HDF5File.checkGlobalHeaps(raw, name: name)
+        return nil
+      } catch {
+        return error
+      }
+    }
+    if let heaps { throw heaps }
     silenceHDF5Errors()
     let id = url.withUnsafeFileSystemRepresentation { path -> hid_t in
       guard let path else { return -1 }
@@ -72,6 +84,7 @@ public final class HDF5File {
     }
     do {
       try checkSuperblock(Array(buffer[offset..<min(buffer.count, offset + 64)]), fileSize: buffer.count, name: name)
+      try checkGlobalHeaps(UnsafeRawBufferPointer(buffer), name: name)
     } catch {
       return .failure(error)
     }
@@ -150,6 +163,48 @@ public final class HDF5File {
         reason: end > size
           ? "truncated: the superblock records \(end) bytes, the file has \(size)"
           : "the superblock records \(end) bytes but the file has \(size) (bytes added or shifted)")
+    }
+  }
+
+  /// Checks every global heap collection (signature `GCOL`, version 1) in `bytes`: its size
+  /// must lie inside the file and its objects (16-byte headers, 8-byte aligned data) must tile
+  /// it. libhdf5 1.10 trusts these sizes when it reads variable-length strings (tf.keras'
+  /// `model_config`, `weight_names`): a damaged object size made `H5HG_read` memcpy past the
+  /// end of its buffer and crash (found by Fuzz/FuzzKerasFile).
+  ///
+  /// - Complexity: one pass over the bytes.
+  static func checkGlobalHeaps(_ bytes: UnsafeRawBufferPointer, name: String) throws(HDF5Error) {
+    let count = bytes.count
+    guard count >= 16 else { return }
+    func u64(_ at: Int) -> UInt64 {
+      var v: UInt64 = 0
+      for i in 0..<8 { v |= UInt64(bytes[at + i]) << (8 * UInt64(i)) }
+      return v
+    }
+    var i = 0
+    while i + 16 <= count {
+      // G C O L, version 1.
+      guard bytes[i] == 0x47, bytes[i + 1] == 0x43, bytes[i + 2] == 0x4F, bytes[i + 3] == 0x4C, bytes[i + 4] == 1 else {
+        i += 1
+        continue
+      }
+      let size = u64(i + 8)
+      guard size >= 16, size <= UInt64(count - i) else {
+        throw .corrupt(file: name, reason: "global heap at byte \(i) declares \(size) bytes past the end of the file")
+      }
+      let end = i + Int(size)
+      var p = i + 16
+      while p + 16 <= end {
+        let index = Int(bytes[p]) | Int(bytes[p + 1]) << 8
+        let objectSize = u64(p + 8)
+        if index == 0 { break }  // free space: the rest of the collection
+        let padded = (objectSize &+ 7) & ~7
+        guard objectSize <= UInt64(end - p - 16), padded <= UInt64(end - p - 16) else {
+          throw .corrupt(file: name, reason: "global heap at byte \(i): object \(index) declares \(objectSize) bytes past the collection")
+        }
+        p += 16 + Int(padded)
+      }
+      i += 4
     }
   }
 

@@ -78,21 +78,27 @@ public struct Model: Sendable {
     guard !head.isEmpty else { throw .unreadable(file: file, reason: "empty file") }
     let hdf5: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
     let isZip = head.count >= 4 && head[0] == 0x50 && head[1] == 0x4B
-    if head.starts(with: hdf5) || isZip || url.pathExtension.lowercased() == "h5"
-      || url.pathExtension.lowercased() == "keras" || url.pathExtension.lowercased() == "hdf5"
-    {
+    // Content decides: HDF5 and zip signatures are Keras; anything else is tried as ONNX. A
+    // Keras extension only matters when ONNX fails too (an HDF5 file with a user block has
+    // its signature at 512, which the Keras loader finds; its error is the one reported).
+    let kerasExtension = ["h5", "keras", "hdf5"].contains(url.pathExtension.lowercased())
+    if !(head.starts(with: hdf5) || isZip), let onnx = Model.onnxLoader {
+      do {
+        graph = try onnx(url)
+        format = .onnx
+        self.url = url
+        return
+      } catch {
+        if !kerasExtension { throw error }
+      }
+    }
+    if head.starts(with: hdf5) || isZip || kerasExtension {
       do {
         graph = try loadKerasModel(at: url)
       } catch {
         throw .keras(error)
       }
       format = isZip ? .kerasArchive : .kerasHDF5
-      self.url = url
-      return
-    }
-    if let onnx = Model.onnxLoader {
-      graph = try onnx(url)
-      format = .onnx
       self.url = url
       return
     }

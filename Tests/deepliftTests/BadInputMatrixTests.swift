@@ -12,6 +12,10 @@ import Testing
 /// This target's fixtures (Scripts/fixtures/make_badinput_fixtures.py).
 let matrixFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
 
+/// LiftONNXTests' fixtures (Scripts/fixtures/make_onnx_fixtures.py).
+let onnxFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+  .appendingPathComponent("LiftONNXTests/Fixtures")
+
 /// LiftIOTests' fixtures (unsupported dtypes written by numpy, Scripts/fixtures/make_npy_fixtures.py).
 let npyFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
   .appendingPathComponent("LiftIOTests/Fixtures")
@@ -21,7 +25,7 @@ struct BadCase: Sendable, CustomTestStringConvertible {
   /// What is wrong, for the test name.
   var label: String
   /// The command line. `@NAME` is a LiftKerasTests fixture, `%NAME` one of this target's,
-  /// `^NAME` one of LiftIOTests'; other paths are relative to a fresh working directory.
+  /// `^NAME` one of LiftIOTests', `&NAME` one of LiftONNXTests'; other paths are relative to a fresh working directory.
   var arguments: [String]
   /// Expected exit status.
   var status: Int32
@@ -167,6 +171,10 @@ enum Matrix {
       arguments: ["explain", "%fuzz_hdf5_heap_loop.h5", "--input", "@mlp.x.npy", "--output", "out.npy"], status: 1,
       mentions: ["fuzz_hdf5_heap_loop.h5", "superblock"]),
     BadCase(
+      label: "fuzzer find: libhdf5 segfaults on it (global heap object size checked first)",
+      arguments: ["explain", "%fuzz_hdf5_heap_segv.h5", "--input", "@mlp.x.npy", "--output", "out.npy"], status: 1,
+      mentions: ["fuzz_hdf5_heap_segv.h5", "global heap"]),
+    BadCase(
       label: "fuzzer find: libhdf5 loops on it (load watchdog, DEEPLIFT_LOAD_TIMEOUT=3)",
       arguments: ["explain", "%fuzz_hdf5_heap_loop2.h5", "--input", "@mlp.x.npy", "--output", "out.npy"], status: 1,
       mentions: ["fuzz_hdf5_heap_loop2.h5", "did not finish"], environment: ["DEEPLIFT_LOAD_TIMEOUT": "3"]),
@@ -209,7 +217,7 @@ enum Matrix {
       mentions: ["list.keras"], setup: write(storedZip([("config.json", Data("[1, 2, 3]".utf8))]), "list.keras")),
     BadCase(
       label: "an .npy file as the model", arguments: ["explain", "m.npy", "--input", "@mlp.x.npy", "--output", "out.npy"],
-      status: 1, mentions: ["m.npy", "not a model file"], setup: write(mlpX, "m.npy")),
+      status: 1, mentions: ["m.npy", "model"], setup: write(mlpX, "m.npy")),
     BadCase(
       label: "a directory as the model", arguments: ["explain", "sub", "--input", "@mlp.x.npy", "--output", "out.npy"],
       status: 1, mentions: ["sub", "directory"],
@@ -266,6 +274,45 @@ enum Matrix {
       label: "predict: random bytes .keras",
       arguments: ["predict", "rnd.keras", "--input", "@mlp.x.npy", "--output", "out.npy"], status: 1,
       mentions: ["rnd.keras"], setup: write(randomBytes(4096, seed: 3), "rnd.keras")),
+  ]
+
+  /// ONNX models (LiftONNXTests' fixtures; mlp.onnx: x (N, 10) → y (N, 3)).
+  static let onnx: [BadCase] = [
+    BadCase(
+      label: "truncated .onnx", arguments: ["explain", "&truncated.onnx", "--input", "x10.npy", "--output", "out.npy"],
+      status: 1, mentions: ["truncated.onnx"], setup: write(matrix(4, 10), "x10.npy")),
+    BadCase(
+      label: "truncated .onnx (first 100 bytes)",
+      arguments: ["explain", "cut.onnx", "--input", "x10.npy", "--output", "out.npy"], status: 1, mentions: ["cut.onnx"],
+      setup: all(write(matrix(4, 10), "x10.npy"), prefixOf(onnxFixtures.appendingPathComponent("mlp.onnx"), 0.1, "cut.onnx"))),
+    BadCase(
+      label: "ONNX external-data initializer missing",
+      arguments: ["explain", "&external_missing.onnx", "--input", "x10.npy", "--output", "out.npy"], status: 1,
+      mentions: ["external_missing.onnx"], setup: write(matrix(4, 10), "x10.npy")),
+    BadCase(
+      label: "unsupported op LSTM (.onnx)", arguments: ["explain", "&lstm.onnx", "--input", "x10.npy", "--output", "out.npy"],
+      status: 1, mentions: ["lstm.onnx", "LSTM"], setup: write(matrix(4, 10), "x10.npy")),
+    BadCase(
+      label: "unsupported op Loop (.onnx)", arguments: ["explain", "%loop.onnx", "--input", "x3.npy", "--output", "out.npy"],
+      status: 1, mentions: ["loop.onnx", "Loop"], setup: write(matrix(4, 3), "x3.npy")),
+    BadCase(
+      label: "custom-domain op (.onnx)",
+      arguments: ["explain", "&custom_domain.onnx", "--input", "x10.npy", "--output", "out.npy"], status: 1,
+      mentions: ["custom_domain.onnx"], setup: write(matrix(4, 10), "x10.npy")),
+    BadCase(
+      label: "task out of range (.onnx)",
+      arguments: ["explain", "&mlp.onnx", "--input", "x10.npy", "--output", "out.npy", "--task", "3"], status: 1,
+      mentions: ["task 3"], setup: write(matrix(4, 10), "x10.npy")),
+    BadCase(
+      label: "wrong feature count (.onnx)", arguments: ["explain", "&mlp.onnx", "--input", "x7.npy", "--output", "out.npy"],
+      status: 1, mentions: ["x7.npy", "(4, 7)"], setup: write(matrix(4, 7), "x7.npy")),
+    BadCase(
+      label: "NaN in the input (.onnx)", arguments: ["explain", "&mlp.onnx", "--input", "nan.npy", "--output", "out.npy"],
+      status: 1, mentions: ["nan.npy", "NaN", "[3, 9]"], setup: write(matrix(4, 10, bad: (3, 9, .nan)), "nan.npy")),
+    BadCase(
+      label: "predict: random bytes named .onnx",
+      arguments: ["predict", "rnd.onnx", "--input", "x10.npy", "--output", "out.npy"], status: 1, mentions: ["rnd.onnx"],
+      setup: all(write(matrix(4, 10), "x10.npy"), write(randomBytes(2048, seed: 9), "rnd.onnx"))),
   ]
 
   /// Array files: format, dtype, shape and value checks.
@@ -542,6 +589,7 @@ struct BadInputMatrixTests {
     case "@": return prefix + keras.appendingPathComponent(String(text.dropFirst())).path
     case "%": return prefix + matrixFixtures.appendingPathComponent(String(text.dropFirst())).path
     case "^": return prefix + npyFixtures.appendingPathComponent(String(text.dropFirst())).path
+    case "&": return prefix + onnxFixtures.appendingPathComponent(String(text.dropFirst())).path
     default: return argument
     }
   }
@@ -611,6 +659,9 @@ struct BadInputMatrixTests {
   @Test("model files", arguments: Matrix.models)
   func models(_ c: BadCase) throws { try Self.check(c) }
 
+  @Test("ONNX models", arguments: Matrix.onnx)
+  func onnx(_ c: BadCase) throws { try Self.check(c) }
+
   @Test("array files", arguments: Matrix.arrays)
   func arrays(_ c: BadCase) throws { try Self.check(c) }
 
@@ -634,6 +685,18 @@ struct BadInputMatrixTests {
     #expect(r.status == 0, "\(r.stderr)")
     #expect(r.exitedNormally)
     #expect(try listing(dir) == [renamed, "y.npy"].sorted())
+  }
+
+  /// An ONNX model named `.h5` or `.keras` is still read as ONNX.
+  @Test("content decides: ONNX under a Keras name", arguments: ["m.h5", "m.keras", "m.onnx"])
+  func onnxUnderAnotherName(renamed: String) throws {
+    let dir = try makeTemporaryDirectory()
+    defer { cleanup(dir) }
+    try FileManager.default.copyItem(at: onnxFixtures.appendingPathComponent("mlp.onnx"), to: dir.appendingPathComponent(renamed))
+    try NumPy.write(matrix(4, 10), to: dir.appendingPathComponent("x.npy"))
+    let r = try runDeeplift(arguments: ["predict", renamed, "--input", "x.npy", "--output", "y.npy"], in: dir)
+    #expect(r.status == 0, "\(r.stderr)")
+    #expect(try NumPy.read(dir.appendingPathComponent("y.npy")).shape == [4, 3])
   }
 
   /// `predict` on N = 0 examples is not an error: the output has zero rows.
