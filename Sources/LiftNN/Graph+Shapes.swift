@@ -22,7 +22,16 @@ extension Graph {
         guard ok else { throw .inputShape(input: node.name, expected: declared, found: s.dimensions) }
         shapes.append(s)
       } else {
-        shapes.append(try Graph.outputShape(node, inputs: node.inputs.map { shapes[$0.rawValue] }))
+        let operands = node.inputs.map { shapes[$0.rawValue] }
+        let shape = try Graph.outputShape(node, inputs: operands)
+        // An imported file can declare extents (Reshape targets, Expand, Tile…) whose product
+        // overflows Int; Shape.scalarCount would then trap later (found by Fuzz/FuzzONNX).
+        guard Shape.checkedCount(shape.dimensions) != nil else {
+          throw .invalidShapes(
+            node: node.name, op: node.op.kindName, shapes: operands.map(\.dimensions),
+            reason: "output shape \(shape.dimensions) has more elements than fit in memory")
+        }
+        shapes.append(shape)
       }
     }
     return shapes

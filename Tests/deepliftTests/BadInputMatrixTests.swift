@@ -310,6 +310,11 @@ enum Matrix {
       label: "NaN in the input (.onnx)", arguments: ["explain", "&mlp.onnx", "--input", "nan.npy", "--output", "out.npy"],
       status: 1, mentions: ["nan.npy", "NaN", "[3, 9]"], setup: write(matrix(4, 10, bad: (3, 9, .nan)), "nan.npy")),
     BadCase(
+      label: "fuzzer find: ONNX Pad to an extent that overflows Int (trapped before)",
+      arguments: ["predict", "%fuzz_onnx_shape_overflow.onnx", "--input", "x.npy", "--output", "out.npy"], status: 1,
+      mentions: ["'p'", "pad", "more elements than fit"],
+      setup: write(Tensor(repeating: 1, shape: [1, 2, 3, 4]), "x.npy")),
+    BadCase(
       label: "predict: random bytes named .onnx",
       arguments: ["predict", "rnd.onnx", "--input", "x10.npy", "--output", "out.npy"], status: 1, mentions: ["rnd.onnx"],
       setup: all(write(matrix(4, 10), "x10.npy"), write(randomBytes(2048, seed: 9), "rnd.onnx"))),
