@@ -42,6 +42,9 @@ struct ExplainRequest: Sendable {
   var quiet: Bool
   /// `--plot FIG`: a picture of the first example's scores after the run.
   var plot: String?
+  /// `--modisco DIR`: also write TF-MoDISco inputs (one-hot sequences and hypothetical
+  /// scores, `(N, 4, L)`) to this directory; see ``writeModiscoInputs(sequences:hypothetical:tasks:channelAxis:to:)``.
+  var modisco: String? = nil
 
   /// The explainer options, except ``ExplainOptions/target`` (a node the caller looks up
   /// from ``target``) and, for `--task all`, ``ExplainOptions/tasks`` (which needs the target's
@@ -138,6 +141,12 @@ extension DeepLift {
     @Option(help: ArgumentHelp("Also draw the scores of the first example (.png, .svg or .pdf; see `deeplift plot`).", valueName: "file"))
     var plot: String?
 
+    @Option(
+      help: ArgumentHelp(
+        "Also write TF-MoDISco inputs to this directory: ohe.npz (one-hot sequences) and hyp.npz (hypothetical scores; hyp_task<K>.npz per task for several tasks), each one (N, 4, L) array arr_0, as `modisco motifs -s ohe.npz -a hyp.npz` reads them.",
+        valueName: "dir"))
+    var modisco: String?
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -180,7 +189,7 @@ extension DeepLift {
         model: model, inputs: inputs, output: output, references: references, target: target, tasks: task,
         method: method, steps: steps, integration: igMethod, batchSize: batchSize, maxPool: maxpool,
         hypothetical: hypothetical, multipliers: multipliers, channelAxis: channelAxis,
-        threads: common.threads, quiet: common.quiet, plot: plot)
+        threads: common.threads, quiet: common.quiet, plot: plot, modisco: modisco)
     }
 
     /// References must use the inputs' form: plain with plain, NAME=FILE for the same names.
@@ -216,6 +225,7 @@ extension DeepLift {
         }
         try requireWritableDestination(plot)
       }
+      if let modisco = request.modisco { try requireWritableDirectory(modisco) }
       try runExplain(request)
     }
   }
