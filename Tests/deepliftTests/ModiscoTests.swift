@@ -90,4 +90,15 @@ struct ModiscoTests {
     #expect(r.stderr.contains(fragment), "\(r.stderr)")
     #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == (target == "file" ? ["file"] : []))
   }
+
+  @Test func gradientMethodsAreRefused() throws {
+    let dir = try scratchDirectory()
+    let r = try runDeeplift(arguments: [
+      "explain", fixture("genomics_cnn.h5"), "--input", fixture("genomics_cnn.x.npy"), "--method", "gradient",
+      "--output", dir.appendingPathComponent("s.npy").path, "--modisco", dir.appendingPathComponent("m").path,
+    ])
+    #expect(r.status == 2, "\(r.stderr)")
+    #expect(r.stderr.contains("--modisco needs a DeepLIFT method"), "\(r.stderr)")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+  }
 }

@@ -185,6 +185,9 @@ extension DeepLift {
       }
       guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
       guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+      if modisco != nil && !method.isDeepLIFT {
+        throw ValidationError("--modisco needs a DeepLIFT method (rescale, reveal-cancel or genomics-default), not \(method.rawValue)")
+      }
       return ExplainRequest(
         model: model, inputs: inputs, output: output, references: references, target: target, tasks: task,
         method: method, steps: steps, integration: igMethod, batchSize: batchSize, maxPool: maxpool,
