@@ -1,3 +1,4 @@
+import Foundation
 import LiftGenomics
 import LiftNN
 import LiftTensor
@@ -28,6 +29,7 @@ public struct Explainer: Sendable {
   public let target: NodeID
   let modes: [NonlinearMode?]
   let live: Set<NodeID>
+  let sharedForward = SharedForwardCache()
 
   /// Resolves the target and the rule of every nonlinear node.
   ///
@@ -125,12 +127,20 @@ public struct Explainer: Sendable {
     let refs = try ReferencePlan(references, inputs: inputs, graph: graph)
     var cached: [Tensor?]? = nil
     if let rows = refs.sharedRows, options.method.isDeepLIFT {
-      do { cached = try LiftNN.forward(graph, inputs: rows, computing: [target]) } catch { throw .graph(error) }
+      let (graph, target) = (self.graph, self.target)
+      cached = try sharedForward.activations(of: rows) { () throws(ExplainError) -> [Tensor?] in
+        do throws(GraphError) {
+          return try LiftNN.forward(graph, inputs: rows, computing: [target])
+        } catch { throw .graph(error) }
+      }
     }
     let tasks = options.tasks
     var outputs = [[Tensor]](repeating: [], count: inputs.count)
     var deltas = [Float]()
-    let batch = max(1, options.batchSize)
+    // A batch holds at most `batchSize` example–reference pairs (rows through the network),
+    // so memory does not grow with the number of references per example.
+    let perExample = options.method.isDeepLIFT ? refs.perExample : 1
+    let batch = max(1, options.batchSize / max(perExample, 1))
     var start = 0
     while start < n {
       let end = min(n, start + batch)
@@ -369,5 +379,29 @@ struct ReferencePlan {
   /// The per-example reference rows of examples `range` (`[b·M, …]`), or nil when shared.
   func rows(for range: Range<Int>) -> [Tensor]? {
     rowsPerExample.map { ts in ts.map { $0.slice(batch: (range.lowerBound * perExample)..<(range.upperBound * perExample)) } }
+  }
+}
+
+/// The forward pass of the last shared reference rows (a shared reference, zeros or a
+/// background), kept so that a caller streaming inputs through ``Explainer/explain`` chunk by
+/// chunk propagates its reference once per run, not once per call.
+final class SharedForwardCache: @unchecked Sendable {
+  private let lock = NSLock()
+  private var rows: [Tensor] = []
+  private var activations: [Tensor?] = []
+
+  func activations(of rows: [Tensor], compute: () throws(ExplainError) -> [Tensor?]) throws(ExplainError) -> [Tensor?] {
+    lock.lock()
+    if rows == self.rows {
+      defer { lock.unlock() }
+      return activations
+    }
+    lock.unlock()
+    let result = try compute()
+    lock.lock()
+    self.rows = rows
+    activations = result
+    lock.unlock()
+    return result
   }
 }

@@ -69,7 +69,8 @@ public struct ExplainOptions: Sendable {
   public var steps: Int = 50
   public var integration: IntegrationRule = .gaussLegendre
   public var maxPool: MaxPoolRule = .gradient
-  /// Examples per forward/backward batch; never changes a result.
+  /// Example–reference pairs per forward/backward batch (with M references per example a
+  /// batch holds `max(1, batchSize / M)` examples); changes speed and memory, never a result.
   public var batchSize: Int = 64
   /// Output the multipliers instead of the contribution scores.
   public var multipliers: Bool = false

@@ -6,7 +6,9 @@ import Foundation
 /// The wrapper checks the HDF5 signature before libhdf5 sees the bytes (libhdf5 should never
 /// be handed arbitrary garbage), silences libhdf5's error printing, and turns every failure
 /// into an ``HDF5Error``. Handles are closed when the Swift objects are released; a group or
-/// dataset keeps its file open.
+/// dataset keeps its file open. Truncated files fail cleanly (libhdf5 checks the end of file
+/// against the superblock); corrupted metadata inside a file of the right length is trusted by
+/// libhdf5 1.10 and can crash it.
 ///
 /// ```swift
 /// let file = try HDF5File(url: URL(fileURLWithPath: "model.h5"))
@@ -49,21 +51,29 @@ public final class HDF5File {
   }
 
   /// Opens an HDF5 image held in memory (for example a member of a zip archive) read-only.
-  /// libhdf5 copies the bytes; `bytes` may be released afterwards.
+  /// libhdf5 copies the bytes into memory it owns; `bytes` may be released afterwards.
   ///
   /// - Parameter name: the name used in error messages.
   /// - Throws: ``HDF5Error/notHDF5(file:)`` without the signature, ``HDF5Error/openFailed(file:)``
   ///   when libhdf5 rejects the image.
-  public convenience init(bytes: [UInt8], name: String) throws(HDF5Error) {
-    guard HDF5File.signatureOffset(in: bytes) != nil else { throw .notHDF5(file: name) }
-    silenceHDF5Errors()
-    var copy = bytes
-    let id = copy.withUnsafeMutableBytes { raw -> hid_t in
-      // flags 0: read-only, libhdf5 copies the buffer and owns its copy.
-      H5LTopen_file_image(raw.baseAddress, raw.count, 0)
+  public convenience init(bytes: some Collection<UInt8>, name: String) throws(HDF5Error) {
+    let opened =
+      bytes.withContiguousStorageIfAvailable { HDF5File.openImage($0, name: name) }
+      ?? Array(bytes).withUnsafeBufferPointer { HDF5File.openImage($0, name: name) }
+    try self.init(handle: FileHandleBox(id: try opened.get(), name: name))
+  }
+
+  private static func openImage(_ buffer: UnsafeBufferPointer<UInt8>, name: String) -> Result<
+    hid_t, HDF5Error
+  > {
+    guard signatureOffset(in: buffer) != nil, let base = buffer.baseAddress else {
+      return .failure(.notHDF5(file: name))
     }
-    guard id >= 0 else { throw .openFailed(file: name) }
-    try self.init(handle: FileHandleBox(id: id, name: name))
+    silenceHDF5Errors()
+    // Flags 0: read-only, and libhdf5 copies the image (it only reads from `base`). The
+    // no-copy flags would save that copy but leak libhdf5's callback data in HDF5 1.10.
+    let id = H5LTopen_file_image(UnsafeMutableRawPointer(mutating: base), buffer.count, 0)
+    return id >= 0 ? .success(id) : .failure(.openFailed(file: name))
   }
 
   private init(handle: FileHandleBox) throws(HDF5Error) {
@@ -79,10 +89,12 @@ public final class HDF5File {
 
   /// The offset of the HDF5 superblock signature in `bytes`: 0, or a power of two ≥ 512 when
   /// the file has a user block; `nil` if there is none.
-  public static func signatureOffset(in bytes: [UInt8]) -> Int? {
+  public static func signatureOffset<Bytes: RandomAccessCollection>(in bytes: Bytes) -> Int?
+  where Bytes.Element == UInt8, Bytes.Index == Int {
     var offset = 0
     while offset + signature.count <= bytes.count {
-      if bytes[offset..<(offset + signature.count)].elementsEqual(signature) { return offset }
+      let start = bytes.startIndex + offset
+      if bytes[start..<(start + signature.count)].elementsEqual(signature) { return offset }
       offset = offset == 0 ? 512 : offset * 2
     }
     return nil
@@ -114,10 +126,12 @@ public final class HDF5File {
 final class FileHandleBox {
   let id: hid_t
   let name: String
+
   init(id: hid_t, name: String) {
     self.id = id
     self.name = name
   }
+
   deinit { H5Fclose(id) }
 }
 

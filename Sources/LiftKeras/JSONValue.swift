@@ -29,13 +29,46 @@ enum JSONValue: Sendable, Equatable, Decodable {
     }
   }
 
-  /// Parses `data`; Python's `NaN` / `Infinity` literals (which `json.dumps` writes) are
-  /// accepted through the JSON5 fallback.
+  /// Parses `data` as UTF-8 JSON. Python's `NaN`, `Infinity` and `-Infinity` literals (which
+  /// `json.dumps` writes) become `null` first; Keras options that can hold them (ReLU
+  /// `max_value`) treat `null` as "no limit". Invalid UTF-8 is rejected up front.
   static func parse(_ data: Data) -> JSONValue? {
-    if let v = try? JSONDecoder().decode(JSONValue.self, from: data) { return v }
-    let decoder = JSONDecoder()
-    decoder.allowsJSON5 = true
-    return try? decoder.decode(JSONValue.self, from: data)
+    guard String(validating: data, as: UTF8.self) != nil else { return nil }
+    return try? JSONDecoder().decode(JSONValue.self, from: replacingPythonConstants(data))
+  }
+
+  /// Replaces the tokens `NaN`, `Infinity`, `-Infinity` outside strings with `null`.
+  static func replacingPythonConstants(_ data: Data) -> Data {
+    let bytes = [UInt8](data)
+    var out = [UInt8]()
+    out.reserveCapacity(bytes.count)
+    var inString = false
+    var escaped = false
+    var i = 0
+    let tokens: [[UInt8]] = [Array("-Infinity".utf8), Array("Infinity".utf8), Array("NaN".utf8)]
+    outer: while i < bytes.count {
+      let b = bytes[i]
+      if inString {
+        if escaped {
+          escaped = false
+        } else if b == UInt8(ascii: "\\") {
+          escaped = true
+        } else if b == UInt8(ascii: "\"") {
+          inString = false
+        }
+      } else if b == UInt8(ascii: "\"") {
+        inString = true
+      } else {
+        for token in tokens where bytes[i...].starts(with: token) {
+          out.append(contentsOf: Array("null".utf8))
+          i += token.count
+          continue outer
+        }
+      }
+      out.append(b)
+      i += 1
+    }
+    return Data(out)
   }
 
   subscript(key: String) -> JSONValue? {

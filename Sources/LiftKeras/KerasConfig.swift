@@ -1,5 +1,8 @@
 import Foundation
 
+/// Class names of models, which may appear as layers of other models (lower-cased).
+let containerClassNames: Set<String> = ["sequential", "functional", "model"]
+
 /// A reference to the output of a layer call: Keras' `[layer name, node index, tensor index]`
 /// (`keras_history` in Keras 3).
 struct TensorRef: Hashable, Sendable {
@@ -12,11 +15,36 @@ struct TensorRef: Hashable, Sendable {
 struct LayerSpec: Sendable {
   /// The Keras class name as written (`Dense`, `Conv1D`, …).
   var className: String
+  /// The graph name: the Keras layer name, prefixed with `<model>/` for each enclosing
+  /// nested model.
   var name: String
   /// The layer's `config` object.
   var config: JSONValue
   /// For functional models: the inputs of each call ("inbound node"), in call order.
   var inbound: [[TensorRef]]
+  /// Names of the enclosing nested models (outermost first) and of the layer itself, as the
+  /// weight files key them.
+  var weightKey: [String]
+  /// A nested model's own configuration.
+  var nested: NestedModel?
+  /// The synthetic node that carries a flattened nested model's output (an identity).
+  var isNestedOutput = false
+
+  init(className: String, name: String, config: JSONValue, inbound: [[TensorRef]], nested: NestedModel? = nil)
+  {
+    self.className = className
+    self.name = name
+    self.config = config
+    self.inbound = inbound
+    self.weightKey = [name]
+    self.nested = nested
+  }
+}
+
+/// Box for a nested model's configuration (a struct cannot contain itself).
+final class NestedModel: Sendable {
+  let spec: ModelSpec
+  init(_ spec: ModelSpec) { self.spec = spec }
 }
 
 /// The parsed model configuration.
@@ -82,7 +110,13 @@ private func parseLayer(_ entry: JSONValue, index: Int, functional: Bool, file: 
   guard let className = entry["class_name"]?.string else {
     throw .invalidConfig(file: file, reason: "layer #\(index) has no class_name")
   }
-  let config = entry["config"] ?? .null
+  var config = entry["config"] ?? .null
+  // Keras 3 keeps a layer's build shape beside its config; fold it in for the input-shape
+  // fallback of Sequential models without an InputLayer.
+  if var object = config.object, object["build_config"] == nil, let build = entry["build_config"] {
+    object["build_config"] = build
+    config = .object(object)
+  }
   guard let name = entry["name"]?.string ?? config["name"]?.string, !name.isEmpty else {
     throw .invalidConfig(file: file, reason: "layer #\(index) (\(className)) has no name")
   }
@@ -92,7 +126,11 @@ private func parseLayer(_ entry: JSONValue, index: Int, functional: Bool, file: 
       inbound.append(try parseInboundNode(node, layer: name, file: file))
     }
   }
-  return LayerSpec(className: className, name: name, config: config, inbound: inbound)
+  var nested: NestedModel?
+  if containerClassNames.contains(className.lowercased()), config["layers"] != nil || config.array != nil {
+    nested = NestedModel(try parseModelConfig(entry, file: file))
+  }
+  return LayerSpec(className: className, name: name, config: config, inbound: inbound, nested: nested)
 }
 
 /// `[name, node, tensor]` or `[name, node, tensor, kwargs]`.

@@ -13,9 +13,11 @@ import ZIPFoundation
 /// - **zip** (`PK\x03\x04`): a Keras 3 `.keras` archive with `config.json` and
 ///   `model.weights.h5` (weights at `layers/<path>/vars/<i>`).
 ///
-/// Sequential and functional models are supported, with several inputs and outputs and shared
-/// layers (the k-th call of a shared layer `L`, k ≥ 1, becomes nodes named `L@k`). Nested
-/// models, recurrent layers, Lambda and custom layers are rejected.
+/// Sequential and functional models are supported, with several inputs and outputs, shared
+/// layers (the k-th call of a shared layer `L`, k ≥ 1, becomes nodes named `L@k`) and nested
+/// models called once with one output (inlined: inner nodes are named `<model>/<layer>`, and an
+/// identity node named `<model>` carries the nested model's output). Recurrent layers,
+/// Embedding, Lambda and custom layers are rejected.
 ///
 /// The graph (layout channels-last like Keras):
 /// - input nodes are named after the Keras `InputLayer`s, in the model's input order
@@ -32,7 +34,11 @@ import ZIPFoundation
 /// pooling → transposes around the channels-last op; Keras `SAME` average pooling does not
 /// count padding.
 ///
-/// - Throws: ``KerasImportError``; never traps on a bad file.
+/// - Throws: ``KerasImportError`` for missing, foreign, truncated or damaged files (the CRC-32
+///   of `.keras` members is checked), malformed configurations, unsupported layers and weight
+///   shape mismatches; the importer itself never traps. Limitation: libhdf5 1.10 trusts the
+///   metadata of an `.h5` file that has a valid signature and length, and can crash on
+///   deliberately corrupted metadata inside it.
 public func loadKerasModel(at url: URL) throws(KerasImportError) -> Graph {
   let file = url.lastPathComponent
   var isDirectory: ObjCBool = false
@@ -113,7 +119,7 @@ private func loadKerasArchive(url: URL, file: String) throws(KerasImportError) -
   if let entry = archive["model.weights.h5"] {
     let bytes = try extract(entry, from: archive, file: file)
     do {
-      weights = try HDF5File(bytes: [UInt8](bytes), name: "\(file)/model.weights.h5")
+      weights = try HDF5File(bytes: bytes, name: "\(file)/model.weights.h5")
     } catch {
       throw .corrupt(file: file, reason: error.description)
     }
@@ -127,8 +133,9 @@ private func extract(_ entry: Entry, from archive: Archive, file: String) throws
     throw .corrupt(file: file, reason: "archive member \(entry.path) is not a plausible file")
   }
   var data = Data()
+  let checksum: CRC32
   do {
-    _ = try archive.extract(entry, skipCRC32: false) { chunk in
+    checksum = try archive.extract(entry, skipCRC32: false) { chunk in
       guard UInt64(data.count + chunk.count) <= maximumMemberSize else {
         throw CocoaError(.fileReadTooLarge)
       }
@@ -137,12 +144,17 @@ private func extract(_ entry: Entry, from archive: Archive, file: String) throws
   } catch {
     throw .corrupt(file: file, reason: "cannot extract \(entry.path) from the zip archive")
   }
+  // ZIPFoundation returns the CRC-32 of what it extracted but does not compare it; a damaged
+  // member must not reach the JSON or HDF5 parsers.
+  guard checksum == entry.checksum, UInt64(data.count) == entry.uncompressedSize else {
+    throw .corrupt(file: file, reason: "\(entry.path) fails its CRC-32 check")
+  }
   return data
 }
 
 // MARK: - Graph construction
 
-private func inputShape(of layer: LayerSpec, file: String) throws(KerasImportError) -> [Int?]? {
+func inputShape(of layer: LayerSpec, file: String) throws(KerasImportError) -> [Int?]? {
   let o = LayerOptions(spec: layer, file: file)
   var batchShape = try o.shapeList("batch_input_shape")
   if batchShape == nil { batchShape = try o.shapeList("batch_shape") }
@@ -151,135 +163,116 @@ private func inputShape(of layer: LayerSpec, file: String) throws(KerasImportErr
     return Array(s.dropFirst())
   }
   if let s = try o.shapeList("input_shape") { return s }
-  if let s = layer.config["build_config"]?["input_shape"] ?? nil, let a = s.array, !a.isEmpty {
-    return a.dropFirst().map { $0.int }
+  if let a = layer.config["build_config"]?["input_shape"]?.array, a.count >= 1 {
+    var shape = [Int?]()
+    for extent in a.dropFirst() {
+      if extent == .null {
+        shape.append(nil)
+      } else if let e = extent.int, e >= 0, e <= LayerOptions.integerBound {
+        shape.append(e)
+      } else {
+        throw o.invalid("'build_config' input_shape is not a shape list")
+      }
+    }
+    return shape
   }
   return nil
 }
 
 func buildGraph(_ spec: ModelSpec, store: any WeightStore, file: String) throws(KerasImportError) -> Graph {
   var cx = Conversion(file: file, store: store)
-  switch spec.kind {
-  case .sequential:
-    var layers = spec.layers[...]
-    guard let first = layers.first else {
-      throw .invalidConfig(file: file, reason: "Sequential model without layers")
+  var flat = FlatModel()
+  let (modelInputs, modelOutputs) = try flatten(spec, scope: [], into: &flat, file: file)
+  var byName = [String: LayerSpec]()
+  for layer in flat.layers {
+    guard byName[layer.name] == nil else {
+      throw .invalidConfig(file: file, reason: "two layers are called '\(layer.name)'")
     }
-    let inputName: String
-    let shape: [Int?]
-    if first.className == "InputLayer" {
-      guard let s = try inputShape(of: first, file: file) else {
-        throw .invalidConfig(file: file, reason: "InputLayer '\(first.name)' has no shape")
-      }
-      shape = s
-      inputName = first.name
-      layers = layers.dropFirst()
-    } else {
-      guard let s = try inputShape(of: first, file: file) else {
-        throw .invalidConfig(file: file, reason: "the first layer '\(first.name)' declares no input shape")
-      }
-      shape = s
-      inputName = first.name + "_input"
-    }
-    var x = try cx.assembler.add(
-      .input(shape: shape), inputs: [], name: inputName, origin: "InputLayer", layer: inputName)
-    for layer in layers {
-      if layer.className == "InputLayer" {
-        throw .invalidConfig(file: file, reason: "InputLayer '\(layer.name)' inside a Sequential model")
-      }
-      x = try convertLayer(layer, name: layer.name, inputs: [x], &cx)
-    }
-    cx.assembler.graph.outputs = [x.id]
-  case .functional:
-    var byName = [String: LayerSpec]()
-    for layer in spec.layers {
-      guard byName[layer.name] == nil else {
-        throw .invalidConfig(file: file, reason: "two layers are called '\(layer.name)'")
-      }
-      byName[layer.name] = layer
-    }
-    var values = [TensorRef: Value]()
-    for ref in spec.inputs {
-      guard let layer = byName[ref.layer] else {
-        throw .invalidConfig(file: file, reason: "model input '\(ref.layer)' is not a layer")
-      }
-      guard layer.className == "InputLayer", ref.node == 0, ref.tensor == 0 else {
-        throw .unsupportedModel(
-          file: file, reason: "model input '\(ref.layer)' is a \(layer.className), not an InputLayer")
-      }
-      guard values[ref] == nil else { continue }
-      guard let shape = try inputShape(of: layer, file: file) else {
-        throw .invalidConfig(file: file, reason: "InputLayer '\(layer.name)' has no shape")
-      }
-      values[ref] = try cx.assembler.add(
-        .input(shape: shape), inputs: [], name: layer.name, origin: "InputLayer", layer: layer.name)
-    }
-    // Layer calls in dependency order (Keras lists layers topologically, but a shared layer's
-    // later calls may depend on layers listed after it).
-    var pending = [(layer: LayerSpec, node: Int)]()
-    for layer in spec.layers where layer.className != "InputLayer" {
-      for (k, refs) in layer.inbound.enumerated() {
-        for ref in refs {
-          guard byName[ref.layer] != nil else {
-            throw .invalidConfig(
-              file: file, reason: "layer '\(layer.name)' reads unknown layer '\(ref.layer)'")
-          }
-          guard ref.tensor == 0 else {
-            throw .unsupportedConfiguration(
-              file: file, layer: layer.name,
-              reason: "reads output \(ref.tensor) of multi-output layer '\(ref.layer)'")
-          }
-        }
-        guard !refs.isEmpty else {
-          throw .invalidConfig(file: file, reason: "layer '\(layer.name)' is called without inputs")
-        }
-        pending.append((layer, k))
-      }
-    }
-    while !pending.isEmpty {
-      var remaining = [(layer: LayerSpec, node: Int)]()
-      for item in pending {
-        let refs = item.layer.inbound[item.node]
-        let inputs = refs.compactMap { values[$0] }
-        guard inputs.count == refs.count else {
-          remaining.append(item)
-          continue
-        }
-        let name = item.node == 0 ? item.layer.name : "\(item.layer.name)@\(item.node)"
-        values[TensorRef(layer: item.layer.name, node: item.node, tensor: 0)] =
-          try convertLayer(item.layer, name: name, inputs: inputs, &cx)
-      }
-      if remaining.count == pending.count {
-        let stuck = remaining[0]
-        let missing = stuck.layer.inbound[stuck.node].first { values[$0] == nil }!
-        throw .invalidConfig(
-          file: file,
-          reason:
-            "layer '\(stuck.layer.name)' reads '\(missing.layer)' call \(missing.node), which is never computed"
-        )
-      }
-      pending = remaining
-    }
-    var outputs = [NodeID]()
-    for ref in spec.outputs {
-      guard let v = values[ref] else {
-        throw .invalidConfig(
-          file: file, reason: "model output '\(ref.layer)' call \(ref.node) is never computed")
-      }
-      outputs.append(v.id)
-    }
-    cx.assembler.graph.outputs = outputs
+    byName[layer.name] = layer
   }
+  var values = [TensorRef: Value]()
+  for ref in modelInputs {
+    guard let layer = byName[ref.layer] else {
+      throw .invalidConfig(file: file, reason: "model input '\(ref.layer)' is not a layer")
+    }
+    guard layer.className == "InputLayer", ref.node == 0, ref.tensor == 0 else {
+      throw .unsupportedModel(
+        file: file, reason: "model input '\(ref.layer)' is a \(layer.className), not an InputLayer")
+    }
+    guard values[ref] == nil else { continue }
+    guard let shape = try inputShape(of: layer, file: file) else {
+      throw .invalidConfig(file: file, reason: "InputLayer '\(layer.name)' has no shape")
+    }
+    values[ref] = try cx.assembler.add(
+      .input(shape: shape), inputs: [], name: layer.name, origin: "InputLayer", layer: layer.name)
+  }
+  // Layer calls in dependency order (Keras lists layers topologically, but a shared layer's
+  // later calls may depend on layers listed after it).
+  var pending = [(layer: LayerSpec, node: Int, refs: [TensorRef])]()
+  for layer in flat.layers where layer.className != "InputLayer" {
+    for (k, inbound) in layer.inbound.enumerated() {
+      let refs = inbound.map(flat.resolve)
+      for ref in refs {
+        guard byName[ref.layer] != nil else {
+          throw .invalidConfig(file: file, reason: "layer '\(layer.name)' reads unknown layer '\(ref.layer)'")
+        }
+        guard ref.tensor == 0 else {
+          throw .unsupportedConfiguration(
+            file: file, layer: layer.name,
+            reason: "reads output \(ref.tensor) of multi-output layer '\(ref.layer)'")
+        }
+      }
+      guard !refs.isEmpty else {
+        throw .invalidConfig(file: file, reason: "layer '\(layer.name)' is called without inputs")
+      }
+      pending.append((layer, k, refs))
+    }
+  }
+  while !pending.isEmpty {
+    var remaining = [(layer: LayerSpec, node: Int, refs: [TensorRef])]()
+    for item in pending {
+      let inputs = item.refs.compactMap { values[$0] }
+      guard inputs.count == item.refs.count else {
+        remaining.append(item)
+        continue
+      }
+      let name = item.node == 0 ? item.layer.name : "\(item.layer.name)@\(item.node)"
+      values[TensorRef(layer: item.layer.name, node: item.node, tensor: 0)] =
+        try convertLayer(item.layer, name: name, inputs: inputs, &cx)
+    }
+    if remaining.count == pending.count {
+      let stuck = remaining[0]
+      let missing = stuck.refs.first { values[$0] == nil }!
+      throw .invalidConfig(
+        file: file,
+        reason:
+          "layer '\(stuck.layer.name)' reads '\(missing.layer)' call \(missing.node), which is never computed"
+      )
+    }
+    pending = remaining
+  }
+  var outputs = [NodeID]()
+  for ref in modelOutputs {
+    guard let v = values[flat.resolve(ref)] else {
+      throw .invalidConfig(
+        file: file, reason: "model output '\(ref.layer)' call \(ref.node) is never computed")
+    }
+    outputs.append(v.id)
+  }
+  cx.assembler.graph.outputs = outputs
   return cx.assembler.graph
 }
-
-private let containerClasses: Set<String> = ["sequential", "functional", "model"]
 
 private func convertLayer(_ layer: LayerSpec, name: String, inputs: [Value], _ cx: inout Conversion)
   throws(KerasImportError) -> Value
 {
+  if layer.isNestedOutput {
+    let call = LayerCall(
+      spec: layer, name: name, inputs: inputs, options: LayerOptions(spec: layer, file: cx.file))
+    return try cx.emit(.identity, inputs, name: name, call: call)
+  }
   let key = layer.className.lowercased()
-  guard !containerClasses.contains(key), let converter = layerConverters[key] else {
+  guard !containerClassNames.contains(key), let converter = layerConverters[key] else {
     throw .unsupportedLayer(file: cx.file, layer: layer.name, className: layer.className)
   }
   let call = LayerCall(

@@ -37,20 +37,30 @@ struct LegacyH5WeightStore: WeightStore {
   let file: String
 
   func weights(of layer: LayerSpec, expected: [String]) throws(KerasImportError) -> [String: Tensor] {
-    guard group.containsGroup(layer.name) else {
+    // A layer of a nested model: its weights are listed by the outermost nested model's group,
+    // named `<layer>/<weight>` (tf.keras) or `<model>/<layer>/<weight>` (Keras 3 .h5).
+    let key = layer.weightKey
+    let groupName = key[0]
+    guard group.containsGroup(groupName) else {
       if let first = expected.first {
         throw .missingWeight(file: file, layer: layer.name, weight: first)
       }
       return [:]
     }
-    let names: [String]
+    var names: [String]
     let layerGroup: HDF5Group
     do {
-      layerGroup = try group.group(layer.name)
+      layerGroup = try group.group(groupName)
       names =
         layerGroup.hasAttribute("weight_names") ? try layerGroup.stringArrayAttribute("weight_names") : []
     } catch {
       throw .corrupt(file: file, reason: error.description)
+    }
+    if key.count > 1 {
+      names = names.filter { name in
+        let parts = name.split(separator: "/")
+        return parts.count >= 2 && parts[parts.count - 2] == key[key.count - 1]
+      }
     }
     var tensors = [(String, Tensor)]()
     for name in names {
@@ -98,18 +108,27 @@ func assign(_ tensors: [(String, Tensor)], expected: [String], layer: String, fi
 struct Keras3WeightStore: WeightStore {
   let file: String
   let hdf5: HDF5File?
-  /// Layer name → group path, found through the `vars/@name` attributes or, failing that,
-  /// Keras' naming rule.
-  let paths: [String: String]
+  /// Weight key (enclosing model names + layer name) → group path, found through the
+  /// `vars/@name` attributes or, failing that, Keras' naming rule.
+  let paths: [[String]: String]
 
   init(file: String, hdf5: HDF5File?, model: ModelSpec) throws(KerasImportError) {
     self.file = file
     self.hdf5 = hdf5
-    var paths = [String: String]()
-    guard let hdf5 else {
-      self.paths = [:]
-      return
+    var paths = [[String]: String]()
+    if let hdf5 {
+      try Self.assignPaths(model, prefix: "layers", scope: [], root: hdf5.root, into: &paths, file: file)
     }
+    self.paths = paths
+  }
+
+  /// Paths of `model`'s layers stored under `prefix` (`layers`, `layers/sequential/layers`, …).
+  private static func assignPaths(
+    _ model: ModelSpec, prefix: String, scope: [String], root: HDF5Group,
+    into paths: inout [[String]: String],
+    file: String
+  ) throws(KerasImportError) {
+    guard scope.count < 16 else { return }
     // Keras' rule.
     var used = [String: Int]()
     for layer in model.layers {
@@ -123,26 +142,32 @@ struct Keras3WeightStore: WeightStore {
         used[base] = 0
         unique = base
       }
-      paths[layer.name] = "layers/\(unique)"
+      paths[scope + [layer.name]] = "\(prefix)/\(unique)"
     }
-    // The recorded names win where present.
-    let root = hdf5.root
-    if root.containsGroup("layers") {
+    // The recorded names win where present and unambiguous.
+    if root.containsGroup(prefix) {
       do {
-        let layers = try root.group("layers")
+        let layers = try root.group(prefix)
         var byName = [String: String]()
         for child in try layers.childNames() where layers.containsGroup(child + "/vars") {
           let vars = try layers.group(child + "/vars")
           if vars.hasAttribute("name"), let name = try? vars.stringAttribute("name") {
-            byName[name] = byName[name] == nil ? "layers/\(child)" : ""
+            byName[name] = byName[name] == nil ? "\(prefix)/\(child)" : ""
           }
         }
-        for (name, path) in byName where !path.isEmpty { paths[name] = path }
+        for layer in model.layers {
+          if let path = byName[layer.name], !path.isEmpty { paths[scope + [layer.name]] = path }
+        }
       } catch {
         throw .corrupt(file: file, reason: error.description)
       }
     }
-    self.paths = paths
+    for layer in model.layers {
+      guard let nested = layer.nested, let path = paths[scope + [layer.name]] else { continue }
+      try assignPaths(
+        nested.spec, prefix: path + "/layers", scope: scope + [layer.name], root: root, into: &paths,
+        file: file)
+    }
   }
 
   func weights(of layer: LayerSpec, expected: [String]) throws(KerasImportError) -> [String: Tensor] {
@@ -150,7 +175,7 @@ struct Keras3WeightStore: WeightStore {
     guard let hdf5 else {
       throw .missingWeight(file: file, layer: layer.name, weight: "model.weights.h5")
     }
-    guard let path = paths[layer.name], hdf5.root.containsGroup(path + "/vars") else {
+    guard let path = paths[layer.weightKey], hdf5.root.containsGroup(path + "/vars") else {
       throw .missingWeight(file: file, layer: layer.name, weight: expected[0])
     }
     var datasets = [HDF5Dataset]()

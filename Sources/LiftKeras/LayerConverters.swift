@@ -7,6 +7,8 @@ enum LayerConverter: Sendable {
   case dense, batchNorm, flatten, reshape, permute, activation, relu, leakyRelu, elu, prelu
   case softmax, concatenate, rescaling, identity
   case conv(spatial: Int)
+  case depthwiseConv(spatial: Int)
+  case separableConv(spatial: Int)
   case pool(spatial: Int, max: Bool)
   case globalPool(spatial: Int, max: Bool)
   case zeroPadding(spatial: Int)
@@ -30,7 +32,9 @@ enum LayerConverter: Sendable {
     case .concatenate: try convertConcatenate(c, &x)
     case .rescaling: try convertRescaling(c, &x)
     case .identity: try x.emit(.identity, c.inputs, name: c.name, call: c)
-    case .conv(let d): try convertConv(c, &x, spatial: d)
+    case .conv(let d): try convertConv(c, &x, spatial: d, kind: .standard)
+    case .depthwiseConv(let d): try convertConv(c, &x, spatial: d, kind: .depthwise)
+    case .separableConv(let d): try convertConv(c, &x, spatial: d, kind: .separable)
     case .pool(let d, let isMax): try convertPool(c, &x, spatial: d, max: isMax)
     case .globalPool(let d, let isMax): try convertGlobalPool(c, &x, spatial: d, max: isMax)
     case .zeroPadding(let d): try convertZeroPadding(c, &x, spatial: d)
@@ -45,6 +49,9 @@ enum LayerConverter: Sendable {
 let layerConverters: [String: LayerConverter] = [
   "dense": .dense,
   "conv1d": .conv(spatial: 1), "conv2d": .conv(spatial: 2),
+  "depthwiseconv1d": .depthwiseConv(spatial: 1), "depthwiseconv2d": .depthwiseConv(spatial: 2),
+  "separableconv1d": .separableConv(spatial: 1), "separableconv2d": .separableConv(spatial: 2),
+  "separableconvolution1d": .separableConv(spatial: 1), "separableconvolution2d": .separableConv(spatial: 2),
   "batchnormalization": .batchNorm, "batchnormalizationv1": .batchNorm, "batchnormalizationv2": .batchNorm,
   "flatten": .flatten, "reshape": .reshape, "permute": .permute,
   "activation": .activation, "relu": .relu, "leakyrelu": .leakyRelu, "elu": .elu, "prelu": .prelu,
@@ -117,21 +124,34 @@ private func convertDense(_ call: LayerCall, _ cx: inout Conversion) throws(Kera
     .dense(weight: kernel, bias: bias), input: call.input, call: call, outputName: call.name)
 }
 
-private func convertConv(_ call: LayerCall, _ cx: inout Conversion, spatial d: Int) throws(KerasImportError)
-  -> Value
+/// Which convolution layer family a Keras class belongs to.
+enum ConvKind {
+  /// Conv1D / Conv2D: kernel `[k…, C_in/groups, filters]`.
+  case standard
+  /// DepthwiseConv1D / 2D: kernel `[k…, C_in, m]` → a grouped convolution with `groups = C_in`
+  /// and kernel `[k…, 1, C_in·m]` (output channel `c·m + j`, Keras' order).
+  case depthwise
+  /// SeparableConv1D / 2D: that depthwise convolution (no bias) followed by a pointwise
+  /// `[1…, C_in·m, filters]` convolution carrying the bias and activation.
+  case separable
+}
+
+private func convertConv(_ call: LayerCall, _ cx: inout Conversion, spatial d: Int, kind: ConvKind)
+  throws(KerasImportError) -> Value
 {
   let o = call.options
   try requireRank(call, d + 1, what: call.spec.className)
-  let filters = try o.int("filters")
+  let filters = kind == .depthwise ? 1 : try o.int("filters")
   let size = try o.ints("kernel_size", count: d)
   let strides = try o.ints("strides", count: d, default: [Int](repeating: 1, count: d))
   let dilations = try o.ints("dilation_rate", count: d, default: [Int](repeating: 1, count: d))
-  let groups = try o.int("groups", default: 1)
+  let groups = kind == .standard ? try o.int("groups", default: 1) : 1
+  let multiplier = kind == .standard ? 1 : try o.int("depth_multiplier", default: 1)
   let channelsFirst = try o.channelsFirst()
-  let padding = try paddingMode(call, allowCausal: d == 1)
-  guard filters >= 1, groups >= 1, filters % groups == 0,
+  let padding = try paddingMode(call, allowCausal: d == 1 && kind == .standard)
+  guard filters >= 1, groups >= 1, multiplier >= 1, filters % groups == 0,
     (size + strides + dilations).allSatisfy({ $0 >= 1 })
-  else { throw o.invalid("non-positive kernel_size/strides/dilation_rate/filters/groups") }
+  else { throw o.invalid("non-positive kernel_size/strides/dilation_rate/filters/groups/depth_multiplier") }
   if padding == "causal" && channelsFirst { throw o.unsupported("causal padding with channels_first") }
 
   var x = call.input
@@ -145,23 +165,58 @@ private func convertConv(_ call: LayerCall, _ cx: inout Conversion, spatial d: I
       file: cx.file, layer: call.spec.name, reason: "\(c) input channels not divisible into \(groups) groups")
   }
   let useBias = try o.bool("use_bias", default: true)
-  let w = try cx.weights(call, expected: ["kernel"] + (useBias ? ["bias"] : []))
-  let kernel = w["kernel"]!
-  try cx.check(kernel, size + [inChannels.map { $0 / groups }, filters], weight: "kernel", call: call)
-  let bias = useBias ? w["bias"] : nil
-  if let bias { try cx.check(bias, [filters], weight: "bias", call: call) }
-
   let pad: Padding =
     switch padding {
     case "same": .same
     case "causal": .explicit(before: [(size[0] - 1) * dilations[0]], after: [0])
     default: .valid
     }
-  let op = Op.conv(
-    weight: kernel, bias: bias,
-    parameters: ConvParameters(strides: strides, dilations: dilations, padding: pad, groups: groups))
-  if !channelsFirst { return try cx.emitWithActivation(op, input: x, call: call, outputName: call.name) }
-  let y = try cx.emitWithActivation(op, input: x, call: call, outputName: call.name + "/channels_last_output")
+  let parameters = ConvParameters(strides: strides, dilations: dilations, padding: pad, groups: groups)
+  let outputName = channelsFirst ? call.name + "/channels_last_output" : call.name
+  let y: Value
+  switch kind {
+  case .standard:
+    let w = try cx.weights(call, expected: ["kernel"] + (useBias ? ["bias"] : []))
+    let kernel = w["kernel"]!
+    try cx.check(kernel, size + [inChannels.map { $0 / groups }, filters], weight: "kernel", call: call)
+    let bias = useBias ? w["bias"] : nil
+    if let bias { try cx.check(bias, [filters], weight: "bias", call: call) }
+    y = try cx.emitWithActivation(
+      .conv(weight: kernel, bias: bias, parameters: parameters), input: x, call: call, outputName: outputName)
+  case .depthwise, .separable:
+    guard let c = inChannels else { throw o.unsupported("depthwise convolution of an open channel count") }
+    let separable = kind == .separable
+    let w = try cx.weights(
+      call,
+      expected: ["depthwise_kernel"] + (separable ? ["pointwise_kernel"] : []) + (useBias ? ["bias"] : []))
+    let depthwise = w["depthwise_kernel"]!
+    try cx.check(depthwise, size + [c, multiplier], weight: "depthwise_kernel", call: call)
+    let grouped = depthwise.reshaped(Shape(size + [1, c * multiplier]))
+    var depthwiseParameters = parameters
+    depthwiseParameters.groups = c
+    let bias = useBias ? w["bias"] : nil
+    if !separable {
+      if let bias { try cx.check(bias, [c * multiplier], weight: "bias", call: call) }
+      y = try cx.emitWithActivation(
+        .conv(weight: grouped, bias: bias, parameters: depthwiseParameters), input: x, call: call,
+        outputName: outputName)
+    } else {
+      let pointwise = w["pointwise_kernel"]!
+      let ones = [Int](repeating: 1, count: d)
+      try cx.check(pointwise, ones + [c * multiplier, filters], weight: "pointwise_kernel", call: call)
+      if let bias { try cx.check(bias, [filters], weight: "bias", call: call) }
+      let dw = try cx.emit(
+        .conv(weight: grouped, bias: nil, parameters: depthwiseParameters), [x],
+        name: call.name + "/depthwise",
+        call: call)
+      y = try cx.emitWithActivation(
+        .conv(
+          weight: pointwise, bias: bias,
+          parameters: ConvParameters(strides: ones, dilations: ones, padding: .valid)),
+        input: dw, call: call, outputName: outputName)
+    }
+  }
+  guard channelsFirst else { return y }
   return try cx.emit(.transpose(toChannelsFirst(rank: d + 1)), [y], name: call.name, call: call)
 }
 
@@ -392,7 +447,7 @@ private func symmetricPairs(_ o: LayerOptions, key: String, spatial d: Int, defa
   if let n = v.int, n >= 0, n <= LayerOptions.integerBound {
     return [(Int, Int)](repeating: (n, n), count: d)
   }
-  guard let a = v.array, a.count == d || (d == 1 && a.count == 2) else {
+  guard let a = v.array, (d == 1 && a.count == 2) || (d == 2 && a.count == 2) else {
     throw o.invalid("malformed '\(key)'")
   }
   var pairs = [(Int, Int)]()

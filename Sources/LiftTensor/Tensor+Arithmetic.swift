@@ -4,12 +4,15 @@
 private enum BinaryOperation { case add, subtract, multiply, divide }
 
 private func elementwise(_ a: Tensor, _ b: Tensor, _ op: BinaryOperation, _ symbol: String) -> Tensor {
-  precondition(a.shape == b.shape, "\(a.shape) \(symbol) \(b.shape): shapes differ (use broadcast(_:to:) first)")
+  precondition(
+    a.shape == b.shape, "\(a.shape) \(symbol) \(b.shape): shapes differ (use broadcast(_:to:) first)")
   return Tensor(shape: a.shape) { out in
     guard out.count > 0 else { return }
     a.withUnsafeBufferPointer { ab in
       b.withUnsafeBufferPointer { bb in
-        let x = ab.baseAddress!, y = bb.baseAddress!, z = out.baseAddress!
+        let x = ab.baseAddress!
+        let y = bb.baseAddress!
+        let z = out.baseAddress!
         let n = out.count
         switch op {
         case .add: for i in 0..<n { z[i] = x[i] + y[i] }
@@ -37,7 +40,8 @@ extension Tensor {
     Tensor(shape: t.shape) { out in
       guard out.count > 0 else { return }
       t.withUnsafeBufferPointer { tb in
-        let x = tb.baseAddress!, z = out.baseAddress!
+        let x = tb.baseAddress!
+        let z = out.baseAddress!
         for i in 0..<out.count { z[i] = s * x[i] }
       }
     }
@@ -55,30 +59,41 @@ extension Tensor {
     guard a.scalarCount > 0 else { return }
     b.withUnsafeBufferPointer { bb in
       a.withUnsafeMutableBufferPointer { ab in
-        let x = ab.baseAddress!, y = bb.baseAddress!
+        let x = ab.baseAddress!
+        let y = bb.baseAddress!
         for i in 0..<ab.count { x[i] += y[i] }
       }
     }
   }
 
-  /// `f` applied to every scalar (same shape).
+  /// `f` applied to every scalar (same shape). Inlinable, so `f` is inlined at the call site
+  /// in optimised builds.
+  @inlinable
   public func map(_ f: (Float) -> Float) -> Tensor {
-    Tensor(shape: shape, scalars: scalars.map(f))
+    let values = scalars.withUnsafeBufferPointer { src in
+      [Float](unsafeUninitializedCapacity: src.count) { dst, count in
+        for i in 0..<src.count { dst[i] = f(src[i]) }
+        count = src.count
+      }
+    }
+    return Tensor(shape: shape, scalars: values)
   }
 
   /// `f(self[i], other[i])` for every flat index `i` (same shape).
   ///
   /// - Precondition: `shape == other.shape`.
+  @inlinable
   public func zipMap(_ other: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
     precondition(shape == other.shape, "zipMap: shapes \(shape) and \(other.shape) differ")
-    return Tensor(shape: shape) { out in
-      guard out.count > 0 else { return }
-      withUnsafeBufferPointer { ab in
-        other.withUnsafeBufferPointer { bb in
-          for i in 0..<out.count { out[i] = f(ab[i], bb[i]) }
+    let values = scalars.withUnsafeBufferPointer { a in
+      other.scalars.withUnsafeBufferPointer { b in
+        [Float](unsafeUninitializedCapacity: a.count) { dst, count in
+          for i in 0..<a.count { dst[i] = f(a[i], b[i]) }
+          count = a.count
         }
       }
     }
+    return Tensor(shape: shape, scalars: values)
   }
 
   /// The sum of all scalars, accumulated in `Double`.

@@ -132,7 +132,8 @@ struct KerasConfigTests {
       try importJSON(sequential(#"{"class_name": "Embedding", "config": {CONFIG}}"#))
     }
     #expect(
-      throws: KerasImportError.unsupportedLayer(file: "inline.json", layer: "l", className: "Sequential")
+      throws: KerasImportError.invalidConfig(
+        file: "inline.json", reason: "Sequential model 'l' without layers")
     ) {
       try importJSON(sequential(#"{"class_name": "Sequential", "config": {CONFIG, "layers": []}}"#))
     }
@@ -152,6 +153,68 @@ struct KerasConfigTests {
     #expect(y[2].scalars == [-1, -0.5, 0, 1, 2, 2, 2, 2, -2, 0.5, 1.5, 2])
   }
 
+  @Test func sequentialInsideSequential() throws {
+    let text = """
+      {"class_name": "Sequential", "config": {"name": "outer", "layers": [
+        {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [null, 2]}},
+        {"class_name": "Sequential", "config": {"name": "enc", "layers": [
+          {"class_name": "Dense", "config": {"name": "d", "units": 2, "batch_input_shape": [null, 2]}},
+          {"class_name": "ReLU", "config": {"name": "r"}}]}},
+        {"class_name": "Dense", "config": {"name": "d", "units": 1, "use_bias": false}}]}}
+      """
+    let weights: [String: [String: Tensor]] = [
+      "enc/d": [
+        "kernel": Tensor(shape: [2, 2], scalars: [1, -1, 2, 1]), "bias": Tensor(shape: [2], scalars: [0, 1]),
+      ],
+      "d": ["kernel": Tensor(shape: [2, 1], scalars: [1, 10])],
+    ]
+    let g = try importJSON(text, weights: weights)
+    #expect(g.nodes.map(\.name) == ["in", "enc/d", "enc/r", "enc", "d"])
+    let y = try forward(g, inputs: [Tensor(shape: [2, 2], scalars: [1, 1, -1, 0])])
+    // [1, 1] → [3, 1] → relu [3, 1] → 3 + 10 = 13;  [-1, 0] → [-1, 2] → [0, 2] → 20.
+    #expect(y[g.outputs[0].rawValue].scalars == [13, 20])
+  }
+
+  /// Python's json.dumps writes NaN / Infinity; they read as null. Invalid UTF-8 is rejected.
+  @Test func pythonConstantsAndInvalidUTF8() throws {
+    let text = #"{"a": [NaN, Infinity, -Infinity, "NaN Infinity \" NaN"], "b": 1.5}"#
+    let value = try #require(JSONValue.parse(Data(text.utf8)))
+    #expect(value["a"] == .array([.null, .null, .null, .string("NaN Infinity \" NaN")]))
+    #expect(value["b"]?.double == 1.5)
+    #expect(JSONValue.parse(Data([0x7B, 0x22, 0xFF, 0xFE, 0x22, 0x3A, 0x31, 0x7D])) == nil)
+    let g = try importJSON(
+      """
+      {"class_name": "Sequential", "config": [{"class_name": "ReLU",
+        "config": {"name": "r", "max_value": Infinity, "batch_input_shape": [null, 2]}}]}
+      """)
+    guard case .activation(.relu) = g[g.outputs[0]].op else {
+      Issue.record("ReLU(max_value=inf) is not a plain ReLU")
+      return
+    }
+  }
+
+  /// A Keras 3 Sequential built with `model.build(shape)` has no InputLayer entry; the first
+  /// layer's `build_config` gives the input shape.
+  @Test func keras3SequentialWithoutInputLayer() throws {
+    let text = """
+      {"module": "keras", "class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"module": "keras.layers", "class_name": "Dense", "config": {"name": "d", "units": 1},
+         "build_config": {"input_shape": [null, 3]}}], "build_input_shape": [null, 3]}}
+      """
+    let g = try importJSON(
+      text,
+      weights: [
+        "d": [
+          "kernel": Tensor(shape: [3, 1], scalars: [1, 2, 3]), "bias": Tensor(shape: [1], scalars: [0.5]),
+        ]
+      ])
+    #expect(g.inputNames == ["d_input"])
+    guard case .input(let shape) = g[g.inputs[0]].op else { return }
+    #expect(shape == [3])
+    let y = try forward(g, inputs: [Tensor(shape: [1, 3], scalars: [1, 1, 1])])
+    #expect(y[g.outputs[0].rawValue].scalars == [6.5])
+  }
+
   @Test func malformedConfigurationsThrow() throws {
     let cases = [
       #"{"config": {}}"#,
@@ -163,6 +226,23 @@ struct KerasConfigTests {
       #"{"class_name": "Model", "config": {"layers": [{"class_name": "InputLayer", "config": {"name": "i", "batch_input_shape": [null, 2]}, "inbound_nodes": []}, {"class_name": "Add", "name": "a", "config": {"name": "a"}, "inbound_nodes": [[["zz", 0, 0, {}], ["i", 0, 0, {}]]]}], "input_layers": [["i", 0, 0]], "output_layers": [["a", 0, 0]]}}"#,
       #"{"class_name": "Model", "config": {"layers": [{"class_name": "InputLayer", "config": {"name": "i", "batch_input_shape": [null, 2]}, "inbound_nodes": []}], "input_layers": [["i", 0, 0]], "output_layers": [["i", 1, 0]]}}"#,
     ]
+    for layer in [
+      #"{"class_name": "ZeroPadding1D", "config": {"name": "p", "padding": [1]}}"#,
+      #"{"class_name": "Cropping1D", "config": {"name": "p", "cropping": [[1, 2]]}}"#,
+      #"{"class_name": "ZeroPadding2D", "config": {"name": "p", "padding": [1, 2, 3]}}"#,
+      #"{"class_name": "Cropping1D", "config": {"name": "p", "cropping": [3, 3]}}"#,
+      #"{"class_name": "Reshape", "config": {"name": "p", "target_shape": [5, -1]}}"#,
+      #"{"class_name": "Conv1D", "config": {"name": "p", "filters": 2, "kernel_size": 9}}"#,
+      #"{"class_name": "MaxPooling1D", "config": {"name": "p", "pool_size": 0}}"#,
+      #"{"class_name": "Permute", "config": {"name": "p", "dims": [1, 1]}}"#,
+      #"{"class_name": "Softmax", "config": {"name": "p", "axis": 0}}"#,
+    ] {
+      let text = """
+        {"class_name": "Sequential", "config": [{"class_name": "InputLayer",
+          "config": {"name": "i", "batch_input_shape": [null, 4, 3]}}, \(layer)]}
+        """
+      #expect(throws: KerasImportError.self, "\(layer)") { try importJSON(text) }
+    }
     for text in cases {
       #expect(throws: KerasImportError.self, "\(text)") { try importJSON(text) }
     }

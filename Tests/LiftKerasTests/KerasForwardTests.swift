@@ -25,11 +25,22 @@ struct KerasForwardTests {
       file: "zoo.h5", prefix: "zoo", inputs: 1, outputs: 1,
       taps: ["prelu", "crop", "leaky", "bn_axis1", "gmax", "gavg", "d_gelu"]),
     Case(file: "two_input.h5", prefix: "two_input", inputs: 2, outputs: 2, taps: []),
+    Case(file: "nested.h5", prefix: "nested", inputs: 1, outputs: 1, taps: ["encoder", "head"]),
+    Case(file: "nested3.keras", prefix: "nested3", inputs: 1, outputs: 1, taps: ["encoder", "head"]),
+    // Weights located by Keras' path rule only (no `vars/@name`, as in older Keras 3 files).
+    Case(file: "nested3_noname.keras", prefix: "nested3", inputs: 1, outputs: 1, taps: ["encoder", "head"]),
+    Case(file: "residual3_noname.keras", prefix: "residual3", inputs: 1, outputs: 1, taps: ["add", "min"]),
     Case(
       file: "conv_variants.h5", prefix: "conv_variants", inputs: 2, outputs: 1,
       taps: [
         "grouped", "rect", "crop2", "gmax_keep", "c1d", "ap1d", "mp1d", "perm", "softmax_axis1",
-        "softmax_last",
+        "softmax_last", "depthwise", "separable", "separable1d",
+      ]),
+    Case(
+      file: "conv_variants3.keras", prefix: "conv_variants3", inputs: 2, outputs: 1,
+      taps: [
+        "grouped", "rect", "crop2", "gmax_keep", "c1d", "ap1d", "mp1d", "perm", "softmax_axis1",
+        "softmax_last", "depthwise", "separable", "separable1d",
       ]),
     Case(
       file: "residual.h5", prefix: "residual", inputs: 1, outputs: 1,

@@ -158,6 +158,27 @@ struct KerasStructureTests {
     #expect(g[try #require(g.node(named: "softmax"))].origin == "Softmax")
   }
 
+  /// Nested models are inlined: inner nodes are `<model>/<layer>`, the nested model's output is
+  /// an identity node named after it, and clashing inner names ("dense" ×3) stay distinct.
+  @Test(arguments: ["nested.h5", "nested3.keras"])
+  func nestedModelsAreInlined(_ file: String) throws {
+    let g = try loadKerasModel(at: try fixture(file))
+    #expect(
+      names(g) == [
+        "x", "encoder/dense/preact", "encoder/dense", "encoder/bn", "encoder", "head/cat",
+        "head/dense/preact", "head/dense", "head", "dense",
+      ])
+    #expect(g[g.node(named: "encoder")!].origin == "Sequential")
+    #expect(g[g.node(named: "head/cat")!].inputs == [g.node(named: "encoder")!, g.node(named: "x")!])
+    guard case .dense(let inner, _) = g[g.node(named: "head/dense/preact")!].op,
+      case .dense(let outer, _) = g[g.node(named: "dense")!].op
+    else {
+      Issue.record("not dense")
+      return
+    }
+    #expect(inner.shape == [11, 3] && outer.shape == [3, 2])
+  }
+
   @Test func multiInputMultiOutput() throws {
     let g = try loadKerasModel(at: try fixture("two_input.h5"))
     #expect(g.inputNames == ["seq", "vec"])

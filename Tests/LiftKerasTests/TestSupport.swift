@@ -1,4 +1,5 @@
 import Foundation
+import LiftIO
 import LiftTensor
 import Testing
 
@@ -8,34 +9,9 @@ func fixture(_ name: String) throws -> URL {
   return try #require(url, "missing fixture \(name)")
 }
 
-/// Minimal `.npy` reader for the fixtures (little-endian `<f4`, C order), so these tests do
-/// not depend on another module's reader.
+/// A committed `.npy` fixture (read with LiftIO).
 func loadNpy(_ name: String) throws -> Tensor {
-  let bytes = [UInt8](try Data(contentsOf: try fixture(name)))
-  try #require(bytes.count > 10 && bytes[0] == 0x93 && bytes[1...5].elementsEqual(Array("NUMPY".utf8)))
-  let major = bytes[6]
-  let headerLength: Int
-  let start: Int
-  if major == 1 {
-    headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
-    start = 10
-  } else {
-    headerLength = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
-    start = 12
-  }
-  let header = String(decoding: bytes[start..<(start + headerLength)], as: UTF8.self)
-  try #require(header.contains("'descr': '<f4'") && header.contains("'fortran_order': False"), "\(header)")
-  let shapeText = try #require(header.split(separator: "(").dropFirst().first?.split(separator: ")").first)
-  let shape = shapeText.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-  let count = shape.reduce(1, *)
-  let data = Array(bytes[(start + headerLength)...])
-  try #require(data.count == 4 * count)
-  let scalars = (0..<count).map { i in
-    Float(
-      bitPattern: UInt32(data[4 * i]) | UInt32(data[4 * i + 1]) << 8 | UInt32(data[4 * i + 2]) << 16
-        | UInt32(data[4 * i + 3]) << 24)
-  }
-  return Tensor(shape: Shape(shape), scalars: scalars)
+  try NumPy.read(try fixture(name))
 }
 
 /// `max|a − b| ≤ 1e-5·max|b| + 1e-6` with equal shapes.

@@ -4,6 +4,12 @@
 
 import LiftTensor
 
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 // MARK: - Index helpers
 
 /// Calls `body` with every multi-index of `dims` in row-major order (once with `[]` for rank 0;
@@ -47,7 +53,8 @@ public func naivePads(_ padding: Padding, input: [Int], kernel: [Int], strides: 
   case .valid: return (input.map { _ in 0 }, input.map { _ in 0 })
   case .explicit(let b, let a): return (b, a)
   case .same:
-    var before: [Int] = [], after: [Int] = []
+    var before: [Int] = []
+    var after: [Int] = []
     for i in input.indices {
       let out = Int((Double(input[i]) / Double(strides[i])).rounded(.up))
       let total = max((out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - input[i], 0)
@@ -60,7 +67,9 @@ public func naivePads(_ padding: Padding, input: [Int], kernel: [Int], strides: 
 
 /// Output extents `floor((in + before + after − ((k−1)·dilation + 1)) / stride) + 1`, or `nil`
 /// when a window does not fit.
-public func naiveOutputExtents(input: [Int], kernel: [Int], strides: [Int], dilations: [Int], before: [Int], after: [Int]) -> [Int]? {
+public func naiveOutputExtents(
+  input: [Int], kernel: [Int], strides: [Int], dilations: [Int], before: [Int], after: [Int]
+) -> [Int]? {
   var out: [Int] = []
   for i in input.indices {
     let span = (kernel[i] - 1) * dilations[i] + 1
@@ -74,16 +83,19 @@ public func naiveOutputExtents(input: [Int], kernel: [Int], strides: [Int], dila
 // MARK: - Matrix products
 
 /// `op(A)·op(B)` for rank-2 tensors, in Double.
-public func naiveMatmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
-  let m = transposeA ? a.shape[1] : a.shape[0], k = transposeA ? a.shape[0] : a.shape[1]
+public func naiveMatmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false)
+  -> Tensor
+{
+  let m = transposeA ? a.shape[1] : a.shape[0]
+  let k = transposeA ? a.shape[0] : a.shape[1]
   let n = transposeB ? b.shape[0] : b.shape[1]
   var c = [Float](repeating: 0, count: m * n)
   for i in 0..<m {
     for j in 0..<n {
       var s = 0.0
       for p in 0..<k {
-        let av = transposeA ? a[p, i] : a[i, p]
-        let bv = transposeB ? b[j, p] : b[p, j]
+        let av = transposeA ? a.scalars[p * m + i] : a.scalars[i * k + p]
+        let bv = transposeB ? b.scalars[j * k + p] : b.scalars[p * n + j]
         s += Double(av) * Double(bv)
       }
       c[i * n + j] = Float(s)
@@ -94,7 +106,8 @@ public func naiveMatmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, tran
 
 /// `y[…, j] = Σᵢ x[…, i]·W[i, j] + b[j]`, in Double.
 public func naiveDense(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
-  let inF = weight.shape[0], outF = weight.shape[1]
+  let inF = weight.shape[0]
+  let outF = weight.shape[1]
   let rows = inF == 0 ? x.scalarCount : x.scalarCount / inF
   var y = [Float](repeating: 0, count: rows * outF)
   for r in 0..<rows {
@@ -118,13 +131,22 @@ private func forEachConvTerm(
   inputShape: Shape, weightShape: Shape, parameters p: ConvParameters, _ body: (Int, Int, Int) -> Void
 ) -> Shape? {
   let d = weightShape.rank - 2
-  let spatial = Array(inputShape.dimensions[1...d]), kernel = Array(weightShape.dimensions[0..<d])
-  let (before, after) = naivePads(p.padding, input: spatial, kernel: kernel, strides: p.strides, dilations: p.dilations)
-  guard let out = naiveOutputExtents(input: spatial, kernel: kernel, strides: p.strides, dilations: p.dilations, before: before, after: after)
+  let spatial = Array(inputShape.dimensions[1...d])
+  let kernel = Array(weightShape.dimensions[0..<d])
+  let (before, after) = naivePads(
+    p.padding, input: spatial, kernel: kernel, strides: p.strides, dilations: p.dilations)
+  guard
+    let out = naiveOutputExtents(
+      input: spatial, kernel: kernel, strides: p.strides, dilations: p.dilations, before: before, after: after
+    )
   else { return nil }
-  let n = inputShape[0], cin = inputShape[d + 1], cig = weightShape[d], cout = weightShape[d + 1]
+  let n = inputShape[0]
+  let cin = inputShape[d + 1]
+  let cig = weightShape[d]
+  let cout = weightShape[d + 1]
   let cog = cout / p.groups
-  let xDims = inputShape.dimensions, wDims = weightShape.dimensions
+  let xDims = inputShape.dimensions
+  let wDims = weightShape.dimensions
   let yDims = [n] + out + [cout]
   for b in 0..<n {
     forEachIndex(out) { o in
@@ -147,18 +169,26 @@ private func forEachConvTerm(
 }
 
 /// The conv output shape for `inputShape`, or `nil` when the window does not fit.
-public func naiveConvOutputShape(inputShape: Shape, weightShape: Shape, parameters p: ConvParameters) -> Shape? {
+public func naiveConvOutputShape(inputShape: Shape, weightShape: Shape, parameters p: ConvParameters)
+  -> Shape?
+{
   let d = weightShape.rank - 2
-  let spatial = Array(inputShape.dimensions[1...d]), kernel = Array(weightShape.dimensions[0..<d])
-  let (before, after) = naivePads(p.padding, input: spatial, kernel: kernel, strides: p.strides, dilations: p.dilations)
-  guard let out = naiveOutputExtents(input: spatial, kernel: kernel, strides: p.strides, dilations: p.dilations, before: before, after: after)
+  let spatial = Array(inputShape.dimensions[1...d])
+  let kernel = Array(weightShape.dimensions[0..<d])
+  let (before, after) = naivePads(
+    p.padding, input: spatial, kernel: kernel, strides: p.strides, dilations: p.dilations)
+  guard
+    let out = naiveOutputExtents(
+      input: spatial, kernel: kernel, strides: p.strides, dilations: p.dilations, before: before, after: after
+    )
   else { return nil }
   return Shape([inputShape[0]] + out + [weightShape[d + 1]])
 }
 
 /// Grouped, strided, dilated, padded cross-correlation (channels-last, HWIO weight), in Double.
 public func naiveConv(_ x: Tensor, weight: Tensor, bias: Tensor?, parameters p: ConvParameters) -> Tensor {
-  guard let yShape = naiveConvOutputShape(inputShape: x.shape, weightShape: weight.shape, parameters: p) else {
+  guard let yShape = naiveConvOutputShape(inputShape: x.shape, weightShape: weight.shape, parameters: p)
+  else {
     preconditionFailure("naiveConv: window does not fit")
   }
   let cout = weight.shape[-1]
@@ -171,7 +201,9 @@ public func naiveConv(_ x: Tensor, weight: Tensor, bias: Tensor?, parameters p: 
 }
 
 /// The transposed convolution: `dx[x] = Σ dy[y]·W[w]` over the same terms as ``naiveConv``.
-public func naiveConvBackwardInput(_ dy: Tensor, weight: Tensor, inputShape: Shape, parameters p: ConvParameters) -> Tensor {
+public func naiveConvBackwardInput(
+  _ dy: Tensor, weight: Tensor, inputShape: Shape, parameters p: ConvParameters
+) -> Tensor {
   var acc = [Double](repeating: 0, count: inputShape.scalarCount)
   _ = forEachConvTerm(inputShape: inputShape, weightShape: weight.shape, parameters: p) { xi, wi, yi in
     acc[xi] += Double(dy.scalars[yi]) * Double(weight.scalars[wi])
@@ -185,14 +217,19 @@ public func naiveConvBackwardInput(_ dy: Tensor, weight: Tensor, inputShape: Sha
 /// flat offset of channel 0 of the output position and `taps` the flat offsets of channel 0 of
 /// the in-range input positions in row-major window order; returns the output shape.
 @discardableResult
-private func forEachPoolWindow(inputShape: Shape, _ p: PoolParameters, _ body: (Int, [Int]) -> Void) -> Shape? {
+private func forEachPoolWindow(inputShape: Shape, _ p: PoolParameters, _ body: (Int, [Int]) -> Void) -> Shape?
+{
   let d = p.size.count
   let spatial = Array(inputShape.dimensions[1...d])
   let ones = p.size.map { _ in 1 }
-  let (before, after) = naivePads(p.padding, input: spatial, kernel: p.size, strides: p.strides, dilations: ones)
-  guard let out = naiveOutputExtents(input: spatial, kernel: p.size, strides: p.strides, dilations: ones, before: before, after: after)
+  let (before, after) = naivePads(
+    p.padding, input: spatial, kernel: p.size, strides: p.strides, dilations: ones)
+  guard
+    let out = naiveOutputExtents(
+      input: spatial, kernel: p.size, strides: p.strides, dilations: ones, before: before, after: after)
   else { return nil }
-  let n = inputShape[0], c = inputShape[d + 1]
+  let n = inputShape[0]
+  let c = inputShape[d + 1]
   let yDims = [n] + out + [c]
   for b in 0..<n {
     forEachIndex(out) { o in
@@ -213,11 +250,13 @@ private func forEachPoolWindow(inputShape: Shape, _ p: PoolParameters, _ body: (
 /// an all-padding window gives −∞ and index −1).
 public func naiveMaxPool(_ x: Tensor, _ p: PoolParameters) -> (values: Tensor, argmax: [Int]) {
   let c = x.shape[-1]
-  var values: [Float] = [], argmax: [Int] = []
+  var values: [Float] = []
+  var argmax: [Int] = []
   var slots: [(Int, Float, Int)] = []
   let shape = forEachPoolWindow(inputShape: x.shape, p) { yBase, taps in
     for ch in 0..<c {
-      var best = -Float.infinity, at = -1
+      var best = -Float.infinity
+      var at = -1
       for t in taps where at == -1 || x.scalars[t + ch] > best {
         best = x.scalars[t + ch]
         at = t + ch
@@ -234,7 +273,8 @@ public func naiveMaxPool(_ x: Tensor, _ p: PoolParameters) -> (values: Tensor, a
 /// Average pooling in Double: mean over in-range taps, or sum / Π size with `countIncludePad`
 /// (0 for a window entirely in the padding).
 public func naiveAveragePool(_ x: Tensor, _ p: PoolParameters) -> Tensor {
-  let c = x.shape[-1], full = p.size.reduce(1, *)
+  let c = x.shape[-1]
+  let full = p.size.reduce(1, *)
   var slots: [(Int, Float)] = []
   let shape = forEachPoolWindow(inputShape: x.shape, p) { yBase, taps in
     for ch in 0..<c {
@@ -250,7 +290,8 @@ public func naiveAveragePool(_ x: Tensor, _ p: PoolParameters) -> Tensor {
 
 /// The adjoint of average pooling in Double.
 public func naiveAveragePoolBackward(_ dy: Tensor, inputShape: Shape, _ p: PoolParameters) -> Tensor {
-  let c = inputShape[-1], full = p.size.reduce(1, *)
+  let c = inputShape[-1]
+  let full = p.size.reduce(1, *)
   var acc = [Double](repeating: 0, count: inputShape.scalarCount)
   forEachPoolWindow(inputShape: inputShape, p) { yBase, taps in
     let count = p.countIncludePad ? full : taps.count
@@ -325,4 +366,43 @@ public func naiveBroadcast(_ t: Tensor, to shape: Shape) -> Tensor {
     y.append(t.scalars[flatOffset(dims.indices.map { tDims[$0] == 1 ? 0 : i[$0] }, tDims)])
   }
   return Tensor(shape: shape, scalars: y)
+}
+
+// MARK: - Softmax
+
+/// Softmax along `axis` (non-negative) in Double, straight from the definition (with the
+/// maximum subtracted); a reference for LiftNN's `softmax(_:axis:)`.
+public func naiveSoftmax(_ x: Tensor, axis: Int) -> Tensor {
+  let dims = x.shape.dimensions
+  var y = [Float](repeating: 0, count: x.scalarCount)
+  var reduced = dims
+  reduced[axis] = 1
+  forEachIndex(reduced) { base in
+    var idx = base
+    var m = -Double.infinity
+    for j in 0..<dims[axis] {
+      idx[axis] = j
+      m = max(m, Double(x.scalars[flatOffset(idx, dims)]))
+    }
+    var s = 0.0
+    for j in 0..<dims[axis] {
+      idx[axis] = j
+      s += _exp(Double(x.scalars[flatOffset(idx, dims)]) - m)
+    }
+    for j in 0..<dims[axis] {
+      idx[axis] = j
+      let f = flatOffset(idx, dims)
+      y[f] = Float(_exp(Double(x.scalars[f]) - m) / s)
+    }
+  }
+  return Tensor(shape: x.shape, scalars: y)
+}
+
+/// `exp` through Foundation-free libm.
+private func _exp(_ v: Double) -> Double {
+  #if canImport(Glibc)
+    return Glibc.exp(v)
+  #else
+    return Darwin.exp(v)
+  #endif
 }

@@ -18,13 +18,16 @@ extension Tensor {
   public static func random(
     _ shape: Shape, in range: ClosedRange<Float> = -1...1, using generator: inout SplitMix64
   ) -> Tensor {
-    Tensor(shape: shape, scalars: (0..<shape.scalarCount).map { _ in Float.random(in: range, using: &generator) })
+    Tensor(
+      shape: shape, scalars: (0..<shape.scalarCount).map { _ in Float.random(in: range, using: &generator) })
   }
 
   /// Small integers in `range` (many exact ties; sums are exact in Float).
   public static func randomIntegers(
     _ shape: Shape, in range: ClosedRange<Int> = -3...3, using generator: inout SplitMix64
   ) -> Tensor {
-    Tensor(shape: shape, scalars: (0..<shape.scalarCount).map { _ in Float(Int.random(in: range, using: &generator)) })
+    Tensor(
+      shape: shape,
+      scalars: (0..<shape.scalarCount).map { _ in Float(Int.random(in: range, using: &generator)) })
   }
 }

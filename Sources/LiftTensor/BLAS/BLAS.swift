@@ -1,27 +1,116 @@
 // The only file of the package that imports CBLAS: everything else calls the Swift-shaped
 // wrappers below, which take `Int` sizes and state the layout.
+//
+// Threading: OpenBLAS itself is pinned to ONE thread and all parallelism is ours (Dispatch):
+// `sgemm` splits large products into row or column blocks, and the convolution kernels run
+// whole im2col chunks (im2col + GEMM + col2im) on separate workers. This keeps concurrent BLAS
+// calls safe (OpenBLAS's own pool serialises concurrent callers), parallelises the im2col
+// work too, and avoids the poor 2-thread scaling of OpenBLAS 0.3.21 on tall-skinny conv GEMMs.
 import CBLAS
+import Dispatch
+import Synchronization
 
-/// Controls the BLAS library (OpenBLAS) behind the GEMM kernels.
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// 0 = not set (use ``BLAS/defaultThreads``).
+private let requestedThreads = Atomic<Int>(0)
+
+/// Pins OpenBLAS to one thread, once, before its first use (Swift initialises globals lazily
+/// and thread-safely).
+private let openBLASPinned: Bool = {
+  openblas_set_num_threads(1)
+  return true
+}()
+
+/// Controls the threading of the numeric kernels (GEMM, convolution).
 public enum BLAS {
-  /// Sets the number of threads OpenBLAS uses for one GEMM call (process-wide).
+  /// Sets the number of worker threads the kernels may use for one call (process-wide).
   ///
-  /// OpenBLAS defaults to one thread per core, or to `OPENBLAS_NUM_THREADS` when set.
+  /// The default is ``defaultThreads``. Results do not depend on it beyond Float rounding.
   ///
   /// - Precondition: `n >= 1`.
   public static func setThreads(_ n: Int) {
     precondition(n >= 1, "BLAS.setThreads: thread count \(n) must be at least 1")
-    openblas_set_num_threads(Int32(clamping: n))
+    requestedThreads.store(n, ordering: .relaxed)
   }
 
-  /// The number of threads OpenBLAS currently uses for one GEMM call.
-  public static var threads: Int { Int(openblas_get_num_threads()) }
+  /// The number of worker threads the kernels use for one call.
+  public static var threads: Int {
+    let n = requestedThreads.load(ordering: .relaxed)
+    return n > 0 ? n : defaultThreads
+  }
 
-  /// The OpenBLAS build and kernel in use, e.g. `"OpenBLAS 0.3.21 … Cooperlake"` (for logs).
+  /// `LIFT_NUM_THREADS`, else `OPENBLAS_NUM_THREADS`, else the number of online processors.
+  public static let defaultThreads: Int = {
+    for name in ["LIFT_NUM_THREADS", "OPENBLAS_NUM_THREADS"] {
+      if let raw = getenv(name), let n = Int(String(cString: raw)), n >= 1 { return n }
+    }
+    return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+  }()
+
+  /// The OpenBLAS build and kernel in use, e.g. `"OpenBLAS 0.3.21 … (Haswell)"` (for logs).
   public static var configuration: String {
     String(cString: openblas_get_config()) + " (" + String(cString: openblas_get_corename()) + ")"
   }
 }
+
+/// Raw pointers cross into `@Sendable` worker closures in this box; every use writes disjoint
+/// memory (see the callers).
+struct SendablePointer<T>: @unchecked Sendable {
+  let pointer: UnsafeMutablePointer<T>
+  init(_ pointer: UnsafeMutablePointer<T>) { self.pointer = pointer }
+  init(_ pointer: UnsafePointer<T>) { self.pointer = UnsafeMutablePointer(mutating: pointer) }
+}
+
+/// Runs `body(worker)` for `worker in 0..<count`, concurrently on Dispatch's pool when
+/// `count > 1`.
+func parallelFor(_ count: Int, _ body: @Sendable (Int) -> Void) {
+  if count <= 1 {
+    body(0)
+  } else {
+    DispatchQueue.concurrentPerform(iterations: count, execute: body)
+  }
+}
+
+/// Validates the arguments of ``sgemm(transA:transB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``.
+private func checkGEMM(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int) {
+  precondition(m >= 0 && n >= 0 && k >= 0, "sgemm: negative size m=\(m) n=\(n) k=\(k)")
+  precondition(
+    lda >= max(1, transA ? m : k) && ldb >= max(1, transB ? k : n) && ldc >= max(1, n),
+    "sgemm: leading dimensions lda=\(lda) ldb=\(ldb) ldc=\(ldc) too small for m=\(m) n=\(n) k=\(k)")
+  precondition(
+    m <= Int(Int32.max) && n <= Int(Int32.max) && k <= Int(Int32.max)
+      && lda <= Int(Int32.max) && ldb <= Int(Int32.max) && ldc <= Int(Int32.max),
+    "sgemm: sizes exceed the 32-bit BLAS interface")
+}
+
+/// Single-threaded `cblas_sgemm` (arguments as for the public `sgemm`, already checked).
+func serialSGEMM(
+  transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+  a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+  beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+  precondition(openBLASPinned)
+  if m == 0 || n == 0 { return }
+  if k == 0 {
+    // alpha·(empty product) = 0: only scale C (BLAS would skip the update entirely).
+    for i in 0..<m {
+      let row = c + i &* ldc
+      for j in 0..<n { row[j] = beta == 0 ? 0 : beta * row[j] }
+    }
+    return
+  }
+  cblas_sgemm(
+    CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// Below this many flops (2·m·n·k) a product runs on one thread.
+let parallelGEMMMinimumFlops = 4_000_000
 
 /// Single-precision general matrix multiply on raw row-major buffers (`cblas_sgemm`):
 ///
@@ -34,31 +123,48 @@ public enum BLAS {
 /// (`n×k`, `ldb ≥ k`). `C` is `m×n` with row stride `ldc ≥ n`. With `beta == 0` the previous
 /// contents of `C` are ignored (may be uninitialised, even NaN).
 ///
+/// Large products are split into row (or column) blocks computed on ``BLAS/threads`` workers;
+/// each element of `C` is computed by one worker, so the result does not depend on the
+/// thread count beyond the BLAS kernel's blocking.
+///
 /// - Precondition: sizes ≥ 0; leading dimensions ≥ 1 and at least the row lengths above.
-/// - Complexity: O(m·n·k), multithreaded by OpenBLAS (see ``BLAS/setThreads(_:)``).
+/// - Complexity: O(m·n·k).
 public func sgemm(
   transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
   a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
   beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
-  precondition(m >= 0 && n >= 0 && k >= 0, "sgemm: negative size m=\(m) n=\(n) k=\(k)")
-  precondition(
-    lda >= max(1, transA ? m : k) && ldb >= max(1, transB ? k : n) && ldc >= max(1, n),
-    "sgemm: leading dimensions lda=\(lda) ldb=\(ldb) ldc=\(ldc) too small for m=\(m) n=\(n) k=\(k)")
-  precondition(
-    m <= Int(Int32.max) && n <= Int(Int32.max) && k <= Int(Int32.max)
-      && lda <= Int(Int32.max) && ldb <= Int(Int32.max) && ldc <= Int(Int32.max),
-    "sgemm: sizes exceed the 32-bit BLAS interface")
-  if m == 0 || n == 0 { return }
-  if k == 0 {
-    // BLAS leaves C untouched for alpha·0 only when beta == 1; scale C explicitly.
-    for i in 0..<m {
-      let row = c + i &* ldc
-      for j in 0..<n { row[j] = beta == 0 ? 0 : beta * row[j] }
-    }
+  checkGEMM(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc)
+  let flops = 2.0 * Double(m) * Double(n) * Double(k)
+  let threads = BLAS.threads
+  // Blocks of at least 32 rows/columns keep every part efficient.
+  let splitRows = m >= n
+  let parts = min(threads, (splitRows ? m : n) / 32)
+  if parts <= 1 || flops < Double(parallelGEMMMinimumFlops) {
+    serialSGEMM(
+      transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+      beta: beta, c: c, ldc: ldc)
     return
   }
-  cblas_sgemm(
-    CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+  let ap = SendablePointer(a)
+  let bp = SendablePointer(b)
+  let cp = SendablePointer(c)
+  let extent = splitRows ? m : n
+  parallelFor(parts) { t in
+    let lo = t * extent / parts
+    let hi = (t + 1) * extent / parts
+    if splitRows {
+      // Rows lo..<hi of op(A) and C.
+      let aBlock = transA ? ap.pointer + lo : ap.pointer + lo * lda
+      serialSGEMM(
+        transA: transA, transB: transB, m: hi - lo, n: n, k: k, alpha: alpha, a: aBlock, lda: lda,
+        b: bp.pointer, ldb: ldb, beta: beta, c: cp.pointer + lo * ldc, ldc: ldc)
+    } else {
+      // Columns lo..<hi of op(B) and C.
+      let bBlock = transB ? bp.pointer + lo * ldb : bp.pointer + lo
+      serialSGEMM(
+        transA: transA, transB: transB, m: m, n: hi - lo, k: k, alpha: alpha, a: ap.pointer, lda: lda,
+        b: bBlock, ldb: ldb, beta: beta, c: cp.pointer + lo, ldc: ldc)
+    }
+  }
 }

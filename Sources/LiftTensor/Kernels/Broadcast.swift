@@ -16,10 +16,12 @@ struct BroadcastPlan {
     let r = target.count
     var full: [[Int]] = []
     for s in operands {
-      precondition(s.count == r || s.count == r - 1, "\(caller): operand shape \(s) cannot broadcast to \(target)")
+      precondition(
+        s.count == r || s.count == r - 1, "\(caller): operand shape \(s) cannot broadcast to \(target)")
       let p = s.count == r ? s : [1] + s
       for i in 0..<r {
-        precondition(p[i] == target[i] || p[i] == 1, "\(caller): operand shape \(s) cannot broadcast to \(target)")
+        precondition(
+          p[i] == target[i] || p[i] == 1, "\(caller): operand shape \(s) cannot broadcast to \(target)")
       }
       full.append(p)
     }
@@ -131,10 +133,14 @@ public func broadcastMultiplyAdd(_ x: Tensor, scale: Tensor, offset: Tensor?) ->
     x.withUnsafeBufferPointer { xb in
       scale.withUnsafeBufferPointer { sb in
         off.withUnsafeBufferPointer { ob in
-          let xp = xb.baseAddress!, sp = sb.baseAddress!, op = ob.baseAddress!
+          let xp = xb.baseAddress!
+          let sp = sb.baseAddress!
+          let op = ob.baseAddress!
           let hasOffset = offset != nil
           plan.forEachRow { row, offsets in
-            let d = yp + row &* run, s = xp + offsets[0], a = sp + offsets[1]
+            let d = yp + row &* run
+            let s = xp + offsets[0]
+            let a = sp + offsets[1]
             let b = op + (hasOffset ? offsets[2] : 0)
             switch (ss, os) {
             case (1, 1): for t in 0..<run { d[t] = s[t] * a[t] + b[t] }
@@ -145,7 +151,8 @@ public func broadcastMultiplyAdd(_ x: Tensor, scale: Tensor, offset: Tensor?) ->
               let av = a[0]
               for t in 0..<run { d[t] = s[t] * av + b[t] }
             default:
-              let av = a[0], bv = b[0]
+              let av = a[0]
+              let bv = b[0]
               for t in 0..<run { d[t] = s[t] * av + bv }
             }
           }

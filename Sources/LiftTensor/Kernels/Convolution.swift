@@ -10,8 +10,25 @@
 //   out[:, g·Cog ..< (g+1)·Cog] (+)= col[:, g·K ..< (g+1)·K] · W[:, g·Cog ..< (g+1)·Cog]
 // with leading dimensions (colWidth, C_out, C_out): no weight repacking.
 
-/// Largest im2col buffer, in scalars (64 MB of Float); the rows are processed in chunks below it.
-let im2colBudgetScalars = 16 * 1024 * 1024
+/// Target size of the im2col buffer, in scalars (2 MB of Float): the output rows are processed
+/// in chunks whose column block stays cache-resident and is reused, instead of materialising
+/// the whole matrix (which measured 2–3× slower from page faults and cache misses).
+let im2colBudgetScalars = 512 * 1024
+/// Fewest rows per chunk (GEMM efficiency drops for small M), unless the budget is forced
+/// lower (tests) or the whole problem is smaller.
+let im2colMinimumRows = 256
+
+/// Hard ceiling of all workers' im2col buffers together, in scalars (64 MB of Float).
+let im2colCeilingScalars = 16 * 1024 * 1024
+
+/// Rows per im2col chunk: about `im2colBudgetScalars` scalars, at least `im2colMinimumRows`
+/// rows, and never more than `im2colCeilingScalars` over all `workers` buffers (nor below
+/// one row).
+func im2colChunkRows(rows: Int, colWidth: Int, workers: Int) -> Int {
+  let ceiling = im2colCeilingScalars / (colWidth * max(workers, 1))
+  let chunk = min(max(im2colBudgetScalars / colWidth, im2colMinimumRows), ceiling)
+  return max(1, min(rows, chunk))
+}
 
 /// The convolution problem in canonical 2-D form (a 1-D problem has h == kh == 1).
 struct ConvPlan {
@@ -31,6 +48,8 @@ struct ConvPlan {
   var rows: Int { n * oh * ow }
   /// The output shape, in the original rank.
   var outputShape: Shape { spatialRank == 1 ? [n, ow, cout] : [n, oh, ow, cout] }
+  /// Whether every group has a single input channel (depthwise), handled by a direct loop.
+  var isDepthwise: Bool { cig == 1 && groups > 1 }
   /// Whether out = x · W needs no im2col (1×1 kernel, unit stride, no padding).
   var isPointwise: Bool {
     kh == 1 && kw == 1 && sh == 1 && sw == 1 && padTop == 0 && padLeft == 0 && padBottom == 0
@@ -41,18 +60,27 @@ struct ConvPlan {
   /// importers validate file contents) and derives the output extents.
   init(inputShape: Shape, weightShape: Shape, parameters p: ConvParameters, caller: String) {
     let d = weightShape.rank - 2
-    precondition(d == 1 || d == 2, "\(caller): weight \(weightShape) must have rank 3 or 4 ([k…, C_in/groups, C_out])")
-    precondition(inputShape.rank == d + 2, "\(caller): input \(inputShape) must have rank \(d + 2) for weight \(weightShape)")
-    precondition(p.strides.count == d && p.dilations.count == d, "\(caller): strides \(p.strides) and dilations \(p.dilations) need \(d) entries")
+    precondition(
+      d == 1 || d == 2, "\(caller): weight \(weightShape) must have rank 3 or 4 ([k…, C_in/groups, C_out])")
+    precondition(
+      inputShape.rank == d + 2,
+      "\(caller): input \(inputShape) must have rank \(d + 2) for weight \(weightShape)")
+    precondition(
+      p.strides.count == d && p.dilations.count == d,
+      "\(caller): strides \(p.strides) and dilations \(p.dilations) need \(d) entries")
     precondition(p.groups >= 1, "\(caller): groups \(p.groups) must be ≥ 1")
     let kernel = Array(weightShape.dimensions.prefix(d))
     let geometry = p.geometry(kernel: kernel)
     let spatial = Array(inputShape.dimensions[1...d])
     if case .explicit(let before, let after) = p.padding {
-      precondition(before.count == d && after.count == d, "\(caller): explicit padding \(before)/\(after) needs \(d) entries per side")
+      precondition(
+        before.count == d && after.count == d,
+        "\(caller): explicit padding \(before)/\(after) needs \(d) entries per side")
     }
     guard let out = geometry.outputSpatial(input: spatial) else {
-      preconditionFailure("\(caller): kernel \(kernel) (strides \(p.strides), dilations \(p.dilations), padding \(p.padding)) does not fit input \(inputShape)")
+      preconditionFailure(
+        "\(caller): kernel \(kernel) (strides \(p.strides), dilations \(p.dilations), padding \(p.padding)) does not fit input \(inputShape)"
+      )
     }
     let (before, after) = geometry.pads(input: spatial)
     spatialRank = d
@@ -61,27 +89,49 @@ struct ConvPlan {
     cig = weightShape[d]
     cout = weightShape[d + 1]
     groups = p.groups
-    precondition(cig * groups == cin, "\(caller): input channels \(cin) ≠ weight C_in/groups \(cig) × groups \(groups)")
+    precondition(
+      cig * groups == cin, "\(caller): input channels \(cin) ≠ weight C_in/groups \(cig) × groups \(groups)")
     precondition(cout % groups == 0, "\(caller): output channels \(cout) not divisible by groups \(groups)")
     cog = cout / groups
     if d == 1 {
-      w = spatial[0]; kw = kernel[0]; sw = p.strides[0]; dw = p.dilations[0]
-      padLeft = before[0]; padRight = after[0]; ow = out[0]
+      w = spatial[0]
+      kw = kernel[0]
+      sw = p.strides[0]
+      dw = p.dilations[0]
+      padLeft = before[0]
+      padRight = after[0]
+      ow = out[0]
     } else {
-      h = spatial[0]; w = spatial[1]; kh = kernel[0]; kw = kernel[1]
-      sh = p.strides[0]; sw = p.strides[1]; dh = p.dilations[0]; dw = p.dilations[1]
-      padTop = before[0]; padLeft = before[1]; padBottom = after[0]; padRight = after[1]
-      oh = out[0]; ow = out[1]
+      h = spatial[0]
+      w = spatial[1]
+      kh = kernel[0]
+      kw = kernel[1]
+      sh = p.strides[0]
+      sw = p.strides[1]
+      dh = p.dilations[0]
+      dw = p.dilations[1]
+      padTop = before[0]
+      padLeft = before[1]
+      padBottom = after[0]
+      padRight = after[1]
+      oh = out[0]
+      ow = out[1]
     }
-    if d == 1 { h = 1; oh = 1 }
+    if d == 1 {
+      h = 1
+      oh = 1
+    }
   }
 }
 
 /// Fills `rowCount` im2col rows starting at flat output row `firstRow` into `col`
 /// (row stride `plan.colWidth`); padded positions become 0.
-func im2col(_ plan: ConvPlan, x: UnsafePointer<Float>, firstRow: Int, rowCount: Int, col: UnsafeMutablePointer<Float>) {
+func im2col(
+  _ plan: ConvPlan, x: UnsafePointer<Float>, firstRow: Int, rowCount: Int, col: UnsafeMutablePointer<Float>
+) {
   let p = plan
-  let colWidth = p.colWidth, groupDepth = p.groupDepth
+  let colWidth = p.colWidth
+  let groupDepth = p.groupDepth
   let kwc = p.kw &* p.cig
   // Contiguous taps: with one group and unit horizontal dilation, the in-range taps of a kernel
   // row are one contiguous run of the input row.
@@ -96,7 +146,8 @@ func im2col(_ plan: ConvPlan, x: UnsafePointer<Float>, firstRow: Int, rowCount: 
     let image = x + b &* p.h &* p.w &* p.cin
     if contiguous {
       // Valid kx range: 0 ≤ x0 + kx < w.
-      let jLo = max(0, -x0), jHi = min(p.kw, p.w &- x0)
+      let jLo = max(0, -x0)
+      let jHi = min(p.kw, p.w &- x0)
       for i in 0..<p.kh {
         let seg = dst + i &* kwc
         let iy = y0 &+ i &* p.dh
@@ -105,7 +156,8 @@ func im2col(_ plan: ConvPlan, x: UnsafePointer<Float>, firstRow: Int, rowCount: 
           continue
         }
         if jLo > 0 { seg.update(repeating: 0, count: jLo &* p.cin) }
-        (seg + jLo &* p.cin).update(from: image + (iy &* p.w &+ x0 &+ jLo) &* p.cin, count: (jHi &- jLo) &* p.cin)
+        (seg + jLo &* p.cin).update(
+          from: image + (iy &* p.w &+ x0 &+ jLo) &* p.cin, count: (jHi &- jLo) &* p.cin)
         if jHi < p.kw { (seg + jHi &* p.cin).update(repeating: 0, count: (p.kw &- jHi) &* p.cin) }
       }
     } else {
@@ -127,7 +179,11 @@ func im2col(_ plan: ConvPlan, x: UnsafePointer<Float>, firstRow: Int, rowCount: 
               tap.update(repeating: 0, count: p.cig)
             } else {
               let src = rowSrc + ix &* p.cin
-              for c in 0..<p.cig { tap[c] = src[c] }
+              if p.cig >= 16 {
+                tap.update(from: src, count: p.cig)
+              } else {
+                for c in 0..<p.cig { tap[c] = src[c] }
+              }
             }
           }
         }
@@ -138,16 +194,22 @@ func im2col(_ plan: ConvPlan, x: UnsafePointer<Float>, firstRow: Int, rowCount: 
     if ox == p.ow {
       ox = 0
       oy &+= 1
-      if oy == p.oh { oy = 0; b &+= 1 }
+      if oy == p.oh {
+        oy = 0
+        b &+= 1
+      }
     }
   }
 }
 
 /// Adds `rowCount` im2col rows (starting at flat output row `firstRow`) back into the image
 /// buffer `dx` (the adjoint of ``im2col(_:x:firstRow:rowCount:col:)``); padded taps are dropped.
-func col2imAdd(_ plan: ConvPlan, col: UnsafePointer<Float>, firstRow: Int, rowCount: Int, dx: UnsafeMutablePointer<Float>) {
+func col2imAdd(
+  _ plan: ConvPlan, col: UnsafePointer<Float>, firstRow: Int, rowCount: Int, dx: UnsafeMutablePointer<Float>
+) {
   let p = plan
-  let colWidth = p.colWidth, groupDepth = p.groupDepth
+  let colWidth = p.colWidth
+  let groupDepth = p.groupDepth
   let kwc = p.kw &* p.cig
   var ox = firstRow % p.ow
   var oy = (firstRow / p.ow) % p.oh
@@ -176,7 +238,10 @@ func col2imAdd(_ plan: ConvPlan, col: UnsafePointer<Float>, firstRow: Int, rowCo
       if ox == p.ow {
         ox = 0
         oy &+= 1
-        if oy == p.oh { oy = 0; b &+= 1 }
+        if oy == p.oh {
+          oy = 0
+          b &+= 1
+        }
       }
       continue
     }
@@ -205,7 +270,102 @@ func col2imAdd(_ plan: ConvPlan, col: UnsafePointer<Float>, firstRow: Int, rowCo
     if ox == p.ow {
       ox = 0
       oy &+= 1
-      if oy == p.oh { oy = 0; b &+= 1 }
+      if oy == p.oh {
+        oy = 0
+        b &+= 1
+      }
+    }
+  }
+}
+
+/// Workers for an im2col convolution: `requested` when given (tests), otherwise
+/// ``BLAS/threads`` once the product has at least ``parallelGEMMMinimumFlops`` flops.
+func convWorkers(_ plan: ConvPlan, requested: Int?) -> Int {
+  if let requested { return max(1, requested) }
+  let flops = 2.0 * Double(plan.rows) * Double(plan.colWidth) * Double(plan.cog)
+  return flops < Double(parallelGEMMMinimumFlops) ? 1 : BLAS.threads
+}
+
+/// Calls `body(outputRow, imageOffset, y0, x0)` for every output position: its flat row index
+/// over the batch, the offset of its example's image, and the input position of its window's
+/// first tap (possibly in the padding).
+@inline(__always)
+private func forEachConvWindow(_ p: ConvPlan, _ body: (Int, Int, Int, Int) -> Void) {
+  var row = 0
+  for b in 0..<p.n {
+    let image = b &* p.h &* p.w &* p.cin
+    for oy in 0..<p.oh {
+      for ox in 0..<p.ow {
+        body(row, image, oy &* p.sh &- p.padTop, ox &* p.sw &- p.padLeft)
+        row &+= 1
+      }
+    }
+  }
+}
+
+/// Direct depthwise convolution (one input channel per group, `C_out = C_in · multiplier`):
+/// for every output position and in-range tap, `y[c·m + j] += x[c] · W[tap, c·m + j]`, which
+/// vectorises over the channel axis. Many tiny GEMMs (one per group) would be ~100× slower.
+/// `y` must hold the bias (or zeros) on entry.
+private func depthwiseForward(
+  _ p: ConvPlan, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
+) {
+  let cin = p.cin
+  let cout = p.cout
+  let mult = p.cog
+  forEachConvWindow(p) { row, image, y0, x0 in
+    let dst = y + row &* cout
+    for i in 0..<p.kh {
+      let iy = y0 &+ i &* p.dh
+      if iy < 0 || iy >= p.h { continue }
+      for j in 0..<p.kw {
+        let ix = x0 &+ j &* p.dw
+        if ix < 0 || ix >= p.w { continue }
+        let src = x + (image &+ (iy &* p.w &+ ix) &* cin)
+        let tap = w + (i &* p.kw &+ j) &* cout
+        if mult == 1 {
+          for c in 0..<cin { dst[c] += src[c] * tap[c] }
+        } else {
+          for c in 0..<cin {
+            let v = src[c]
+            let base = c &* mult
+            for m in 0..<mult { dst[base &+ m] += v * tap[base &+ m] }
+          }
+        }
+      }
+    }
+  }
+}
+
+/// The adjoint of ``depthwiseForward(_:x:w:y:)``: `dx[c] += Σⱼ dy[c·m + j] · W[tap, c·m + j]`.
+/// `dx` must be zero on entry.
+private func depthwiseBackward(
+  _ p: ConvPlan, dy: UnsafePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>
+) {
+  let cin = p.cin
+  let cout = p.cout
+  let mult = p.cog
+  forEachConvWindow(p) { row, image, y0, x0 in
+    let g = dy + row &* cout
+    for i in 0..<p.kh {
+      let iy = y0 &+ i &* p.dh
+      if iy < 0 || iy >= p.h { continue }
+      for j in 0..<p.kw {
+        let ix = x0 &+ j &* p.dw
+        if ix < 0 || ix >= p.w { continue }
+        let dst = dx + (image &+ (iy &* p.w &+ ix) &* cin)
+        let tap = w + (i &* p.kw &+ j) &* cout
+        if mult == 1 {
+          for c in 0..<cin { dst[c] += g[c] * tap[c] }
+        } else {
+          for c in 0..<cin {
+            let base = c &* mult
+            var s: Float = 0
+            for m in 0..<mult { s += g[base &+ m] * tap[base &+ m] }
+            dst[c] += s
+          }
+        }
+      }
     }
   }
 }
@@ -225,22 +385,28 @@ func col2imAdd(_ plan: ConvPlan, col: UnsafePointer<Float>, firstRow: Int, rowCo
 /// `bias` is `[C_out]` or `nil`. Output extents follow ``WindowGeometry/outputSpatial(input:)``
 /// (TensorFlow `SAME` puts the odd pad element after).
 ///
-/// Computed as im2col + one `sgemm` per group and batch chunk (the im2col buffer stays below
-/// 64 MB); a 1×1 kernel with unit stride and no padding multiplies the input directly.
+/// Computed as im2col + one `sgemm` per group and chunk of output rows (each chunk's column
+/// buffer is about 2 MB, cache-resident, never above 64 MB), chunks spread over
+/// ``BLAS/threads`` workers. A 1×1 kernel with unit stride and no padding multiplies the input
+/// directly; depthwise convolutions (`C_in/groups == 1`, `groups > 1`) use a direct loop.
 ///
 /// - Precondition: ranks, channel counts, `groups`, strides/dilations counts agree, and the
 ///   window fits the (padded) input.
 /// - Complexity: O(N·outSpatial·k·C_in·C_out / groups).
 public func conv(_ x: Tensor, weight: Tensor, bias: Tensor?, parameters: ConvParameters) -> Tensor {
-  conv(x, weight: weight, bias: bias, parameters: parameters, im2colBudget: im2colBudgetScalars)
+  conv(x, weight: weight, bias: bias, parameters: parameters, chunkRows: nil, threads: nil)
 }
 
-/// ``conv(_:weight:bias:parameters:)`` with an explicit im2col budget in scalars (tests use a
-/// tiny one to exercise the chunking).
-func conv(_ x: Tensor, weight: Tensor, bias: Tensor?, parameters: ConvParameters, im2colBudget: Int) -> Tensor {
+/// ``conv(_:weight:bias:parameters:)`` with an explicit number of im2col rows per chunk (tests
+/// use tiny ones to exercise the chunking; `nil` picks ``im2colChunkRows(rows:colWidth:workers:)``) and
+/// an explicit worker count (`nil`: ``BLAS/threads`` for problems above the parallel threshold).
+func conv(
+  _ x: Tensor, weight: Tensor, bias: Tensor?, parameters: ConvParameters, chunkRows: Int?, threads: Int?
+) -> Tensor {
   let plan = ConvPlan(inputShape: x.shape, weightShape: weight.shape, parameters: parameters, caller: "conv")
   if let bias { precondition(bias.shape == [plan.cout], "conv: bias \(bias.shape), expected [\(plan.cout)]") }
-  let rows = plan.rows, cout = plan.cout
+  let rows = plan.rows
+  let cout = plan.cout
   return Tensor(shape: plan.outputShape) { out in
     guard rows > 0 && cout > 0 else { return }
     let c = out.baseAddress!
@@ -255,7 +421,13 @@ func conv(_ x: Tensor, weight: Tensor, bias: Tensor?, parameters: ConvParameters
     let beta: Float = bias == nil ? 0 : 1
     x.withUnsafeBufferPointer { xb in
       weight.withUnsafeBufferPointer { wb in
-        let xp = xb.baseAddress!, wp = wb.baseAddress!
+        let xp = xb.baseAddress!
+        let wp = wb.baseAddress!
+        if plan.isDepthwise {
+          if bias == nil { out.initialize(repeating: 0) }
+          depthwiseForward(plan, x: xp, w: wp, y: c)
+          return
+        }
         if plan.isPointwise {
           for g in 0..<plan.groups {
             sgemm(
@@ -266,20 +438,42 @@ func conv(_ x: Tensor, weight: Tensor, bias: Tensor?, parameters: ConvParameters
           return
         }
         let colWidth = plan.colWidth
-        let chunk = max(1, min(rows, im2colBudget / colWidth))
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: chunk &* colWidth)
-        defer { col.deallocate() }
-        var r0 = 0
-        while r0 < rows {
-          let m = min(chunk, rows - r0)
-          im2col(plan, x: xp, firstRow: r0, rowCount: m, col: col)
-          for g in 0..<plan.groups {
-            sgemm(
-              transA: false, transB: false, m: m, n: plan.cog, k: plan.groupDepth, alpha: 1,
-              a: col + g &* plan.groupDepth, lda: colWidth, b: wp + g &* plan.cog, ldb: cout,
-              beta: beta, c: c + r0 &* cout + g &* plan.cog, ldc: cout)
+        let chunk = max(
+          1,
+          min(
+            rows,
+            chunkRows ?? im2colChunkRows(rows: rows, colWidth: colWidth, workers: threads ?? BLAS.threads)))
+        let chunkCount = (rows + chunk - 1) / chunk
+        let workers = min(chunkCount, convWorkers(plan, requested: threads))
+        let xs = SendablePointer(xp)
+        let ws = SendablePointer(wp)
+        let cs = SendablePointer(c)
+        // Worker t takes chunks t, t + workers, …: output rows are disjoint between chunks.
+        // With one worker the GEMMs themselves may still split across threads.
+        parallelFor(workers) { t in
+          let col = UnsafeMutablePointer<Float>.allocate(capacity: chunk &* colWidth)
+          defer { col.deallocate() }
+          var index = t
+          while index < chunkCount {
+            let r0 = index &* chunk
+            let m = min(chunk, rows &- r0)
+            im2col(plan, x: xs.pointer, firstRow: r0, rowCount: m, col: col)
+            for g in 0..<plan.groups {
+              let a = UnsafePointer(col + g &* plan.groupDepth)
+              let b = UnsafePointer(ws.pointer + g &* plan.cog)
+              let cBlock = cs.pointer + r0 &* cout + g &* plan.cog
+              if workers > 1 {
+                serialSGEMM(
+                  transA: false, transB: false, m: m, n: plan.cog, k: plan.groupDepth, alpha: 1,
+                  a: a, lda: colWidth, b: b, ldb: cout, beta: beta, c: cBlock, ldc: cout)
+              } else {
+                sgemm(
+                  transA: false, transB: false, m: m, n: plan.cog, k: plan.groupDepth, alpha: 1,
+                  a: a, lda: colWidth, b: b, ldb: cout, beta: beta, c: cBlock, ldc: cout)
+              }
+            }
+            index &+= workers
           }
-          r0 += m
         }
       }
     }
@@ -296,22 +490,31 @@ func conv(_ x: Tensor, weight: Tensor, bias: Tensor?, parameters: ConvParameters
 /// `dy` has the shape `conv` produces for an input of `inputShape` (layouts as in `conv`);
 /// the result has shape `inputShape`. Input positions that no window reads get 0.
 ///
-/// Computed as one `sgemm` per group and batch chunk (`dcol = dy · Wᵀ`) followed by a col2im
-/// scatter-add; a 1×1 kernel with unit stride and no padding skips col2im.
+/// Computed as one `sgemm` per group and chunk of rows (`dcol = dy · Wᵀ`) followed by a col2im
+/// scatter-add, examples spread over ``BLAS/threads`` workers; a 1×1 kernel with unit stride
+/// and no padding skips col2im; depthwise convolutions use a direct loop.
 ///
 /// - Precondition: as for `conv`, and `dy.shape` equals the conv output shape.
 /// - Complexity: O(N·outSpatial·k·C_in·C_out / groups).
-public func convBackwardInput(_ dy: Tensor, weight: Tensor, inputShape: Shape, parameters: ConvParameters) -> Tensor {
-  convBackwardInput(dy, weight: weight, inputShape: inputShape, parameters: parameters, im2colBudget: im2colBudgetScalars)
+public func convBackwardInput(_ dy: Tensor, weight: Tensor, inputShape: Shape, parameters: ConvParameters)
+  -> Tensor
+{
+  convBackwardInput(
+    dy, weight: weight, inputShape: inputShape, parameters: parameters, chunkRows: nil, threads: nil)
 }
 
-/// ``convBackwardInput(_:weight:inputShape:parameters:)`` with an explicit im2col budget.
+/// ``convBackwardInput(_:weight:inputShape:parameters:)`` with an explicit chunk size and
+/// worker count (see ``conv(_:weight:bias:parameters:chunkRows:threads:)``).
 func convBackwardInput(
-  _ dy: Tensor, weight: Tensor, inputShape: Shape, parameters: ConvParameters, im2colBudget: Int
+  _ dy: Tensor, weight: Tensor, inputShape: Shape, parameters: ConvParameters, chunkRows: Int?, threads: Int?
 ) -> Tensor {
-  let plan = ConvPlan(inputShape: inputShape, weightShape: weight.shape, parameters: parameters, caller: "convBackwardInput")
-  precondition(dy.shape == plan.outputShape, "convBackwardInput: dy \(dy.shape), expected \(plan.outputShape) for input \(inputShape)")
-  let rows = plan.rows, cout = plan.cout
+  let plan = ConvPlan(
+    inputShape: inputShape, weightShape: weight.shape, parameters: parameters, caller: "convBackwardInput")
+  precondition(
+    dy.shape == plan.outputShape,
+    "convBackwardInput: dy \(dy.shape), expected \(plan.outputShape) for input \(inputShape)")
+  let rows = plan.rows
+  let cout = plan.cout
   if plan.isPointwise && rows > 0 && plan.cin > 0 && plan.cog > 0 {
     return Tensor(shape: inputShape) { out in
       dy.withUnsafeBufferPointer { db in
@@ -331,22 +534,51 @@ func convBackwardInput(
   dx.withUnsafeMutableBufferPointer { dxb in
     dy.withUnsafeBufferPointer { db in
       weight.withUnsafeBufferPointer { wb in
-        let dyp = db.baseAddress!, wp = wb.baseAddress!, dxp = dxb.baseAddress!
+        let dyp = db.baseAddress!
+        let wp = wb.baseAddress!
+        let dxp = dxb.baseAddress!
+        if plan.isDepthwise {
+          depthwiseBackward(plan, dy: dyp, w: wp, dx: dxp)
+          return
+        }
         let colWidth = plan.colWidth
-        let chunk = max(1, min(rows, im2colBudget / colWidth))
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: chunk &* colWidth)
-        defer { col.deallocate() }
-        var r0 = 0
-        while r0 < rows {
-          let m = min(chunk, rows - r0)
-          for g in 0..<plan.groups {
-            sgemm(
-              transA: false, transB: true, m: m, n: plan.groupDepth, k: plan.cog, alpha: 1,
-              a: dyp + r0 &* cout + g &* plan.cog, lda: cout, b: wp + g &* plan.cog, ldb: cout,
-              beta: 0, c: col + g &* plan.groupDepth, ldc: colWidth)
+        let chunk = max(
+          1,
+          min(
+            rows,
+            chunkRows ?? im2colChunkRows(rows: rows, colWidth: colWidth, workers: threads ?? BLAS.threads)))
+        // col2im of different chunks may add into the same input positions, so workers own
+        // whole examples (windows never cross examples): worker t takes examples
+        // t·N/W ..< (t+1)·N/W and walks their rows in chunks.
+        let workers = min(plan.n, convWorkers(plan, requested: threads))
+        let rowsPerExample = plan.oh &* plan.ow
+        let dys = SendablePointer(dyp)
+        let ws = SendablePointer(wp)
+        let dxs = SendablePointer(dxp)
+        parallelFor(workers) { t in
+          let col = UnsafeMutablePointer<Float>.allocate(capacity: chunk &* colWidth)
+          defer { col.deallocate() }
+          let end = (t + 1) * plan.n / workers * rowsPerExample
+          var r0 = t * plan.n / workers * rowsPerExample
+          while r0 < end {
+            let m = min(chunk, end &- r0)
+            for g in 0..<plan.groups {
+              let a = UnsafePointer(dys.pointer + r0 &* cout + g &* plan.cog)
+              let b = UnsafePointer(ws.pointer + g &* plan.cog)
+              let cBlock = col + g &* plan.groupDepth
+              if workers > 1 {
+                serialSGEMM(
+                  transA: false, transB: true, m: m, n: plan.groupDepth, k: plan.cog, alpha: 1,
+                  a: a, lda: cout, b: b, ldb: cout, beta: 0, c: cBlock, ldc: colWidth)
+              } else {
+                sgemm(
+                  transA: false, transB: true, m: m, n: plan.groupDepth, k: plan.cog, alpha: 1,
+                  a: a, lda: cout, b: b, ldb: cout, beta: 0, c: cBlock, ldc: colWidth)
+              }
+            }
+            col2imAdd(plan, col: col, firstRow: r0, rowCount: m, dx: dxs.pointer)
+            r0 &+= m
           }
-          col2imAdd(plan, col: col, firstRow: r0, rowCount: m, dx: dxp)
-          r0 += m
         }
       }
     }

@@ -15,7 +15,10 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
   let k = transposeA ? a.shape[0] : a.shape[1]
   let kb = transposeB ? b.shape[1] : b.shape[0]
   let n = transposeB ? b.shape[0] : b.shape[1]
-  precondition(k == kb, "matmul: inner extents differ for \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "")")
+  precondition(
+    k == kb,
+    "matmul: inner extents differ for \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "")"
+  )
   return Tensor(shape: [m, n]) { out in
     guard m > 0 && n > 0 else { return }
     a.withUnsafeBufferPointer { ap in
@@ -46,7 +49,8 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
 /// - Complexity: O(rows·in·out), one `sgemm`.
 public func dense(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
   precondition(x.rank >= 1 && weight.rank == 2, "dense: input \(x.shape), weight \(weight.shape)")
-  let inF = weight.shape[0], outF = weight.shape[1]
+  let inF = weight.shape[0]
+  let outF = weight.shape[1]
   precondition(x.shape[-1] == inF, "dense: input \(x.shape) does not end in \(inF) (weight \(weight.shape))")
   if let bias { precondition(bias.shape == [outF], "dense: bias \(bias.shape), expected [\(outF)]") }
   let rows = x.scalarCount / max(inF, 1)
@@ -84,8 +88,10 @@ public func dense(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
 /// - Complexity: O(rows·in·out), one `sgemm`.
 public func denseBackward(_ dy: Tensor, weight: Tensor) -> Tensor {
   precondition(dy.rank >= 1 && weight.rank == 2, "denseBackward: dy \(dy.shape), weight \(weight.shape)")
-  let inF = weight.shape[0], outF = weight.shape[1]
-  precondition(dy.shape[-1] == outF, "denseBackward: dy \(dy.shape) does not end in \(outF) (weight \(weight.shape))")
+  let inF = weight.shape[0]
+  let outF = weight.shape[1]
+  precondition(
+    dy.shape[-1] == outF, "denseBackward: dy \(dy.shape) does not end in \(outF) (weight \(weight.shape))")
   let rows = dy.scalarCount / max(outF, 1)
   var outShape = dy.shape
   outShape[-1] = inF

@@ -12,8 +12,11 @@
 /// - Complexity: O(x.scalarCount).
 public func transposed(_ x: Tensor, permutation: [Int]) -> Tensor {
   let r = x.rank
-  precondition(permutation.count == r && Set(permutation) == Set(0..<r), "transposed: \(permutation) is not a permutation of 0..<\(r)")
-  let dims = x.shape.dimensions, inStrides = x.shape.strides
+  precondition(
+    permutation.count == r && Set(permutation) == Set(0..<r),
+    "transposed: \(permutation) is not a permutation of 0..<\(r)")
+  let dims = x.shape.dimensions
+  let inStrides = x.shape.strides
   let outShape = Shape(permutation.map { dims[$0] })
   if permutation == Array(0..<r) { return x }
   // Strides of the input seen in output-axis order.
@@ -22,8 +25,10 @@ public func transposed(_ x: Tensor, permutation: [Int]) -> Tensor {
   return Tensor(shape: outShape) { out in
     guard out.count > 0 else { return }
     x.withUnsafeBufferPointer { xb in
-      let xp = xb.baseAddress!, yp = out.baseAddress!
-      let inner = outDims[r - 1], innerStride = strides[r - 1]
+      let xp = xb.baseAddress!
+      let yp = out.baseAddress!
+      let inner = outDims[r - 1]
+      let innerStride = strides[r - 1]
       var index = [Int](repeating: 0, count: r)
       var src = 0
       var dst = 0
@@ -68,7 +73,8 @@ private func forEachRow(
     return
   }
   var index = [Int](repeating: 0, count: r - 1)
-  var src = srcStart, dst = dstStart
+  var src = srcStart
+  var dst = dstStart
   while true {
     body(src, dst)
     var a = r - 2
@@ -95,7 +101,9 @@ private func forEachRow(
 public func padded(_ x: Tensor, before: [Int], after: [Int], value: Float) -> Tensor {
   let r = x.rank
   precondition(before.count == r && after.count == r, "padded: \(before)/\(after) for rank \(r)")
-  precondition(before.allSatisfy { $0 >= 0 } && after.allSatisfy { $0 >= 0 }, "padded: negative padding \(before)/\(after)")
+  precondition(
+    before.allSatisfy { $0 >= 0 } && after.allSatisfy { $0 >= 0 },
+    "padded: negative padding \(before)/\(after)")
   let dims = x.shape.dimensions
   let outShape = Shape((0..<r).map { before[$0] + dims[$0] + after[$0] })
   let outStrides = outShape.strides
@@ -108,9 +116,12 @@ public func padded(_ x: Tensor, before: [Int], after: [Int], value: Float) -> Te
       return
     }
     x.withUnsafeBufferPointer { xb in
-      let xp = xb.baseAddress!, yp = out.baseAddress!
+      let xp = xb.baseAddress!
+      let yp = out.baseAddress!
       let inner = dims[r - 1]
-      forEachRow(region: dims, srcStart: 0, srcStrides: x.shape.strides, dstStart: start, dstStrides: outStrides) { s, d in
+      forEachRow(
+        region: dims, srcStart: 0, srcStrides: x.shape.strides, dstStart: start, dstStrides: outStrides
+      ) { s, d in
         (yp + d).update(from: xp + s, count: inner)
       }
     }
@@ -126,7 +137,9 @@ public func sliced(_ x: Tensor, start: [Int], end: [Int]) -> Tensor {
   let r = x.rank
   precondition(start.count == r && end.count == r, "sliced: \(start)..<\(end) for rank \(r)")
   let dims = x.shape.dimensions
-  precondition((0..<r).allSatisfy { 0 <= start[$0] && start[$0] <= end[$0] && end[$0] <= dims[$0] }, "sliced: \(start)..<\(end) out of range for \(x.shape)")
+  precondition(
+    (0..<r).allSatisfy { 0 <= start[$0] && start[$0] <= end[$0] && end[$0] <= dims[$0] },
+    "sliced: \(start)..<\(end) out of range for \(x.shape)")
   let region = (0..<r).map { end[$0] - start[$0] }
   if region == dims { return x }
   let outShape = Shape(region)
@@ -135,9 +148,12 @@ public func sliced(_ x: Tensor, start: [Int], end: [Int]) -> Tensor {
   return Tensor(shape: outShape) { out in
     guard out.count > 0 else { return }
     x.withUnsafeBufferPointer { xb in
-      let xp = xb.baseAddress!, yp = out.baseAddress!
+      let xp = xb.baseAddress!
+      let yp = out.baseAddress!
       let inner = region[r - 1]
-      forEachRow(region: region, srcStart: first, srcStrides: inStrides, dstStart: 0, dstStrides: outShape.strides) { s, d in
+      forEachRow(
+        region: region, srcStart: first, srcStrides: inStrides, dstStart: 0, dstStrides: outShape.strides
+      ) { s, d in
         (yp + d).update(from: xp + s, count: inner)
       }
     }
@@ -190,7 +206,9 @@ public func concatenated(_ xs: [Tensor], axis: Int) -> Tensor {
 /// - Complexity: O(x.scalarCount).
 public func split(_ x: Tensor, axis: Int, sizes: [Int]) -> [Tensor] {
   let a = x.shape.normalizedAxis(axis)
-  precondition(sizes.allSatisfy { $0 >= 0 } && sizes.reduce(0, +) == x.shape[a], "split: sizes \(sizes) do not add up to axis \(a) of \(x.shape)")
+  precondition(
+    sizes.allSatisfy { $0 >= 0 } && sizes.reduce(0, +) == x.shape[a],
+    "split: sizes \(sizes) do not add up to axis \(a) of \(x.shape)")
   let outer = x.shape.dimensions[..<a].reduce(1, *)
   let inner = x.shape.dimensions[(a + 1)...].reduce(1, *)
   let inRow = x.shape[a] * inner
@@ -202,7 +220,9 @@ public func split(_ x: Tensor, axis: Int, sizes: [Int]) -> [Tensor] {
       let run = size * inner
       let part = Tensor(shape: s) { out in
         guard out.count > 0 else { return }
-        for o in 0..<outer { (out.baseAddress! + o &* run).update(from: xb.baseAddress! + (o &* inRow &+ offset), count: run) }
+        for o in 0..<outer {
+          (out.baseAddress! + o &* run).update(from: xb.baseAddress! + (o &* inRow &+ offset), count: run)
+        }
       }
       offset += run
       return part

@@ -18,25 +18,41 @@ struct PoolPlan {
   init(inputShape: Shape, parameters p: PoolParameters, caller: String) {
     let d = p.size.count
     precondition(d == 1 || d == 2, "\(caller): window \(p.size) must have 1 or 2 axes")
-    precondition(inputShape.rank == d + 2, "\(caller): input \(inputShape) must have rank \(d + 2) for a \(d)-D window")
+    precondition(
+      inputShape.rank == d + 2, "\(caller): input \(inputShape) must have rank \(d + 2) for a \(d)-D window")
     precondition(p.strides.count == d, "\(caller): strides \(p.strides) need \(d) entries")
     if case .explicit(let before, let after) = p.padding {
-      precondition(before.count == d && after.count == d, "\(caller): explicit padding \(before)/\(after) needs \(d) entries per side")
+      precondition(
+        before.count == d && after.count == d,
+        "\(caller): explicit padding \(before)/\(after) needs \(d) entries per side")
     }
     let spatial = Array(inputShape.dimensions[1...d])
     guard let out = p.geometry.outputSpatial(input: spatial) else {
-      preconditionFailure("\(caller): window \(p.size) (strides \(p.strides), padding \(p.padding)) does not fit input \(inputShape)")
+      preconditionFailure(
+        "\(caller): window \(p.size) (strides \(p.strides), padding \(p.padding)) does not fit input \(inputShape)"
+      )
     }
     let before = p.geometry.pads(input: spatial).before
     spatialRank = d
     n = inputShape[0]
     c = inputShape[d + 1]
     if d == 1 {
-      w = spatial[0]; kw = p.size[0]; sw = p.strides[0]; padLeft = before[0]; ow = out[0]
+      w = spatial[0]
+      kw = p.size[0]
+      sw = p.strides[0]
+      padLeft = before[0]
+      ow = out[0]
     } else {
-      h = spatial[0]; w = spatial[1]; kh = p.size[0]; kw = p.size[1]
-      sh = p.strides[0]; sw = p.strides[1]; padTop = before[0]; padLeft = before[1]
-      oh = out[0]; ow = out[1]
+      h = spatial[0]
+      w = spatial[1]
+      kh = p.size[0]
+      kw = p.size[1]
+      sh = p.strides[0]
+      sw = p.strides[1]
+      padTop = before[0]
+      padLeft = before[1]
+      oh = out[0]
+      ow = out[1]
     }
   }
 
@@ -50,10 +66,12 @@ struct PoolPlan {
       let image = b &* h &* w &* c
       for oy in 0..<oh {
         let y0 = oy &* sh &- padTop
-        let yLo = max(y0, 0), yHi = min(y0 &+ kh, h)
+        let yLo = max(y0, 0)
+        let yHi = min(y0 &+ kh, h)
         for ox in 0..<ow {
           let x0 = ox &* sw &- padLeft
-          let xLo = max(x0, 0), xHi = min(x0 &+ kw, w)
+          let xLo = max(x0, 0)
+          let xHi = min(x0 &+ kw, w)
           body(o, image, yLo, yHi, xLo, xHi)
           o &+= c
         }
@@ -77,7 +95,8 @@ struct PoolPlan {
 /// - Complexity: O(N·outSpatial·window·C).
 public func maxPool(_ x: Tensor, _ p: PoolParameters) -> Tensor {
   let plan = PoolPlan(inputShape: x.shape, parameters: p, caller: "maxPool")
-  let c = plan.c, w = plan.w
+  let c = plan.c
+  let w = plan.w
   return Tensor(shape: plan.outputShape) { out in
     guard plan.outputCount > 0 else { return }
     let y = out.baseAddress!
@@ -113,34 +132,60 @@ public func maxPool(_ x: Tensor, _ p: PoolParameters) -> Tensor {
 /// - Complexity: O(N·outSpatial·window·C).
 public func maxPoolArgmax(_ x: Tensor, _ p: PoolParameters) -> [Int] {
   let plan = PoolPlan(inputShape: x.shape, parameters: p, caller: "maxPoolArgmax")
-  let c = plan.c, w = plan.w
+  let c = plan.c
+  let w = plan.w
   guard plan.outputCount > 0 else { return [] }
+  // Running maximum and the pixel offset (from the window's first in-range tap) of its first
+  // occurrence, per channel.
+  // Same-width Float/Int32 lanes and a branch-free select let the channel loop vectorise.
   var best = [Float](repeating: 0, count: c)
+  var tapOf = [Int32](repeating: 0, count: c)
   return [Int](unsafeUninitializedCapacity: plan.outputCount) { idx, count in
     count = plan.outputCount
     let ip = idx.baseAddress!
     best.withUnsafeMutableBufferPointer { bb in
-      let bp = bb.baseAddress!
-      x.withUnsafeBufferPointer { xb in
-        let xp = xb.baseAddress!
-        plan.forEachWindow { o, image, yLo, yHi, xLo, xHi in
-          let dst = ip + o
-          guard yLo < yHi && xLo < xHi else {
-            dst.update(repeating: -1, count: c)
-            return
-          }
-          let first = image &+ (yLo &* w &+ xLo) &* c
-          bp.update(from: xp + first, count: c)
-          for ch in 0..<c { dst[ch] = first &+ ch }
-          for iy in yLo..<yHi {
-            for ix in xLo..<xHi {
-              let base = image &+ (iy &* w &+ ix) &* c
-              let src = xp + base
-              for ch in 0..<c where src[ch] > bp[ch] {
-                bp[ch] = src[ch]
-                dst[ch] = base &+ ch
+      tapOf.withUnsafeMutableBufferPointer { tb in
+        let bp = bb.baseAddress!
+        let tp = tb.baseAddress!
+        x.withUnsafeBufferPointer { xb in
+          let xp = xb.baseAddress!
+          plan.forEachWindow { o, image, yLo, yHi, xLo, xHi in
+            let dst = ip + o
+            guard yLo < yHi && xLo < xHi else {
+              dst.update(repeating: -1, count: c)
+              return
+            }
+            bp.update(from: xp + (image &+ (yLo &* w &+ xLo) &* c), count: c)
+            tp.update(repeating: 0, count: c)
+            for iy in yLo..<yHi {
+              for ix in xLo..<xHi {
+                let src = xp + (image &+ (iy &* w &+ ix) &* c)
+                // Pixel offset from the window's first in-range tap (small: fits Int32).
+                let tap = Int32(truncatingIfNeeded: (iy &- yLo) &* w &+ (ix &- xLo))
+                let tapVector = SIMD8<Int32>(repeating: tap)
+                var ch = 0
+                while ch &+ 8 <= c {
+                  let v = UnsafeRawPointer(src + ch).loadUnaligned(as: SIMD8<Float>.self)
+                  var b = UnsafeRawPointer(bp + ch).loadUnaligned(as: SIMD8<Float>.self)
+                  var t = UnsafeRawPointer(tp + ch).loadUnaligned(as: SIMD8<Int32>.self)
+                  let greater = v .> b
+                  b.replace(with: v, where: greater)
+                  t.replace(with: tapVector, where: greater)
+                  UnsafeMutableRawPointer(bp + ch).storeBytes(of: b, as: SIMD8<Float>.self)
+                  UnsafeMutableRawPointer(tp + ch).storeBytes(of: t, as: SIMD8<Int32>.self)
+                  ch &+= 8
+                }
+                while ch < c {
+                  if src[ch] > bp[ch] {
+                    bp[ch] = src[ch]
+                    tp[ch] = tap
+                  }
+                  ch &+= 1
+                }
               }
             }
+            let origin = image &+ (yLo &* w &+ xLo) &* c
+            for ch in 0..<c { dst[ch] = origin &+ Int(tp[ch]) &* c &+ ch }
           }
         }
       }
@@ -160,7 +205,8 @@ public func maxPoolArgmax(_ x: Tensor, _ p: PoolParameters) -> [Int] {
 /// - Precondition: `indices.count == dy.scalarCount` and every index `< inputShape.scalarCount`.
 /// - Complexity: O(dy.scalarCount + inputShape.scalarCount).
 public func scatterAdd(_ dy: Tensor, indices: [Int], inputShape: Shape) -> Tensor {
-  precondition(indices.count == dy.scalarCount, "scatterAdd: \(indices.count) indices for \(dy.scalarCount) values")
+  precondition(
+    indices.count == dy.scalarCount, "scatterAdd: \(indices.count) indices for \(dy.scalarCount) values")
   var dx = Tensor.zeros(inputShape)
   let limit = inputShape.scalarCount
   dx.withUnsafeMutableBufferPointer { db in
@@ -192,7 +238,10 @@ public func scatterAdd(_ dy: Tensor, indices: [Int], inputShape: Shape) -> Tenso
 /// - Complexity: O(N·outSpatial·window·C).
 public func averagePool(_ x: Tensor, _ p: PoolParameters) -> Tensor {
   let plan = PoolPlan(inputShape: x.shape, parameters: p, caller: "averagePool")
-  let c = plan.c, w = plan.w, full = plan.kh * plan.kw, includePad = p.countIncludePad
+  let c = plan.c
+  let w = plan.w
+  let full = plan.kh * plan.kw
+  let includePad = p.countIncludePad
   return Tensor(shape: plan.outputShape) { out in
     guard plan.outputCount > 0 else { return }
     let y = out.baseAddress!
@@ -226,8 +275,13 @@ public func averagePool(_ x: Tensor, _ p: PoolParameters) -> Tensor {
 /// - Complexity: O(N·outSpatial·window·C + inputShape.scalarCount).
 public func averagePoolBackward(_ dy: Tensor, inputShape: Shape, _ p: PoolParameters) -> Tensor {
   let plan = PoolPlan(inputShape: inputShape, parameters: p, caller: "averagePoolBackward")
-  precondition(dy.shape == plan.outputShape, "averagePoolBackward: dy \(dy.shape), expected \(plan.outputShape) for input \(inputShape)")
-  let c = plan.c, w = plan.w, full = plan.kh * plan.kw, includePad = p.countIncludePad
+  precondition(
+    dy.shape == plan.outputShape,
+    "averagePoolBackward: dy \(dy.shape), expected \(plan.outputShape) for input \(inputShape)")
+  let c = plan.c
+  let w = plan.w
+  let full = plan.kh * plan.kw
+  let includePad = p.countIncludePad
   var dx = Tensor.zeros(inputShape)
   guard plan.outputCount > 0 else { return dx }
   var scaled = [Float](repeating: 0, count: c)
@@ -235,7 +289,8 @@ public func averagePoolBackward(_ dy: Tensor, inputShape: Shape, _ p: PoolParame
     let dxp = db.baseAddress!
     dy.withUnsafeBufferPointer { gb in
       scaled.withUnsafeMutableBufferPointer { sb in
-        let gp = gb.baseAddress!, sp = sb.baseAddress!
+        let gp = gb.baseAddress!
+        let sp = sb.baseAddress!
         plan.forEachWindow { o, image, yLo, yHi, xLo, xHi in
           guard yLo < yHi && xLo < xHi else { return }
           let count = includePad ? full : (yHi &- yLo) &* (xHi &- xLo)
@@ -258,7 +313,8 @@ public func averagePoolBackward(_ dy: Tensor, inputShape: Shape, _ p: PoolParame
 
 /// The parameters of a window covering all spatial axes of `shape` (`[N, S…, C]`).
 private func globalWindow(_ shape: Shape, caller: String) -> PoolParameters {
-  precondition(shape.rank == 3 || shape.rank == 4, "\(caller): input \(shape) must be [N, L, C] or [N, H, W, C]")
+  precondition(
+    shape.rank == 3 || shape.rank == 4, "\(caller): input \(shape) must be [N, L, C] or [N, H, W, C]")
   let spatial = Array(shape.dimensions[1..<(shape.rank - 1)])
   precondition(spatial.allSatisfy { $0 >= 1 }, "\(caller): empty spatial extent in \(shape)")
   return PoolParameters(size: spatial, strides: spatial.map { _ in 1 }, padding: .valid)
@@ -277,7 +333,9 @@ public func globalAveragePool(_ x: Tensor) -> Tensor {
 /// - Precondition: `dy.shape == [N, C]` of `inputShape`.
 public func globalAveragePoolBackward(_ dy: Tensor, inputShape: Shape) -> Tensor {
   let p = globalWindow(inputShape, caller: "globalAveragePoolBackward")
-  precondition(dy.shape == [inputShape[0], inputShape[-1]], "globalAveragePoolBackward: dy \(dy.shape) for input \(inputShape)")
+  precondition(
+    dy.shape == [inputShape[0], inputShape[-1]],
+    "globalAveragePoolBackward: dy \(dy.shape) for input \(inputShape)")
   var pooled = inputShape.dimensions.map { _ in 1 }
   pooled[0] = inputShape[0]
   pooled[pooled.count - 1] = inputShape[-1]

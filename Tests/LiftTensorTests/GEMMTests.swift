@@ -1,0 +1,101 @@
+import LiftTestSupport
+import Testing
+
+@testable import LiftTensor
+
+@Suite("GEMM and dense")
+struct GEMMTests {
+  @Test("matmul with every transpose combination, sizes 0…4")
+  func matmulGrid() {
+    var rng = SplitMix64(seed: 21)
+    for m in 0...4 {
+      for n in 0...4 {
+        for k in 0...4 {
+          for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = Tensor.random(ta ? [k, m] : [m, k], using: &rng)
+            let b = Tensor.random(tb ? [n, k] : [k, n], using: &rng)
+            expectClose(
+              matmul(a, b, transposeA: ta, transposeB: tb), naiveMatmul(a, b, transposeA: ta, transposeB: tb),
+              "m \(m) n \(n) k \(k) ta \(ta) tb \(tb)")
+          }
+        }
+      }
+    }
+  }
+
+  @Test("matmul on larger odd sizes")
+  func matmulLarger() {
+    var rng = SplitMix64(seed: 22)
+    let a = Tensor.random([37, 29], using: &rng)
+    let b = Tensor.random([29, 41], using: &rng)
+    expectClose(matmul(a, b), naiveMatmul(a, b), rtol: 1e-5, atol: 1e-5)
+    let bt = transposed(b, permutation: [1, 0])
+    expectClose(matmul(a, bt, transposeB: true), naiveMatmul(a, b), rtol: 1e-5, atol: 1e-5)
+  }
+
+  @Test("Threaded sgemm: row and column splits, every transpose, against the naive product")
+  func threadedMatmul() {
+    var rng = SplitMix64(seed: 24)
+    let saved = BLAS.threads
+    defer { BLAS.setThreads(saved) }
+    BLAS.setThreads(3)
+    // 2·m·n·k ≥ 4M flops and ≥ 64 rows (or columns): the product is split across 3 workers.
+    for (m, n, k) in [(150, 70, 200), (70, 150, 200)] {
+      for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        let a = Tensor.random(ta ? [k, m] : [m, k], using: &rng)
+        let b = Tensor.random(tb ? [n, k] : [k, n], using: &rng)
+        expectClose(
+          matmul(a, b, transposeA: ta, transposeB: tb), naiveMatmul(a, b, transposeA: ta, transposeB: tb),
+          rtol: 1e-4, atol: 1e-4, "m \(m) n \(n) k \(k) ta \(ta) tb \(tb)")
+      }
+    }
+  }
+
+  @Test("dense and denseBackward (rank 2 and 3, with and without bias), and the adjoint")
+  func denseGrid() {
+    var rng = SplitMix64(seed: 23)
+    for lead in [[1], [3], [2, 3], [0]] as [[Int]] {
+      for inF in 1...4 {
+        for outF in 1...4 {
+          for withBias in [false, true] {
+            let x = Tensor.random(Shape(lead + [inF]), using: &rng)
+            let w = Tensor.random([inF, outF], using: &rng)
+            let b = withBias ? Tensor.random([outF], using: &rng) : nil
+            let y = dense(x, weight: w, bias: b)
+            expectClose(y, naiveDense(x, weight: w, bias: b), "dense \(x.shape) \(w.shape)")
+            let dy = Tensor.random(Shape(lead + [outF]), using: &rng)
+            let dx = denseBackward(dy, weight: w)
+            expectClose(
+              dx, naiveDense(dy, weight: transposed(w, permutation: [1, 0]), bias: nil), "denseBackward")
+            let y0 = dense(x, weight: w, bias: nil)
+            #expect(abs(y0.dot(dy) - x.dot(dx)) <= 1e-5 * Double(1 + x.scalarCount))
+          }
+        }
+      }
+    }
+  }
+
+  @Test("sgemm with strided sub-matrices, alpha and beta")
+  func rawSGEMM() {
+    // C[0..<2, 0..<2] of a 2×3 buffer = 2·A·B + 0.5·C where A is the left 2×2 of a 2×3 buffer.
+    let a: [Float] = [1, 2, 99, 3, 4, 99]
+    let b: [Float] = [1, 0, 0, 1]
+    var c: [Float] = [2, 2, 7, 2, 2, 7]
+    a.withUnsafeBufferPointer { ap in
+      b.withUnsafeBufferPointer { bp in
+        c.withUnsafeMutableBufferPointer { cp in
+          sgemm(
+            transA: false, transB: false, m: 2, n: 2, k: 2, alpha: 2, a: ap.baseAddress!, lda: 3,
+            b: bp.baseAddress!, ldb: 2, beta: 0.5, c: cp.baseAddress!, ldc: 3)
+        }
+      }
+    }
+    #expect(c == [3, 5, 7, 7, 9, 7])
+  }
+
+  @Test("BLAS thread count has a positive default and reports its configuration")
+  func threads() {
+    #expect(BLAS.defaultThreads >= 1 && BLAS.threads >= 1)
+    #expect(!BLAS.configuration.isEmpty)
+  }
+}
