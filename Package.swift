@@ -24,6 +24,8 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
     .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+    // Documentation only (`swift package generate-documentation`, Scripts/docs.sh).
+    .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
   ],
   targets: [
     // MARK: - C libraries (Debian: libopenblas-dev, libhdf5-dev, libcairo2-dev)
@@ -63,6 +65,10 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 
+    // MARK: - Examples (built with the package, public LiftKit API only)
+    .executableTarget(
+      name: "deeplift-example-top-positions", dependencies: ["LiftKit"], path: "Examples/TopPositions"),
+
     // MARK: - Tests
     .target(name: "LiftTestSupport", dependencies: ["LiftNN"], path: "Tests/LiftTestSupport"),
     .testTarget(name: "LiftTensorTests", dependencies: ["LiftTensor", "LiftTestSupport"]),
@@ -80,9 +86,11 @@ let package = Package(
     .testTarget(
       name: "LiftKerasTests", dependencies: ["LiftKeras", "LiftHDF5", "LiftIO", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),
+    .testTarget(name: "LiftKitTests", dependencies: ["LiftKit", "LiftIO", "LiftTestSupport"]),
     .testTarget(name: "LiftPlotTests", dependencies: ["LiftPlot", "LiftTensor"]),
     .testTarget(
-      name: "deepliftTests", dependencies: ["deeplift", "LiftIO", "LiftTestSupport"],
+      name: "deepliftTests",
+      dependencies: ["deeplift", "deeplift-example-top-positions", "LiftIO", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),
   ]
 )

@@ -14,6 +14,12 @@ public struct Explanation: Sendable {
   public var convergenceDelta: [Float]
   /// The target node that was explained.
   public var target: NodeID
+  /// One tensor per node of ``ExplainOptions/layers``, in that order: `[N, (T,) …]` with
+  /// the node's per-example shape; contribution scores, or multipliers when
+  /// ``ExplainOptions/multipliers`` is set.
+  public var layerScores: [Tensor] = []
+  /// The nodes of ``layerScores`` (``ExplainOptions/layers``).
+  public var layers: [NodeID] = []
 }
 
 /// Explains the predictions of one graph with one method; a value you build once and apply to
@@ -46,6 +52,18 @@ public struct Explainer: Sendable {
     }
     self.target = target
     live = graph.ancestors(of: [target])
+    for layer in options.layers {
+      guard layer.rawValue >= 0 && layer.rawValue < graph.nodes.count else {
+        throw .unsupported("layer node \(layer) does not exist")
+      }
+      guard live.contains(layer) else {
+        throw .unsupported(
+          "layer '\(graph[layer].name)' does not feed the target '\(graph[target].name)': its scores would be zero")
+      }
+    }
+    if !options.layers.isEmpty && options.method == .integratedGradients {
+      throw .unsupported("scores of inner layers are not available for integrated-gradients")
+    }
     var modes = [NonlinearMode?](repeating: nil, count: graph.nodes.count)
     for id in live {
       let node = graph[id]
@@ -124,6 +142,9 @@ public struct Explainer: Sendable {
     for task in options.tasks where task < 0 || task >= targetSize {
       throw .taskOutOfRange(task: task, size: targetSize, target: graph[target].name)
     }
+    if let j = options.contrast, j < 0 || j >= targetSize {
+      throw .taskOutOfRange(task: j, size: targetSize, target: graph[target].name)
+    }
     let refs = try ReferencePlan(references, inputs: inputs, graph: graph)
     var cached: [Tensor?]? = nil
     if let rows = refs.sharedRows, options.method.isDeepLIFT {
@@ -136,6 +157,7 @@ public struct Explainer: Sendable {
     }
     let tasks = options.tasks
     var outputs = [[Tensor]](repeating: [], count: inputs.count)
+    var layerOutputs = [[Tensor]](repeating: [], count: options.layers.count)
     var deltas = [Float]()
     // A batch holds at most `batchSize` example–reference pairs (rows through the network),
     // so memory does not grow with the number of references per example.
@@ -145,8 +167,9 @@ public struct Explainer: Sendable {
     while start < n {
       let end = min(n, start + batch)
       let xs = inputs.map { $0.slice(batch: start..<end) }
-      let (scores, delta) = try explainBatch(xs, refs: refs, range: start..<end, cached: cached, tasks: tasks)
+      let (scores, delta, layerScores) = try explainBatch(xs, refs: refs, range: start..<end, cached: cached, tasks: tasks)
       for i in 0..<inputs.count { outputs[i].append(scores[i]) }
+      for i in 0..<layerScores.count { layerOutputs[i].append(layerScores[i]) }
       deltas.append(contentsOf: delta)
       start = end
       progress?(end)
@@ -158,17 +181,26 @@ public struct Explainer: Sendable {
       }
       return Tensor.concatenate(batches: parts)
     }
-    return Explanation(scores: scores, convergenceDelta: deltas, target: target)
+    let layerScores = layerOutputs.enumerated().map { i, parts -> Tensor in
+      if parts.isEmpty {
+        let inner = shapes[options.layers[i].rawValue].dropFirst
+        return .zeros(Shape([0] + (tasks.count > 1 ? [tasks.count] : []) + inner.dimensions))
+      }
+      return Tensor.concatenate(batches: parts)
+    }
+    return Explanation(
+      scores: scores, convergenceDelta: deltas, target: target, layerScores: layerScores, layers: options.layers)
   }
 
   /// One batch of `b` examples: builds the pairs, runs the stacked forward pass and the
   /// backward pass for all tasks, and averages over each example's references.
   func explainBatch(
     _ xs: [Tensor], refs: ReferencePlan, range: Range<Int>, cached: [Tensor?]?, tasks: [Int]
-  ) throws(ExplainError) -> ([Tensor], [Float]) {
+  ) throws(ExplainError) -> ([Tensor], [Float], [Tensor]) {
     let b = xs[0].shape[0]
     if options.method == .integratedGradients {
-      return try integratedGradients(xs, refs: refs, range: range, cached: cached, tasks: tasks)
+      let (scores, deltas) = try integratedGradients(xs, refs: refs, range: range, cached: cached, tasks: tasks)
+      return (scores, deltas, [])
     }
     // Gradient methods ignore the references: one "pair" per example, x on both sides.
     let isGradientFamily = !options.method.isDeepLIFT
@@ -197,6 +229,9 @@ public struct Explainer: Sendable {
     var prop = Propagation(graph: graph, modes: modes, maxPoolRule: options.maxPool, x: xa, r: ra)
     let seed = seedMultipliers(tasks: tasks, pairs: pairs, targetShape: xa[target.rawValue]!.shape)
     let mult = prop.backward(target: target, seed: seed)
+    let layerScores = options.layers.map { id in
+      scoresOfLayer(id, mult[id.rawValue], &prop, xa: xa, examples: b, refs: m, tasks: tasks.count)
+    }
     // Per input: scores per pair and task, then the mean over each example's M references.
     var results = [Tensor]()
     var sums = [Double](repeating: 0, count: tasks.count * pairs)
@@ -245,16 +280,20 @@ public struct Explainer: Sendable {
             let p = e * m + j
             s += sums[ti * pairs + p]
             d += Double(tx.scalars[p * size + task]) - Double(tr.scalars[p * size + task])
+            if let c = options.contrast {
+              d -= Double(tx.scalars[p * size + c]) - Double(tr.scalars[p * size + c])
+            }
           }
           worst = max(worst, Float(abs(s - d) / Double(m)))
         }
         deltas.append(worst)
       }
     }
-    return (results, deltas)
+    return (results, deltas, layerScores)
   }
 
-  /// One-hot seeds `[T·P, target…]`: row `t·P + p` is 1 at the flattened index `tasks[t]`.
+  /// Seeds `[T·P, target…]`: row `t·P + p` is 1 at the flattened index `tasks[t]` (one-hot),
+  /// and −1 at ``ExplainOptions/contrast`` when set (the two cancel when they coincide).
   func seedMultipliers(tasks: [Int], pairs: Int, targetShape: Shape) -> Tensor {
     let size = targetShape.scalarCount / max(pairs, 1)
     var s = targetShape
@@ -262,10 +301,40 @@ public struct Explainer: Sendable {
     var seed = Tensor.zeros(s)
     seed.withUnsafeMutableBufferPointer { p in
       for (t, task) in tasks.enumerated() {
-        for pair in 0..<pairs { p[(t * pairs + pair) * size + task] = 1 }
+        for pair in 0..<pairs {
+          p[(t * pairs + pair) * size + task] += 1
+          if let c = options.contrast { p[(t * pairs + pair) * size + c] -= 1 }
+        }
       }
     }
     return seed
+  }
+
+  /// Scores of one inner node for a batch, averaged over each example's references:
+  /// DeepLIFT contributions `m⁺·Δn⁺ + m⁻·Δn⁻` with the node's own split (or `½(m⁺ + m⁻)`
+  /// with ``ExplainOptions/multipliers``); for gradient methods the gradient at the node
+  /// (× the node's activation for `input-x-gradient`).
+  func scoresOfLayer(
+    _ id: NodeID, _ mi: Multipliers?, _ prop: inout Propagation, xa: [Tensor?], examples b: Int,
+    refs m: Int, tasks: Int
+  ) -> Tensor {
+    let inner = xa[id.rawValue]!.shape.dropFirst
+    guard let mi else { return .zeros(Shape([b] + (tasks > 1 ? [tasks] : []) + inner.dimensions)) }
+    let perPair: Tensor
+    switch options.method {
+    case .gradient, .guidedBackprop:
+      perPair = mi.mean
+    case .inputXGradient:
+      perPair = options.multipliers ? mi.mean : mi.mean.multipliedTiled(xa[id.rawValue]!)
+    default:
+      if options.multipliers {
+        perPair = mi.mean
+      } else {
+        let (dp, dn) = prop.split(id)
+        perPair = Tensor.sum(mi.pos.multipliedTiled(dp), mi.negative.multipliedTiled(dn))
+      }
+    }
+    return averageOverReferences(perPair, examples: b, refs: m, tasks: tasks)
   }
 
   /// `[T·b·M, …] → [b, (T,) …]`: the mean over each example's M references.

@@ -80,5 +80,22 @@ public struct ExplainOptions: Sendable {
   /// The channel axis of the model inputs for ``hypothetical`` (−1: channels last, Keras;
   /// 1: channels first, ONNX/torch).
   public var channelAxis: Int = -1
+  /// Inner layers whose scores to compute as well (the original's `find_scores_layer_name`,
+  /// Captum's `LayerDeepLift`): for each node `n`, the contributions of its output neurons
+  /// to the target, `C_n = m⁺·Δn⁺ + m⁻·Δn⁻` with the node's own split of `Δn` (reference
+  /// §1.10), averaged over the references like the input scores; with ``multipliers`` the
+  /// multipliers `½(m⁺ + m⁻)`. Gradient methods give the gradient at the layer
+  /// (`input-x-gradient`: gradient × the layer's activation). Every node must be one the
+  /// target depends on; not supported with integrated gradients. ``hypothetical`` applies to
+  /// the input scores only.
+  ///
+  /// Where the original returns zeros (max-pooling layers, its bug), the scores use the
+  /// node's sign split `Δ⁺ = max(Δ, 0)`, `Δ⁻ = min(Δ, 0)`, so they still sum to the
+  /// target's Δ when the layer cuts the graph.
+  public var layers: [NodeID] = []
+  /// Explain `f_K − f_J` for each task K with `contrast = J` (the target difference): the
+  /// backward pass is seeded with +1 at K and −1 at J, and summation-to-delta holds for
+  /// `Δf_K − Δf_J`. A task equal to `J` gives all-zero scores.
+  public var contrast: Int? = nil
   public init() {}
 }

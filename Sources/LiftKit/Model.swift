@@ -19,11 +19,16 @@ public enum ModelFormat: String, Sendable, CaseIterable {
 
 /// Errors from loading a model file; each prints as one line naming the file.
 public enum ModelError: Error, CustomStringConvertible {
+  /// The file is missing, empty, a directory or cannot be opened.
   case unreadable(file: String, reason: String)
+  /// The content is neither a Keras nor an ONNX model.
   case unrecognized(file: String)
+  /// The Keras importer rejected the file (its message names the file and layer).
   case keras(KerasImportError)
+  /// The ONNX importer rejected the file.
   case onnx(file: String, message: String)
 
+  /// One line naming the file and the problem.
   public var description: String {
     switch self {
     case .unreadable(let f, let r): return "\(f): \(r)"
@@ -37,10 +42,15 @@ public enum ModelError: Error, CustomStringConvertible {
 
 /// A model loaded from a file: its graph (channels-last IR) and where it came from.
 public struct Model: Sendable {
+  /// The model as a graph of primitive operations (channels-last layout; node names are the
+  /// importer's layer names).
   public var graph: Graph
+  /// The file format it was read from.
   public let format: ModelFormat
+  /// The file it was read from.
   public let url: URL
 
+  /// Wraps a graph built or transformed in code.
   public init(graph: Graph, format: ModelFormat, url: URL) {
     self.graph = graph
     self.format = format

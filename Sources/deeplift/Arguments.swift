@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LiftAttribution
+import LiftKit
 
 // MARK: - Enumerations from the library, by their CLI names (raw values)
 
@@ -88,54 +89,18 @@ enum FileSet: Equatable, Sendable {
 
 // MARK: - --task
 
-/// The target neurons: `K`, a list `0,3,7`, or `all` (every neuron of the target layer).
-enum TaskSelection: ExpressibleByArgument, Equatable, Sendable {
-  /// Explicit indices into the flattened target, in the order given.
-  case indices([Int])
-  /// Every index of the target.
-  case all
+/// `--task`: `K`, a list `0,3,7`, or `all` (LiftKit's ``TaskSelection``).
+extension TaskSelection: ExpressibleByArgument {
+  public init?(argument: String) { self.init(parsing: argument) }
 
-  init?(argument: String) {
-    if argument == "all" {
-      self = .all
-      return
-    }
-    var indices: [Int] = []
-    for part in argument.split(separator: ",", omittingEmptySubsequences: false) {
-      let text = part.trimmingCharacters(in: .whitespaces)
-      guard !text.isEmpty, text.allSatisfy(\.isASCII), text.allSatisfy(\.isNumber), let k = Int(text),
-        !indices.contains(k)
-      else { return nil }
-      indices.append(k)
-    }
-    guard !indices.isEmpty else { return nil }
-    self = .indices(indices)
-  }
-
-  var defaultValueDescription: String {
+  public var defaultValueDescription: String {
     switch self {
     case .all: return "all"
     case .indices(let i): return i.map(String.init).joined(separator: ",")
     }
   }
 
-  static var defaultCompletionKind: CompletionKind { .default }
-
-  /// The indices for a target with `count` neurons per example.
-  ///
-  /// - Throws: ``CLIError/data(_:)`` (exit 1) naming the first index `>= count`.
-  func resolve(count: Int) throws(CLIError) -> [Int] {
-    switch self {
-    case .all:
-      guard count > 0 else { throw .data("--task all: the target has no outputs") }
-      return Array(0..<count)
-    case .indices(let indices):
-      if let bad = indices.first(where: { $0 >= count }) {
-        throw .data("task \(bad) is out of range for a target with \(count) outputs")
-      }
-      return indices
-    }
-  }
+  public static var defaultCompletionKind: CompletionKind { .default }
 }
 
 // MARK: - Options shared by every command

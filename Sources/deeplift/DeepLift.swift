@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LiftTensor
 
 #if canImport(Glibc)
   import Glibc
@@ -33,6 +34,9 @@ struct DeepLift: ParsableCommand {
   static func main() {
     // A closed pipe (`deeplift inspect m.h5 | head`) must not kill the process with SIGPIPE.
     signal(SIGPIPE, SIG_IGN)
+    // Large tensors are allocated and freed once per batch; keeping freed pages mapped avoids
+    // page-faulting every activation anew (measured: 1.3 s → 0.2 s of system time).
+    Allocator.retainFreedMemory()
     do {
       var command = try parseAsRoot()
       try command.run()

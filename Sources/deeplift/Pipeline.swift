@@ -20,41 +20,56 @@ func runExplain(_ request: ExplainRequest) throws {
   try checkNotOverwritingInputs(request.output, request.inputs.paths + request.referencePaths)
   if let threads = request.threads { BLAS.setThreads(threads) }
   let model = try loadModel(request.model)
-  let graph = model.graph
-  let inputs = try readInputs(request.inputs, graph: graph, option: "--input")
-  var options = request.explainOptions
-  if request.channelAxis == nil { options.channelAxis = model.channelAxis }
-  if let name = request.target { options.target = try node(named: name, in: graph, option: "--target") }
-  let target = options.target ?? Explainer.defaultTarget(graph)
-  let shapes: [Shape]
-  do { shapes = try graph.inferShapes(inputShapes: inputs.map(\.shape)) } catch { throw CLIError.data(error.description) }
-  if case .all = request.tasks {
-    options.tasks = try request.tasks.resolve(count: shapes[target.rawValue].dropFirst.scalarCount)
+  let explainer = try cli { () throws(LiftKitError) in
+    try model.explainer(method: request.method, target: request.target, options: request.attributionOptions)
   }
-  if request.modisco != nil { try checkModiscoInputs(inputs, graph: graph, channelAxis: options.channelAxis) }
-  let references = try readReferences(request.references, inputs: inputs, graph: graph, channelAxis: options.channelAxis)
-  let explainer = try Explainer(graph: graph, options: options)
-  let n = inputs[0].shape[0]
-  let progress = ProgressBar(total: n, enabled: !request.quiet)
-  let result = try explainer.explain(inputs: inputs, references: references) { progress.update($0) }
-  progress.finish()
-  // TF-MoDISco wants hypothetical scores: reuse the run's own when it computed them, else a
-  // second run with the same options and references (computed before anything is written).
-  var modiscoScores: Tensor? = nil
-  if request.modisco != nil {
-    if options.hypothetical && !options.multipliers {
-      modiscoScores = result.scores[0]
-    } else {
-      var h = options
-      h.hypothetical = true
-      h.multipliers = false
-      modiscoScores = try Explainer(graph: graph, options: h).explain(inputs: inputs, references: references).scores[0]
+  if !request.quiet {
+    if !explainer.normalizedConvolutions.isEmpty {
+      note("note: mean-normalised the weights of \(explainer.normalizedConvolutions.map { "'\($0)'" }.joined(separator: ", ")) over the channels (outputs unchanged on one-hot input)")
+    }
+    if request.softmaxNormalize && !explainer.targetFeedsSoftmax {
+      note("note: --softmax-normalize: the target '\(explainer.target)' does not feed a softmax; its weights were mean-normalised over its units anyway")
     }
   }
-  try writeOutputs(result.scores, names: graph.inputNames, to: request.output)
-  if let directory = request.modisco, let hyp = modiscoScores {
+  if inputsAreStreamable(request, model: model) {
+    try runExplainStreaming(request, model: model, explainer: explainer)
+    return
+  }
+  let inputs = try readInputs(request.inputs, model: model, option: "--input")
+  let channelAxis = request.channelAxis ?? model.channelAxis
+  if request.modisco != nil { try checkModiscoInputs(inputs, inputNames: model.inputNames, channelAxis: channelAxis) }
+  let references = try readReferenceSet(request.references, model: model)
+  let n = inputs[0].shape[0]
+  let progress = ProgressBar(total: n, enabled: !request.quiet)
+  let result = try cli { () throws(LiftKitError) in
+    try explainer.explain(inputs: inputs, references: references) { progress.update($0) }
+  }
+  progress.finish()
+  // TF-MoDISco wants hypothetical scores: reuse the run's own when it computed them, else a
+  // second run with the same references (computed before anything is written).
+  var modisco: Attribution? = nil
+  if request.modisco != nil {
+    if result.kind == .hypothetical {
+      modisco = result
+    } else {
+      var o = request.attributionOptions
+      o.output = .hypothetical
+      o.layers = []
+      let hypothetical = try cli { () throws(LiftKitError) in
+        try model.explainer(method: request.method, target: request.target, options: o)
+      }
+      modisco = try cli { () throws(LiftKitError) in try hypothetical.explain(inputs: inputs, references: references) }
+    }
+  }
+  if request.layers.isEmpty {
+    try writeOutputs(result.scores, names: result.inputNames, to: request.output)
+  } else {
+    let arrays = result.namedArrays
+    try NumPy.writeArchive(arrays, to: URL(fileURLWithPath: request.output))
+  }
+  if let directory = request.modisco, let hyp = modisco {
     let written = try writeModiscoInputs(
-      sequences: inputs[0], hypothetical: hyp, tasks: options.tasks, channelAxis: options.channelAxis,
+      sequences: inputs[0], hypothetical: hyp.scores[0], tasks: hyp.tasks, channelAxis: channelAxis,
       to: URL(fileURLWithPath: directory))
     if !request.quiet {
       note("modisco: wrote \(written.map(\.lastPathComponent).joined(separator: ", ")) to \(directory) (N, 4, L)")
@@ -65,10 +80,118 @@ func runExplain(_ request: ExplainRequest) throws {
     o.input = inputs[0]
     try renderPlot(scores: result.scores[0], options: o, to: URL(fileURLWithPath: plot))
   }
-  if options.method.isDeepLIFT && !request.quiet && !options.multipliers && !options.hypothetical {
-    let worst = result.convergenceDelta.max() ?? 0
-    note("summation-to-delta: worst |sum(scores) - (f(x) - f(ref))| = \(String(format: "%.3g", worst)) over \(n) example(s), target '\(graph[target].name)'")
+  reportConvergence(request, worst: result.worstConvergenceDelta, examples: n, target: result.target, contrast: result.contrast)
+}
+
+/// The summation-to-delta line after a DeepLIFT run.
+func reportConvergence(_ request: ExplainRequest, worst: Float, examples n: Int, target: String, contrast: Int?) {
+  if request.method.isDeepLIFT && !request.quiet && !request.multipliers && !request.hypothetical {
+    let what = contrast.map { "f_task(x) - f_\($0)(x) - (f_task(ref) - f_\($0)(ref))" } ?? "f(x) - f(ref)"
+    note("summation-to-delta: worst |sum(scores) - (\(what))| = \(String(format: "%.3g", worst)) over \(n) example(s), target '\(target)'")
   }
+}
+
+/// Single-input models whose scores go to one `.npy` are explained chunk by chunk: rows of the
+/// input (and of per-example references) are read from disk as needed and the scores are
+/// appended to the output file, so memory stays flat in the number of examples. Not with
+/// `--modisco`, whose files hold every example's sequence and scores.
+func inputsAreStreamable(_ request: ExplainRequest, model: Model) -> Bool {
+  guard model.inputNames.count == 1, request.layers.isEmpty, request.modisco == nil, case .single = request.inputs else {
+    return false
+  }
+  return URL(fileURLWithPath: request.output).pathExtension.lowercased() != "npz"
+}
+
+func runExplainStreaming(_ request: ExplainRequest, model: Model, explainer: ModelExplainer) throws {
+  guard case .single(let inputPath) = request.inputs else { return }
+  let input = try NpyFile(url: URL(fileURLWithPath: inputPath))
+  let n = input.rowCount
+  guard input.shape.rank >= 1 else { throw CLIError.data("\(input.name): a 0-d array has no examples") }
+  // References: arrays shaped like one example (shared) or [M, …] (background) are read
+  // whole; per-example ones ([N, …] or [N, M, …]) are read chunk by chunk like the input.
+  var perExampleReferences: NpyFile? = nil
+  var fixed: ReferenceSet = .zeros
+  var shuffle: (count: Int, rng: RandomState)? = nil
+  var referencesPerExample = 1
+  switch request.references {
+  case .zeros: fixed = .zeros
+  case .background(let files):
+    let b = try readInputs(files, model: model, option: "--background")
+    referencesPerExample = max(1, b[0].rank > 0 ? b[0].shape[0] : 1)
+    fixed = .background(b)
+  case .shuffles(let count, let seed):
+    do { shuffle = (count, try RandomState(validatingSeed: seed)) } catch { throw CLIError.usage("--seed: \(error)") }
+    referencesPerExample = count
+  case .reference(let files):
+    guard case .single(let path) = files else { return }
+    let r = try NpyFile(url: URL(fileURLWithPath: path))
+    switch r.shape.rank - input.shape.rank {
+    case -1: fixed = .arrays([try r.readAll()])
+    case 0, 1:
+      guard r.rowCount == n else {
+        throw CLIError.data("--reference for input '\(model.inputNames[0])' has shape \(r.shape) but the input has shape \(input.shape): a per-example reference needs one row per example")
+      }
+      perExampleReferences = r
+      if r.shape.rank > input.shape.rank { referencesPerExample = max(1, r.shape[1]) }
+    default:
+      throw CLIError.data("--reference for input '\(model.inputNames[0])' has shape \(r.shape) but the input has shape \(input.shape): give one example's shape, the input's shape, or [N, M, …]")
+    }
+  }
+  let channelAxis = request.channelAxis ?? model.channelAxis
+  let chunk = max(1, max(request.batchSize, 1024) / referencesPerExample)
+  let progress = ProgressBar(total: n, enabled: !request.quiet)
+  var writer: NpyStreamWriter? = nil
+  var worst: Float = 0
+  var firstScores: Tensor? = nil
+  var firstInputs: Tensor? = nil
+  var target = explainer.target
+  var contrast: Int? = nil
+  var start = 0
+  do {
+    repeat {
+      let end = min(n, start + chunk)
+      let x = try input.readRows(start..<end)
+      let references: ReferenceSet
+      if let file = perExampleReferences {
+        references = .arrays([try file.readRows(start..<end)])
+      } else if var s = shuffle {
+        let layout: SequenceLayout = channelAxis == 1 ? .ncl : .nlc
+        let refs: Tensor
+        do { refs = try shuffledReferences(x, shuffles: s.count, rng: &s.rng, layout: layout) } catch {
+          throw CLIError.data("--shuffles: \(input.name): \(error)")
+        }
+        shuffle = s
+        references = .explicit(.multiple([refs]))
+      } else {
+        references = fixed
+      }
+      let base = start
+      let result = try cli { () throws(LiftKitError) in
+        try explainer.explain(inputs: [x], references: references) { progress.update(base + $0) }
+      }
+      if writer == nil {
+        writer = try NpyStreamWriter(url: URL(fileURLWithPath: request.output), shape: result.scores[0].shape.dropFirst.prepending(n))
+        firstScores = result.scores[0]
+        firstInputs = x
+      }
+      try writer!.append(result.scores[0])
+      worst = max(worst, result.worstConvergenceDelta)
+      target = result.target
+      contrast = result.contrast
+      start = end
+    } while start < n
+    progress.finish()
+    try writer!.commit()
+  } catch {
+    writer?.abort()
+    throw error
+  }
+  if let plot = request.plot, let scores = firstScores {
+    var o = PlotOptions()
+    o.input = firstInputs
+    try renderPlot(scores: scores, options: o, to: URL(fileURLWithPath: plot))
+  }
+  reportConvergence(request, worst: worst, examples: n, target: target, contrast: contrast)
 }
 
 /// Runs `deeplift predict`.
@@ -77,27 +200,16 @@ func runPredict(_ request: PredictRequest) throws {
   try checkNotOverwritingInputs(request.output, request.inputs.paths)
   let model = try loadModel(request.model)
   let graph = model.graph
-  let inputs = try readInputs(request.inputs, graph: graph, option: "--input")
+  let inputs = try readInputs(request.inputs, model: model, option: "--input")
   let outputs: [NodeID]
   if let layer = request.layer {
-    outputs = [try node(named: layer, in: graph, option: "--layer")]
+    outputs = [try cli { () throws(LiftKitError) in try model.node(named: layer, role: "layer") }]
   } else {
     outputs = graph.outputs
   }
-  let n = inputs[0].shape[0]
-  var parts = [[Tensor]](repeating: [], count: outputs.count)
-  var start = 0
-  // Batches bound the memory of the intermediate activations.
-  while start < n || (n == 0 && start == 0) {
-    let end = min(n, start + max(1, request.batchSize))
-    let xs = inputs.map { $0.slice(batch: start..<end) }
-    let values: [Tensor?]
-    do { values = try forward(graph, inputs: xs, computing: Set(outputs)) } catch { throw CLIError.data(error.description) }
-    for (k, id) in outputs.enumerated() { parts[k].append(values[id.rawValue]!) }
-    if n == 0 { break }
-    start = end
+  let results = try cli { () throws(LiftKitError) in
+    try model.predict(inputs: inputs, layers: outputs, batchSize: request.batchSize)
   }
-  let results = parts.map { Tensor.concatenate(batches: $0) }
   try writeOutputs(results, names: outputs.map { graph[$0].name }, to: request.output)
 }
 
@@ -143,18 +255,33 @@ func loadModel(_ path: String) throws -> Model {
   try Model(contentsOf: URL(fileURLWithPath: path))
 }
 
-func node(named name: String, in graph: Graph, option: String) throws -> NodeID {
-  guard let id = graph.node(named: name) else {
-    let names = graph.nodes.map(\.name)
-    let shown = names.prefix(12).joined(separator: ", ") + (names.count > 12 ? ", …" : "")
-    throw CLIError.data("\(option) '\(name)': no such layer in the model (layers: \(shown))")
+/// Runs a LiftKit call, turning its errors into the command's messages: names of options
+/// (`--target`, `--layer`, `--reference`) in front, usage errors where the command line is at
+/// fault; everything else is reported as it is.
+func cli<T>(_ body: () throws(LiftKitError) -> T) throws -> T {
+  do {
+    return try body()
+  } catch {
+    switch error {
+    case .noSuchLayer, .referenceRank, .mixedReferenceForms:
+      throw CLIError.data("--" + error.description)
+    case .duplicateLayer(let name):
+      throw CLIError.usage("--layer '\(name)' is given twice")
+    case .shufflesNeedSingleInput:
+      throw CLIError.usage("--shuffles needs a single-input model")
+    case .emptyTaskSelection:
+      throw CLIError.data("--task all: the target has no outputs")
+    case .explain(.graph(let e)):
+      throw CLIError.data(e.description)
+    default:
+      throw error
+    }
   }
-  return id
 }
 
-/// Reads one array per model input, in the graph's input order.
-func readInputs(_ files: FileSet, graph: Graph, option: String) throws -> [Tensor] {
-  let names = graph.inputNames
+/// Reads one array per model input, in the model's input order.
+func readInputs(_ files: FileSet, model: Model, option: String) throws -> [Tensor] {
+  let names = model.inputNames
   switch files {
   case .single(let path):
     guard names.count == 1 else {
@@ -162,45 +289,30 @@ func readInputs(_ files: FileSet, graph: Graph, option: String) throws -> [Tenso
     }
     return [try NumPy.read(URL(fileURLWithPath: path))]
   case .named(let pairs):
-    for p in pairs where !names.contains(p.name) {
-      throw CLIError.usage("\(option) names '\(p.name)', which is not a model input (inputs: \(names.joined(separator: ", ")))")
-    }
-    return try names.map { name in
-      guard let p = pairs.first(where: { $0.name == name }) else {
+    let paths: [String]
+    do {
+      paths = try model.arrangeInputs(pairs.map { (name: $0.name, value: $0.path) })
+    } catch {
+      switch error {
+      case .unknownInput(let name, _):
+        throw CLIError.usage("\(option) names '\(name)', which is not a model input (inputs: \(names.joined(separator: ", ")))")
+      case .missingInput(let name, _):
         throw CLIError.usage("\(option) is missing model input '\(name)' (give \(option) \(name)=FILE)")
+      default: throw error
       }
-      return try NumPy.read(URL(fileURLWithPath: p.path))
     }
+    return try paths.map { try NumPy.read(URL(fileURLWithPath: $0)) }
   }
 }
 
-/// Turns `--reference` / `--background` / `--shuffles` into the library's references,
-/// deciding by the reference's rank relative to the input (CLI.md).
-func readReferences(_ source: ReferenceSource, inputs: [Tensor], graph: Graph, channelAxis: Int) throws -> References {
+/// Turns `--reference` / `--background` / `--shuffles` into LiftKit's reference set (the
+/// rank of `--reference` arrays decides their form, CLI.md).
+func readReferenceSet(_ source: ReferenceSource, model: Model) throws -> ReferenceSet {
   switch source {
   case .zeros: return .zeros
-  case .background(let files): return .background(try readInputs(files, graph: graph, option: "--background"))
-  case .shuffles(let count, let seed):
-    guard inputs.count == 1 else { throw CLIError.usage("--shuffles needs a single-input model") }
-    let layout: SequenceLayout = channelAxis == 1 ? .ncl : .nlc
-    return .multiple([try shuffledReferences(inputs[0], shuffles: count, seed: seed, layout: layout)])
-  case .reference(let files):
-    let refs = try readInputs(files, graph: graph, option: "--reference")
-    let names = graph.inputNames
-    var kind: Int? = nil
-    for (k, (x, r)) in zip(inputs, refs).enumerated() {
-      let d = r.rank - x.rank
-      guard (-1...1).contains(d) else {
-        throw CLIError.data("--reference for input '\(names[k])' has shape \(r.shape) but the input has shape \(x.shape): give one example's shape, the input's shape, or [N, M, …]")
-      }
-      guard kind == nil || kind == d else { throw CLIError.data("--reference arrays mix shared and per-example forms") }
-      kind = d
-    }
-    switch kind {
-    case -1: return .shared(refs)
-    case 0: return .perExample(refs)
-    default: return .multiple(refs)
-    }
+  case .background(let files): return .background(try readInputs(files, model: model, option: "--background"))
+  case .shuffles(let count, let seed): return .shuffles(count: count, seed: seed)
+  case .reference(let files): return .arrays(try readInputs(files, model: model, option: "--reference"))
   }
 }
 
@@ -218,7 +330,7 @@ func writeOutputs(_ arrays: [Tensor], names: [String], to path: String) throws {
 
 /// Checks, before any work, that `--modisco` can apply: one model input of one-hot DNA,
 /// `[N, L, 4]` (channels last) or `[N, 4, L]` (``ExplainOptions/channelAxis`` 1).
-func checkModiscoInputs(_ inputs: [Tensor], graph: Graph, channelAxis: Int) throws {
+func checkModiscoInputs(_ inputs: [Tensor], inputNames: [String], channelAxis: Int) throws {
   guard inputs.count == 1 else {
     throw CLIError.usage("--modisco needs a single-input sequence model; this one has \(inputs.count) inputs")
   }
@@ -226,7 +338,7 @@ func checkModiscoInputs(_ inputs: [Tensor], graph: Graph, channelAxis: Int) thro
   let axis = channelAxis < 0 ? x.rank + channelAxis : channelAxis
   guard x.rank == 3, axis == 1 || axis == 2, x.shape[axis] == 4 else {
     throw CLIError.data(
-      "--modisco: input '\(graph.inputNames[0])' has shape \(x.shape); TF-MoDISco needs one-hot DNA [N, L, 4] (or [N, 4, L] with --channel-axis 1)")
+      "--modisco: input '\(inputNames[0])' has shape \(x.shape); TF-MoDISco needs one-hot DNA [N, L, 4] (or [N, 4, L] with --channel-axis 1)")
   }
 }
 

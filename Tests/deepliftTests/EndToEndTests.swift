@@ -131,3 +131,35 @@ struct EndToEndTests {
     #expect(r.stderr.contains("NAME=FILE"))
   }
 }
+
+@Suite("deeplift explain streaming and shuffles")
+struct StreamingTests {
+  static let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("Examples/genomics")
+
+  /// `--shuffles M --seed S` equals passing the file `deeplift shuffle` writes; the streamed
+  /// `.npy` output (small chunks) equals the in-memory `.npz` path.
+  @Test func shufflesOnTheFlyEqualWrittenReferences() throws {
+    let dir = try scratchDirectory()
+    let model = Self.example.appendingPathComponent("model.h5").path
+    let x = Self.example.appendingPathComponent("sequences.npy").path
+    let refs = dir.appendingPathComponent("r.npy").path
+    #expect(try runDeeplift(arguments: ["shuffle", "--input", x, "--shuffles", "3", "--seed", "7", "--output", refs]).status == 0)
+    let common = ["--method", "genomics-default", "--task", "all", "--maxpool", "deepshap"]
+    let a = dir.appendingPathComponent("a.npy").path, b = dir.appendingPathComponent("b.npy").path
+    let c = dir.appendingPathComponent("c.npz").path
+    let ra = try runDeeplift(arguments: ["explain", model, "--input", x, "--reference", refs, "--output", a] + common)
+    let rb = try runDeeplift(arguments: ["explain", model, "--input", x, "--shuffles", "3", "--seed", "7", "--output", b, "--batch-size", "4"] + common)
+    let rc = try runDeeplift(arguments: ["explain", model, "--input", x, "--shuffles", "3", "--seed", "7", "--output", c] + common)
+    #expect(ra.status == 0 && rb.status == 0 && rc.status == 0, "\(ra.stderr) \(rb.stderr) \(rc.stderr)")
+    let ta = try NumPy.read(URL(fileURLWithPath: a)), tb = try NumPy.read(URL(fileURLWithPath: b))
+    let tc = try NumPy.readArchive(URL(fileURLWithPath: c))[0].tensor
+    #expect(ta.shape.dimensions == [20, 2, 200, 4])
+    expectClose(tb, ta, rtol: 1e-5, atol: 1e-6)
+    expectClose(tc, ta, rtol: 1e-5, atol: 1e-6)
+    // Summation-to-delta holds with the deepshap max-pool rule.
+    let line = ra.stderr.split(separator: "\n").first { $0.hasPrefix("summation-to-delta") }!
+    let value = Double(line.split(separator: "=")[1].split(separator: " ")[0])!
+    #expect(value < 1e-4)
+  }
+}

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LiftPlot
 import LiftAttribution
+import LiftKit
 
 /// Where the references of an explanation come from.
 enum ReferenceSource: Equatable, Sendable {
@@ -42,25 +43,33 @@ struct ExplainRequest: Sendable {
   var quiet: Bool
   /// `--plot FIG`: a picture of the first example's scores after the run.
   var plot: String?
+  /// `--layer NAME` (repeatable): also the scores of these layers (output is an `.npz`).
+  var layers: [String] = []
+  /// `--contrast J`: explain task K minus task J.
+  var contrast: Int? = nil
+  /// `--softmax-normalize`: the paper's §3.6 adjustment on the target layer's weights.
+  var softmaxNormalize = false
+  /// `--normalize-first-conv`: mean-normalise the convolutions that read the input.
+  var normalizeFirstConv = false
   /// `--modisco DIR`: also write TF-MoDISco inputs (one-hot sequences and hypothetical
   /// scores, `(N, 4, L)`) to this directory; see ``writeModiscoInputs(sequences:hypothetical:tasks:channelAxis:to:)``.
   var modisco: String? = nil
 
-  /// The explainer options, except ``ExplainOptions/target`` (a node the caller looks up
-  /// from ``target``) and, for `--task all`, ``ExplainOptions/tasks`` (which needs the target's
-  /// size: use ``TaskSelection/resolve(count:)``).
-  var explainOptions: ExplainOptions {
-    var options = ExplainOptions()
-    options.method = method
-    if case .indices(let indices) = tasks { options.tasks = indices }
-    options.steps = steps
-    options.integration = integration
-    options.maxPool = maxPool
-    options.batchSize = batchSize
-    options.multipliers = multipliers
-    options.hypothetical = hypothetical
-    if let channelAxis { options.channelAxis = channelAxis }
-    return options
+  /// The options of LiftKit's explainer.
+  var attributionOptions: AttributionOptions {
+    var o = AttributionOptions()
+    o.tasks = tasks
+    o.contrast = contrast
+    o.layers = layers
+    o.output = hypothetical ? .hypothetical : (multipliers ? .multipliers : .contributions)
+    o.softmaxNormalize = softmaxNormalize
+    o.normalizeFirstConvolution = normalizeFirstConv
+    o.maxPool = maxPool
+    o.batchSize = batchSize
+    o.steps = steps
+    o.integration = integration
+    o.channelAxis = channelAxis
+    return o
   }
 }
 
@@ -142,6 +151,26 @@ extension DeepLift {
     var plot: String?
 
     @Option(
+      name: .customLong("layer"),
+      help: ArgumentHelp(
+        "Also output the scores of this layer's neurons (repeatable); the output is then an .npz with the input scores under the input names and each layer's under its name.",
+        valueName: "name"))
+    var layer: [String] = []
+
+    @Option(help: ArgumentHelp("Explain task K minus task J (the scores sum to the difference of the two neurons' deltas).", valueName: "J"))
+    var contrast: Int?
+
+    @Flag(
+      name: .customLong("softmax-normalize"),
+      help: "Softmax adjustment (paper §3.6): mean-normalise the target layer's weights over its units, so contributions to a class are relative to the mean over classes.")
+    var softmaxNormalize = false
+
+    @Flag(
+      name: .customLong("normalize-first-conv"),
+      help: "Mean-normalise the kernels of the convolutions that read the input over the channels (one-hot sequence models; outputs unchanged).")
+    var normalizeFirstConv = false
+
+    @Option(
       help: ArgumentHelp(
         "Also write TF-MoDISco inputs to this directory: ohe.npz (one-hot sequences) and hyp.npz (hypothetical scores; hyp_task<K>.npz per task for several tasks), each one (N, 4, L) array arr_0, as `modisco motifs -s ohe.npz -a hyp.npz` reads them.",
         valueName: "dir"))
@@ -188,11 +217,24 @@ extension DeepLift {
       if modisco != nil && !method.isDeepLIFT {
         throw ValidationError("--modisco needs a DeepLIFT method (rescale, reveal-cancel or genomics-default), not \(method.rawValue)")
       }
-      return ExplainRequest(
+      if let contrast, contrast < 0 { throw ValidationError("--contrast must be a neuron index (0 or more), got \(contrast)") }
+      if !layer.isEmpty && URL(fileURLWithPath: output).pathExtension.lowercased() != "npz" {
+        throw ValidationError("--layer writes an .npz archive (input scores under the input names, layer scores under the layer names): give --output FILE.npz")
+      }
+      if let twice = layer.enumerated().first(where: { i, n in layer[..<i].contains(n) })?.element {
+        throw ValidationError("--layer '\(twice)' is given twice")
+      }
+      var request = ExplainRequest(
         model: model, inputs: inputs, output: output, references: references, target: target, tasks: task,
         method: method, steps: steps, integration: igMethod, batchSize: batchSize, maxPool: maxpool,
         hypothetical: hypothetical, multipliers: multipliers, channelAxis: channelAxis,
-        threads: common.threads, quiet: common.quiet, plot: plot, modisco: modisco)
+        threads: common.threads, quiet: common.quiet, plot: plot)
+      request.layers = layer
+      request.modisco = modisco
+      request.contrast = contrast
+      request.softmaxNormalize = softmaxNormalize
+      request.normalizeFirstConv = normalizeFirstConv
+      return request
     }
 
     /// References must use the inputs' form: plain with plain, NAME=FILE for the same names.

@@ -1,0 +1,88 @@
+import LiftAttribution
+import LiftNN
+import LiftTensor
+
+extension Model {
+  /// The model's input names, in input order (the order of every per-input array).
+  public var inputNames: [String] { graph.inputNames }
+
+  /// Every node name, in topological order: the names ``AttributionOptions/layers`` and the
+  /// target accept (`<layer>/preact` is the linear part of a Keras layer with an activation).
+  public var layerNames: [String] { graph.nodes.map(\.name) }
+
+  /// The name of the default target: the model's output, or its pre-activation when it ends
+  /// in a sigmoid or softmax (paper §3.6).
+  public var defaultTarget: String { graph[Explainer.defaultTarget(graph)].name }
+
+  /// The node called `name`.
+  ///
+  /// - Parameters:
+  ///   - name: a node name (see ``layerNames``).
+  ///   - role: what the name was given for, for the message (`target`, `layer`).
+  /// - Throws: ``LiftKitError/noSuchLayer(name:role:layers:)``.
+  public func node(named name: String, role: String = "layer") throws(LiftKitError) -> NodeID {
+    guard let id = graph.node(named: name) else {
+      throw .noSuchLayer(name: name, role: role, layers: layerNames)
+    }
+    return id
+  }
+
+  /// Puts values given by input name into the model's input order.
+  ///
+  /// - Throws: ``LiftKitError/unknownInput(name:inputs:)`` for a name that is not an input
+  ///   (checked first, in the order given), ``LiftKitError/missingInput(name:inputs:)`` for an
+  ///   input without a value.
+  public func arrangeInputs<Value>(_ named: [(name: String, value: Value)]) throws(LiftKitError) -> [Value] {
+    let names = inputNames
+    for p in named where !names.contains(p.name) { throw .unknownInput(name: p.name, inputs: names) }
+    var result = [Value]()
+    for name in names {
+      guard let p = named.first(where: { $0.name == name }) else {
+        throw .missingInput(name: name, inputs: names)
+      }
+      result.append(p.value)
+    }
+    return result
+  }
+
+  /// ``arrangeInputs(_:)`` for a dictionary.
+  public func arrangeInputs<Value>(_ named: [String: Value]) throws(LiftKitError) -> [Value] {
+    try arrangeInputs(named.map { (name: $0.key, value: $0.value) }.sorted { $0.name < $1.name })
+  }
+
+  /// The outputs of `layers` (default: the model outputs) for `inputs`, computed in batches
+  /// of `batchSize` examples.
+  ///
+  /// - Parameters:
+  ///   - inputs: one `[N, …]` tensor per model input, in input order.
+  ///   - layers: the nodes to output (see ``node(named:role:)``); `nil` for the model outputs.
+  ///   - batchSize: examples per forward pass (memory only, never results).
+  /// - Returns: one `[N, …]` tensor per layer.
+  /// - Throws: ``LiftKitError/explain(_:)`` wrapping the shape error of inputs that do not fit.
+  public func predict(inputs: [Tensor], layers: [NodeID]? = nil, batchSize: Int = 64)
+    throws(LiftKitError) -> [Tensor]
+  {
+    let outputs = layers ?? graph.outputs
+    guard inputs.count == graph.inputs.count else {
+      throw .inputCount(expected: inputNames, found: inputs.count)
+    }
+    guard inputs.allSatisfy({ $0.rank >= 1 }) else {
+      throw .explain(.inputs("every input needs a batch axis"))
+    }
+    let n = inputs.first.map { $0.shape[0] } ?? 0
+    var parts = [[Tensor]](repeating: [], count: outputs.count)
+    var start = 0
+    // Batches bound the memory of the intermediate activations.
+    repeat {
+      let end = min(n, start + max(1, batchSize))
+      let xs = inputs.map { $0.slice(batch: start..<end) }
+      let values: [Tensor?]
+      do { values = try forward(graph, inputs: xs, computing: Set(outputs)) } catch {
+        throw .explain(.graph(error))
+      }
+      for (k, id) in outputs.enumerated() { parts[k].append(values[id.rawValue]!) }
+      start = end
+    } while start < n
+    return parts.map { Tensor.concatenate(batches: $0) }
+  }
+}

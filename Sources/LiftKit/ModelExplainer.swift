@@ -1,0 +1,177 @@
+import LiftAttribution
+import LiftNN
+import LiftTensor
+
+extension Model {
+  /// Builds an explainer for one method and target.
+  ///
+  /// ```swift
+  /// let model = try Model(contentsOf: url)
+  /// let explainer = try model.explainer(method: .revealCancel)
+  /// let result = try explainer.explain(inputs: [x], references: .shuffles(count: 10))
+  /// ```
+  ///
+  /// The weight normalisations of `options` (``AttributionOptions/softmaxNormalize``,
+  /// ``AttributionOptions/normalizeFirstConvolution``) are applied here, to the explainer's
+  /// copy of the graph.
+  ///
+  /// - Parameters:
+  ///   - method: the attribution method (DeepLIFT Rescale by default).
+  ///   - target: the layer whose output is explained; `nil` for ``defaultTarget``.
+  ///   - options: tasks, layers, output kind and the other settings.
+  /// - Throws: ``LiftKitError/noSuchLayer(name:role:layers:)`` for an unknown target or layer,
+  ///   ``LiftKitError/duplicateLayer(_:)``, ``LiftKitError/explain(_:)`` when the target cannot
+  ///   be explained (an input, a layer not feeding it, a softmax normalisation of a layer that
+  ///   is not dense or conv, no convolution after the input, a `genomics-default` rule that
+  ///   cannot be chosen).
+  public func explainer(
+    method: AttributionMethod = .rescale, target: String? = nil,
+    options: AttributionOptions = AttributionOptions()
+  ) throws(LiftKitError) -> ModelExplainer {
+    try ModelExplainer(model: self, method: method, target: target, options: options)
+  }
+}
+
+/// Explains one model's predictions with one method, for one target; build it once with
+/// ``Model/explainer(method:target:options:)`` and apply it to many inputs.
+///
+/// A value type: copies are independent and it can be shared across tasks (`Sendable`).
+public struct ModelExplainer: Sendable {
+  /// The model as explained: with the weight normalisations of ``options`` applied.
+  public let model: Model
+  /// The attribution method.
+  public let method: AttributionMethod
+  /// The options it was built with.
+  public let options: AttributionOptions
+  /// The target layer's name.
+  public let target: String
+  /// Convolutions normalised by ``AttributionOptions/normalizeFirstConvolution`` (empty
+  /// otherwise).
+  public let normalizedConvolutions: [String]
+  /// Whether the target feeds a softmax (where ``AttributionOptions/softmaxNormalize`` is
+  /// meant to be used).
+  public let targetFeedsSoftmax: Bool
+  /// The engine's explainer (kept so its cache of the shared references' forward pass
+  /// serves every call).
+  let engine: Explainer
+
+  init(model original: Model, method: AttributionMethod, target name: String?, options: AttributionOptions)
+    throws(LiftKitError)
+  {
+    var model = original
+    var normalized: [String] = []
+    if options.normalizeFirstConvolution {
+      do {
+        let (graph, convs) = try model.graph.normalisingFirstConvolutions()
+        model.graph = graph
+        normalized = convs.map { graph[$0].name }
+      } catch { throw .explain(error) }
+    }
+    let targetID =
+      try name.map { n throws(LiftKitError) in try model.node(named: n, role: "target") }
+      ?? Explainer.defaultTarget(model.graph)
+    if options.softmaxNormalize {
+      do { model.graph = try model.graph.softmaxNormalised(target: targetID) } catch { throw .explain(error) }
+    }
+    var layers: [NodeID] = []
+    for layer in options.layers {
+      let id = try model.node(named: layer, role: "layer")
+      guard !layers.contains(id) else { throw .duplicateLayer(layer) }
+      layers.append(id)
+    }
+    var o = ExplainOptions()
+    o.method = method
+    o.target = targetID
+    if case .indices(let k) = options.tasks { o.tasks = k }
+    o.contrast = options.contrast
+    o.layers = layers
+    o.steps = options.steps
+    o.integration = options.integration
+    o.maxPool = options.maxPool
+    o.batchSize = options.batchSize
+    o.multipliers = options.output == .multipliers
+    o.hypothetical = options.output == .hypothetical
+    o.channelAxis = options.channelAxis ?? original.channelAxis
+    // `all` is resolved now when the model declares its input shapes, else per call.
+    if case .all = options.tasks, let size = ModelExplainer.declaredSize(of: targetID, in: model.graph) {
+      o.tasks = try options.tasks.resolve(count: size, target: model.graph[targetID].name)
+    }
+    // Built here so unusable targets, layers and rules are reported now.
+    do { engine = try Explainer(graph: model.graph, options: o) } catch { throw .explain(error) }
+    self.model = model
+    self.method = method
+    self.options = options
+    self.target = model.graph[targetID].name
+    self.normalizedConvolutions = normalized
+    self.targetFeedsSoftmax = model.graph.feedsSoftmax(targetID)
+  }
+
+  /// The target's size per example from the declared input shapes, when they are all known.
+  static func declaredSize(of target: NodeID, in graph: Graph) -> Int? {
+    var shapes: [Shape] = []
+    for id in graph.inputs {
+      guard case .input(let declared) = graph[id].op else { return nil }
+      let dims = declared.compactMap { $0 }
+      guard dims.count == declared.count else { return nil }
+      shapes.append(Shape([1] + dims))
+    }
+    return (try? graph.inferShapes(inputShapes: shapes))?[target.rawValue].dropFirst.scalarCount
+  }
+
+  /// Explains `inputs` against `references`.
+  ///
+  /// Examples are processed in batches of ``AttributionOptions/batchSize`` (never changing a
+  /// result); `progress` is called after each batch with the number of examples done.
+  ///
+  /// - Parameters:
+  ///   - inputs: one `[N, …]` float32 tensor per model input, in ``Model/inputNames`` order.
+  ///   - references: see ``ReferenceSet``; all-zero by default.
+  ///   - progress: called after each batch with the number of examples done.
+  /// - Returns: scores per input and per requested layer, with the per-example
+  ///   summation-to-delta check.
+  /// - Throws: ``LiftKitError`` for inputs or references that do not fit the model, a task
+  ///   out of range, or shuffles of something that is not one-hot `[N, L, D]`.
+  public func explain(
+    inputs: [Tensor], references: ReferenceSet = .zeros, progress: ((Int) -> Void)? = nil
+  ) throws(LiftKitError) -> Attribution {
+    let graph = model.graph
+    guard inputs.count == graph.inputs.count else {
+      throw .inputCount(expected: graph.inputNames, found: inputs.count)
+    }
+    if let threads = options.threads, threads >= 1 { BLAS.setThreads(threads) }
+    var explainer = engine
+    var o = engine.options
+    if case .all = options.tasks {
+      let shapes: [Shape]
+      do { shapes = try graph.inferShapes(inputShapes: inputs.map(\.shape)) } catch {
+        throw .explain(.graph(error))
+      }
+      let tasks = try options.tasks.resolve(
+        count: shapes[engine.target.rawValue].dropFirst.scalarCount, target: target)
+      if tasks != o.tasks {
+        o.tasks = tasks
+        do { explainer = try Explainer(graph: graph, options: o) } catch { throw .explain(error) }
+      }
+    }
+    let refs = try references.resolve(
+      inputs: inputs, inputNames: graph.inputNames, channelAxis: o.channelAxis)
+    let result: Explanation
+    do {
+      result = try explainer.explain(inputs: inputs, references: refs, progress: progress)
+    } catch { throw .explain(error) }
+    return Attribution(
+      inputNames: graph.inputNames, scores: result.scores, layerNames: o.layers.map { graph[$0].name },
+      layerScores: result.layerScores, kind: options.output, convergenceDelta: result.convergenceDelta,
+      target: target, tasks: o.tasks, contrast: o.contrast)
+  }
+
+  /// ``explain(inputs:references:progress:)`` with inputs (and reference arrays) by input name.
+  ///
+  /// - Throws: ``LiftKitError/unknownInput(name:inputs:)`` / ``LiftKitError/missingInput(name:inputs:)``
+  ///   for names that do not match the model's inputs, and the errors of the positional form.
+  public func explain(
+    named inputs: [String: Tensor], references: ReferenceSet = .zeros, progress: ((Int) -> Void)? = nil
+  ) throws(LiftKitError) -> Attribution {
+    try explain(inputs: model.arrangeInputs(inputs), references: references, progress: progress)
+  }
+}

@@ -1,0 +1,71 @@
+import LiftAttribution
+import LiftGenomics
+import LiftTensor
+
+/// Where the references of an explanation come from (see <doc:ChoosingReferences>).
+///
+/// Arrays are given one per model input, in the model's input order (``Model/inputNames``).
+public enum ReferenceSet: Sendable {
+  /// All-zero references (the original's default).
+  case zeros
+  /// Reference arrays, read by their rank relative to the inputs `[N, …]`: the input's rank − 1
+  /// is one reference shared by every example, the same rank one reference per example, and
+  /// rank + 1 (`[N, M, …]`) M references per example with the scores averaged over them.
+  case arrays([Tensor])
+  /// A background set `[M, …]` per input: every example is explained against all M rows and
+  /// the scores are averaged (Captum `DeepLiftShap`, SHAP `DeepExplainer`).
+  case background([Tensor])
+  /// `count` dinucleotide shuffles of each one-hot input sequence, drawn exactly like the
+  /// original's `dinuc_shuffle` with `numpy.random.RandomState(seed)`; scores are averaged
+  /// over them. Single-input models only; the layout follows the model's channel axis.
+  case shuffles(count: Int, seed: Int = 0)
+  /// The explainer's own form, used as it is.
+  case explicit(References)
+
+  /// The references in the explainer's form.
+  ///
+  /// - Parameters:
+  ///   - inputs: the explained inputs, one `[N, …]` tensor per model input.
+  ///   - inputNames: the model's input names, for messages.
+  ///   - channelAxis: the channel axis of one-hot inputs (−1 channels last, 1 channels
+  ///     first), which decides the layout of shuffles.
+  /// - Throws: ``LiftKitError/referenceRank(input:inputShape:referenceShape:)``,
+  ///   ``LiftKitError/mixedReferenceForms``, ``LiftKitError/shufflesNeedSingleInput(inputs:)``
+  ///   or ``LiftKitError/genomics(_:)``. Shapes that have the right rank but do not fit are
+  ///   reported by ``ModelExplainer/explain(inputs:references:progress:)``.
+  public func resolve(inputs: [Tensor], inputNames: [String], channelAxis: Int = -1)
+    throws(LiftKitError) -> References
+  {
+    switch self {
+    case .zeros: return .zeros
+    case .explicit(let r): return r
+    case .background(let ts): return .background(ts)
+    case .shuffles(let count, let seed):
+      guard inputs.count == 1 else { throw .shufflesNeedSingleInput(inputs: inputNames) }
+      let layout: SequenceLayout = channelAxis == 1 ? .ncl : .nlc
+      do {
+        return .multiple([try shuffledReferences(inputs[0], shuffles: count, seed: seed, layout: layout)])
+      } catch {
+        throw .genomics(error)
+      }
+    case .arrays(let refs):
+      guard refs.count == inputs.count else { throw .inputCount(expected: inputNames, found: refs.count) }
+      var kind: Int? = nil
+      for (k, (x, r)) in zip(inputs, refs).enumerated() {
+        let d = r.rank - x.rank
+        guard (-1...1).contains(d) else {
+          throw .referenceRank(
+            input: k < inputNames.count ? inputNames[k] : "#\(k)", inputShape: x.shape.dimensions,
+            referenceShape: r.shape.dimensions)
+        }
+        guard kind == nil || kind == d else { throw .mixedReferenceForms }
+        kind = d
+      }
+      switch kind {
+      case -1: return .shared(refs)
+      case 0: return .perExample(refs)
+      default: return .multiple(refs)
+      }
+    }
+  }
+}
