@@ -1,5 +1,6 @@
 import Foundation
 import LiftKeras
+import LiftONNX
 import LiftNN
 import LiftTensor
 
@@ -98,8 +99,14 @@ public struct Model: Sendable {
     throw .unrecognized(file: file)
   }
 
-  /// The ONNX importer, when the package is built with it.
-  static let onnxLoader: (@Sendable (URL) throws(ModelError) -> Graph)? = nil
+  /// The ONNX importer (LiftONNX); its errors keep their one-line descriptions.
+  static let onnxLoader: (@Sendable (URL) throws(ModelError) -> Graph)? = { url throws(ModelError) in
+    do throws(ONNXImportError) {
+      return try loadONNXModel(at: url)
+    } catch {
+      throw .onnx(file: url.lastPathComponent, message: "\(url.lastPathComponent): \(error.description)")
+    }
+  }
 
   /// The channel axis of the inputs (see ``ModelFormat/channelAxis``).
   public var channelAxis: Int { format.channelAxis }

@@ -1,0 +1,143 @@
+import Foundation
+import LiftTensor
+
+/// A tensor whose value is known while importing (initializers, `Constant` nodes, and values
+/// folded from them such as shapes), stored in `Double` so int64 shape data and float32
+/// weights share one representation.
+struct Constant: Sendable {
+  /// Full ONNX dimensions.
+  var dims: [Int]
+  /// Row-major values.
+  var values: [Double]
+
+  /// Stands for the (dynamic) batch extent in values produced by `Shape` of a graph tensor,
+  /// so `x.view(x.size(0), -1)` patterns resolve. Arithmetic on it is rejected.
+  static let batchMarker: Double = -0x1p52
+
+  init(dims: [Int], values: [Double]) {
+    precondition(dims.reduce(1, *) == values.count, "constant \(dims) with \(values.count) values")
+    self.dims = dims
+    self.values = values
+  }
+
+  init(scalar: Double) { self.init(dims: [], values: [scalar]) }
+
+  var count: Int { values.count }
+  var rank: Int { dims.count }
+
+  /// The values as float32 in a ``Tensor`` of shape `shape` (default: `dims`).
+  func tensor(shape: [Int]? = nil) -> Tensor {
+    Tensor(shape: Shape(shape ?? dims), scalars: values.map { Float($0) })
+  }
+
+  /// The values as integers (shape data, axes, pads); `nil` if one is not integral.
+  var integers: [Int]? {
+    var out = [Int]()
+    out.reserveCapacity(values.count)
+    for v in values {
+      guard v.isFinite, v.rounded() == v, abs(v) < 0x1p62 else {
+        // ONNX uses INT64_MAX / INT64_MIN as "to the end" in Slice.
+        if v >= 0x1p62 { out.append(Int.max / 2); continue }
+        if v <= -0x1p62 { out.append(Int.min / 2); continue }
+        return nil
+      }
+      out.append(Int(v))
+    }
+    return out
+  }
+
+  var containsBatchMarker: Bool { values.contains(Constant.batchMarker) }
+
+  /// Row-major strides of `dims`.
+  static func strides(_ dims: [Int]) -> [Int] {
+    var s = [Int](repeating: 1, count: dims.count)
+    var acc = 1
+    for i in dims.indices.reversed() {
+      s[i] = acc
+      acc *= dims[i]
+    }
+    return s
+  }
+
+  /// NumPy broadcasting of two constants with `f`; `nil` if the shapes do not broadcast.
+  static func broadcast(_ a: Constant, _ b: Constant, _ f: (Double, Double) -> Double) -> Constant? {
+    let r = max(a.rank, b.rank)
+    let ad = [Int](repeating: 1, count: r - a.rank) + a.dims
+    let bd = [Int](repeating: 1, count: r - b.rank) + b.dims
+    var out = [Int]()
+    for i in 0..<r {
+      guard ad[i] == bd[i] || ad[i] == 1 || bd[i] == 1 else { return nil }
+      out.append(ad[i] == 1 ? bd[i] : ad[i])
+    }
+    let sa = strides(ad), sb = strides(bd), so = strides(out)
+    let n = out.reduce(1, *)
+    var values = [Double](repeating: 0, count: n)
+    for flat in 0..<n {
+      var ia = 0, ib = 0, rem = flat
+      for i in 0..<r {
+        let idx = rem / so[i]
+        rem %= so[i]
+        if ad[i] != 1 { ia += idx * sa[i] }
+        if bd[i] != 1 { ib += idx * sb[i] }
+      }
+      values[flat] = f(a.values[ia], b.values[ib])
+    }
+    return Constant(dims: out, values: values)
+  }
+
+  /// Elements `index` along `axis` (Gather with integer indices of any rank).
+  func gather(indices: Constant, axis: Int) -> Constant? {
+    guard axis >= 0, axis < rank, let idx = indices.integers else { return nil }
+    let outer = dims[..<axis].reduce(1, *), inner = dims[(axis + 1)...].reduce(1, *)
+    let n = dims[axis]
+    var values = [Double]()
+    for o in 0..<outer {
+      for i in idx {
+        let j = i < 0 ? i + n : i
+        guard j >= 0, j < n else { return nil }
+        let base = (o * n + j) * inner
+        values.append(contentsOf: self.values[base..<(base + inner)])
+      }
+    }
+    return Constant(dims: Array(dims[..<axis]) + indices.dims + Array(dims[(axis + 1)...]), values: values)
+  }
+
+  /// `self[start..<end]` on each axis (steps of 1).
+  func slice(start: [Int], end: [Int]) -> Constant {
+    let out = zip(start, end).map { $1 - $0 }
+    let s = Constant.strides(dims), so = Constant.strides(out)
+    let n = out.reduce(1, *)
+    var values = [Double](repeating: 0, count: n)
+    for flat in 0..<n {
+      var src = 0, rem = flat
+      for i in dims.indices {
+        let idx = rem / so[i]
+        rem %= so[i]
+        src += (idx + start[i]) * s[i]
+      }
+      values[flat] = self.values[src]
+    }
+    return Constant(dims: out, values: values)
+  }
+
+  /// Concatenation along `axis`.
+  static func concat(_ parts: [Constant], axis: Int) -> Constant? {
+    guard let first = parts.first, axis >= 0, axis < first.rank else { return nil }
+    for p in parts {
+      guard p.rank == first.rank,
+        (0..<p.rank).allSatisfy({ $0 == axis || p.dims[$0] == first.dims[$0] })
+      else { return nil }
+    }
+    let outer = first.dims[..<axis].reduce(1, *)
+    var values = [Double]()
+    for o in 0..<outer {
+      for p in parts {
+        let run = p.dims[axis...].reduce(1, *)
+        values.append(contentsOf: p.values[(o * run)..<((o + 1) * run)])
+      }
+    }
+    var dims = first.dims
+    dims[axis] = parts.map { $0.dims[axis] }.reduce(0, +)
+    return Constant(dims: dims, values: values)
+  }
+}

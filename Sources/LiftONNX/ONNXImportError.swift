@@ -1,0 +1,61 @@
+import LiftNN
+
+/// Errors thrown while reading an ONNX model into a ``LiftNN/Graph``.
+///
+/// Every case prints as one line naming the file, tensor or node concerned
+/// (`description`), so the command-line tool can show it unchanged.
+public enum ONNXImportError: Error, Equatable, CustomStringConvertible {
+  /// The file could not be read at all.
+  case unreadableFile(path: String, reason: String)
+  /// The bytes are not a valid serialized `ModelProto` (truncated or not ONNX).
+  case invalidProtobuf(reason: String)
+  /// The model imports the default (`ai.onnx`) operator set at a version outside 11…21, or
+  /// not at all.
+  case unsupportedOpset(version: Int?)
+  /// A node uses an operator domain other than the default one (`com.microsoft`, …).
+  case unsupportedDomain(domain: String, opType: String, node: String)
+  /// An operator without a converter (LSTM, If, Loop, Attention, …).
+  case unsupportedOperator(opType: String, node: String, opset: Int)
+  /// A supported operator used in a way the importer cannot express in the graph IR
+  /// (an attribute value, a broadcast between two graph tensors, an op on the batch axis, …).
+  case unsupportedUsage(opType: String, node: String, reason: String)
+  /// A node reads a tensor that no earlier node, input or initializer produces.
+  case missingTensor(name: String, node: String)
+  /// A tensor's element type is not one the importer can decode (or, for a model input,
+  /// not float32).
+  case unsupportedDataType(tensor: String, dataType: Int)
+  /// A tensor's stored data does not match its dimensions, or is otherwise malformed.
+  case invalidTensor(name: String, reason: String)
+  /// An initializer keeps its data in an external file that is missing or too short.
+  case missingExternalData(tensor: String, file: String)
+  /// A model input has a symbolic or missing extent on an axis other than the batch axis.
+  case dynamicDimension(input: String, axis: Int)
+  /// Anything else structurally wrong with the model (no outputs, an output that is a
+  /// constant, …).
+  case invalidModel(String)
+
+  public var description: String {
+    switch self {
+    case .unreadableFile(let path, let reason): "cannot read ONNX model \(path): \(reason)"
+    case .invalidProtobuf(let reason): "not a valid ONNX model (protobuf decoding failed: \(reason))"
+    case .unsupportedOpset(let v):
+      if let v { "ONNX opset \(v) is not supported (supported: 11…21)" } else {
+        "the model imports no default-domain ONNX opset"
+      }
+    case .unsupportedDomain(let domain, let op, let node):
+      "node '\(node)' (\(op)) uses operator domain '\(domain)'; only the default ONNX domain is supported"
+    case .unsupportedOperator(let op, let node, let opset):
+      "node '\(node)': operator \(op) (opset \(opset)) is not supported"
+    case .unsupportedUsage(let op, let node, let reason): "node '\(node)' (\(op)): \(reason)"
+    case .missingTensor(let name, let node): "node '\(node)' reads tensor '\(name)', which is never defined"
+    case .unsupportedDataType(let tensor, let type):
+      "tensor '\(tensor)' has unsupported ONNX data type \(type)"
+    case .invalidTensor(let name, let reason): "tensor '\(name)': \(reason)"
+    case .missingExternalData(let tensor, let file):
+      "initializer '\(tensor)' stores its data in external file '\(file)', which is missing or too short"
+    case .dynamicDimension(let input, let axis):
+      "input '\(input)' has a dynamic extent on axis \(axis); only the batch axis (0) may be dynamic"
+    case .invalidModel(let reason): "invalid ONNX model: \(reason)"
+    }
+  }
+}

@@ -1,0 +1,240 @@
+import Foundation
+import LiftNN
+import LiftTensor
+import SwiftProtobuf
+
+/// Reads an ONNX model file (`.onnx`) into a ``LiftNN/Graph``.
+///
+/// Supported: the default operator domain at opsets 11…21, float32 inputs whose first axis is
+/// the (possibly symbolic) batch axis and whose other extents are fixed, initializers stored
+/// inline or in external data files next to the model, and the operators listed in
+/// `Sources/LiftONNX/README.md`. The graph's inputs and outputs keep the ONNX layout
+/// (`(N, C, L)` in, the ONNX output shape out); convolutions and pooling run channels-last
+/// inside the graph between explicit ``LiftNN/Op/transpose(_:)`` nodes, most of which
+/// ``eliminateRedundantTransposes(_:)`` then removes.
+///
+/// - Parameters:
+///   - url: a file URL of the model; external data files are looked up next to it.
+///   - optimizeLayout: whether to run ``eliminateRedundantTransposes(_:)`` (default `true`;
+///     the result is the same up to float rounding order, which it does not change).
+/// - Throws: ``ONNXImportError`` for unreadable files, unsupported operators, opsets or
+///   domains, and models the graph IR cannot express — never traps on bad input.
+public func loadONNXModel(at url: URL, optimizeLayout: Bool = true) throws(ONNXImportError) -> Graph {
+  let data: Data
+  do {
+    data = try Data(contentsOf: url)
+  } catch {
+    throw .unreadableFile(path: url.path, reason: (error as NSError).localizedDescription)
+  }
+  return try loadONNXModel(
+    from: data, externalDataDirectory: url.deletingLastPathComponent(), optimizeLayout: optimizeLayout)
+}
+
+/// Reads a serialized ONNX `ModelProto` into a ``LiftNN/Graph``; see
+/// ``loadONNXModel(at:optimizeLayout:)``.
+///
+/// - Parameter externalDataDirectory: where initializers with external data are read from;
+///   with `nil`, such a model throws ``ONNXImportError/missingExternalData(tensor:file:)``.
+public func loadONNXModel(from data: Data, externalDataDirectory: URL? = nil, optimizeLayout: Bool = true)
+  throws(ONNXImportError) -> Graph
+{
+  let model: Onnx_ModelProto
+  do {
+    model = try Onnx_ModelProto(serializedBytes: data)
+  } catch {
+    throw .invalidProtobuf(reason: "\(error)")
+  }
+  var importer = try Importer(model: model, baseDirectory: externalDataDirectory)
+  let graph = try importer.run()
+  return optimizeLayout ? eliminateRedundantTransposes(graph) : graph
+}
+
+// MARK: - Conversion state
+
+/// What an ONNX tensor name stands for while converting.
+enum Value: Sendable {
+  /// A node of the graph being built, with its per-example ONNX shape (batch axis dropped).
+  case node(NodeID, shape: [Int])
+  /// A value known at import time.
+  case constant(Constant)
+}
+
+/// The state shared by the operator converters: tensor names → values, and the nodes emitted
+/// so far (in ONNX layout: every emitted node's value equals the ONNX tensor of its name).
+struct ConversionContext {
+  let opset: Int
+  var values: [String: Value] = [:]
+  var nodes: [Node] = []
+  /// Graph-tensor per-example shapes, by node index.
+  var shapes: [[Int]] = []
+  var usedNames: Set<String> = []
+  /// How many node inputs and graph outputs read each tensor name.
+  var useCounts: [String: Int] = [:]
+  /// The batch extent fixed by the file, when the first input axis has a `dim_value`.
+  var fixedBatch: Int?
+
+  init(opset: Int) { self.opset = opset }
+
+  /// A node name not used yet, derived from `base`.
+  mutating func uniqueName(_ base: String) -> String {
+    var name = base.isEmpty ? "node" : base
+    var k = 2
+    while usedNames.contains(name) {
+      name = "\(base)#\(k)"
+      k += 1
+    }
+    usedNames.insert(name)
+    return name
+  }
+
+  /// Appends a node after checking its shape with ``LiftNN/Graph/outputShape(_:inputs:)``.
+  mutating func emit(_ op: Op, inputs: [NodeID], name: String, origin: String, onnxNode: Onnx_NodeProto)
+    throws(ONNXImportError) -> Value
+  {
+    let node = Node(op: op, inputs: inputs, name: uniqueName(name), origin: origin)
+    let operandShapes = inputs.map { Shape([1] + shapes[$0.rawValue]) }
+    let out: Shape
+    do {
+      out = try Graph.outputShape(node, inputs: operandShapes)
+    } catch {
+      throw .unsupportedUsage(opType: onnxNode.opType, node: displayName(onnxNode), reason: error.description)
+    }
+    nodes.append(node)
+    let perExample = Array(out.dimensions.dropFirst())
+    shapes.append(perExample)
+    return .node(NodeID(nodes.count - 1), shape: perExample)
+  }
+}
+
+/// The name used for a node in messages: its `name`, else its first output.
+func displayName(_ node: Onnx_NodeProto) -> String {
+  node.name.isEmpty ? (node.output.first ?? node.opType) : node.name
+}
+
+// MARK: - Importer
+
+struct Importer {
+  let model: Onnx_ModelProto
+  let baseDirectory: URL?
+  var context: ConversionContext
+
+  init(model: Onnx_ModelProto, baseDirectory: URL?) throws(ONNXImportError) {
+    self.model = model
+    self.baseDirectory = baseDirectory
+    let defaults = model.opsetImport.filter { $0.domain.isEmpty || $0.domain == "ai.onnx" }
+    guard let version = defaults.map({ Int($0.version) }).max() else { throw .unsupportedOpset(version: nil) }
+    guard (11...21).contains(version) else { throw .unsupportedOpset(version: version) }
+    context = ConversionContext(opset: version)
+  }
+
+  mutating func run() throws(ONNXImportError) -> Graph {
+    let g = model.graph
+    // Constants: initializers first (older exporters also list them as graph inputs).
+    var initializerNames = Set<String>()
+    for t in g.initializer {
+      context.values[t.name] = .constant(try decodeTensor(t, baseDirectory: baseDirectory))
+      initializerNames.insert(t.name)
+    }
+    for vi in g.input where !initializerNames.contains(vi.name) {
+      try addInput(vi)
+    }
+    guard !context.nodes.isEmpty else { throw .invalidModel("the graph has no float inputs") }
+    for n in g.node {
+      for i in n.input where !i.isEmpty { context.useCounts[i, default: 0] += 1 }
+    }
+    for o in g.output { context.useCounts[o.name, default: 0] += 1 }
+
+    for n in g.node where n.output.first?.isEmpty ?? true {
+      throw .invalidModel("node '\(displayName(n))' (\(n.opType)) has no output")
+    }
+    let (nodes, fused) = try fuseErfGELU(g.node, context: context)
+    // Unsupported operators and domains are reported before anything else can go wrong
+    // (an LSTM's initial-state ConstantOfShape, say).
+    for (index, node) in nodes.enumerated() where fused[index] == nil {
+      guard node.domain.isEmpty || node.domain == "ai.onnx" else {
+        throw .unsupportedDomain(domain: node.domain, opType: node.opType, node: displayName(node))
+      }
+      _ = try converter(for: node, opset: context.opset)
+    }
+    for (index, node) in nodes.enumerated() {
+      let conversion: OperatorConverter
+      if let fusedConverter = fused[index] {
+        conversion = OperatorConverter(sinceVersion: 1, convert: fusedConverter)
+      } else {
+        conversion = try converter(for: node, opset: context.opset)
+      }
+      // Dropout's mask, MaxPool's indices, BatchNormalization's running statistics: only the
+      // first output is produced.
+      for extra in node.output.dropFirst() where !extra.isEmpty && (context.useCounts[extra] ?? 0) > 0 {
+        throw .unsupportedUsage(
+          opType: node.opType, node: displayName(node), reason: "only the first output can be used, '\(extra)' is read")
+      }
+      guard let out = node.output.first, !out.isEmpty else {
+        throw .invalidModel("node '\(displayName(node))' has no output")
+      }
+      context.values[out] = try conversion.convert(node, &context)
+    }
+
+    var outputs = [NodeID]()
+    for o in g.output {
+      guard let v = context.values[o.name] else { throw .missingTensor(name: o.name, node: "graph output") }
+      guard case .node(let id, _) = v else {
+        throw .invalidModel("output '\(o.name)' is a constant, not computed from the inputs")
+      }
+      outputs.append(id)
+    }
+    guard !outputs.isEmpty else { throw .invalidModel("the graph has no outputs") }
+    return buildGraph(nodes: context.nodes, outputs: outputs)
+  }
+
+  mutating func addInput(_ vi: Onnx_ValueInfoProto) throws(ONNXImportError) {
+    let t = vi.type.tensorType
+    guard t.elemType == Int32(ONNXDataType.float.rawValue) else {
+      throw .unsupportedDataType(tensor: vi.name, dataType: Int(t.elemType))
+    }
+    let dims = t.shape.dim
+    guard !dims.isEmpty else { throw .dynamicDimension(input: vi.name, axis: 0) }
+    var perExample = [Int]()
+    for (axis, d) in dims.enumerated() {
+      var extent: Int?
+      if case .dimValue(let v) = d.value, v > 0 { extent = Int(v) }
+      if axis == 0 {
+        if let extent { context.fixedBatch = extent }
+        continue
+      }
+      guard let extent else { throw .dynamicDimension(input: vi.name, axis: axis) }
+      perExample.append(extent)
+    }
+    let name = context.uniqueName(vi.name)
+    context.nodes.append(Node(op: .input(shape: perExample.map { $0 }), inputs: [], name: name, origin: "input"))
+    context.shapes.append(perExample)
+    context.values[vi.name] = .node(NodeID(context.nodes.count - 1), shape: perExample)
+  }
+}
+
+/// Indices of `outputs` and their ancestors.
+func liveNodes(_ nodes: [Node], outputs: [NodeID]) -> Set<Int> {
+  var live = Set<Int>()
+  var stack = outputs.map(\.rawValue)
+  while let i = stack.popLast() {
+    guard live.insert(i).inserted else { continue }
+    stack.append(contentsOf: nodes[i].inputs.map(\.rawValue))
+  }
+  return live
+}
+
+/// Builds a ``LiftNN/Graph`` from nodes in topological order, keeping every input and the
+/// ancestors of `outputs` only (IDs are renumbered).
+func buildGraph(nodes: [Node], outputs: [NodeID]) -> Graph {
+  let live = liveNodes(nodes, outputs: outputs)
+  var graph = Graph()
+  var newID = [Int: NodeID]()
+  for (i, n) in nodes.enumerated() {
+    var isInput = false
+    if case .input = n.op { isInput = true }
+    guard isInput || live.contains(i) else { continue }
+    newID[i] = graph.add(n.op, inputs: n.inputs.map { newID[$0.rawValue]! }, name: n.name, origin: n.origin)
+  }
+  graph.outputs = outputs.map { newID[$0.rawValue]! }
+  return graph
+}

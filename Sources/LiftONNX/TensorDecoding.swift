@@ -1,0 +1,148 @@
+import Foundation
+
+// Decoding of `TensorProto` payloads (initializers, `Constant` node values) to ``Constant``.
+// ONNX stores numbers either in the typed repeated fields (`float_data`, `int64_data`, …) or
+// little-endian in `raw_data`, or — for large models — in an external file next to the model.
+
+/// ONNX `TensorProto.DataType` values the importer decodes.
+enum ONNXDataType: Int {
+  case float = 1, uint8 = 2, int8 = 3, uint16 = 4, int16 = 5, int32 = 6, int64 = 7
+  case bool = 9, float16 = 10, double = 11, uint32 = 12, uint64 = 13, bfloat16 = 16
+}
+
+/// float16 bits → Float (exact; subnormals, infinities and NaN included).
+func halfToFloat(_ bits: UInt16) -> Float {
+  let sign: UInt32 = UInt32(bits & 0x8000) << 16
+  let exponent = Int((bits >> 10) & 0x1F)
+  let mantissa = UInt32(bits & 0x3FF)
+  if exponent == 0 {
+    // Zero or subnormal: mantissa · 2⁻²⁴.
+    let magnitude = Float(mantissa) * Float(sign: .plus, exponent: -24, significand: 1)
+    return sign == 0 ? magnitude : -magnitude
+  }
+  if exponent == 31 {
+    return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13))
+  }
+  return Float(bitPattern: sign | UInt32(exponent - 15 + 127) << 23 | (mantissa << 13))
+}
+
+/// Reads the value of `tensor`.
+///
+/// - Parameter baseDirectory: where external data files are looked up (the model's folder).
+func decodeTensor(_ tensor: Onnx_TensorProto, baseDirectory: URL?) throws(ONNXImportError) -> Constant {
+  let name = tensor.name
+  let dims = tensor.dims.map { Int($0) }
+  guard dims.allSatisfy({ $0 >= 0 }), let count = checkedProduct(dims) else {
+    throw .invalidTensor(name: name, reason: "bad dimensions \(dims)")
+  }
+  guard let type = ONNXDataType(rawValue: Int(tensor.dataType)) else {
+    throw .unsupportedDataType(tensor: name, dataType: Int(tensor.dataType))
+  }
+  var raw: Data? = tensor.hasRawData ? tensor.rawData : nil
+  if tensor.dataLocation == .external {
+    raw = try readExternal(tensor, baseDirectory: baseDirectory)
+  }
+  let values: [Double]
+  if let raw {
+    values = try decodeRaw(raw, type: type, count: count, name: name)
+  } else {
+    switch type {
+    case .float: values = tensor.floatData.map { Double($0) }
+    case .double: values = tensor.doubleData
+    case .int64: values = tensor.int64Data.map { Double($0) }
+    case .uint32, .uint64: values = tensor.uint64Data.map { Double($0) }
+    case .float16: values = tensor.int32Data.map { Double(halfToFloat(UInt16(truncatingIfNeeded: $0))) }
+    case .bfloat16:
+      values = tensor.int32Data.map { Double(Float(bitPattern: UInt32(UInt16(truncatingIfNeeded: $0)) << 16)) }
+    case .uint8, .int8, .uint16, .int16, .int32, .bool: values = tensor.int32Data.map { Double($0) }
+    }
+  }
+  guard values.count == count else {
+    throw .invalidTensor(name: name, reason: "\(values.count) values for dimensions \(dims)")
+  }
+  return Constant(dims: dims, values: values)
+}
+
+private func checkedProduct(_ dims: [Int]) -> Int? {
+  var n = 1
+  for d in dims {
+    let (p, overflow) = n.multipliedReportingOverflow(by: d)
+    if overflow { return nil }
+    n = p
+  }
+  return n
+}
+
+private func decodeRaw(_ raw: Data, type: ONNXDataType, count: Int, name: String) throws(ONNXImportError)
+  -> [Double]
+{
+  let size: Int
+  switch type {
+  case .float, .int32, .uint32: size = 4
+  case .double, .int64, .uint64: size = 8
+  case .float16, .bfloat16, .int16, .uint16: size = 2
+  case .int8, .uint8, .bool: size = 1
+  }
+  let (expected, overflow) = count.multipliedReportingOverflow(by: size)
+  guard !overflow, raw.count == expected else {
+    throw .invalidTensor(name: name, reason: "raw_data has \(raw.count) bytes for \(count) values of \(size) bytes")
+  }
+  let bytes = [UInt8](raw)
+  func load<T: FixedWidthInteger>(_: T.Type, _ i: Int) -> T {
+    var v: T = 0
+    for b in 0..<size { v |= T(truncatingIfNeeded: bytes[i * size + b]) << (8 * b) }
+    return v
+  }
+  return (0..<count).map { i -> Double in
+    switch type {
+    case .float: Double(Float(bitPattern: load(UInt32.self, i)))
+    case .double: Double(bitPattern: load(UInt64.self, i))
+    case .int64: Double(Int64(bitPattern: load(UInt64.self, i)))
+    case .uint64: Double(load(UInt64.self, i))
+    case .int32: Double(Int32(bitPattern: load(UInt32.self, i)))
+    case .uint32: Double(load(UInt32.self, i))
+    case .float16: Double(halfToFloat(load(UInt16.self, i)))
+    case .bfloat16: Double(Float(bitPattern: UInt32(load(UInt16.self, i)) << 16))
+    case .int16: Double(Int16(bitPattern: load(UInt16.self, i)))
+    case .uint16: Double(load(UInt16.self, i))
+    case .int8: Double(Int8(bitPattern: bytes[i]))
+    case .uint8, .bool: Double(bytes[i])
+    }
+  }
+}
+
+private func readExternal(_ tensor: Onnx_TensorProto, baseDirectory: URL?) throws(ONNXImportError) -> Data {
+  var location = "", offset = 0, length: Int?
+  for entry in tensor.externalData {
+    switch entry.key {
+    case "location": location = entry.value
+    case "offset": offset = Int(entry.value) ?? -1
+    case "length": length = Int(entry.value)
+    default: break
+    }
+  }
+  guard !location.isEmpty, offset >= 0, (length ?? 0) >= 0 else {
+    throw .invalidTensor(name: tensor.name, reason: "external data without a valid location/offset")
+  }
+  guard let baseDirectory else {
+    throw .missingExternalData(tensor: tensor.name, file: location)
+  }
+  let url = baseDirectory.appendingPathComponent(location)
+  guard let handle = try? FileHandle(forReadingFrom: url) else {
+    throw .missingExternalData(tensor: tensor.name, file: url.path)
+  }
+  defer { try? handle.close() }
+  do {
+    try handle.seek(toOffset: UInt64(offset))
+    let data: Data
+    if let length {
+      data = try handle.read(upToCount: length) ?? Data()
+      guard data.count == length else { throw ONNXImportError.missingExternalData(tensor: tensor.name, file: url.path) }
+    } else {
+      data = try handle.readToEnd() ?? Data()
+    }
+    return data
+  } catch {
+    throw .missingExternalData(tensor: tensor.name, file: url.path)
+  }
+}
