@@ -73,6 +73,32 @@ struct ModiscoTests {
     #expect(h.scalars == Self.lengthLast(hyp))
   }
 
+  /// ONNX / torch models read `[N, 4, L]`: the files hold the arrays as they are.
+  @Test func channelsFirstInputsAreWrittenAsTheyAre() throws {
+    let dir = try scratchDirectory()
+    let onnx = kerasFixtures.deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("LiftONNXTests/Fixtures/genomics_cnn_dynamo.onnx")
+    // Two one-hot sequences [2, 4, 40]: base (i·7 + p) mod 4 at position p.
+    var x = Tensor.zeros([2, 4, 40])
+    x.withUnsafeMutableBufferPointer { p in
+      for i in 0..<2 { for pos in 0..<40 { p[(i * 4 + (i * 7 + pos) % 4) * 40 + pos] = 1 } }
+    }
+    let xURL = dir.appendingPathComponent("x.npy")
+    try NumPy.write(x, to: xURL)
+    let common = ["explain", onnx.path, "--input", xURL.path, "--shuffles", "2", "--seed", "3", "--quiet"]
+    let r = try runDeeplift(arguments: common + ["--output", dir.appendingPathComponent("s.npy").path, "--modisco", dir.appendingPathComponent("m").path])
+    #expect(r.status == 0, "\(r.stderr)")
+    let h = try runDeeplift(arguments: common + ["--output", dir.appendingPathComponent("h.npy").path, "--hypothetical"])
+    #expect(h.status == 0, "\(h.stderr)")
+    let ohe = try Self.readSingle(dir.appendingPathComponent("m/ohe.npz"))
+    #expect(ohe.shape.dimensions == [2, 4, 40])
+    #expect(ohe.scalars == x.scalars)
+    let hyp = try Self.readSingle(dir.appendingPathComponent("m/hyp.npz"))
+    let expected = try NumPy.read(dir.appendingPathComponent("h.npy"))
+    #expect(hyp.shape == expected.shape)
+    expectClose(hyp.scalars, expected.scalars, rtol: 1e-6, atol: 1e-6)
+  }
+
   @Test("not a sequence model or not a directory: one line, non-zero exit, nothing written", arguments: [
     ("mlp.h5", "mlp.x.npy", "modisco", "TF-MoDISco needs one-hot DNA"),
     ("genomics_cnn.h5", "genomics_cnn.x.npy", "file", "is not a directory"),
