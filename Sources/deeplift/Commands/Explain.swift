@@ -179,7 +179,10 @@ extension DeepLift {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
-      _ = try request()
+      let r = try request()
+      if r.hypothetical && !r.method.isDeepLIFT {
+        throw ValidationError("--hypothetical needs a DeepLIFT method (rescale, reveal-cancel, genomics-default), not \(r.method.rawValue)")
+      }
     }
 
     /// The validated request.
