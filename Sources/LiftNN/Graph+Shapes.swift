@@ -104,10 +104,12 @@ extension Graph {
       return [x[0], x[-1]]
     case .reshape(let target):
       let x = try one()
-      let count = x.dropFirst.scalarCount
+      guard let count = Shape.checkedCount(x.dropFirst.dimensions) else { throw fail("input too large") }
       let unknown = target.filter { $0 == -1 }.count
       guard unknown <= 1, target.allSatisfy({ $0 >= -1 }) else { throw fail("bad target shape \(target)") }
-      let known = target.filter { $0 != -1 }.reduce(1, *)
+      guard let known = Shape.checkedCount(target.filter { $0 != -1 }) else {
+        throw fail("target shape \(target) has too many elements")
+      }
       var dims = target
       if unknown == 1 {
         guard known > 0, count % known == 0 else { throw fail("cannot reshape \(count) values to \(target)") }
@@ -127,7 +129,14 @@ extension Graph {
       guard before.count == x.rank - 1, after.count == x.rank - 1,
         before.allSatisfy({ $0 >= 0 }), after.allSatisfy({ $0 >= 0 })
       else { throw fail("bad padding \(before) \(after)") }
-      return Shape([x[0]] + (1..<x.rank).map { x.dimensions[$0] + before[$0 - 1] + after[$0 - 1] })
+      var padded = [x[0]]
+      for i in 1..<x.rank {
+        let (a, o1) = x.dimensions[i].addingReportingOverflow(before[i - 1])
+        let (b, o2) = a.addingReportingOverflow(after[i - 1])
+        guard !o1, !o2 else { throw fail("padding \(before) \(after) overflows") }
+        padded.append(b)
+      }
+      return Shape(padded)
     case .slice(let start, let end):
       let x = try one()
       guard start.count == x.rank - 1, end.count == x.rank - 1,
@@ -143,7 +152,9 @@ extension Graph {
         guard t.rank == first.rank,
           (0..<t.rank).allSatisfy({ $0 == a || t.dimensions[$0] == first.dimensions[$0] })
         else { throw fail("operands differ off the concatenation axis") }
-        out[a] += t[a]
+        let (sum, overflow) = out[a].addingReportingOverflow(t[a])
+        guard !overflow else { throw fail("concatenated extent overflows") }
+        out[a] = sum
       }
       return out
     case .add, .average, .maximum, .minimum, .subtract:
