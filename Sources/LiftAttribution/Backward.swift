@@ -168,6 +168,45 @@ struct Propagation {
     }
   }
 
+  /// `m ⊙ tile(Δy/Δx)` for an elementwise activation in one pass over the activations of both
+  /// sides (no Δ or factor tensors): the same float operations as ``rescaleFactor(_:)``
+  /// followed by `multipliedTiled`, so the result is bit-identical. ReLU is specialised.
+  func fusedRescale(_ id: NodeID, _ f: Activation, _ m: Tensor) -> Tensor {
+    let input = graph[id].inputs[0]
+    let xi = x[input.rawValue]!, ri = r[input.rawValue]!, xo = x[id.rawValue]!, ro = r[id.rawValue]!
+    let k = xi.scalarCount, n = m.scalarCount
+    precondition(k > 0 ? n % k == 0 : n == 0, "cannot tile \(xi.shape) over \(m.shape)")
+    return Tensor(shape: m.shape) { out in
+      m.withUnsafeBufferPointer { mp in
+        xi.withUnsafeBufferPointer { xip in
+          ri.withUnsafeBufferPointer { rip in
+            xo.withUnsafeBufferPointer { xop in
+              ro.withUnsafeBufferPointer { rop in
+                var base = 0
+                while base < n {
+                  if f.isReLU {
+                    for j in 0..<k {
+                      let dx = xip[j] - rip[j]
+                      let s: Float = abs(dx) < nearZero ? (rip[j] > 0 ? 1 : 0) : (xop[j] - rop[j]) / dx
+                      out[base &+ j] = mp[base &+ j] * s
+                    }
+                  } else {
+                    for j in 0..<k {
+                      let dx = xip[j] - rip[j]
+                      let s: Float = abs(dx) < nearZero ? f.derivative(rip[j]) : (xop[j] - rop[j]) / dx
+                      out[base &+ j] = mp[base &+ j] * s
+                    }
+                  }
+                  base &+= k
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
   /// RevealCancel for an elementwise node: `(Δy⁺, Δy⁻, a, b)` with `a = pc(Δx⁺)`,
   /// `b = pc(Δx⁻)` and
   /// ```
@@ -370,6 +409,9 @@ struct Propagation {
     let input = node.inputs[0]
     switch modes[id.rawValue] ?? .rescale {
     case .rescale:
+      if case .activation(let f) = node.op, my.isSymmetric {
+        return Multipliers(pos: fusedRescale(id, f, my.pos), neg: nil)
+      }
       let s = rescaleFactor(id)
       return my.map { $0.multipliedTiled(s) }
     case .revealCancel:
