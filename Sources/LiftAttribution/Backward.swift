@@ -242,12 +242,16 @@ struct Propagation {
 
   /// Propagates multipliers from `target` (seeded with `seed`, `[T·P, …]`) back to every
   /// node it depends on; returns the accumulated multipliers per node.
-  mutating func backward(target: NodeID, seed: Tensor) -> [Multipliers?] {
+  /// Multipliers of nodes other than the inputs and `keeping` are released once passed on, so
+  /// at most a few layers' multipliers are alive at a time (those entries are `nil`).
+  mutating func backward(target: NodeID, seed: Tensor, keeping: Set<NodeID> = []) -> [Multipliers?] {
     var m = [Multipliers?](repeating: nil, count: graph.nodes.count)
     m[target.rawValue] = Multipliers(pos: seed, neg: nil)
+    let inputs = Set(graph.inputs)
     for i in stride(from: target.rawValue, through: 0, by: -1) {
       guard let my = m[i] else { continue }
       let node = graph[NodeID(i)]
+      if !node.inputs.isEmpty && !inputs.contains(NodeID(i)) && !keeping.contains(NodeID(i)) { m[i] = nil }
       for (k, input) in node.inputs.enumerated() {
         let contribution = inputMultipliers(NodeID(i), operand: k, my)
         m[input.rawValue] = m[input.rawValue].map { $0 + contribution } ?? contribution
