@@ -185,9 +185,13 @@ struct Propagation {
                 var base = 0
                 while base < n {
                   if f.isReLU {
+                    // Select form (both sides computed) so the loop vectorises; the quotient
+                    // of a near-zero Δx is discarded.
                     for j in 0..<k {
                       let dx = xip[j] - rip[j]
-                      let s: Float = abs(dx) < nearZero ? (rip[j] > 0 ? 1 : 0) : (xop[j] - rop[j]) / dx
+                      let q = (xop[j] - rop[j]) / dx
+                      let g: Float = rip[j] > 0 ? 1 : 0
+                      let s = abs(dx) < nearZero ? g : q
                       out[base &+ j] = mp[base &+ j] * s
                     }
                   } else {
