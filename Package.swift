@@ -96,7 +96,8 @@ let package = Package(
     .testTarget(name: "LiftKitTests", dependencies: ["LiftKit", "LiftIO", "LiftTestSupport"]),
     .testTarget(name: "LiftPlotTests", dependencies: ["LiftPlot", "LiftTensor"]),
     .testTarget(
-      name: "LiftONNXTests", dependencies: ["LiftONNX", "LiftTestSupport"],
+      name: "LiftONNXTests",
+      dependencies: ["LiftONNX", "LiftAttribution", "LiftKeras", "LiftIO", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),
     // deepliftTests runs the built `deeplift` and example binaries (root executables, built by
     // `swift build --build-tests` anyway) but must not list them as dependencies: a test target

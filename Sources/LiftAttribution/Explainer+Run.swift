@@ -434,7 +434,14 @@ struct ReferencePlan {
       sharedRows = nil
       rowsPerExample = ts.map { $0.reshaped(Shape([$0.shape[0] * m] + Array($0.shape.dimensions.dropFirst(2)))) }
     case .background(let ts):
-      try check(ts, { x, r in r.rank == x.rank && r.shape.dropFirst == x.shape.dropFirst && r.shape[0] >= 1 }, "[M, …] background rows with the input's example shape")
+      guard ts.count == inputs.count else {
+        throw .inputs("\(ts.count) background arrays for \(inputs.count) model inputs")
+      }
+      for (k, (x, r)) in zip(inputs, ts).enumerated()
+      where !(r.rank == x.rank && r.shape.dropFirst == x.shape.dropFirst && r.shape[0] >= 1) {
+        throw .inputs(
+          "background for input '\(names[k])' has shape (\(r.shape.dimensions.map(String.init).joined(separator: ", "))) but one example has shape (\(x.shape.dropFirst.dimensions.map(String.init).joined(separator: ", "))); expected [M, …] rows shaped like one example")
+      }
       let m = ts[0].shape[0]
       guard ts.allSatisfy({ $0.shape[0] == m }) else {
         throw .inputs("every input's background needs the same number of rows")

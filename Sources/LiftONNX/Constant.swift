@@ -37,8 +37,14 @@ struct Constant: Sendable {
     for v in values {
       guard v.isFinite, v.rounded() == v, abs(v) < 0x1p62 else {
         // ONNX uses INT64_MAX / INT64_MIN as "to the end" in Slice.
-        if v >= 0x1p62 { out.append(Int.max / 2); continue }
-        if v <= -0x1p62 { out.append(Int.min / 2); continue }
+        if v >= 0x1p62 {
+          out.append(Int.max / 2)
+          continue
+        }
+        if v <= -0x1p62 {
+          out.append(Int.min / 2)
+          continue
+        }
         return nil
       }
       out.append(Int(v))
@@ -69,11 +75,15 @@ struct Constant: Sendable {
       guard ad[i] == bd[i] || ad[i] == 1 || bd[i] == 1 else { return nil }
       out.append(ad[i] == 1 ? bd[i] : ad[i])
     }
-    let sa = strides(ad), sb = strides(bd), so = strides(out)
+    let sa = strides(ad)
+    let sb = strides(bd)
+    let so = strides(out)
     let n = out.reduce(1, *)
     var values = [Double](repeating: 0, count: n)
     for flat in 0..<n {
-      var ia = 0, ib = 0, rem = flat
+      var ia = 0
+      var ib = 0
+      var rem = flat
       for i in 0..<r {
         let idx = rem / so[i]
         rem %= so[i]
@@ -88,7 +98,8 @@ struct Constant: Sendable {
   /// Elements `index` along `axis` (Gather with integer indices of any rank).
   func gather(indices: Constant, axis: Int) -> Constant? {
     guard axis >= 0, axis < rank, let idx = indices.integers else { return nil }
-    let outer = dims[..<axis].reduce(1, *), inner = dims[(axis + 1)...].reduce(1, *)
+    let outer = dims[..<axis].reduce(1, *)
+    let inner = dims[(axis + 1)...].reduce(1, *)
     let n = dims[axis]
     var values = [Double]()
     for o in 0..<outer {
@@ -105,11 +116,13 @@ struct Constant: Sendable {
   /// `self[start..<end]` on each axis (steps of 1).
   func slice(start: [Int], end: [Int]) -> Constant {
     let out = zip(start, end).map { $1 - $0 }
-    let s = Constant.strides(dims), so = Constant.strides(out)
+    let s = Constant.strides(dims)
+    let so = Constant.strides(out)
     let n = out.reduce(1, *)
     var values = [Double](repeating: 0, count: n)
     for flat in 0..<n {
-      var src = 0, rem = flat
+      var src = 0
+      var rem = flat
       for i in dims.indices {
         let idx = rem / so[i]
         rem %= so[i]

@@ -37,14 +37,17 @@ extension ConversionContext {
   /// Input `i` of `node`, or `nil` when it is omitted (absent or named "").
   func optionalValue(_ node: Onnx_NodeProto, _ i: Int) throws(ONNXImportError) -> Value? {
     guard i < node.input.count, !node.input[i].isEmpty else { return nil }
-    guard let v = values[node.input[i]] else { throw .missingTensor(name: node.input[i], node: displayName(node)) }
+    guard let v = values[node.input[i]] else {
+      throw .missingTensor(name: node.input[i], node: displayName(node))
+    }
     return v
   }
 
   /// Input `i`, which must be computed from the graph inputs.
   func graphInput(_ node: Onnx_NodeProto, _ i: Int) throws(ONNXImportError) -> (id: NodeID, shape: [Int]) {
     guard case .node(let id, let shape) = try value(node, i) else {
-      throw usage(node, "input \(i) ('\(node.input[i])') must be computed from the model inputs, not a constant")
+      throw usage(
+        node, "input \(i) ('\(node.input[i])') must be computed from the model inputs, not a constant")
     }
     return (id, shape)
   }
@@ -61,7 +64,9 @@ extension ConversionContext {
     case .constant(let c):
       return c
     case .node:
-      throw usage(node, "input \(i) ('\(node.input[i])') must be a constant (initializer), not computed from the inputs")
+      throw usage(
+        node, "input \(i) ('\(node.input[i])') must be a constant (initializer), not computed from the inputs"
+      )
     }
   }
 
@@ -87,7 +92,8 @@ extension ConversionContext {
       origin: "\(node.opType) layout", onnxNode: node)
     guard case .node(let tid, _) = t else { preconditionFailure() }
     let body = try emit(
-      op, inputs: [tid], name: transposeBack ? name + ":channels_last" : name, origin: node.opType, onnxNode: node)
+      op, inputs: [tid], name: transposeBack ? name + ":channels_last" : name, origin: node.opType,
+      onnxNode: node)
     guard transposeBack, case .node(let bid, let bshape) = body else { return body }
     return try emit(
       .transpose(toChannelsFirst(rank: bshape.count + 1)), inputs: [bid], name: name,
@@ -113,7 +119,8 @@ func normalizeAxis(_ axis: Int, rank: Int, _ node: Onnx_NodeProto) throws(ONNXIm
 /// ``LiftNN/Op/affine(scale:offset:)`` or ``LiftNN/Op/prelu(alpha:)``: a leading batch extent
 /// of 1 is dropped, missing leading axes become 1. Throws when the constant would enlarge the
 /// tensor (an extent ≠ 1 where the tensor's differs) or varies along the batch axis.
-func exampleParameter(_ c: Constant, example: [Int], _ node: Onnx_NodeProto) throws(ONNXImportError) -> Tensor {
+func exampleParameter(_ c: Constant, example: [Int], _ node: Onnx_NodeProto) throws(ONNXImportError) -> Tensor
+{
   var dims = c.dims
   let full = example.count + 1
   guard dims.count <= full else {

@@ -39,7 +39,9 @@ public enum ONNXImportError: Error, Equatable, CustomStringConvertible {
     case .unreadableFile(let path, let reason): "cannot read ONNX model \(path): \(reason)"
     case .invalidProtobuf(let reason): "not a valid ONNX model (protobuf decoding failed: \(reason))"
     case .unsupportedOpset(let v):
-      if let v { "ONNX opset \(v) is not supported (supported: 11…21)" } else {
+      if let v {
+        "ONNX opset \(v) is not supported (supported: 11…21)"
+      } else {
         "the model imports no default-domain ONNX opset"
       }
     case .unsupportedDomain(let domain, let op, let node):

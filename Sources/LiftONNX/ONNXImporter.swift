@@ -167,7 +167,8 @@ struct Importer {
       // first output is produced.
       for extra in node.output.dropFirst() where !extra.isEmpty && (context.useCounts[extra] ?? 0) > 0 {
         throw .unsupportedUsage(
-          opType: node.opType, node: displayName(node), reason: "only the first output can be used, '\(extra)' is read")
+          opType: node.opType, node: displayName(node),
+          reason: "only the first output can be used, '\(extra)' is read")
       }
       guard let out = node.output.first, !out.isEmpty else {
         throw .invalidModel("node '\(displayName(node))' has no output")
@@ -206,7 +207,8 @@ struct Importer {
       perExample.append(extent)
     }
     let name = context.uniqueName(vi.name)
-    context.nodes.append(Node(op: .input(shape: perExample.map { $0 }), inputs: [], name: name, origin: "input"))
+    context.nodes.append(
+      Node(op: .input(shape: perExample.map { $0 }), inputs: [], name: name, origin: "input"))
     context.shapes.append(perExample)
     context.values[vi.name] = .node(NodeID(context.nodes.count - 1), shape: perExample)
   }

@@ -27,8 +27,13 @@ let converters: [String: [OperatorConverter]] = [
   "Sigmoid": [OperatorConverter(sinceVersion: 1, convert: activation { _, _ in .sigmoid })],
   "Tanh": [OperatorConverter(sinceVersion: 1, convert: activation { _, _ in .tanh })],
   "Softplus": [OperatorConverter(sinceVersion: 1, convert: activation { _, _ in .softplus })],
-  "LeakyRelu": [OperatorConverter(sinceVersion: 1, convert: activation { a, _ in .leakyRelu(alpha: a.float("alpha", 0.01)) })],
-  "Elu": [OperatorConverter(sinceVersion: 1, convert: activation { a, _ in .elu(alpha: a.float("alpha", 1)) })],
+  "LeakyRelu": [
+    OperatorConverter(
+      sinceVersion: 1, convert: activation { a, _ in .leakyRelu(alpha: a.float("alpha", 0.01)) })
+  ],
+  "Elu": [
+    OperatorConverter(sinceVersion: 1, convert: activation { a, _ in .elu(alpha: a.float("alpha", 1)) })
+  ],
   "Selu": [OperatorConverter(sinceVersion: 1, convert: convertSelu)],
   "Gelu": [OperatorConverter(sinceVersion: 20, convert: convertGelu)],
   "Clip": [OperatorConverter(sinceVersion: 1, convert: convertClip)],
@@ -103,10 +108,13 @@ func convertGemm(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(
   let a = Attributes(node)
   let x = try ctx.graphInput(node, 0)
   guard a.int("transA", 0) == 0 else { throw usage(node, "transA=1 would transpose the batch axis") }
-  guard x.shape.count == 1 else { throw usage(node, "input A must be 2-D (batch, features), has per-example shape \(x.shape)") }
+  guard x.shape.count == 1 else {
+    throw usage(node, "input A must be 2-D (batch, features), has per-example shape \(x.shape)")
+  }
   let b = try ctx.constantInput(node, 1)
   guard b.rank == 2 else { throw usage(node, "B must be a 2-D constant, has shape \(b.dims)") }
-  let alpha = Double(a.float("alpha", 1)), beta = Double(a.float("beta", 1))
+  let alpha = Double(a.float("alpha", 1))
+  let beta = Double(a.float("beta", 1))
   // Keras layout [in, out]: B as is, or Bᵀ with transB.
   var w = b.tensor()
   if a.int("transB", 0) != 0 { w = transposed(w, permutation: [1, 0]) }
@@ -120,15 +128,20 @@ func convertGemm(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(
     let values = c.count == 1 ? [Double](repeating: c.values[0], count: outF) : c.values
     bias = Tensor(shape: [outF], scalars: values.map { Float(beta * $0) })
   }
-  return try ctx.emit(.dense(weight: w, bias: bias), inputs: [x.id], name: node.output[0], origin: "Gemm", onnxNode: node)
+  return try ctx.emit(
+    .dense(weight: w, bias: bias), inputs: [x.id], name: node.output[0], origin: "Gemm", onnxNode: node)
 }
 
 func convertMatMul(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
   let x = try ctx.graphInput(node, 0)
   let w = try ctx.constantInput(node, 1)
-  guard w.rank == 2 else { throw usage(node, "the second operand must be a 2-D constant, has shape \(w.dims)") }
+  guard w.rank == 2 else {
+    throw usage(node, "the second operand must be a 2-D constant, has shape \(w.dims)")
+  }
   guard x.shape.count >= 1 else { throw usage(node, "the first operand needs a feature axis") }
-  return try ctx.emit(.dense(weight: w.tensor(), bias: nil), inputs: [x.id], name: node.output[0], origin: "MatMul", onnxNode: node)
+  return try ctx.emit(
+    .dense(weight: w.tensor(), bias: nil), inputs: [x.id], name: node.output[0], origin: "MatMul",
+    onnxNode: node)
 }
 
 /// Explicit pads `(before, after)` per spatial axis from `pads`/`auto_pad` (ONNX semantics:
@@ -139,7 +152,12 @@ func spatialPads(
   let d = input.count
   guard kernel.count == d, strides.count == d, dilations.count == d,
     (kernel + strides + dilations).allSatisfy({ $0 >= 1 })
-  else { throw usage(node, "kernel \(kernel), strides \(strides) and dilations \(dilations) must be positive, one per spatial axis") }
+  else {
+    throw usage(
+      node,
+      "kernel \(kernel), strides \(strides) and dilations \(dilations) must be positive, one per spatial axis"
+    )
+  }
   let mode = a.string("auto_pad") ?? "NOTSET"
   switch mode {
   case "NOTSET", "":
@@ -149,7 +167,8 @@ func spatialPads(
   case "VALID":
     return ([Int](repeating: 0, count: d), [Int](repeating: 0, count: d))
   case "SAME_UPPER", "SAME_LOWER":
-    var before = [Int](), after = [Int]()
+    var before = [Int]()
+    var after = [Int]()
     for i in 0..<d {
       let out = (input[i] + strides[i] - 1) / strides[i]
       let total = max((out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - input[i], 0)
@@ -172,11 +191,15 @@ func convertConv(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(
   let a = Attributes(node)
   let x = try ctx.graphInput(node, 0)
   let d = x.shape.count - 1
-  guard d == 1 || d == 2 else { throw usage(node, "only 1-D and 2-D convolutions are supported (input per-example shape \(x.shape))") }
+  guard d == 1 || d == 2 else {
+    throw usage(node, "only 1-D and 2-D convolutions are supported (input per-example shape \(x.shape))")
+  }
   let w = try ctx.constantInput(node, 1)
   guard w.rank == d + 2 else { throw usage(node, "weight of shape \(w.dims) for a \(d)-D convolution") }
   let kernel = Array(w.dims[2...])
-  if let k = a.ints("kernel_shape"), k != kernel { throw usage(node, "kernel_shape \(k) differs from the weight \(w.dims)") }
+  if let k = a.ints("kernel_shape"), k != kernel {
+    throw usage(node, "kernel_shape \(k) differs from the weight \(w.dims)")
+  }
   let groups = a.int("group", 1)
   let strides = a.ints("strides") ?? [Int](repeating: 1, count: d)
   let dilations = a.ints("dilations") ?? [Int](repeating: 1, count: d)
@@ -194,10 +217,13 @@ func convertConv(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(
   }
   let parameters = ConvParameters(
     strides: strides, dilations: dilations, padding: .explicit(before: before, after: after), groups: groups)
-  return try ctx.emitChannelsLast(.conv(weight: weight, bias: bias, parameters: parameters), input: x, node: node)
+  return try ctx.emitChannelsLast(
+    .conv(weight: weight, bias: bias, parameters: parameters), input: x, node: node)
 }
 
-func convertBatchNormalization(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
+func convertBatchNormalization(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError)
+  -> Value
+{
   let a = Attributes(node)
   guard a.int("training_mode", 0) == 0 else { throw usage(node, "training_mode=1 is not an inference model") }
   let x = try ctx.graphInput(node, 0)
@@ -209,7 +235,8 @@ func convertBatchNormalization(_ node: Onnx_NodeProto, _ ctx: inout ConversionCo
     guard t.count == c else { throw usage(node, "parameter \(i) of shape \(t.dims) for \(c) channels") }
     p.append(t)
   }
-  var scale = [Float](), offset = [Float]()
+  var scale = [Float]()
+  var offset = [Float]()
   for k in 0..<c {
     let s = p[0].values[k] / (p[3].values[k] + eps).squareRoot()
     scale.append(Float(s))
@@ -228,18 +255,21 @@ func activation(_ make: @escaping @Sendable (Attributes, Onnx_NodeProto) -> Acti
   { node, ctx throws(ONNXImportError) in
     let x = try ctx.graphInput(node, 0)
     return try ctx.emit(
-      .activation(make(Attributes(node), node)), inputs: [x.id], name: node.output[0], origin: node.opType, onnxNode: node)
+      .activation(make(Attributes(node), node)), inputs: [x.id], name: node.output[0], origin: node.opType,
+      onnxNode: node)
   }
 }
 
 func convertSelu(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
   let a = Attributes(node)
-  let alpha = a.float("alpha", 1.67326319217681884765625), gamma = a.float("gamma", 1.05070102214813232421875)
+  let alpha = a.float("alpha", 1.67326319217681884765625)
+  let gamma = a.float("gamma", 1.05070102214813232421875)
   guard abs(alpha - Activation.seluAlpha) <= 1e-6 * Activation.seluAlpha,
     abs(gamma - Activation.seluScale) <= 1e-6 * Activation.seluScale
   else { throw usage(node, "Selu with alpha=\(alpha), gamma=\(gamma) differs from the standard constants") }
   let x = try ctx.graphInput(node, 0)
-  return try ctx.emit(.activation(.selu), inputs: [x.id], name: node.output[0], origin: "Selu", onnxNode: node)
+  return try ctx.emit(
+    .activation(.selu), inputs: [x.id], name: node.output[0], origin: "Selu", onnxNode: node)
 }
 
 func convertGelu(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
@@ -247,26 +277,30 @@ func convertGelu(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(
   guard mode == "none" || mode == "tanh" else { throw usage(node, "approximate=\(mode) is not supported") }
   let x = try ctx.graphInput(node, 0)
   return try ctx.emit(
-    .activation(.gelu(approximate: mode == "tanh")), inputs: [x.id], name: node.output[0], origin: "Gelu", onnxNode: node)
+    .activation(.gelu(approximate: mode == "tanh")), inputs: [x.id], name: node.output[0], origin: "Gelu",
+    onnxNode: node)
 }
 
 func convertClip(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
   let a = Attributes(node)
   let x = try ctx.graphInput(node, 0)
-  var lower = a.float("min", -.infinity), upper = a.float("max", .infinity)
+  var lower = a.float("min", -.infinity)
+  var upper = a.float("max", .infinity)
   for (i, isLower) in [(1, true), (2, false)] {
     guard let c = try ctx.optionalConstant(node, i) else { continue }
     guard c.count == 1 else { throw usage(node, "min/max must be scalars") }
     if isLower { lower = Float(c.values[0]) } else { upper = Float(c.values[0]) }
   }
   return try ctx.emit(
-    .activation(.clip(lower: lower, upper: upper)), inputs: [x.id], name: node.output[0], origin: "Clip", onnxNode: node)
+    .activation(.clip(lower: lower, upper: upper)), inputs: [x.id], name: node.output[0], origin: "Clip",
+    onnxNode: node)
 }
 
 func convertPRelu(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
   let x = try ctx.graphInput(node, 0)
   let slope = try exampleParameter(try ctx.constantInput(node, 1), example: x.shape, node)
-  return try ctx.emit(.prelu(alpha: slope), inputs: [x.id], name: node.output[0], origin: "PRelu", onnxNode: node)
+  return try ctx.emit(
+    .prelu(alpha: slope), inputs: [x.id], name: node.output[0], origin: "PRelu", onnxNode: node)
 }
 
 /// Softmax from opset 13: along one axis.
@@ -274,25 +308,32 @@ func convertSoftmax(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) thro
   let x = try ctx.graphInput(node, 0)
   let axis = try normalizeAxis(Attributes(node).int("axis", -1), rank: x.shape.count + 1, node)
   guard axis >= 1 else { throw usage(node, "softmax over the batch axis") }
-  return try ctx.emit(.softmax(axis: axis), inputs: [x.id], name: node.output[0], origin: "Softmax", onnxNode: node)
+  return try ctx.emit(
+    .softmax(axis: axis), inputs: [x.id], name: node.output[0], origin: "Softmax", onnxNode: node)
 }
 
 /// Softmax before opset 13: the input is flattened to 2-D at `axis` (default 1) and the
 /// softmax runs over the second part. The last axis and axis 1 are expressible.
-func convertSoftmaxFlattening(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
+func convertSoftmaxFlattening(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError)
+  -> Value
+{
   let x = try ctx.graphInput(node, 0)
   let r = x.shape.count + 1
   let axis = try normalizeAxis(Attributes(node).int("axis", 1), rank: r, node)
   if axis == r - 1 {
-    return try ctx.emit(.softmax(axis: axis), inputs: [x.id], name: node.output[0], origin: "Softmax", onnxNode: node)
+    return try ctx.emit(
+      .softmax(axis: axis), inputs: [x.id], name: node.output[0], origin: "Softmax", onnxNode: node)
   }
   guard axis == 1 else { throw usage(node, "opset<13 softmax over axes \(axis)…\(r - 1) is not supported") }
   let flat = try ctx.emit(
-    .reshape([x.shape.reduce(1, *)]), inputs: [x.id], name: node.output[0] + ":flat", origin: "Softmax layout", onnxNode: node)
+    .reshape([x.shape.reduce(1, *)]), inputs: [x.id], name: node.output[0] + ":flat",
+    origin: "Softmax layout", onnxNode: node)
   guard case .node(let fid, _) = flat else { preconditionFailure() }
-  let s = try ctx.emit(.softmax(axis: 1), inputs: [fid], name: node.output[0] + ":softmax", origin: "Softmax", onnxNode: node)
+  let s = try ctx.emit(
+    .softmax(axis: 1), inputs: [fid], name: node.output[0] + ":softmax", origin: "Softmax", onnxNode: node)
   guard case .node(let sid, _) = s else { preconditionFailure() }
-  return try ctx.emit(.reshape(x.shape), inputs: [sid], name: node.output[0], origin: "Softmax layout", onnxNode: node)
+  return try ctx.emit(
+    .reshape(x.shape), inputs: [sid], name: node.output[0], origin: "Softmax layout", onnxNode: node)
 }
 
 // MARK: - Pooling and reductions
@@ -303,7 +344,9 @@ func pooling(max useMax: Bool) -> ConvertFunction {
     let x = try ctx.graphInput(node, 0)
     let d = x.shape.count - 1
     guard d == 1 || d == 2 else { throw usage(node, "only 1-D and 2-D pooling is supported") }
-    guard let kernel = a.ints("kernel_shape"), kernel.count == d else { throw usage(node, "kernel_shape missing or wrong length") }
+    guard let kernel = a.ints("kernel_shape"), kernel.count == d else {
+      throw usage(node, "kernel_shape missing or wrong length")
+    }
     let strides = a.ints("strides") ?? [Int](repeating: 1, count: d)
     guard strides.count == d else { throw usage(node, "bad strides \(strides)") }
     if let dil = a.ints("dilations"), dil.contains(where: { $0 != 1 }) {
@@ -311,7 +354,8 @@ func pooling(max useMax: Bool) -> ConvertFunction {
     }
     let spatial = Array(x.shape[1...])
     let ones = [Int](repeating: 1, count: d)
-    let (before, after) = try spatialPads(a, input: spatial, kernel: kernel, strides: strides, dilations: ones, node)
+    let (before, after) = try spatialPads(
+      a, input: spatial, kernel: kernel, strides: strides, dilations: ones, node)
     if a.int("ceil_mode", 0) != 0 {
       // ceil_mode changes the result only where the last window would start inside the input
       // but run past the padded end.
@@ -369,15 +413,22 @@ func reduction(mean: Bool, axesAsInput: Bool) -> ConvertFunction {
       let n = x.shape[r - 2]
       let w = Tensor(repeating: 1 / Float(n), shape: [n, 1])
       if keepDims {
-        return try ctx.emit(.dense(weight: w, bias: nil), inputs: [x.id], name: node.output[0], origin: node.opType, onnxNode: node)
+        return try ctx.emit(
+          .dense(weight: w, bias: nil), inputs: [x.id], name: node.output[0], origin: node.opType,
+          onnxNode: node)
       }
       let dense = try ctx.emit(
-        .dense(weight: w, bias: nil), inputs: [x.id], name: node.output[0] + ":keepdims", origin: node.opType, onnxNode: node)
+        .dense(weight: w, bias: nil), inputs: [x.id], name: node.output[0] + ":keepdims", origin: node.opType,
+        onnxNode: node)
       guard case .node(let id, _) = dense else { preconditionFailure() }
       return try ctx.emit(
-        .reshape(Array(x.shape.dropLast())), inputs: [id], name: node.output[0], origin: "\(node.opType) layout", onnxNode: node)
+        .reshape(Array(x.shape.dropLast())), inputs: [id], name: node.output[0],
+        origin: "\(node.opType) layout", onnxNode: node)
     }
-    throw usage(node, "reduction over axes \(axes) of a rank-\(r) tensor (only all spatial axes, or the last axis for ReduceMean)")
+    throw usage(
+      node,
+      "reduction over axes \(axes) of a rank-\(r) tensor (only all spatial axes, or the last axis for ReduceMean)"
+    )
   }
 }
 
@@ -387,7 +438,8 @@ func convertFlatten(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) thro
   let x = try ctx.graphInput(node, 0)
   let axis = try normalizeAxis(Attributes(node).int("axis", 1), rank: x.shape.count + 1, node)
   guard axis == 1 else { throw usage(node, "Flatten at axis \(axis) would merge the batch axis") }
-  return try ctx.emit(.reshape([x.shape.reduce(1, *)]), inputs: [x.id], name: node.output[0], origin: "Flatten", onnxNode: node)
+  return try ctx.emit(
+    .reshape([x.shape.reduce(1, *)]), inputs: [x.id], name: node.output[0], origin: "Flatten", onnxNode: node)
 }
 
 func convertReshape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
@@ -446,7 +498,8 @@ func convertReshape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) thro
   }
 }
 
-func convertTranspose(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
+func convertTranspose(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value
+{
   let x = try ctx.graphInput(node, 0)
   let r = x.shape.count + 1
   let perm = Attributes(node).ints("perm") ?? Array((0..<r).reversed())
@@ -455,7 +508,8 @@ func convertTranspose(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) th
   if perm == Array(0..<r) {
     return try ctx.emit(.identity, inputs: [x.id], name: node.output[0], origin: "Transpose", onnxNode: node)
   }
-  return try ctx.emit(.transpose(perm), inputs: [x.id], name: node.output[0], origin: "Transpose", onnxNode: node)
+  return try ctx.emit(
+    .transpose(perm), inputs: [x.id], name: node.output[0], origin: "Transpose", onnxNode: node)
 }
 
 func squeeze(unsqueeze: Bool, axesAsInput: Bool) -> ConvertFunction {
@@ -486,14 +540,19 @@ func squeeze(unsqueeze: Bool, axesAsInput: Bool) -> ConvertFunction {
       }
       guard Set(axes).count == axes.count else { throw usage(node, "repeated axes \(axes)") }
       for a in axes.sorted().reversed() {
-        guard dims[a] == 1 else { throw usage(node, "cannot squeeze axis \(a) of extent \(fullDims[a] == -1 ? "N" : String(fullDims[a]))") }
+        guard dims[a] == 1 else {
+          throw usage(
+            node, "cannot squeeze axis \(a) of extent \(fullDims[a] == -1 ? "N" : String(fullDims[a]))")
+        }
         dims.remove(at: a)
       }
     }
     switch data {
     case .constant(let c): return .constant(Constant(dims: dims, values: c.values))
     case .node(let id, _):
-      return try ctx.emit(.reshape(Array(dims.dropFirst())), inputs: [id], name: node.output[0], origin: node.opType, onnxNode: node)
+      return try ctx.emit(
+        .reshape(Array(dims.dropFirst())), inputs: [id], name: node.output[0], origin: node.opType,
+        onnxNode: node)
     }
   }
 }
@@ -505,7 +564,9 @@ func convertConcat(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throw
   let constants = values.compactMap { v -> Constant? in if case .constant(let c) = v { c } else { nil } }
   if constants.count == values.count, let first = constants.first {
     let axis = try normalizeAxis(axisAttribute, rank: first.rank, node)
-    guard let c = Constant.concat(constants, axis: axis) else { throw usage(node, "operand shapes differ off the axis") }
+    guard let c = Constant.concat(constants, axis: axis) else {
+      throw usage(node, "operand shapes differ off the axis")
+    }
     return .constant(c)
   }
   var ids = [NodeID]()
@@ -519,7 +580,8 @@ func convertConcat(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throw
   }
   let axis = try normalizeAxis(axisAttribute, rank: rank, node)
   guard axis >= 1 else { throw usage(node, "concatenation along the batch axis") }
-  return try ctx.emit(.concat(axis: axis), inputs: ids, name: node.output[0], origin: "Concat", onnxNode: node)
+  return try ctx.emit(
+    .concat(axis: axis), inputs: ids, name: node.output[0], origin: "Concat", onnxNode: node)
 }
 
 func convertPad(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
@@ -535,7 +597,8 @@ func convertPad(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(O
     for a in given { axes.append(try normalizeAxis(a, rank: r, node)) }
   }
   guard pads.count == 2 * axes.count else { throw usage(node, "pads \(pads) for axes \(axes)") }
-  var before = [Int](repeating: 0, count: r), after = [Int](repeating: 0, count: r)
+  var before = [Int](repeating: 0, count: r)
+  var after = [Int](repeating: 0, count: r)
   for (k, a) in axes.enumerated() {
     before[a] = pads[k]
     after[a] = pads[k + axes.count]
@@ -570,7 +633,8 @@ func convertSlice(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws
     throw usage(node, "starts/ends/axes/steps lengths differ")
   }
   guard steps.allSatisfy({ $0 == 1 }) else { throw usage(node, "slice steps other than 1 are not supported") }
-  var lo = [Int](repeating: 0, count: r), hi = dims
+  var lo = [Int](repeating: 0, count: r)
+  var hi = dims
   for (k, a) in axes.enumerated() {
     func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + dims[a] : v, 0), dims[a]) }
     lo[a] = clamp(starts[k])
@@ -590,12 +654,14 @@ func convertShape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws
   let values: [Double]
   switch try ctx.value(node, 0) {
   case .constant(let c): values = c.dims.map(Double.init)
-  case .node(_, let s): values = [ctx.fixedBatch.map(Double.init) ?? Constant.batchMarker] + s.map(Double.init)
+  case .node(_, let s):
+    values = [ctx.fixedBatch.map(Double.init) ?? Constant.batchMarker] + s.map(Double.init)
   }
   let a = Attributes(node)
   let n = values.count
   func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + n : v, 0), n) }
-  let start = clamp(a.int("start", 0)), end = max(clamp(a.int("end", n)), start)
+  let start = clamp(a.int("start", 0))
+  let end = max(clamp(a.int("end", n)), start)
   return .constant(Constant(dims: [end - start], values: Array(values[start..<end])))
 }
 
@@ -613,13 +679,18 @@ func convertCast(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(
   let to = Attributes(node).int("to", 1)
   switch try ctx.value(node, 0) {
   case .constant(let c):
-    guard let type = ONNXDataType(rawValue: to) else { throw .unsupportedDataType(tensor: node.output[0], dataType: to) }
+    guard let type = ONNXDataType(rawValue: to) else {
+      throw .unsupportedDataType(tensor: node.output[0], dataType: to)
+    }
     switch type {
     case .float, .double, .float16, .bfloat16:
-      return .constant(Constant(dims: c.dims, values: c.values.map { c.containsBatchMarker ? $0 : Double(Float($0)) }))
+      return .constant(
+        Constant(dims: c.dims, values: c.values.map { c.containsBatchMarker ? $0 : Double(Float($0)) }))
     case .bool: return .constant(Constant(dims: c.dims, values: c.values.map { $0 != 0 ? 1 : 0 }))
     default:
-      return .constant(Constant(dims: c.dims, values: c.values.map { $0 == Constant.batchMarker ? $0 : $0.rounded(.towardZero) }))
+      return .constant(
+        Constant(
+          dims: c.dims, values: c.values.map { $0 == Constant.batchMarker ? $0 : $0.rounded(.towardZero) }))
     }
   case .node(let id, _):
     guard to == ONNXDataType.float.rawValue else { throw usage(node, "casting a graph tensor to type \(to)") }
@@ -627,29 +698,37 @@ func convertCast(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(
   }
 }
 
-func convertConstant(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
+func convertConstant(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value
+{
   let a = Attributes(node)
   if var t = a.tensor("value") {
     if t.name.isEmpty { t.name = node.output[0] }
     return .constant(try decodeTensor(t, baseDirectory: nil))
   }
-  if let f = a.floats("value_floats") { return .constant(Constant(dims: [f.count], values: f.map(Double.init))) }
+  if let f = a.floats("value_floats") {
+    return .constant(Constant(dims: [f.count], values: f.map(Double.init)))
+  }
   if let i = a.ints("value_ints") { return .constant(Constant(dims: [i.count], values: i.map(Double.init))) }
   if a.has("value_float") { return .constant(Constant(scalar: Double(a.float("value_float", 0)))) }
   if a.has("value_int") { return .constant(Constant(scalar: Double(a.int("value_int", 0)))) }
   throw usage(node, "Constant without a numeric value")
 }
 
-func convertConstantOfShape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
+func convertConstantOfShape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError)
+  -> Value
+{
   guard let dims = try ctx.integerInput(node, 0), dims.allSatisfy({ $0 >= 0 }) else {
     throw usage(node, "the shape must be known at import time")
   }
   var fill = 0.0
-  if let t = Attributes(node).tensor("value") { fill = try decodeTensor(t, baseDirectory: nil).values.first ?? 0 }
+  if let t = Attributes(node).tensor("value") {
+    fill = try decodeTensor(t, baseDirectory: nil).values.first ?? 0
+  }
   return .constant(Constant(dims: dims, values: [Double](repeating: fill, count: dims.reduce(1, *))))
 }
 
-func convertIdentity(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
+func convertIdentity(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value
+{
   switch try ctx.value(node, 0) {
   case .constant(let c): return .constant(c)
   case .node(let id, _):
@@ -674,19 +753,27 @@ enum ArithmeticKind: Sendable {
 
 func arithmetic(_ kind: ArithmeticKind) -> ConvertFunction {
   { node, ctx throws(ONNXImportError) in
-    let lhs = try ctx.value(node, 0), rhs = try ctx.value(node, 1)
+    let lhs = try ctx.value(node, 0)
+    let rhs = try ctx.value(node, 1)
     let name = node.output[0]
     switch (lhs, rhs) {
     case (.constant(let a), .constant(let b)):
-      guard !a.containsBatchMarker && !b.containsBatchMarker else { throw usage(node, "arithmetic on a dynamic shape") }
-      guard let c = Constant.broadcast(a, b, kind.apply) else { throw usage(node, "shapes \(a.dims) and \(b.dims) do not broadcast") }
+      guard !a.containsBatchMarker && !b.containsBatchMarker else {
+        throw usage(node, "arithmetic on a dynamic shape")
+      }
+      guard let c = Constant.broadcast(a, b, kind.apply) else {
+        throw usage(node, "shapes \(a.dims) and \(b.dims) do not broadcast")
+      }
       return .constant(c)
     case (.node(let a, let sa), .node(let b, let sb)):
       guard kind == .add || kind == .subtract else {
         throw usage(node, "multiplying or dividing two graph tensors is not supported")
       }
-      guard sa == sb else { throw usage(node, "broadcasting between graph tensors of shapes \(sa) and \(sb)") }
-      return try ctx.emit(kind == .add ? .add : .subtract, inputs: [a, b], name: name, origin: node.opType, onnxNode: node)
+      guard sa == sb else {
+        throw usage(node, "broadcasting between graph tensors of shapes \(sa) and \(sb)")
+      }
+      return try ctx.emit(
+        kind == .add ? .add : .subtract, inputs: [a, b], name: name, origin: node.opType, onnxNode: node)
     case (.node(let id, let shape), .constant(let c)), (.constant(let c), .node(let id, let shape)):
       let constantFirst: Bool = if case .constant = lhs { true } else { false }
       let p = try exampleParameter(c, example: shape, node)
@@ -697,11 +784,16 @@ func arithmetic(_ kind: ArithmeticKind) -> ConvertFunction {
         if let folded = try ctx.foldBias(into: id, constant: c, name: name, node: node) { return folded }
         op = .affine(scale: filled(1, rank: rank), offset: p)
       case .subtract:
-        op = constantFirst ? .affine(scale: filled(-1, rank: rank), offset: p) : .affine(scale: filled(1, rank: rank), offset: p.map { -$0 })
+        op =
+          constantFirst
+          ? .affine(scale: filled(-1, rank: rank), offset: p)
+          : .affine(scale: filled(1, rank: rank), offset: p.map { -$0 })
       case .multiply:
         op = .affine(scale: p, offset: filled(0, rank: rank))
       case .divide:
-        guard !constantFirst else { throw usage(node, "dividing a constant by a graph tensor is not supported") }
+        guard !constantFirst else {
+          throw usage(node, "dividing a constant by a graph tensor is not supported")
+        }
         op = .affine(scale: p.map { 1 / $0 }, offset: filled(0, rank: rank))
       }
       return try ctx.emit(op, inputs: [id], name: name, origin: node.opType, onnxNode: node)
@@ -758,6 +850,7 @@ func variadic(_ op: Op) -> ConvertFunction {
       ids.append(x.id)
     }
     guard !ids.isEmpty else { throw usage(node, "no operands") }
-    return try ctx.emit(ids.count == 1 ? .identity : op, inputs: ids, name: node.output[0], origin: node.opType, onnxNode: node)
+    return try ctx.emit(
+      ids.count == 1 ? .identity : op, inputs: ids, name: node.output[0], origin: node.opType, onnxNode: node)
   }
 }

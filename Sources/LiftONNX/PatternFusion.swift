@@ -71,7 +71,8 @@ func fuseErfGELU(_ nodes: [Onnx_NodeProto], context: ConversionContext) throws(O
   // torch.export's Softplus (threshold 20): Where(Greater(x, t), x, Softplus(x)). For x > t ≥ 15,
   // softplus(x) − x = log1p(e⁻ˣ) < e⁻¹⁵ ≈ 3.1e-7, less than half a float32 ulp at 15 (4.8e-7),
   // so the Where is the Softplus itself.
-  for (wi, w) in nodes.enumerated() where w.opType == "Where" && w.input.count == 3 && replacements[wi] == nil {
+  for (wi, w) in nodes.enumerated() where w.opType == "Where" && w.input.count == 3 && replacements[wi] == nil
+  {
     guard let gi = producer[w.input[0]], nodes[gi].opType == "Greater", nodes[gi].input.count == 2,
       uses(w.input[0]) == 1, let t = scalar(nodes[gi].input[1]), t >= 15,
       let si = producer[w.input[2]], nodes[si].opType == "Softplus", nodes[si].input.count == 1
@@ -121,7 +122,8 @@ func fuseErfGELU(_ nodes: [Onnx_NodeProto], context: ConversionContext) throws(O
     } else {
       continue
     }
-    guard removed.isDisjoint(with: chain), replacements[last] == nil, chain.allSatisfy({ replacements[$0] == nil })
+    guard removed.isDisjoint(with: chain), replacements[last] == nil,
+      chain.allSatisfy({ replacements[$0] == nil })
     else { continue }
     var gelu = Onnx_NodeProto()
     gelu.opType = "Gelu"

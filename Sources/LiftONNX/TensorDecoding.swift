@@ -6,8 +6,19 @@ import Foundation
 
 /// ONNX `TensorProto.DataType` values the importer decodes.
 enum ONNXDataType: Int {
-  case float = 1, uint8 = 2, int8 = 3, uint16 = 4, int16 = 5, int32 = 6, int64 = 7
-  case bool = 9, float16 = 10, double = 11, uint32 = 12, uint64 = 13, bfloat16 = 16
+  case float = 1
+  case uint8 = 2
+  case int8 = 3
+  case uint16 = 4
+  case int16 = 5
+  case int32 = 6
+  case int64 = 7
+  case bool = 9
+  case float16 = 10
+  case double = 11
+  case uint32 = 12
+  case uint64 = 13
+  case bfloat16 = 16
 }
 
 /// float16 bits → Float (exact; subnormals, infinities and NaN included).
@@ -53,7 +64,9 @@ func decodeTensor(_ tensor: Onnx_TensorProto, baseDirectory: URL?) throws(ONNXIm
     case .uint32, .uint64: values = tensor.uint64Data.map { Double($0) }
     case .float16: values = tensor.int32Data.map { Double(halfToFloat(UInt16(truncatingIfNeeded: $0))) }
     case .bfloat16:
-      values = tensor.int32Data.map { Double(Float(bitPattern: UInt32(UInt16(truncatingIfNeeded: $0)) << 16)) }
+      values = tensor.int32Data.map {
+        Double(Float(bitPattern: UInt32(UInt16(truncatingIfNeeded: $0)) << 16))
+      }
     case .uint8, .int8, .uint16, .int16, .int32, .bool: values = tensor.int32Data.map { Double($0) }
     }
   }
@@ -85,7 +98,8 @@ private func decodeRaw(_ raw: Data, type: ONNXDataType, count: Int, name: String
   }
   let (expected, overflow) = count.multipliedReportingOverflow(by: size)
   guard !overflow, raw.count == expected else {
-    throw .invalidTensor(name: name, reason: "raw_data has \(raw.count) bytes for \(count) values of \(size) bytes")
+    throw .invalidTensor(
+      name: name, reason: "raw_data has \(raw.count) bytes for \(count) values of \(size) bytes")
   }
   let bytes = [UInt8](raw)
   func load<T: FixedWidthInteger>(_: T.Type, _ i: Int) -> T {
@@ -112,7 +126,9 @@ private func decodeRaw(_ raw: Data, type: ONNXDataType, count: Int, name: String
 }
 
 private func readExternal(_ tensor: Onnx_TensorProto, baseDirectory: URL?) throws(ONNXImportError) -> Data {
-  var location = "", offset = 0, length: Int?
+  var location = ""
+  var offset = 0
+  var length: Int?
   for entry in tensor.externalData {
     switch entry.key {
     case "location": location = entry.value
@@ -137,7 +153,9 @@ private func readExternal(_ tensor: Onnx_TensorProto, baseDirectory: URL?) throw
     let data: Data
     if let length {
       data = try handle.read(upToCount: length) ?? Data()
-      guard data.count == length else { throw ONNXImportError.missingExternalData(tensor: tensor.name, file: url.path) }
+      guard data.count == length else {
+        throw ONNXImportError.missingExternalData(tensor: tensor.name, file: url.path)
+      }
     } else {
       data = try handle.readToEnd() ?? Data()
     }

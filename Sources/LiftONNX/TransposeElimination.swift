@@ -22,7 +22,9 @@ import LiftTensor
 /// merges a reshape into a reshape that only it reads, turns transposes (and
 /// transpose–reshape–transpose chains around extent-1 axes, as torch.export writes
 /// `AdaptiveAvgPool1d`) that keep the order of the non-unit axes into reshapes, then drops
-/// nodes no output depends on. Reshapes are never crossed, so a flatten still sees
+/// nodes no output depends on. A variant also sinks a transpose read by several such ops (a
+/// copy below each, as the pre-activation residual block `x + f(relu(bn(x)))` needs) and is
+/// kept when it ends with fewer transposes. Reshapes are never crossed, so a flatten still sees
 /// channels-first element order. Values change only by not being copied: every kept node
 /// computes exactly the same numbers, and the node that carries an ONNX tensor's name still
 /// holds that tensor in ONNX layout.
@@ -30,6 +32,18 @@ import LiftTensor
 /// - Complexity: O(n²) in the number of nodes per rewrite, a few hundred nodes at most for
 ///   the models this targets.
 public func eliminateRedundantTransposes(_ graph: Graph) -> Graph {
+  // Sinking a transpose read by several ops (rule 6) pays off when the copies cancel further
+  // down, which is not known locally: run with and without it and keep the graph with fewer
+  // transposes (then fewer nodes).
+  let plain = sinkTransposes(graph, multipleReaders: false)
+  let branching = sinkTransposes(graph, multipleReaders: true)
+  func cost(_ g: Graph) -> (Int, Int) {
+    (g.nodes.filter { if case .transpose = $0.op { true } else { false } }.count, g.nodes.count)
+  }
+  return cost(branching) < cost(plain) ? branching : plain
+}
+
+private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
   var nodes = graph.nodes
   var outputs = graph.outputs
   var names = Set(nodes.map(\.name))
@@ -45,8 +59,10 @@ public func eliminateRedundantTransposes(_ graph: Graph) -> Graph {
   }
 
   var changed = true
-  while changed {
+  var budget = 20 * max(nodes.count, 10)  // a safety net; every rewrite moves a transpose down
+  while changed && budget > 0 {
     changed = false
+    budget -= 1
     var readers = [[Int]](repeating: [], count: nodes.count)  // one entry per operand use
     for (i, n) in nodes.enumerated() {
       for x in n.inputs { readers[x.rawValue].append(i) }
@@ -109,7 +125,9 @@ public func eliminateRedundantTransposes(_ graph: Graph) -> Graph {
         break scan
       }
       // Reshape of a reshape read only there: one reshape (row-major order is unchanged).
-      if case .reshape = n.op, case .reshape = nodes[n.inputs[0].rawValue].op, soleReader(n.inputs[0].rawValue, is: i) {
+      if case .reshape = n.op, case .reshape = nodes[n.inputs[0].rawValue].op,
+        soleReader(n.inputs[0].rawValue, is: i)
+      {
         nodes[i].inputs = nodes[n.inputs[0].rawValue].inputs
         changed = true
         break scan
@@ -119,7 +137,8 @@ public func eliminateRedundantTransposes(_ graph: Graph) -> Graph {
         let j = n.inputs[0].rawValue
         if soleReader(j, is: i), let moved = permuted(n.op, through: p) {
           let source = nodes[j].inputs[0]
-          nodes[j] = Node(op: moved, inputs: [source], name: unique(n.name + channelsLastSuffix), origin: n.origin)
+          nodes[j] = Node(
+            op: moved, inputs: [source], name: unique(n.name + channelsLastSuffix), origin: n.origin)
           nodes[i] = Node(op: .transpose(p), inputs: [NodeID(j)], name: n.name, origin: "\(n.origin) layout")
           changed = true
           break scan
@@ -136,10 +155,44 @@ public func eliminateRedundantTransposes(_ graph: Graph) -> Graph {
         for s in slots where s != host {
           nodes[s] = Node(op: .identity, inputs: [nodes[s].inputs[0]], name: nodes[s].name, origin: "dead")
         }
-        nodes[host] = Node(op: moved, inputs: sources, name: unique(n.name + channelsLastSuffix), origin: n.origin)
+        nodes[host] = Node(
+          op: moved, inputs: sources, name: unique(n.name + channelsLastSuffix), origin: n.origin)
         nodes[i] = Node(op: .transpose(p), inputs: [NodeID(host)], name: n.name, origin: "\(n.origin) layout")
         changed = true
         break scan
+      }
+    }
+    // 6. A transpose read by several ops, each of which could take it (a unary op, or an n-ary
+    //    op whose operands are all transposed the same way): every reader gets its own copy of
+    //    the transpose below it. New nodes go to the end; the order is restored after.
+    if multipleReaders && !changed {
+      rule6: for j in nodes.indices where !outputSet.contains(j) {
+        guard case .transpose(let p) = nodes[j].op else { continue }
+        let distinct = Array(Set(readers[j])).sorted()
+        guard distinct.count >= 2 else { continue }
+        var rewrites = [(reader: Int, op: Op, sources: [NodeID])]()
+        for r in distinct {
+          let n = nodes[r]
+          if n.inputs.count == 1, let moved = permuted(n.op, through: p) {
+            rewrites.append((r, moved, [nodes[j].inputs[0]]))
+          } else if n.inputs.count >= 2, commonPermutation(n.inputs, nodes) == p,
+            let moved = permutedNary(n.op, through: p)
+          {
+            rewrites.append((r, moved, n.inputs.map { nodes[$0.rawValue].inputs[0] }))
+          } else {
+            continue rule6
+          }
+        }
+        for (r, op, sources) in rewrites {
+          let n = nodes[r]
+          nodes.append(
+            Node(op: op, inputs: sources, name: unique(n.name + channelsLastSuffix), origin: n.origin))
+          nodes[r] = Node(
+            op: .transpose(p), inputs: [NodeID(nodes.count - 1)], name: n.name, origin: "\(n.origin) layout")
+        }
+        (nodes, outputs) = topologicallySorted(nodes, outputs: outputs)
+        changed = true
+        break rule6
       }
     }
   }
@@ -164,6 +217,39 @@ private let channelsLastSuffix = ":channels_last"
 /// Suffixes of helper nodes that stand for an ONNX tensor once the node that carried the
 /// tensor's name is gone (a moved op; a global pool whose `(N, C, 1)` reshape merged away).
 private let renamableSuffixes = [channelsLastSuffix, ":pooled", ":keepdims"]
+
+/// `nodes` reordered so every node follows its inputs (depth-first from the lowest index, so
+/// an already ordered list is unchanged and inputs keep their relative order), IDs remapped.
+private func topologicallySorted(_ nodes: [Node], outputs: [NodeID]) -> ([Node], [NodeID]) {
+  var order = [Int]()
+  var state = [UInt8](repeating: 0, count: nodes.count)  // 0 new, 1 open, 2 done
+  for root in nodes.indices where state[root] == 0 {
+    var stack = [(root, 0)]
+    state[root] = 1
+    while let (i, k) = stack.last {
+      if k < nodes[i].inputs.count {
+        stack[stack.count - 1].1 += 1
+        let x = nodes[i].inputs[k].rawValue
+        if state[x] == 0 {
+          state[x] = 1
+          stack.append((x, 0))
+        }
+      } else {
+        stack.removeLast()
+        state[i] = 2
+        order.append(i)
+      }
+    }
+  }
+  var newIndex = [Int](repeating: 0, count: nodes.count)
+  for (position, i) in order.enumerated() { newIndex[i] = position }
+  let sorted = order.map { i -> Node in
+    var n = nodes[i]
+    n.inputs = n.inputs.map { NodeID(newIndex[$0.rawValue]) }
+    return n
+  }
+  return (sorted, outputs.map { NodeID(newIndex[$0.rawValue]) })
+}
 
 /// Full shapes (batch 1) of every node, or `nil` when an input extent is open or a shape does
 /// not check (then the shape-dependent rewrites are skipped).
@@ -228,7 +314,8 @@ private func permuted(_ op: Op, through p: [Int]) -> Op? {
   let q = p.dropFirst().map { $0 - 1 }
   func parameter(_ t: Tensor) -> Tensor {
     // Expand a rank-1 (last-axis) parameter to the example rank, then move its axes.
-    let full = t.rank == q.count ? t : t.reshaped(Shape([Int](repeating: 1, count: q.count - 1) + [t.scalarCount]))
+    let full =
+      t.rank == q.count ? t : t.reshaped(Shape([Int](repeating: 1, count: q.count - 1) + [t.scalarCount]))
     var inverse = [Int](repeating: 0, count: q.count)
     for (a, s) in q.enumerated() { inverse[s] = a }
     return transposed(full, permutation: inverse)
@@ -241,7 +328,9 @@ private func permuted(_ op: Op, through p: [Int]) -> Op? {
   switch op {
   case .activation, .identity: return op
   case .affine(let scale, let offset):
-    guard scale.rank == q.count || scale.rank == 1, offset.rank == q.count || offset.rank == 1 else { return nil }
+    guard scale.rank == q.count || scale.rank == 1, offset.rank == q.count || offset.rank == 1 else {
+      return nil
+    }
     return .affine(scale: parameter(scale), offset: parameter(offset))
   case .prelu(let alpha):
     guard alpha.rank == q.count || alpha.rank == 1 else { return nil }

@@ -39,6 +39,8 @@ func runExplain(_ request: ExplainRequest) throws {
     return
   }
   let inputs = try readInputs(request.inputs, model: model, option: "--input")
+  let channelAxis = request.channelAxis ?? model.channelAxis
+  if request.modisco != nil { try checkModiscoInputs(inputs, inputNames: model.inputNames, channelAxis: channelAxis) }
   let references = try readReferenceSet(request.references, model: model)
   let n = inputs[0].shape[0]
   let progress = ProgressBar(total: n, enabled: !request.quiet)
@@ -46,11 +48,35 @@ func runExplain(_ request: ExplainRequest) throws {
     try explainer.explain(inputs: inputs, references: references) { progress.update($0) }
   }
   progress.finish()
+  // TF-MoDISco wants hypothetical scores: reuse the run's own when it computed them, else a
+  // second run with the same references (computed before anything is written).
+  var modisco: Attribution? = nil
+  if request.modisco != nil {
+    if result.kind == .hypothetical {
+      modisco = result
+    } else {
+      var o = request.attributionOptions
+      o.output = .hypothetical
+      o.layers = []
+      let hypothetical = try cli { () throws(LiftKitError) in
+        try model.explainer(method: request.method, target: request.target, options: o)
+      }
+      modisco = try cli { () throws(LiftKitError) in try hypothetical.explain(inputs: inputs, references: references) }
+    }
+  }
   if request.layers.isEmpty {
     try writeOutputs(result.scores, names: result.inputNames, to: request.output)
   } else {
     let arrays = result.namedArrays
     try NumPy.writeArchive(arrays, to: URL(fileURLWithPath: request.output))
+  }
+  if let directory = request.modisco, let hyp = modisco {
+    let written = try writeModiscoInputs(
+      sequences: inputs[0], hypothetical: hyp.scores[0], tasks: hyp.tasks, channelAxis: channelAxis,
+      to: URL(fileURLWithPath: directory))
+    if !request.quiet {
+      note("modisco: wrote \(written.map(\.lastPathComponent).joined(separator: ", ")) to \(directory) (N, 4, L)")
+    }
   }
   if let plot = request.plot {
     var o = PlotOptions()
@@ -88,9 +114,12 @@ func reportConvergence(_ request: ExplainRequest, worst: Float, examples n: Int,
 
 /// Single-input models whose scores go to one `.npy` are explained chunk by chunk: rows of the
 /// input (and of per-example references) are read from disk as needed and the scores are
-/// appended to the output file, so memory stays flat in the number of examples.
+/// appended to the output file, so memory stays flat in the number of examples. Not with
+/// `--modisco`, whose files hold every example's sequence and scores.
 func inputsAreStreamable(_ request: ExplainRequest, model: Model) -> Bool {
-  guard model.inputNames.count == 1, request.layers.isEmpty, case .single = request.inputs else { return false }
+  guard model.inputNames.count == 1, request.layers.isEmpty, request.modisco == nil, case .single = request.inputs else {
+    return false
+  }
   return URL(fileURLWithPath: request.output).pathExtension.lowercased() != "npz"
 }
 
@@ -316,6 +345,79 @@ func writeOutputs(_ arrays: [Tensor], names: [String], to path: String) throws {
   } else {
     try NumPy.writeArchive(zip(names, arrays).map { (name: $0, tensor: $1) }, to: url)
   }
+}
+
+// MARK: - TF-MoDISco inputs
+
+/// Checks, before any work, that `--modisco` can apply: one model input of one-hot DNA,
+/// `[N, L, 4]` (channels last) or `[N, 4, L]` (``ExplainOptions/channelAxis`` 1).
+func checkModiscoInputs(_ inputs: [Tensor], inputNames: [String], channelAxis: Int) throws {
+  guard inputs.count == 1 else {
+    throw CLIError.usage("--modisco needs a single-input sequence model; this one has \(inputs.count) inputs")
+  }
+  let x = inputs[0]
+  let axis = channelAxis < 0 ? x.rank + channelAxis : channelAxis
+  guard x.rank == 3, axis == 1 || axis == 2, x.shape[axis] == 4 else {
+    throw CLIError.data(
+      "--modisco: input '\(inputNames[0])' has shape \(x.shape); TF-MoDISco needs one-hot DNA [N, L, 4] (or [N, 4, L] with --channel-axis 1)")
+  }
+}
+
+/// Writes the inputs of TF-MoDISco (modisco-lite's `modisco motifs -s ohe.npz -a hyp.npz`)
+/// into `directory`, creating it if needed:
+///
+/// - `ohe.npz`: the one-hot sequences,
+/// - `hyp.npz` (one task) or `hyp_task<K>.npz` for each task index K (several tasks): the
+///   hypothetical scores of that task,
+///
+/// each a single float32 array named `arr_0` (the member modisco-lite reads, as
+/// `np.savez(path, array)` names it) of shape `(N, 4, L)`, length last, as modisco-lite
+/// expects. `sequences` is `[N, L, 4]` (or `[N, 4, L]` when `channelAxis` is 1) and
+/// `hypothetical` the same, with a task axis after the batch axis when `tasks.count > 1`.
+/// Each file is written atomically.
+///
+/// - Returns: the files written, `ohe.npz` first.
+@discardableResult
+func writeModiscoInputs(sequences: Tensor, hypothetical: Tensor, tasks: [Int], channelAxis: Int, to directory: URL) throws
+  -> [URL]
+{
+  let channelsLast = channelAxis != 1
+  func lengthLast(_ t: Tensor) -> Tensor { channelsLast ? transposed(t, permutation: [0, 2, 1]) : t }
+  var files: [(URL, Tensor)] = [(directory.appendingPathComponent("ohe.npz"), lengthLast(sequences))]
+  if tasks.count == 1 {
+    files.append((directory.appendingPathComponent("hyp.npz"), lengthLast(hypothetical)))
+  } else {
+    precondition(hypothetical.rank == 4 && hypothetical.shape[1] == tasks.count, "hypothetical scores lack the task axis")
+    for (t, task) in tasks.enumerated() {
+      // [N, T, …] -> task t's [N, …]: move the task axis first and take row t.
+      let perTask = transposed(hypothetical, permutation: [1, 0, 2, 3]).slice(batch: t..<(t + 1))
+      let shape = Shape(Array(perTask.shape.dimensions.dropFirst()))
+      files.append((directory.appendingPathComponent("hyp_task\(task).npz"), lengthLast(perTask.reshaped(shape))))
+    }
+  }
+  do {
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+  } catch {
+    throw CLIError.data("--modisco \(directory.path): cannot create the directory")
+  }
+  for (url, tensor) in files { try NumPy.writeArchive([(name: "arr_0", tensor: tensor)], to: url) }
+  return files.map(\.0)
+}
+
+/// Checks that `path` is a writable directory, or can be created as one (its parent exists and
+/// is writable).
+func requireWritableDirectory(_ path: String) throws(CLIError) {
+  var isDirectory: ObjCBool = false
+  if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+    guard isDirectory.boolValue else { throw .data("\(path): exists and is not a directory") }
+    guard access(path, W_OK) == 0 else { throw .data("\(path): directory is not writable") }
+    return
+  }
+  let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
+  guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
+    throw .data("\(path): cannot create (directory \(parent) does not exist)")
+  }
+  guard access(parent, W_OK) == 0 else { throw .data("\(path): cannot create (directory \(parent) is not writable)") }
 }
 
 /// Refuses an output path that is one of the files read.

@@ -35,14 +35,18 @@ func loadFixture(_ name: String, directory: URL? = nil) throws -> (URL, Fixture)
 }
 
 /// The importer's contract with ONNX Runtime: `max|ŷ − y| ≤ 1e-5·max|y| + 1e-6` per output.
-func expectMatches(_ actual: Tensor, _ expected: FixtureArray, _ label: String,
-                   sourceLocation: SourceLocation = #_sourceLocation) {
+func expectMatches(
+  _ actual: Tensor, _ expected: FixtureArray, _ label: String,
+  sourceLocation: SourceLocation = #_sourceLocation
+) {
   #expect(actual.shape.dimensions == expected.shape, "\(label): shape", sourceLocation: sourceLocation)
   guard actual.shape.dimensions == expected.shape else { return }
   let scale = expected.data.map { abs($0) }.max() ?? 0
   var worst = 0.0
   for (a, e) in zip(actual.scalars, expected.data) { worst = max(worst, abs(Double(a) - e)) }
-  #expect(worst <= 1e-5 * scale + 1e-6, "\(label): max |diff| \(worst), max |y| \(scale)", sourceLocation: sourceLocation)
+  #expect(
+    worst <= 1e-5 * scale + 1e-6, "\(label): max |diff| \(worst), max |y| \(scale)",
+    sourceLocation: sourceLocation)
 }
 
 func runAndCompare(_ graph: Graph, _ fixture: Fixture, _ label: String) throws {
@@ -59,7 +63,8 @@ func transposeCount(_ g: Graph) -> Int {
 
 let forwardFixtures = [
   "mlp", "genomics_cnn", "residual2d", "depthwise", "depthwise1d", "zoo", "zoo_conv", "shapes",
-  "mlp_softmax_opset11", "gemm_bn", "autopad_opset20", "softmax_opset11", "pad_concat", "external", "misc_ops", "bench_tabular",
+  "mlp_softmax_opset11", "gemm_bn", "autopad_opset20", "softmax_opset11", "pad_concat", "external",
+  "misc_ops", "bench_tabular",
   "genomics_cnn_dynamo", "zoo_dynamo", "residual2d_dynamo",
 ]
 
@@ -93,7 +98,8 @@ struct ONNXForwardTests {
   /// Benchmark models of shared/bench/make_models.py (MBs, not committed). Generate with
   /// `make_onnx_fixtures.py --bench DIR` and run with `LIFT_ONNX_BENCH_DIR=DIR`.
   @Test(
-    "benchmark models (LIFT_ONNX_BENCH_DIR)", .enabled(if: ProcessInfo.processInfo.environment["LIFT_ONNX_BENCH_DIR"] != nil),
+    "benchmark models (LIFT_ONNX_BENCH_DIR)",
+    .enabled(if: ProcessInfo.processInfo.environment["LIFT_ONNX_BENCH_DIR"] != nil),
     arguments: ["tabular", "mnist", "basset", "bpnet"])
   func benchmarkModels(name: String) throws {
     let dir = URL(fileURLWithPath: ProcessInfo.processInfo.environment["LIFT_ONNX_BENCH_DIR"]!)
@@ -114,27 +120,32 @@ struct ONNXStructureTests {
   @Test("Conv–BN–ReLU–MaxPool–Conv keeps only the input transpose")
   func genomicsTransposes() throws {
     let graph = try loadONNXModel(at: try fixtureURL("genomics_cnn", "onnx"))
-    let transposes = graph.nodes.enumerated().filter { if case .transpose = $0.element.op { true } else { false } }
+    let transposes = graph.nodes.enumerated().filter {
+      if case .transpose = $0.element.op { true } else { false }
+    }
     #expect(transposes.count == 1)
     #expect(transposes.first?.element.inputs == graph.inputs)
     // BatchNormalization stays a node of its own (an affine op).
-    #expect(graph.nodes.contains { if case .affine = $0.op { $0.origin == "BatchNormalization" } else { false } })
+    #expect(
+      graph.nodes.contains { if case .affine = $0.op { $0.origin == "BatchNormalization" } else { false } })
     #expect(graph.nodes.map(\.op.kindName).filter { $0 == "conv1d" }.count == 2)
     // GlobalAveragePool's (N, C, 1) reshape and Flatten merge into one reshape.
-    #expect(graph.nodes.map(\.op.kindName) == [
-      "input", "transpose", "conv1d", "affine", "relu", "max_pool1d", "conv1d", "relu", "global_avg_pool",
-      "reshape", "dense",
-    ])
+    #expect(
+      graph.nodes.map(\.op.kindName) == [
+        "input", "transpose", "conv1d", "affine", "relu", "max_pool1d", "conv1d", "relu", "global_avg_pool",
+        "reshape", "dense",
+      ])
   }
 
   @Test("torch.export's AdaptiveAvgPool1d (Unsqueeze → ReduceMean → Squeeze) leaves no transpose")
   func dynamoGenomics() throws {
     let graph = try loadONNXModel(at: try fixtureURL("genomics_cnn_dynamo", "onnx"))
     #expect(transposeCount(graph) == 1)
-    #expect(graph.nodes.map(\.op.kindName) == [
-      "input", "transpose", "conv1d", "relu", "max_pool1d", "conv1d", "relu", "reshape", "global_avg_pool",
-      "reshape", "dense",
-    ])
+    #expect(
+      graph.nodes.map(\.op.kindName) == [
+        "input", "transpose", "conv1d", "relu", "max_pool1d", "conv1d", "relu", "reshape", "global_avg_pool",
+        "reshape", "dense",
+      ])
   }
 
   @Test("2-D residual net: transposes only at the input and before Flatten")
@@ -142,7 +153,9 @@ struct ONNXStructureTests {
     let graph = try loadONNXModel(at: try fixtureURL("residual2d", "onnx"))
     #expect(transposeCount(graph) == 2)
     let flatten = try #require(graph.nodes.first { $0.origin == "Flatten" })
-    if case .transpose(let p) = graph[flatten.inputs[0]].op { #expect(p == [0, 3, 1, 2]) } else {
+    if case .transpose(let p) = graph[flatten.inputs[0]].op {
+      #expect(p == [0, 3, 1, 2])
+    } else {
       Issue.record("Flatten should read a channels-first transpose")
     }
   }
@@ -150,7 +163,9 @@ struct ONNXStructureTests {
   @Test("torch's erf GELU becomes one exact GELU activation")
   func geluFusion() throws {
     let graph = try loadONNXModel(at: try fixtureURL("zoo", "onnx"))
-    let gelus = graph.nodes.filter { if case .activation(.gelu(approximate: false)) = $0.op { true } else { false } }
+    let gelus = graph.nodes.filter {
+      if case .activation(.gelu(approximate: false)) = $0.op { true } else { false }
+    }
     #expect(gelus.count == 1)
     #expect(gelus.first?.name == "/gelu/Mul_1_output_0")
     #expect(!graph.nodes.contains { $0.origin == "Erf" })
@@ -167,7 +182,9 @@ struct ONNXStructureTests {
   func matMulBias() throws {
     let graph = try loadONNXModel(at: try fixtureURL("external", "onnx"))
     #expect(graph.nodes.count == 2)
-    if case .dense(_, let bias?) = graph.nodes[1].op { #expect(bias.shape == [3]) } else {
+    if case .dense(_, let bias?) = graph.nodes[1].op {
+      #expect(bias.shape == [3])
+    } else {
       Issue.record("expected dense with bias, got \(graph.nodes[1].op.kindName)")
     }
   }
@@ -189,7 +206,9 @@ struct ONNXStructureTests {
 struct ONNXErrorTests {
   @Test("LSTM is rejected naming op, node and opset")
   func lstm() throws {
-    let error = #expect(throws: ONNXImportError.self) { try loadONNXModel(at: try fixtureURL("lstm", "onnx")) }
+    let error = #expect(throws: ONNXImportError.self) {
+      try loadONNXModel(at: try fixtureURL("lstm", "onnx"))
+    }
     guard case .unsupportedOperator(let op, let node, let opset)? = error else {
       Issue.record("unexpected \(String(describing: error))")
       return
@@ -200,7 +219,9 @@ struct ONNXErrorTests {
 
   @Test("a truncated file is an invalid protobuf")
   func truncated() throws {
-    let error = #expect(throws: ONNXImportError.self) { try loadONNXModel(at: try fixtureURL("truncated", "onnx")) }
+    let error = #expect(throws: ONNXImportError.self) {
+      try loadONNXModel(at: try fixtureURL("truncated", "onnx"))
+    }
     guard case .invalidProtobuf? = error else {
       Issue.record("unexpected \(String(describing: error))")
       return
@@ -220,7 +241,9 @@ struct ONNXErrorTests {
 
   @Test("a custom-domain node is rejected naming the domain")
   func customDomain() throws {
-    #expect(throws: ONNXImportError.unsupportedDomain(domain: "com.microsoft", opType: "FusedGemm", node: "fused")) {
+    #expect(
+      throws: ONNXImportError.unsupportedDomain(domain: "com.microsoft", opType: "FusedGemm", node: "fused")
+    ) {
       try loadONNXModel(at: try fixtureURL("custom_domain", "onnx"))
     }
   }
@@ -311,7 +334,8 @@ func modelData(
 struct ONNXHandBuiltTests {
   @Test("a dynamic non-batch extent is rejected")
   func dynamicLength() throws {
-    let data = try modelData(nodes: [nodeProto("Relu", ["x"], ["y"])], inputDims: [.dimParam("n"), .dimValue(4), .dimParam("L")])
+    let data = try modelData(
+      nodes: [nodeProto("Relu", ["x"], ["y"])], inputDims: [.dimParam("n"), .dimValue(4), .dimParam("L")])
     #expect(throws: ONNXImportError.dynamicDimension(input: "x", axis: 2)) { try loadONNXModel(from: data) }
   }
 
@@ -342,7 +366,8 @@ struct ONNXHandBuiltTests {
 
   @Test("Mul of two graph tensors (not a GELU pattern) is rejected")
   func mulOfTensors() throws {
-    let data = try modelData(nodes: [nodeProto("Mul", ["x", "x"], ["y"], name: "m")], inputDims: [.dimParam("n"), .dimValue(3)])
+    let data = try modelData(
+      nodes: [nodeProto("Mul", ["x", "x"], ["y"], name: "m")], inputDims: [.dimParam("n"), .dimValue(3)])
     #expect(throws: ONNXImportError.self) { try loadONNXModel(from: data) }
   }
 
@@ -352,7 +377,8 @@ struct ONNXHandBuiltTests {
       nodes: [nodeProto("Mul", ["x", "c"], ["y"])], inputDims: [.dimValue(1), .dimValue(2)],
       initializers: [tensorProto("c", [2], [2, -3])])
     let graph = try loadONNXModel(from: data)
-    let y = try forward(graph, inputs: [Tensor(shape: [2, 2], scalars: [1, 2, 3, 4])])[graph.outputs[0].rawValue]
+    let y = try forward(graph, inputs: [Tensor(shape: [2, 2], scalars: [1, 2, 3, 4])])[
+      graph.outputs[0].rawValue]
     #expect(y.scalars == [2, -6, 6, -12])
   }
 
@@ -378,7 +404,8 @@ struct TransposeEliminationTests {
   static func chain() -> Graph {
     var rng = SystemRandomNumberGenerator()
     func random(_ shape: Shape) -> Tensor {
-      Tensor(shape: shape, scalars: (0..<shape.scalarCount).map { _ in Float.random(in: -1...1, using: &rng) })
+      Tensor(
+        shape: shape, scalars: (0..<shape.scalarCount).map { _ in Float.random(in: -1...1, using: &rng) })
     }
     var g = Graph()
     let x = g.add(.input(shape: [3, 4]), name: "x")
@@ -441,7 +468,8 @@ struct ONNXRobustnessTests {
     let original = try Data(contentsOf: try fixtureURL(name, "onnx"))
     let (_, fixture) = try loadFixture(name)
     var rng = SplitMix64(seed: UInt64(name.utf8.count) &* 7919)
-    var loaded = 0, rejected = 0
+    var loaded = 0
+    var rejected = 0
     for _ in 0..<150 {
       var bytes = [UInt8](original)
       for _ in 0..<Int.random(in: 1...4, using: &rng) {
@@ -457,5 +485,47 @@ struct ONNXRobustnessTests {
       }
     }
     #expect(loaded + rejected == 150)
+  }
+}
+
+extension TransposeEliminationTests {
+  /// Pre-activation residual block in ONNX layout, as the importer emits it:
+  /// `x → T → conv → T⁻¹ = a;  b = a + T(conv(T⁻¹(relu(affine(a)))));  y = b → T → pool`.
+  /// `a` is read by the affine and by the add, so only the multi-reader rule can move it.
+  @Test("a transpose read by several ops sinks into each (pre-activation residual)")
+  func multipleReaders() throws {
+    var rng = SplitMix64(seed: 11)
+    var g = Graph()
+    let toLast = [0, 2, 1]
+    let toFirst = [0, 2, 1]
+    let x = g.add(.input(shape: [3, 8]), name: "x")
+    let conv = { (w: Tensor) -> Op in
+      .conv(weight: w, bias: nil, parameters: ConvParameters(strides: [1], dilations: [1], padding: .same))
+    }
+    let t0 = g.add(.transpose(toLast), inputs: [x], name: "t0")
+    let c0 = g.add(conv(.random([3, 3, 3], using: &rng)), inputs: [t0], name: "c0")
+    let a = g.add(.transpose(toFirst), inputs: [c0], name: "a")
+    let bn = g.add(
+      .affine(scale: .random([3, 1], using: &rng), offset: .random([3, 1], using: &rng)), inputs: [a],
+      name: "bn")
+    let r = g.add(.activation(.relu), inputs: [bn], name: "relu")
+    let t1 = g.add(.transpose(toLast), inputs: [r], name: "t1")
+    let c1 = g.add(conv(.random([3, 3, 3], using: &rng)), inputs: [t1], name: "c1")
+    let f = g.add(.transpose(toFirst), inputs: [c1], name: "f")
+    let b = g.add(.add, inputs: [a, f], name: "b")
+    let t2 = g.add(.transpose(toLast), inputs: [b], name: "t2")
+    let pool = g.add(
+      .maxPool(PoolParameters(size: [2], strides: [2], padding: .valid)), inputs: [t2], name: "pool")
+    let y = g.add(.transpose(toFirst), inputs: [pool], name: "y")
+    g.outputs = [y]
+
+    let optimised = eliminateRedundantTransposes(g)
+    #expect(transposeCount(g) == 6)
+    #expect(transposeCount(optimised) == 2)  // the input and the output boundary
+    let xv = Tensor.random([2, 3, 8], using: &rng)
+    let before = try forward(g, inputs: [xv])[g.outputs[0].rawValue]
+    let after = try forward(optimised, inputs: [xv])[optimised.outputs[0].rawValue]
+    #expect(before.shape == after.shape)
+    for (u, v) in zip(before.scalars, after.scalars) { #expect(abs(u - v) <= 1e-6 * max(1, abs(u))) }
   }
 }

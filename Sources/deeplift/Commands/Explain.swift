@@ -51,6 +51,9 @@ struct ExplainRequest: Sendable {
   var softmaxNormalize = false
   /// `--normalize-first-conv`: mean-normalise the convolutions that read the input.
   var normalizeFirstConv = false
+  /// `--modisco DIR`: also write TF-MoDISco inputs (one-hot sequences and hypothetical
+  /// scores, `(N, 4, L)`) to this directory; see ``writeModiscoInputs(sequences:hypothetical:tasks:channelAxis:to:)``.
+  var modisco: String? = nil
 
   /// The options of LiftKit's explainer.
   var attributionOptions: AttributionOptions {
@@ -167,10 +170,19 @@ extension DeepLift {
       help: "Mean-normalise the kernels of the convolutions that read the input over the channels (one-hot sequence models; outputs unchanged).")
     var normalizeFirstConv = false
 
+    @Option(
+      help: ArgumentHelp(
+        "Also write TF-MoDISco inputs to this directory: ohe.npz (one-hot sequences) and hyp.npz (hypothetical scores; hyp_task<K>.npz per task for several tasks), each one (N, 4, L) array arr_0, as `modisco motifs -s ohe.npz -a hyp.npz` reads them.",
+        valueName: "dir"))
+    var modisco: String?
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
-      _ = try request()
+      let r = try request()
+      if r.hypothetical && !r.method.isDeepLIFT {
+        throw ValidationError("--hypothetical needs a DeepLIFT method (rescale, reveal-cancel, genomics-default), not \(r.method.rawValue)")
+      }
     }
 
     /// The validated request.
@@ -205,6 +217,9 @@ extension DeepLift {
       }
       guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
       guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+      if modisco != nil && !method.isDeepLIFT {
+        throw ValidationError("--modisco needs a DeepLIFT method (rescale, reveal-cancel or genomics-default), not \(method.rawValue)")
+      }
       if let contrast, contrast < 0 { throw ValidationError("--contrast must be a neuron index (0 or more), got \(contrast)") }
       if !layer.isEmpty && URL(fileURLWithPath: output).pathExtension.lowercased() != "npz" {
         throw ValidationError("--layer writes an .npz archive (input scores under the input names, layer scores under the layer names): give --output FILE.npz")
@@ -218,6 +233,7 @@ extension DeepLift {
         hypothetical: hypothetical, multipliers: multipliers, channelAxis: channelAxis,
         threads: common.threads, quiet: common.quiet, plot: plot)
       request.layers = layer
+      request.modisco = modisco
       request.contrast = contrast
       request.softmaxNormalize = softmaxNormalize
       request.normalizeFirstConv = normalizeFirstConv
@@ -257,6 +273,7 @@ extension DeepLift {
         }
         try requireWritableDestination(plot)
       }
+      if let modisco = request.modisco { try requireWritableDirectory(modisco) }
       try runExplain(request)
     }
   }
