@@ -102,16 +102,11 @@ struct Propagation {
       s = signSplit(delta(id))
     case .dense(let w, _):
       let dx = delta(node.inputs[0])
-      let (xp, xn) = signSplit(dx)
-      let (wp, wn) = signSplit(w)
-      s = (Tensor.sum(dense(xp, weight: wp, bias: nil), dense(xn, weight: wn, bias: nil)),
-           Tensor.sum(dense(xn, weight: wp, bias: nil), dense(xp, weight: wn, bias: nil)))
+      s = splitByIdentity(dense(dx, weight: w, bias: nil), dense(absolute(dx), weight: absolute(w), bias: nil))
     case .conv(let w, _, let p):
       let dx = delta(node.inputs[0])
-      let (xp, xn) = signSplit(dx)
-      let (wp, wn) = signSplit(w)
       func c(_ a: Tensor, _ k: Tensor) -> Tensor { conv(a, weight: k, bias: nil, parameters: p) }
-      s = (Tensor.sum(c(xp, wp), c(xn, wn)), Tensor.sum(c(xn, wp), c(xp, wn)))
+      s = splitByIdentity(c(dx, w), c(absolute(dx), absolute(w)))
     case .affine(let scale, _):
       let (ip, ineg) = split(node.inputs[0])
       let sc = broadcast(exampleShaped(scale, like: ip), to: ip.shape)
@@ -369,9 +364,11 @@ struct Propagation {
     _ my: Multipliers, input: NodeID, weight w: Tensor, _ back: (Tensor, Tensor) -> Tensor
   ) -> Multipliers {
     if my.isSymmetric { return Multipliers(pos: back(my.pos, w), neg: nil) }
-    let (wp, wn) = signSplit(w)
-    let a = Tensor.sum(back(my.pos, wp), back(my.negative, wn))
-    let b = Tensor.sum(back(my.pos, wn), back(my.negative, wp))
+    // a = m⁺W⁺ᵀ + m⁻W⁻ᵀ, b = m⁺W⁻ᵀ + m⁻W⁺ᵀ from two products instead of four:
+    // a + b = (m⁺ + m⁻)Wᵀ, a − b = (m⁺ − m⁻)|W|ᵀ.
+    let (a, b) = splitByIdentity(
+      back(Tensor.zip2(my.pos, my.negative) { $0 + $1 }, w),
+      back(Tensor.zip2(my.pos, my.negative) { $0 - $1 }, absolute(w)))
     let dx = delta(input)
     let result = Tensor(shape: a.shape) { out in
       a.withUnsafeBufferPointer { ap in
@@ -542,6 +539,16 @@ struct Propagation {
     return my.map { $0.multipliedTiled(coefficient) }
   }
 }
+
+/// `(½(s + d), ½(s − d))`: the two parts P, N of a linear map of split operands from their
+/// sum `s = P + N` and difference `d = P − N` (e.g. `Δ⁺W⁺ + Δ⁻W⁻` and `Δ⁺W⁻ + Δ⁻W⁺` from `ΔW` and
+/// `|Δ||W|`): two products instead of four.
+func splitByIdentity(_ s: Tensor, _ d: Tensor) -> (Tensor, Tensor) {
+  (Tensor.zip2(s, d) { 0.5 * ($0 + $1) }, Tensor.zip2(s, d) { 0.5 * ($0 - $1) })
+}
+
+/// `|t|` elementwise.
+func absolute(_ t: Tensor) -> Tensor { t.mapScalars { abs($0) } }
 
 /// `(t·[t>0], t·[t<0])`.
 func signSplit(_ t: Tensor) -> (Tensor, Tensor) {
