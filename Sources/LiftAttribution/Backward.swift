@@ -102,16 +102,11 @@ struct Propagation {
       s = signSplit(delta(id))
     case .dense(let w, _):
       let dx = delta(node.inputs[0])
-      let (xp, xn) = signSplit(dx)
-      let (wp, wn) = signSplit(w)
-      s = (Tensor.sum(dense(xp, weight: wp, bias: nil), dense(xn, weight: wn, bias: nil)),
-           Tensor.sum(dense(xn, weight: wp, bias: nil), dense(xp, weight: wn, bias: nil)))
+      s = splitByIdentity(dense(dx, weight: w, bias: nil), dense(absolute(dx), weight: absolute(w), bias: nil))
     case .conv(let w, _, let p):
       let dx = delta(node.inputs[0])
-      let (xp, xn) = signSplit(dx)
-      let (wp, wn) = signSplit(w)
       func c(_ a: Tensor, _ k: Tensor) -> Tensor { conv(a, weight: k, bias: nil, parameters: p) }
-      s = (Tensor.sum(c(xp, wp), c(xn, wn)), Tensor.sum(c(xn, wp), c(xp, wn)))
+      s = splitByIdentity(c(dx, w), c(absolute(dx), absolute(w)))
     case .affine(let scale, _):
       let (ip, ineg) = split(node.inputs[0])
       let sc = broadcast(exampleShaped(scale, like: ip), to: ip.shape)
@@ -185,9 +180,13 @@ struct Propagation {
                 var base = 0
                 while base < n {
                   if f.isReLU {
+                    // Select form (both sides computed) so the loop vectorises; the quotient
+                    // of a near-zero Δx is discarded.
                     for j in 0..<k {
                       let dx = xip[j] - rip[j]
-                      let s: Float = abs(dx) < nearZero ? (rip[j] > 0 ? 1 : 0) : (xop[j] - rop[j]) / dx
+                      let q = (xop[j] - rop[j]) / dx
+                      let g: Float = rip[j] > 0 ? 1 : 0
+                      let s = abs(dx) < nearZero ? g : q
                       out[base &+ j] = mp[base &+ j] * s
                     }
                   } else {
@@ -242,12 +241,16 @@ struct Propagation {
 
   /// Propagates multipliers from `target` (seeded with `seed`, `[T·P, …]`) back to every
   /// node it depends on; returns the accumulated multipliers per node.
-  mutating func backward(target: NodeID, seed: Tensor) -> [Multipliers?] {
+  /// Multipliers of nodes other than the inputs and `keeping` are released once passed on, so
+  /// at most a few layers' multipliers are alive at a time (those entries are `nil`).
+  mutating func backward(target: NodeID, seed: Tensor, keeping: Set<NodeID> = []) -> [Multipliers?] {
     var m = [Multipliers?](repeating: nil, count: graph.nodes.count)
     m[target.rawValue] = Multipliers(pos: seed, neg: nil)
+    let inputs = Set(graph.inputs)
     for i in stride(from: target.rawValue, through: 0, by: -1) {
       guard let my = m[i] else { continue }
       let node = graph[NodeID(i)]
+      if !node.inputs.isEmpty && !inputs.contains(NodeID(i)) && !keeping.contains(NodeID(i)) { m[i] = nil }
       for (k, input) in node.inputs.enumerated() {
         let contribution = inputMultipliers(NodeID(i), operand: k, my)
         m[input.rawValue] = m[input.rawValue].map { $0 + contribution } ?? contribution
@@ -361,9 +364,11 @@ struct Propagation {
     _ my: Multipliers, input: NodeID, weight w: Tensor, _ back: (Tensor, Tensor) -> Tensor
   ) -> Multipliers {
     if my.isSymmetric { return Multipliers(pos: back(my.pos, w), neg: nil) }
-    let (wp, wn) = signSplit(w)
-    let a = Tensor.sum(back(my.pos, wp), back(my.negative, wn))
-    let b = Tensor.sum(back(my.pos, wn), back(my.negative, wp))
+    // a = m⁺W⁺ᵀ + m⁻W⁻ᵀ, b = m⁺W⁻ᵀ + m⁻W⁺ᵀ from two products instead of four:
+    // a + b = (m⁺ + m⁻)Wᵀ, a − b = (m⁺ − m⁻)|W|ᵀ.
+    let (a, b) = splitByIdentity(
+      back(Tensor.zip2(my.pos, my.negative) { $0 + $1 }, w),
+      back(Tensor.zip2(my.pos, my.negative) { $0 - $1 }, absolute(w)))
     let dx = delta(input)
     let result = Tensor(shape: a.shape) { out in
       a.withUnsafeBufferPointer { ap in
@@ -534,6 +539,16 @@ struct Propagation {
     return my.map { $0.multipliedTiled(coefficient) }
   }
 }
+
+/// `(½(s + d), ½(s − d))`: the two parts P, N of a linear map of split operands from their
+/// sum `s = P + N` and difference `d = P − N` (e.g. `Δ⁺W⁺ + Δ⁻W⁻` and `Δ⁺W⁻ + Δ⁻W⁺` from `ΔW` and
+/// `|Δ||W|`): two products instead of four.
+func splitByIdentity(_ s: Tensor, _ d: Tensor) -> (Tensor, Tensor) {
+  (Tensor.zip2(s, d) { 0.5 * ($0 + $1) }, Tensor.zip2(s, d) { 0.5 * ($0 - $1) })
+}
+
+/// `|t|` elementwise.
+func absolute(_ t: Tensor) -> Tensor { t.mapScalars { abs($0) } }
 
 /// `(t·[t>0], t·[t<0])`.
 func signSplit(_ t: Tensor) -> (Tensor, Tensor) {

@@ -228,7 +228,7 @@ public struct Explainer: Sendable {
     let pairs = b * m
     var prop = Propagation(graph: graph, modes: modes, maxPoolRule: options.maxPool, x: xa, r: ra)
     let seed = seedMultipliers(tasks: tasks, pairs: pairs, targetShape: xa[target.rawValue]!.shape)
-    let mult = prop.backward(target: target, seed: seed)
+    let mult = prop.backward(target: target, seed: seed, keeping: Set(options.layers))
     let layerScores = options.layers.map { id in
       scoresOfLayer(id, mult[id.rawValue], &prop, xa: xa, examples: b, refs: m, tasks: tasks.count)
     }

@@ -53,7 +53,9 @@ public func evaluate(_ op: Op, _ x: [Tensor]) -> Tensor {
   case .affine(let scale, let offset):
     return broadcastMultiplyAdd(
       x[0], scale: exampleShaped(scale, like: x[0]), offset: exampleShaped(offset, like: x[0]))
-  case .activation(let f): return x[0].map { f.apply($0) }
+  case .activation(let f):
+    if f.isReLU { return relu(x[0]) }
+    return x[0].map { f.apply($0) }
   case .prelu(let alpha):
     let a = broadcast(exampleShaped(alpha, like: x[0]), to: x[0].shape)
     return x[0].zipMap(a) { v, a in v > 0 ? v : a * v }
@@ -86,6 +88,15 @@ public func evaluate(_ op: Op, _ x: [Tensor]) -> Tensor {
 
 /// Reshapes an affine/PReLU parameter to the per-example rank of `x` (a rank-1 parameter
 /// applies to the last axis).
+/// `x > 0 ? x : 0` elementwise (ReLU's `apply`, bit for bit) in one branch-free pass.
+func relu(_ x: Tensor) -> Tensor {
+  Tensor(shape: x.shape, unsafeUninitialized: { out in
+    x.withUnsafeBufferPointer { src in
+      for i in 0..<src.count { out[i] = src[i] > 0 ? src[i] : 0 }
+    }
+  })
+}
+
 public func exampleShaped(_ p: Tensor, like x: Tensor) -> Tensor {
   let r = x.rank - 1
   if p.rank == r { return p }

@@ -25,6 +25,8 @@ import LiftTensor
 
 /// Runs `deeplift explain`.
 func runExplain(_ request: ExplainRequest) throws {
+  let clock = BenchTiming()
+  defer { clock.report() }
   try checkNotOverwritingInputs(request.output, [request.model] + request.inputs.paths + request.referencePaths)
   if let plot = request.plot {
     try checkNotOverwritingInputs(
@@ -35,6 +37,7 @@ func runExplain(_ request: ExplainRequest) throws {
   let explainer = try cli { () throws(LiftKitError) in
     try model.explainer(method: request.method, target: request.target, options: request.attributionOptions)
   }
+  clock.loaded()
   if !request.quiet {
     if !explainer.normalizedConvolutions.isEmpty {
       note("note: mean-normalised the weights of \(explainer.normalizedConvolutions.map { "'\($0)'" }.joined(separator: ", ")) over the channels (outputs unchanged on one-hot input)")
@@ -98,6 +101,24 @@ func runExplain(_ request: ExplainRequest) throws {
     try renderPlot(scores: result.scores[0], options: o, to: URL(fileURLWithPath: plot))
   }
   reportConvergence(request, worst: result.worstConvergenceDelta, examples: n, target: result.target, contrast: result.contrast)
+}
+
+/// Wall-clock split of `deeplift explain` for the benchmark harness (Benchmarks/): with the
+/// environment variable `DEEPLIFT_TIMING` set, one line `timing: load=S explain=S` on standard
+/// error (model load + explainer set-up; reading inputs, explaining, writing outputs).
+final class BenchTiming {
+  private let enabled = ProcessInfo.processInfo.environment["DEEPLIFT_TIMING"] != nil
+  private let start = DispatchTime.now().uptimeNanoseconds
+  private var load: UInt64 = 0
+
+  func loaded() { load = DispatchTime.now().uptimeNanoseconds }
+
+  func report() {
+    guard enabled, load > 0 else { return }
+    let end = DispatchTime.now().uptimeNanoseconds
+    let line = String(format: "timing: load=%.6f explain=%.6f\n", Double(load - start) * 1e-9, Double(end - load) * 1e-9)
+    FileHandle.standardError.write(line.data(using: .utf8)!)
+  }
 }
 
 /// The summation-to-delta line after a DeepLIFT run.
