@@ -122,7 +122,7 @@ struct Propagation {
         s = (Tensor.zip2(ip, k) { $0 * $1 }, Tensor.zip2(ineg, k) { $0 * $1 })
       }
     case .averagePool(let p): s = structural({ averagePool($0[0], p) }, &self)
-    case .globalAveragePool: s = structural({ globalPool($0[0], max: false) }, &self)
+    case .globalAveragePool: s = structural({ globalAveragePool($0[0]) }, &self)
     case .reshape, .transpose, .pad, .slice, .concat, .identity:
       // Linear ops with 0/1 coefficients act on each part as on the whole (pad adds zeros).
       var op = node.op
@@ -296,27 +296,15 @@ struct Propagation {
       return deepShapMax(id, input: input, my, xIndices: idx, rIndices: ridx, routed: routed, full: full)
     case .globalMaxPool:
       let xi = x[input.rawValue]!
-      let idx = tiledIndices(globalMaxArgmax(xi), count: xi.scalarCount, tasks: tasks)
+      let idx = tiledIndices(globalMaxPoolArgmax(xi), count: xi.scalarCount, tasks: tasks)
       let routed = my.map { scatterAdd($0, indices: idx, inputShape: full) }
       guard maxPoolRule == .deepshap, modeIsDeepLIFT(id) else { return routed }
-      let ridx = tiledIndices(globalMaxArgmax(r[input.rawValue]!), count: xi.scalarCount, tasks: tasks)
+      let ridx = tiledIndices(globalMaxPoolArgmax(r[input.rawValue]!), count: xi.scalarCount, tasks: tasks)
       return deepShapMax(id, input: input, my, xIndices: idx, rIndices: ridx, routed: routed, full: full)
     case .averagePool(let p):
       return my.map { averagePoolBackward($0, inputShape: full, p) }
     case .globalAveragePool:
-      let spatial = full.scalarCount / max(full[0] * full[-1], 1)
-      return my.map { mt in
-        let c = full[-1]
-        return Tensor(shape: full) { out in
-          mt.withUnsafeBufferPointer { src in
-            for b in 0..<full[0] {
-              for s in 0..<spatial {
-                for ch in 0..<c { out[(b * spatial + s) * c + ch] = src[b * c + ch] / Float(spatial) }
-              }
-            }
-          }
-        }
-      }
+      return my.map { globalAveragePoolBackward($0, inputShape: full) }
     case .reshape: return my.map { $0.reshaped(full) }
     case .transpose(let perm):
       var inverse = perm

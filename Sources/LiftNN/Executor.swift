@@ -62,8 +62,8 @@ public func evaluate(_ op: Op, _ x: [Tensor]) -> Tensor {
   case .softmax(let axis): return softmax(x[0], axis: x[0].shape.normalizedAxis(axis))
   case .maxPool(let p): return maxPool(x[0], p)
   case .averagePool(let p): return averagePool(x[0], p)
-  case .globalMaxPool: return globalPool(x[0], max: true)
-  case .globalAveragePool: return globalPool(x[0], max: false)
+  case .globalMaxPool: return globalMaxPool(x[0])
+  case .globalAveragePool: return globalAveragePool(x[0])
   case .reshape(let target):
     let n = x[0].shape[0]
     let count = x[0].shape.dropFirst.scalarCount
@@ -128,43 +128,4 @@ public func softmax(_ x: Tensor, axis: Int) -> Tensor {
       }
     }
   }
-}
-
-/// Max or mean over all spatial axes of a channels-last tensor: `[N, S…, C] → [N, C]`.
-public func globalPool(_ x: Tensor, max useMax: Bool) -> Tensor {
-  let n = x.shape[0], c = x.shape[-1]
-  let s = x.scalarCount / Swift.max(n * c, 1)
-  return Tensor(shape: [n, c]) { out in
-    x.withUnsafeBufferPointer { src in
-      for b in 0..<n {
-        for ch in 0..<c {
-          var acc: Float = useMax ? -.infinity : 0
-          for p in 0..<s {
-            let v = src[(b * s + p) * c + ch]
-            acc = useMax ? Swift.max(acc, v) : acc + v
-          }
-          out[b * c + ch] = useMax ? acc : acc / Float(s)
-        }
-      }
-    }
-  }
-}
-
-/// For `globalPool(x, max: true)`: the flat index into `x` of the first maximum per `[N, C]`.
-public func globalMaxArgmax(_ x: Tensor) -> [Int] {
-  let n = x.shape[0], c = x.shape[-1]
-  let s = x.scalarCount / Swift.max(n * c, 1)
-  var result = [Int](repeating: 0, count: n * c)
-  x.withUnsafeBufferPointer { src in
-    for b in 0..<n {
-      for ch in 0..<c {
-        var best = (b * s) * c + ch
-        for p in 1..<Swift.max(s, 1) where src[(b * s + p) * c + ch] > src[best] {
-          best = (b * s + p) * c + ch
-        }
-        result[b * c + ch] = best
-      }
-    }
-  }
-  return result
 }

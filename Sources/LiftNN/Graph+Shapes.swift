@@ -100,7 +100,9 @@ extension Graph {
       return Shape([x[0]] + out + [x[-1]])
     case .globalMaxPool, .globalAveragePool:
       let x = try one()
-      guard x.rank >= 3 else { throw fail("needs at least one spatial axis") }
+      guard x.rank == 3 || x.rank == 4, x.dimensions[1..<(x.rank - 1)].allSatisfy({ $0 >= 1 }) else {
+        throw fail("needs 1 or 2 non-empty spatial axes")
+      }
       return [x[0], x[-1]]
     case .reshape(let target):
       let x = try one()
