@@ -4,9 +4,9 @@ import PackageDescription
 // Module graph (one way, checked by the manifest):
 //   CBLAS → LiftTensor → LiftNN → LiftAttribution
 //   LiftTensor → LiftGenomics (dinucleotide shuffles)
-//   LiftTensor + ZIPFoundation → LiftIO (.npy / .npz)
+//   LiftTensor + CInflate (zlib) + ZIPFoundation (writing) → LiftIO (.npy / .npz, zip reading)
 //   LiftTensor + CCairo → LiftPlot (PNG / SVG / PDF figures)
-//   CHDF5 → LiftHDF5;  LiftNN + LiftHDF5 + ZIPFoundation → LiftKeras
+//   CHDF5 → LiftHDF5;  LiftNN + LiftHDF5 + LiftIO (zip reader) → LiftKeras
 //   LiftNN + SwiftProtobuf → LiftONNX (generated code committed, no build plugin)
 //   everything → deeplift (the command-line tool, a thin layer)
 let package = Package(
@@ -38,6 +38,7 @@ let package = Package(
       name: "CHDF5", pkgConfig: "hdf5-serial", providers: [.apt(["libhdf5-dev", "pkg-config"])]),
     .systemLibrary(
       name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev", "pkg-config"])]),
+    .systemLibrary(name: "CInflate", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev", "pkg-config"])]),
 
     // MARK: - Library
     .target(name: "LiftTensor", dependencies: ["CBLAS"]),
@@ -46,13 +47,13 @@ let package = Package(
     .target(name: "LiftGenomics", dependencies: ["LiftTensor"]),
     .target(
       name: "LiftIO",
-      dependencies: ["LiftTensor", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+      dependencies: ["LiftTensor", "CInflate", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
     .target(name: "LiftHDF5", dependencies: ["CHDF5"]),
     .target(name: "LiftPlot", dependencies: ["LiftTensor", "CCairo"]),
     .target(
       name: "LiftKeras",
       dependencies: [
-        "LiftNN", "LiftHDF5", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+        "LiftNN", "LiftHDF5", "LiftIO",
       ]),
     .target(
       name: "LiftONNX",
