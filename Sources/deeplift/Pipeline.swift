@@ -98,7 +98,7 @@ func runExplain(_ request: ExplainRequest) throws {
   if let plot = request.plot {
     var o = PlotOptions()
     o.input = inputs[0]
-    try renderPlot(scores: result.scores[0], options: o, to: URL(fileURLWithPath: plot))
+    try renderPlot(scores: result.scores[0], from: request.output, options: o, to: plot)
   }
   reportConvergence(request, worst: result.worstConvergenceDelta, examples: n, target: result.target, contrast: result.contrast)
 }
@@ -241,7 +241,7 @@ func runExplainStreaming(_ request: ExplainRequest, model: Model, explainer: Mod
   if let plot = request.plot, let scores = firstScores {
     var o = PlotOptions()
     o.input = firstInputs
-    try renderPlot(scores: scores, options: o, to: URL(fileURLWithPath: plot))
+    try renderPlot(scores: scores, from: request.output, options: o, to: plot)
   }
   reportConvergence(request, worst: worst, examples: n, target: target, contrast: contrast)
 }
