@@ -4,7 +4,7 @@ import PackageDescription
 // Module graph (one way, checked by the manifest):
 //   CBLAS → LiftTensor → LiftNN → LiftAttribution
 //   LiftTensor → LiftGenomics (dinucleotide shuffles)
-//   LiftTensor + CInflate (zlib) + ZIPFoundation (writing) → LiftIO (.npy / .npz, zip reading)
+//   LiftTensor + CInflate (zlib) → LiftIO (.npy / .npz: our own zip reader and writer)
 //   LiftTensor + CCairo → LiftPlot (PNG / SVG / PDF figures)
 //   CHDF5 → LiftHDF5;  LiftNN + LiftHDF5 + LiftIO (zip reader) → LiftKeras
 //   LiftNN + SwiftProtobuf → LiftONNX (generated code committed, no build plugin)
@@ -25,7 +25,6 @@ let package = Package(
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
-    .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     // Documentation only (`swift package generate-documentation`, Scripts/docs.sh).
     .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
@@ -47,7 +46,7 @@ let package = Package(
     .target(name: "LiftGenomics", dependencies: ["LiftTensor"]),
     .target(
       name: "LiftIO",
-      dependencies: ["LiftTensor", "CInflate", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+      dependencies: ["LiftTensor", "CInflate"]),
     .target(name: "LiftHDF5", dependencies: ["CHDF5"]),
     .target(name: "LiftPlot", dependencies: ["LiftTensor", "CCairo"]),
     .target(

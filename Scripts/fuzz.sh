@@ -27,8 +27,8 @@ corpus_of() {
   esac
 }
 # LeakSanitizer is on for every harness built with AddressSanitizer. (It was off for FuzzNpz
-# while .npz reading went through ZIPFoundation, which leaks a little on some of its own paths;
-# archives are now read by LiftIO.ZipReader. FuzzKerasFile is built without ASan, see below.)
+# while zip archives were read through ZIPFoundation, which leaked a little; LiftIO now has its
+# own zip reader. FuzzKerasFile is built without ASan, see below.)
 leaks_of() { case "$1" in FuzzKerasFile) echo 0 ;; *) echo 1 ;; esac; }
 status=0
 for h in "${HARNESSES[@]}"; do

@@ -1,6 +1,5 @@
 import Foundation
 import LiftTensor
-import ZIPFoundation
 
 /// Reading and writing NumPy `.npy` arrays and `.npz` archives as `Float` tensors.
 ///
@@ -182,67 +181,52 @@ public enum NumPy {
         throw .invalidArrayName(file: name, name: arrayName, reason: "used twice")
       }
     }
-    let (temporary, _) = try AtomicFileWriter.createTemporary(for: url, name: name, open: false)
-    do {
-      // Scoped so the archive is closed (deinit → fclose) before the rename.
-      try {
-        let archive = try Archive(url: URL(fileURLWithPath: temporary), accessMode: .create)
-        for (arrayName, tensor) in arrays {
-          let header = Data(NpyHeader.encode(shape: tensor.shape))
-          let total = header.count + tensor.scalarCount * 4
-          try archive.addEntry(
-            with: arrayName + ".npy", type: .file, uncompressedSize: Int64(total),
-            compressionMethod: .none
-          ) { position, size in
-            npyChunk(header: header, tensor: tensor, position: Int(position), size: size)
+    let writer = try AtomicFileWriter(destination: url)
+    do throws(NumpyIOError) {
+      var zip = ZipWriter(writer)
+      for (arrayName, tensor) in arrays {
+        let header = NpyHeader.encode(shape: tensor.shape)
+        // The CRC-32 first (one read of the data), then the bytes: written once, in order.
+        var crc = header.withUnsafeBytes { crc32(0, $0) }
+        forEachLittleEndianChunk(tensor) { crc = crc32(crc, $0) }
+        var failure: NumpyIOError?
+        try zip.addStored(
+          path: arrayName + ".npy", size: UInt64(header.count + tensor.scalarCount * 4), crc: crc
+        ) { (w: AtomicFileWriter) throws(NumpyIOError) in
+          try w.write(header)
+          forEachLittleEndianChunk(tensor) { chunk in
+            guard failure == nil else { return }
+            do throws(NumpyIOError) { try w.write(chunk) } catch { failure = error }
           }
+          if let failure { throw failure }
         }
-      }()
+      }
+      try zip.finish()
+      try writer.commit()
     } catch {
-      unlink(temporary)
-      throw .writeFailed(file: name, reason: zipReason(error))
+      writer.abort()
+      throw error
     }
-    try AtomicFileWriter.moveTemporary(temporary, to: url, name: name)
   }
 
-  /// Bytes `position ..< position + size` of the `.npy` image `header + tensor data`.
-  private static func npyChunk(header: Data, tensor: Tensor, position: Int, size: Int) -> Data {
-    var chunk = Data(capacity: size)
-    var position = position
-    var size = size
-    if position < header.count {
-      let n = min(size, header.count - position)
-      chunk.append(header[(header.startIndex + position)..<(header.startIndex + position + n)])
-      position += n
-      size -= n
-    }
-    if size > 0 {
-      let first = (position - header.count) / 4
-      let last = min(tensor.scalarCount, (position - header.count + size + 3) / 4)
-      tensor.withUnsafeBufferPointer { buffer in
-        var bytes = Data()
-        appendLittleEndian(UnsafeBufferPointer(rebasing: buffer[first..<last]), to: &bytes)
-        let skip = (position - header.count) - first * 4
-        chunk.append(bytes[(bytes.startIndex + skip)..<(bytes.startIndex + skip + min(size, bytes.count - skip))])
+  /// Calls `body` with the tensor's scalars as little-endian float32 bytes, in order, in
+  /// chunks of at most 4 MiB (no copy on a little-endian host).
+  private static func forEachLittleEndianChunk(_ tensor: Tensor, _ body: (UnsafeRawBufferPointer) -> Void) {
+    let chunk = 1 << 20
+    tensor.withUnsafeBufferPointer { buffer in
+      var start = 0
+      while start < buffer.count {
+        let part = UnsafeBufferPointer(rebasing: buffer[start..<min(buffer.count, start + chunk)])
+        if !hostIsBigEndian {
+          body(UnsafeRawBufferPointer(part))
+        } else {
+          var data = Data()
+          appendLittleEndian(part, to: &data)
+          data.withUnsafeBytes { body($0) }
+        }
+        start += chunk
       }
     }
-    return chunk
-  }
-
-  private static func zipReason(_ error: any Error) -> String {
-    if let error = error as? Archive.ArchiveError {
-      switch error {
-      case .invalidCRC32: return "CRC-32 mismatch"
-      case .invalidCompressionMethod: return "unsupported compression method"
-      case .unreadableArchive, .invalidEntryPath, .invalidLocalHeaderDataOffset, .invalidLocalHeaderSize,
-        .missingEndOfCentralDirectoryRecord, .invalidCentralDirectoryOffset, .invalidCentralDirectorySize,
-        .invalidCentralDirectoryEntryCount, .invalidEntrySize:
-        return "corrupt archive"
-      default: return "\(error)"
-      }
-    }
-    if let error = error as? NumpyIOError { return error.description }
-    return (error as NSError).localizedDescription
   }
 }
 

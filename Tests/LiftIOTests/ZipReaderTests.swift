@@ -1,5 +1,6 @@
 import Foundation
 import LiftIO
+import LiftTensor
 import Testing
 
 /// ``ZipReader`` on archives written by NumPy (Scripts/fixtures/make_npy_fixtures.py) and on
@@ -109,5 +110,42 @@ struct ZipReaderTests {
     let url = try fixture("fuzz_npz_timeout", "npz")
     #expect(throws: NumpyIOError.self) { try NumPy.readArchive(url) }
     #expect(throws: NumpyIOError.self) { try NumPy.readArchive(data: Data(contentsOf: url), name: "t.npz") }
+  }
+}
+
+/// ``NumPy/writeArchive(_:to:)`` writes zip64 records for every member (checked here byte by
+/// byte against APPNOTE's layout); `np.load` and `zipfile.testzip()` read such archives (checked
+/// by hand with NumPy 2.4 when the writer was added).
+@Suite("zip writer")
+struct ZipWriterTests {
+  @Test func layoutAndRoundTrip() throws {
+    let dir = try makeTemporaryDirectory()
+    defer { cleanup(dir) }
+    let url = dir.appendingPathComponent("w.npz")
+    let a = Tensor(shape: [3, 2], scalars: [1, -2, 3.5, 0, -0, 7])
+    let b = Tensor(shape: [0, 4], scalars: [])
+    try NumPy.writeArchive([("a", a), ("größe", b)], to: url)
+    let data = try Data(contentsOf: url)
+    let bytes = [UInt8](data)
+    func u32(_ i: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(bytes[i + $1]) << (8 * UInt32($1)) } }
+    #expect(u32(0) == 0x0403_4B50)
+    // Local header: stored, sizes in the zip64 extra (32-bit fields all ones).
+    #expect(bytes[8] == 0 && bytes[9] == 0)
+    #expect(u32(18) == 0xFFFF_FFFF && u32(22) == 0xFFFF_FFFF)
+    // The archive ends with the zip64 end record, its locator and the classic end record.
+    let n = bytes.count
+    #expect(u32(n - 22) == 0x0605_4B50)
+    #expect(u32(n - 42) == 0x0706_4B50)
+    #expect(u32(n - 98) == 0x0606_4B50)
+    let reader = try ZipReader(data: data, name: "w.npz")
+    #expect(reader.members.map(\.path) == ["a.npy", "größe.npy"])
+    #expect(reader.members.allSatisfy { $0.method == 0 && $0.kind == .file })
+    // The member bytes are exactly NumPy.encode's .npy image (CRC-32 checked by extract).
+    #expect(try reader.extract(reader.members[0]) == NumPy.encode(a))
+    #expect(try reader.extract(reader.members[1]) == NumPy.encode(b))
+    let back = try NumPy.readArchive(url)
+    #expect(back.map(\.name) == ["a", "größe"])
+    expectIdentical(back[0].tensor, a)
+    expectIdentical(back[1].tensor, b)
   }
 }
