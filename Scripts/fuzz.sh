@@ -51,11 +51,13 @@ for h in "${HARNESSES[@]}"; do
   mkdir -p ".build-fuzz/corpus/$c" ".build-fuzz/artifacts/$h"
   echo "== $h: $RUNS runs (at most ${MAX_TIME}s) on Corpus/$c"
   start=$(date +%s)
+  log=".build-fuzz/$h.log"
   ASAN_OPTIONS="detect_leaks=$(leaks_of "$h")" "$scratch/release/$h" ".build-fuzz/corpus/$c" "Corpus/$c" -runs="$RUNS" -max_total_time="$MAX_TIME" \
-    -rss_limit_mb=4096 -timeout="${TIMEOUT:-30}" -detect_leaks="$(leaks_of "$h")" "${extra[@]}" -artifact_prefix=".build-fuzz/artifacts/$h/" -print_final_stats=1 2>&1 \
-    | grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==ERROR|SUMMARY|artifact_prefix|Test unit written|INFO: fuzzed for|INFO: exiting)|crash|deadly signal|#[0-9]+: cov" \
-    || true
-  rc=${PIPESTATUS[0]}
+    -rss_limit_mb=4096 -timeout="${TIMEOUT:-30}" -detect_leaks="$(leaks_of "$h")" "${extra[@]}" -artifact_prefix=".build-fuzz/artifacts/$h/" -print_final_stats=1 \
+    > "$log" 2>&1
+  rc=$?
+  # Summary lines only (the whole log stays in Fuzz/.build-fuzz/<harness>.log).
+  grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==ERROR|SUMMARY|artifact_prefix|Test unit written|INFO: fuzzed for|INFO: exiting)|crash|deadly signal" "$log" || true
   echo "== $h: exit $rc after $(( $(date +%s) - start ))s"
   [ "$rc" -ne 0 ] && status=1
 done
