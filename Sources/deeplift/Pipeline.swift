@@ -223,8 +223,12 @@ func runExplainStreaming(_ request: ExplainRequest, model: Model, explainer: Mod
       }
       if writer == nil {
         writer = try NpyStreamWriter(url: URL(fileURLWithPath: request.output), shape: result.scores[0].shape.dropFirst.prepending(n))
-        firstScores = result.scores[0]
-        firstInputs = x
+        // `--plot` draws example 0 only: keep that row (a copy), not the whole first chunk,
+        // which would stay allocated beside every later chunk (+32 MiB on Basset).
+        if request.plot != nil {
+          firstScores = result.scores[0].slice(batch: 0..<1)
+          firstInputs = x.slice(batch: 0..<1)
+        }
       }
       try writer!.append(result.scores[0])
       worst = max(worst, result.worstConvergenceDelta)
