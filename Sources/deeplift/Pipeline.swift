@@ -188,6 +188,9 @@ func runExplainStreaming(_ request: ExplainRequest, model: Model, explainer: Mod
   }
   let channelAxis = request.channelAxis ?? model.channelAxis
   let chunk = max(1, max(request.batchSize, 1024) / referencesPerExample)
+  // The explainer's batch: `batchSize` example–reference pairs for DeepLIFT, `batchSize`
+  // examples for the gradient methods (Explainer.explain).
+  let perCall = max(1, request.batchSize / (request.method.isDeepLIFT ? referencesPerExample : 1))
   let progress = ProgressBar(total: n, enabled: !request.quiet)
   var writer: NpyStreamWriter? = nil
   var worst: Float = 0
@@ -201,39 +204,56 @@ func runExplainStreaming(_ request: ExplainRequest, model: Model, explainer: Mod
       let end = min(n, start + chunk)
       let x = try input.readRows(start..<end)
       try checkFinite(x, file: inputPath, firstRow: start)
-      let references: ReferenceSet
+      // Per-example reference rows of this chunk ([b, …] or [b, M, …]), sliced per call below.
+      var chunkReferences: Tensor? = nil
+      var shuffled = false
       if let file = perExampleReferences {
         let rows = try file.readRows(start..<end)
         try checkFinite(rows, file: referencePath ?? file.name, firstRow: start)
-        references = .arrays([rows])
+        chunkReferences = rows
       } else if var s = shuffle {
         let layout: SequenceLayout = channelAxis == 1 ? .ncl : .nlc
-        let refs: Tensor
-        do { refs = try shuffledReferences(x, shuffles: s.count, rng: &s.rng, layout: layout) } catch {
+        do { chunkReferences = try shuffledReferences(x, shuffles: s.count, rng: &s.rng, layout: layout) } catch {
           throw CLIError.data("--shuffles: \(input.name): \(error)")
         }
         shuffle = s
-        references = .explicit(.multiple([refs]))
-      } else {
-        references = fixed
+        shuffled = true
       }
-      let base = start
-      let result = try cli { () throws(LiftKitError) in
-        try explainer.explain(inputs: [x], references: references) { progress.update(base + $0) }
-      }
-      if writer == nil {
-        writer = try NpyStreamWriter(url: URL(fileURLWithPath: request.output), shape: result.scores[0].shape.dropFirst.prepending(n))
-        // `--plot` draws example 0 only: keep that row (a copy), not the whole first chunk,
-        // which would stay allocated beside every later chunk (+32 MiB on Basset).
-        if request.plot != nil {
-          firstScores = result.scores[0].slice(batch: 0..<1)
-          firstInputs = x.slice(batch: 0..<1)
+      // One explainer call per batch (the explainer's own split of the chunk, so the scores
+      // are the same bytes), each batch's scores appended at once: no chunk-sized list of
+      // per-batch scores and their concatenation (2 × 16 MiB on Basset) is ever held.
+      let rows = end - start
+      var done = 0
+      while done < rows {
+        let stop = min(rows, done + perCall)
+        let whole = done == 0 && stop == rows
+        let xs = whole ? x : x.slice(batch: done..<stop)
+        let references: ReferenceSet
+        if let r = chunkReferences {
+          let part = whole ? r : r.slice(batch: done..<stop)
+          references = shuffled ? .explicit(.multiple([part])) : .arrays([part])
+        } else {
+          references = fixed
         }
+        let base = start + done
+        let result = try cli { () throws(LiftKitError) in
+          try explainer.explain(inputs: [xs], references: references) { progress.update(base + $0) }
+        }
+        if writer == nil {
+          writer = try NpyStreamWriter(url: URL(fileURLWithPath: request.output), shape: result.scores[0].shape.dropFirst.prepending(n))
+          // `--plot` draws example 0 only: keep that row (a copy), not the whole first chunk,
+          // which would stay allocated beside every later chunk (+32 MiB on Basset).
+          if request.plot != nil {
+            firstScores = result.scores[0].slice(batch: 0..<1)
+            firstInputs = xs.slice(batch: 0..<1)
+          }
+        }
+        try writer!.append(result.scores[0])
+        worst = max(worst, result.worstConvergenceDelta)
+        target = result.target
+        contrast = result.contrast
+        done = stop
       }
-      try writer!.append(result.scores[0])
-      worst = max(worst, result.worstConvergenceDelta)
-      target = result.target
-      contrast = result.contrast
       start = end
     } while start < n
     progress.finish()
