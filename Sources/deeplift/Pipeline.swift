@@ -201,58 +201,50 @@ func runExplainStreaming(_ request: ExplainRequest, model: Model, explainer: Mod
   var start = 0
   do {
     repeat {
+      // Chunks of `chunk` examples, each split into the explainer's batches from its start,
+      // as one explainer call per chunk would; one call per batch, its rows (and per-example
+      // references) read just before and its scores appended at once, so nothing of size
+      // N or of a whole chunk is held (the split, not the reads, keeps the bytes the same).
       let end = min(n, start + chunk)
-      let x = try input.readRows(start..<end)
-      try checkFinite(x, file: inputPath, firstRow: start)
-      // Per-example reference rows of this chunk ([b, …] or [b, M, …]), sliced per call below.
-      var chunkReferences: Tensor? = nil
-      var shuffled = false
-      if let file = perExampleReferences {
-        let rows = try file.readRows(start..<end)
-        try checkFinite(rows, file: referencePath ?? file.name, firstRow: start)
-        chunkReferences = rows
-      } else if var s = shuffle {
-        let layout: SequenceLayout = channelAxis == 1 ? .ncl : .nlc
-        do { chunkReferences = try shuffledReferences(x, shuffles: s.count, rng: &s.rng, layout: layout) } catch {
-          throw CLIError.data("--shuffles: \(input.name): \(error)")
-        }
-        shuffle = s
-        shuffled = true
-      }
-      // One explainer call per batch (the explainer's own split of the chunk, so the scores
-      // are the same bytes), each batch's scores appended at once: no chunk-sized list of
-      // per-batch scores and their concatenation (2 × 16 MiB on Basset) is ever held.
-      let rows = end - start
-      var done = 0
-      while done < rows {
-        let stop = min(rows, done + perCall)
-        let whole = done == 0 && stop == rows
-        let xs = whole ? x : x.slice(batch: done..<stop)
+      var lo = start
+      while lo < end {
+        let hi = min(end, lo + perCall)
+        let x = try input.readRows(lo..<hi)
+        try checkFinite(x, file: inputPath, firstRow: lo)
         let references: ReferenceSet
-        if let r = chunkReferences {
-          let part = whole ? r : r.slice(batch: done..<stop)
-          references = shuffled ? .explicit(.multiple([part])) : .arrays([part])
+        if let file = perExampleReferences {
+          let rows = try file.readRows(lo..<hi)
+          try checkFinite(rows, file: referencePath ?? file.name, firstRow: lo)
+          references = .arrays([rows])
+        } else if var s = shuffle {
+          // The stream is drawn example by example: batch by batch gives the same references.
+          let layout: SequenceLayout = channelAxis == 1 ? .ncl : .nlc
+          let refs: Tensor
+          do { refs = try shuffledReferences(x, shuffles: s.count, rng: &s.rng, layout: layout) } catch {
+            throw CLIError.data("--shuffles: \(input.name): \(error)")
+          }
+          shuffle = s
+          references = .explicit(.multiple([refs]))
         } else {
           references = fixed
         }
-        let base = start + done
+        let base = lo
         let result = try cli { () throws(LiftKitError) in
-          try explainer.explain(inputs: [xs], references: references) { progress.update(base + $0) }
+          try explainer.explain(inputs: [x], references: references) { progress.update(base + $0) }
         }
         if writer == nil {
           writer = try NpyStreamWriter(url: URL(fileURLWithPath: request.output), shape: result.scores[0].shape.dropFirst.prepending(n))
-          // `--plot` draws example 0 only: keep that row (a copy), not the whole first chunk,
-          // which would stay allocated beside every later chunk (+32 MiB on Basset).
+          // `--plot` draws example 0 only: keep that row (a copy), not the first batch's scores.
           if request.plot != nil {
             firstScores = result.scores[0].slice(batch: 0..<1)
-            firstInputs = xs.slice(batch: 0..<1)
+            firstInputs = x.slice(batch: 0..<1)
           }
         }
         try writer!.append(result.scores[0])
         worst = max(worst, result.worstConvergenceDelta)
         target = result.target
         contrast = result.contrast
-        done = stop
+        lo = hi
       }
       start = end
     } while start < n
