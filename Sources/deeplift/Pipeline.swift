@@ -129,10 +129,11 @@ func reportConvergence(_ request: ExplainRequest, worst: Float, examples n: Int,
   }
 }
 
-/// Single-input models whose scores go to one `.npy` are explained chunk by chunk: rows of the
+/// Single-input models whose scores go to one `.npy` are explained batch by batch: rows of the
 /// input (and of per-example references) are read from disk as needed and the scores are
-/// appended to the output file, so memory stays flat in the number of examples. Not with
-/// `--modisco`, whose files hold every example's sequence and scores.
+/// appended to the output file, so memory stays flat in the number of examples
+/// (`Benchmarks/rss.sh`). Not with `--modisco`, whose files hold every example's sequence and
+/// scores.
 func inputsAreStreamable(_ request: ExplainRequest, model: Model) -> Bool {
   guard model.inputNames.count == 1, request.layers.isEmpty, request.modisco == nil, case .single = request.inputs else {
     return false
