@@ -65,8 +65,16 @@ struct Propagation {
   let r: [Tensor?]
   private var deltas: [Tensor?]
   private var splits: [(pos: Tensor, neg: Tensor)?]
+  /// `|W|` of dense and conv nodes (RevealCancel), per node; missing entries are computed on
+  /// first use and kept for this batch.
+  private var absWeights: [Tensor?]
 
-  init(graph: Graph, modes: [NonlinearMode?], maxPoolRule: MaxPoolRule, x: [Tensor?], r: [Tensor?]) {
+  /// `absWeights`: `|W|` per node, computed once per explainer (see ``absoluteWeights(_:nodes:)``);
+  /// nil or nil entries: computed here when needed.
+  init(
+    graph: Graph, modes: [NonlinearMode?], maxPoolRule: MaxPoolRule, x: [Tensor?], r: [Tensor?],
+    absWeights: [Tensor?]? = nil
+  ) {
     self.graph = graph
     self.modes = modes
     self.maxPoolRule = maxPoolRule
@@ -74,6 +82,19 @@ struct Propagation {
     self.r = r
     deltas = Array(repeating: nil, count: graph.nodes.count)
     splits = Array(repeating: nil, count: graph.nodes.count)
+    if let absWeights, absWeights.count == graph.nodes.count {
+      self.absWeights = absWeights
+    } else {
+      self.absWeights = Array(repeating: nil, count: graph.nodes.count)
+    }
+  }
+
+  /// `|W|` of the dense or conv node `id` with weight `w`.
+  mutating func absoluteWeight(_ id: NodeID, _ w: Tensor) -> Tensor {
+    if let a = absWeights[id.rawValue] { return a }
+    let a = absolute(w)
+    absWeights[id.rawValue] = a
+    return a
   }
 
   var pairs: Int { x.first(where: { $0 != nil })!!.shape[0] }
@@ -101,12 +122,12 @@ struct Propagation {
       // §8.5); re-deriving the parts from the sign of Δy keeps Δy⁺ + Δy⁻ = Δy.
       s = signSplit(delta(id))
     case .dense(let w, _):
-      let dx = delta(node.inputs[0])
-      s = splitByIdentity(dense(dx, weight: w, bias: nil), dense(absolute(dx), weight: absolute(w), bias: nil))
+      // P + N = Δx·W is the node's own Δy (the bias cancels); P − N = |Δx|·|W|.
+      let d = dense(absolute(delta(node.inputs[0])), weight: absoluteWeight(id, w), bias: nil)
+      s = splitByIdentity(delta(id), d)
     case .conv(let w, _, let p):
-      let dx = delta(node.inputs[0])
-      func c(_ a: Tensor, _ k: Tensor) -> Tensor { conv(a, weight: k, bias: nil, parameters: p) }
-      s = splitByIdentity(c(dx, w), c(absolute(dx), absolute(w)))
+      let d = conv(absolute(delta(node.inputs[0])), weight: absoluteWeight(id, w), bias: nil, parameters: p)
+      s = splitByIdentity(delta(id), d)
     case .affine(let scale, _):
       let (ip, ineg) = split(node.inputs[0])
       let sc = broadcast(exampleShaped(scale, like: ip), to: ip.shape)
@@ -218,25 +239,82 @@ struct Propagation {
     let node = graph[id]
     let (ip, ineg) = split(node.inputs[0])
     let x0 = r[node.inputs[0].rawValue]!
-    let a = ip.mapScalars(pseudocount), b = ineg.mapScalars(pseudocount)
-    let f: (Double, Int) -> Double
-    switch node.op {
-    case .activation(let act): f = { v, _ in act.apply(v) }
-    case .prelu(let alpha):
-      let al = broadcast(exampleShaped(alpha, like: x0), to: x0.shape).scalars
-      f = { v, i in v > 0 ? v : Double(al[i]) * v }
-    default: preconditionFailure("reveal-cancel on \(node.op.kindName)")
-    }
     let n = x0.scalarCount
-    var yp = [Float](repeating: 0, count: n), yn = [Float](repeating: 0, count: n)
-    let xs = x0.scalars, av = a.scalars, bv = b.scalars
-    for i in 0..<n {
-      let x = Double(xs[i]), pa = Double(av[i]), pb = Double(bv[i])
-      let f0 = f(x, i), fa = f(x + pa, i), fb = f(x + pb, i), fab = f(x + pa + pb, i)
-      yp[i] = Float(0.5 * ((fa - f0) + (fab - fb)))
-      yn[i] = Float(0.5 * ((fb - f0) + (fab - fa)))
+    precondition(ip.scalarCount == n && ineg.scalarCount == n, "reveal-cancel parts of \(node.name)")
+    var a = Tensor.zeros(x0.shape), b = a
+    let (yp, yn) = Tensor.pair(shape: x0.shape) { yp, yn in
+      a.withUnsafeMutableBufferPointer { ap in
+        b.withUnsafeMutableBufferPointer { bp in
+          ip.withUnsafeBufferPointer { pp in
+            ineg.withUnsafeBufferPointer { np in
+              x0.withUnsafeBufferPointer { xp in
+                withElementwiseFunction(node, x0) { f in
+                  for i in 0..<n {
+                    let v = revealCancelScalar(xp[i], pp[i], np[i], i, f)
+                    yp[i] = v.yp
+                    yn[i] = v.yn
+                    ap[i] = v.a
+                    bp[i] = v.b
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
     }
-    return (Tensor(shape: x0.shape, scalars: yp), Tensor(shape: x0.shape, scalars: yn), a, b)
+    return (yp, yn, a, b)
+  }
+
+  /// RevealCancel multipliers through an elementwise node, in one pass per task and no
+  /// intermediate tensors: `m⁺_x = m⁺_y ⊙ tile(Δy⁺/a)`, `m⁻_x = m⁻_y ⊙ tile(Δy⁻/b)` with
+  /// `Δy±, a, b` of ``revealCancelParts(_:)`` (the same operations, so the same values).
+  mutating func revealCancelMultipliers(_ id: NodeID, _ my: Multipliers) -> Multipliers {
+    let node = graph[id]
+    let (ip, ineg) = split(node.inputs[0])
+    let x0 = r[node.inputs[0].rawValue]!
+    let k = x0.scalarCount, total = my.pos.scalarCount
+    precondition(ip.scalarCount == k && ineg.scalarCount == k, "reveal-cancel parts of \(node.name)")
+    precondition(k > 0 ? total % k == 0 : total == 0, "cannot tile \(x0.shape) over \(my.pos.shape)")
+    let tasks = k > 0 ? total / k : 0
+    let mPos = my.pos, mNeg = my.negative
+    let (pos, neg) = Tensor.pair(shape: mPos.shape) { outP, outN in
+      mPos.withUnsafeBufferPointer { mp in
+        mNeg.withUnsafeBufferPointer { mn in
+          ip.withUnsafeBufferPointer { pp in
+            ineg.withUnsafeBufferPointer { np in
+              x0.withUnsafeBufferPointer { xp in
+                withElementwiseFunction(node, x0) { f in
+                  // Factors of a block of units (cache-resident), then applied to every task.
+                  let block = 1024
+                  let sp = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block)
+                  defer { sp.deallocate() }
+                  let sn = sp + block
+                  var j0 = 0
+                  while j0 < k {
+                    let len = min(block, k &- j0)
+                    for j in 0..<len {
+                      let v = revealCancelScalar(xp[j0 &+ j], pp[j0 &+ j], np[j0 &+ j], j0 &+ j, f)
+                      sp[j] = v.yp / v.a
+                      sn[j] = v.yn / v.b
+                    }
+                    for t in 0..<tasks {
+                      let base = t &* k &+ j0
+                      for j in 0..<len {
+                        outP[base &+ j] = mp[base &+ j] * sp[j]
+                        outN[base &+ j] = mn[base &+ j] * sn[j]
+                      }
+                    }
+                    j0 &+= len
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    return Multipliers(pos: pos, neg: neg)
   }
 
   /// Propagates multipliers from `target` (seeded with `seed`, `[T·P, …]`) back to every
@@ -270,9 +348,9 @@ struct Propagation {
     switch node.op {
     case .input: preconditionFailure("input nodes have no operands")
     case .dense(let w, _):
-      return linearRule(my, input: input, weight: w) { denseBackward($0, weight: $1) }
+      return linearRule(id, my, input: input, weight: w) { denseBackward($0, weight: $1) }
     case .conv(let w, _, let p):
-      return linearRule(my, input: input, weight: w) {
+      return linearRule(id, my, input: input, weight: w) {
         convBackwardInput($0, weight: $1, inputShape: full, parameters: p)
       }
     case .affine(let scale, _):
@@ -349,23 +427,38 @@ struct Propagation {
   /// ```
   /// given to both input parts. With `m⁺ = m⁻` this is the plain adjoint `m·Wᵀ`.
   mutating func linearRule(
-    _ my: Multipliers, input: NodeID, weight w: Tensor, _ back: (Tensor, Tensor) -> Tensor
+    _ id: NodeID, _ my: Multipliers, input: NodeID, weight w: Tensor, _ back: (Tensor, Tensor) -> Tensor
   ) -> Multipliers {
     if my.isSymmetric { return Multipliers(pos: back(my.pos, w), neg: nil) }
     // a = m⁺W⁺ᵀ + m⁻W⁻ᵀ, b = m⁺W⁻ᵀ + m⁻W⁺ᵀ from two products instead of four:
     // a + b = (m⁺ + m⁻)Wᵀ, a − b = (m⁺ − m⁻)|W|ᵀ.
-    let (a, b) = splitByIdentity(
-      back(Tensor.zip2(my.pos, my.negative) { $0 + $1 }, w),
-      back(Tensor.zip2(my.pos, my.negative) { $0 - $1 }, absolute(w)))
+    let mPos = my.pos, mNeg = my.negative
+    let (sum, difference) = Tensor.pair(shape: mPos.shape) { s, d in
+      mPos.withUnsafeBufferPointer { pp in
+        mNeg.withUnsafeBufferPointer { np in
+          for i in 0..<pp.count {
+            s[i] = pp[i] + np[i]
+            d[i] = pp[i] - np[i]
+          }
+        }
+      }
+    }
+    let sb = back(sum, w), db = back(difference, absoluteWeight(id, w))
     let dx = delta(input)
-    let result = Tensor(shape: a.shape) { out in
-      a.withUnsafeBufferPointer { ap in
-        b.withUnsafeBufferPointer { bp in
-          dx.withUnsafeBufferPointer { dp in
-            let k = dp.count
-            for i in 0..<ap.count {
-              let d = dp[i % k]
-              out[i] = d > 0 ? ap[i] : (d < 0 ? bp[i] : 0.5 * (ap[i] + bp[i]))
+    let k = dx.scalarCount, n = sb.scalarCount
+    precondition(k > 0 ? n % k == 0 : n == 0, "cannot tile \(dx.shape) over \(sb.shape)")
+    let result = Tensor(shape: sb.shape) { out in
+      sb.withUnsafeBufferPointer { sp in
+        db.withUnsafeBufferPointer { dp in
+          dx.withUnsafeBufferPointer { xp in
+            var base = 0
+            while base < n {
+              for j in 0..<k {
+                let a = 0.5 * (sp[base &+ j] + dp[base &+ j]), b = 0.5 * (sp[base &+ j] - dp[base &+ j])
+                let d = xp[j]
+                out[base &+ j] = d > 0 ? a : (d < 0 ? b : 0.5 * (a + b))
+              }
+              base &+= k
             }
           }
         }
@@ -412,9 +505,7 @@ struct Propagation {
         let s = rescaleFactor(id)
         return my.map { $0.multipliedTiled(s) }
       }
-      let (yp, yn, a, b) = revealCancelParts(id)
-      let sp = Tensor.zip2(yp, a) { $0 / $1 }, sn = Tensor.zip2(yn, b) { $0 / $1 }
-      return Multipliers(pos: my.pos.multipliedTiled(sp), neg: my.negative.multipliedTiled(sn))
+      return revealCancelMultipliers(id, my)
     case .gradient, .guided:
       let xi = x[input.rawValue]!
       let guided = modes[id.rawValue] == .guided
@@ -532,7 +623,30 @@ struct Propagation {
 /// sum `s = P + N` and difference `d = P − N` (e.g. `Δ⁺W⁺ + Δ⁻W⁻` and `Δ⁺W⁻ + Δ⁻W⁺` from `ΔW` and
 /// `|Δ||W|`): two products instead of four.
 func splitByIdentity(_ s: Tensor, _ d: Tensor) -> (Tensor, Tensor) {
-  (Tensor.zip2(s, d) { 0.5 * ($0 + $1) }, Tensor.zip2(s, d) { 0.5 * ($0 - $1) })
+  precondition(s.scalarCount == d.scalarCount, "split of \(s.shape) and \(d.shape)")
+  return Tensor.pair(shape: s.shape) { p, n in
+    s.withUnsafeBufferPointer { sp in
+      d.withUnsafeBufferPointer { dp in
+        for i in 0..<sp.count {
+          p[i] = 0.5 * (sp[i] + dp[i])
+          n[i] = 0.5 * (sp[i] - dp[i])
+        }
+      }
+    }
+  }
+}
+
+/// `|W|` of every dense and conv node in `nodes`, indexed by node (nil elsewhere): the
+/// RevealCancel split and linear rule use it for every batch.
+func absoluteWeights(_ graph: Graph, nodes: Set<NodeID>) -> [Tensor?] {
+  var out = [Tensor?](repeating: nil, count: graph.nodes.count)
+  for id in nodes {
+    switch graph[id].op {
+    case .dense(let w, _), .conv(let w, _, _): out[id.rawValue] = absolute(w)
+    default: continue
+    }
+  }
+  return out
 }
 
 /// `|t|` elementwise.
@@ -550,4 +664,38 @@ func tiledIndices(_ idx: [Int], count: Int, tasks: Int) -> [Int] {
   all.reserveCapacity(idx.count * tasks)
   for t in 0..<tasks { all.append(contentsOf: idx.map { $0 + t * count }) }
   return all
+}
+
+/// RevealCancel of one unit: `a = pc(p)`, `b = pc(n)` and
+/// `Δy⁺ = ½[(f(x⁰+a) − f(x⁰)) + (f(x⁰+a+b) − f(x⁰+b))]`,
+/// `Δy⁻ = ½[(f(x⁰+b) − f(x⁰)) + (f(x⁰+a+b) − f(x⁰+a))]` in double precision
+/// (`f(v, i)`: the activation of unit `i` at `v`).
+@inline(__always)
+func revealCancelScalar(
+  _ x0: Float, _ p: Float, _ n: Float, _ i: Int, _ f: (Double, Int) -> Double
+) -> (yp: Float, yn: Float, a: Float, b: Float) {
+  let a = pseudocount(p), b = pseudocount(n)
+  let x = Double(x0), pa = Double(a), pb = Double(b)
+  let f0 = f(x, i), fa = f(x + pa, i), fb = f(x + pb, i), fab = f(x + pa + pb, i)
+  return (Float(0.5 * ((fa - f0) + (fab - fb))), Float(0.5 * ((fb - f0) + (fab - fa))), a, b)
+}
+
+/// Calls `body` with the double-precision function `f(v, i)` of an elementwise node (`i`:
+/// the unit's flat index in `x0`, the node's input `[P, …]`, for PReLU's α), specialised for
+/// the piecewise-linear activations so that loops over it inline.
+@inline(__always)
+func withElementwiseFunction(_ node: Node, _ x0: Tensor, _ body: ((Double, Int) -> Double) -> Void) {
+  switch node.op {
+  case .activation(.relu):
+    body { v, _ in v > 0 ? v : 0 }
+  case .activation(.leakyRelu(let alpha)):
+    let al = Double(alpha)
+    body { v, _ in v > 0 ? v : al * v }
+  case .activation(let act):
+    body { v, _ in act.apply(v) }
+  case .prelu(let alpha):
+    let al = broadcast(exampleShaped(alpha, like: x0), to: x0.shape)
+    al.withUnsafeBufferPointer { ap in body { v, i in v > 0 ? v : Double(ap[i]) * v } }
+  default: preconditionFailure("reveal-cancel on \(node.op.kindName)")
+  }
 }
