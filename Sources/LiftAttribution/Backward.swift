@@ -89,6 +89,39 @@ struct Propagation {
     }
   }
 
+  /// `|x − r|` of a node's output, in one pass over both sides (`Δ` itself is not kept).
+  func absoluteDelta(_ id: NodeID) -> Tensor {
+    let xs = x[id.rawValue]!, rs = r[id.rawValue]!
+    precondition(xs.scalarCount == rs.scalarCount, "Δ of \(xs.shape) and \(rs.shape)")
+    return Tensor(shape: xs.shape) { out in
+      xs.withUnsafeBufferPointer { xp in
+        rs.withUnsafeBufferPointer { rp in
+          for i in 0..<xp.count { out[i] = abs(xp[i] - rp[i]) }
+        }
+      }
+    }
+  }
+
+  /// `(½(Δ + d), ½(Δ − d))` with `Δ = x − r` of node `id`'s output: a linear node's parts from
+  /// its own Δ (= P + N) and `d` = P − N, in one pass.
+  func splitOwnDelta(_ id: NodeID, _ d: Tensor) -> (pos: Tensor, neg: Tensor) {
+    let xs = x[id.rawValue]!, rs = r[id.rawValue]!
+    precondition(xs.scalarCount == d.scalarCount && rs.scalarCount == d.scalarCount, "split of \(graph[id].name)")
+    return Tensor.pair(shape: xs.shape) { p, n in
+      xs.withUnsafeBufferPointer { xp in
+        rs.withUnsafeBufferPointer { rp in
+          d.withUnsafeBufferPointer { dp in
+            for i in 0..<xp.count {
+              let delta = xp[i] - rp[i]
+              p[i] = 0.5 * (delta + dp[i])
+              n[i] = 0.5 * (delta - dp[i])
+            }
+          }
+        }
+      }
+    }
+  }
+
   /// `|W|` of the dense or conv node `id` with weight `w`.
   mutating func absoluteWeight(_ id: NodeID, _ w: Tensor) -> Tensor {
     if let a = absWeights[id.rawValue] { return a }
@@ -123,11 +156,11 @@ struct Propagation {
       s = signSplit(delta(id))
     case .dense(let w, _):
       // P + N = Δx·W is the node's own Δy (the bias cancels); P − N = |Δx|·|W|.
-      let d = dense(absolute(delta(node.inputs[0])), weight: absoluteWeight(id, w), bias: nil)
-      s = splitByIdentity(delta(id), d)
+      let d = dense(absoluteDelta(node.inputs[0]), weight: absoluteWeight(id, w), bias: nil)
+      s = splitOwnDelta(id, d)
     case .conv(let w, _, let p):
-      let d = conv(absolute(delta(node.inputs[0])), weight: absoluteWeight(id, w), bias: nil, parameters: p)
-      s = splitByIdentity(delta(id), d)
+      let d = conv(absoluteDelta(node.inputs[0]), weight: absoluteWeight(id, w), bias: nil, parameters: p)
+      s = splitOwnDelta(id, d)
     case .affine(let scale, _):
       let (ip, ineg) = split(node.inputs[0])
       let sc = broadcast(exampleShaped(scale, like: ip), to: ip.shape)
@@ -444,21 +477,24 @@ struct Propagation {
       }
     }
     let sb = back(sum, w), db = back(difference, absoluteWeight(id, w))
-    let dx = delta(input)
-    let k = dx.scalarCount, n = sb.scalarCount
-    precondition(k > 0 ? n % k == 0 : n == 0, "cannot tile \(dx.shape) over \(sb.shape)")
+    // The sign of Δx = x − r of the input, from both sides (no Δ tensor).
+    let xi = x[input.rawValue]!, ri = r[input.rawValue]!
+    let k = xi.scalarCount, n = sb.scalarCount
+    precondition(k > 0 ? n % k == 0 : n == 0, "cannot tile \(xi.shape) over \(sb.shape)")
     let result = Tensor(shape: sb.shape) { out in
       sb.withUnsafeBufferPointer { sp in
         db.withUnsafeBufferPointer { dp in
-          dx.withUnsafeBufferPointer { xp in
-            var base = 0
-            while base < n {
-              for j in 0..<k {
-                let a = 0.5 * (sp[base &+ j] + dp[base &+ j]), b = 0.5 * (sp[base &+ j] - dp[base &+ j])
-                let d = xp[j]
-                out[base &+ j] = d > 0 ? a : (d < 0 ? b : 0.5 * (a + b))
+          xi.withUnsafeBufferPointer { xp in
+            ri.withUnsafeBufferPointer { rp in
+              var base = 0
+              while base < n {
+                for j in 0..<k {
+                  let a = 0.5 * (sp[base &+ j] + dp[base &+ j]), b = 0.5 * (sp[base &+ j] - dp[base &+ j])
+                  let d = xp[j] - rp[j]
+                  out[base &+ j] = d > 0 ? a : (d < 0 ? b : 0.5 * (a + b))
+                }
+                base &+= k
               }
-              base &+= k
             }
           }
         }
@@ -616,23 +652,6 @@ struct Propagation {
       return k == 0 ? 0.5 * (1 - t) : 0.5 * (1 + t)
     }
     return my.map { $0.multipliedTiled(coefficient) }
-  }
-}
-
-/// `(½(s + d), ½(s − d))`: the two parts P, N of a linear map of split operands from their
-/// sum `s = P + N` and difference `d = P − N` (e.g. `Δ⁺W⁺ + Δ⁻W⁻` and `Δ⁺W⁻ + Δ⁻W⁺` from `ΔW` and
-/// `|Δ||W|`): two products instead of four.
-func splitByIdentity(_ s: Tensor, _ d: Tensor) -> (Tensor, Tensor) {
-  precondition(s.scalarCount == d.scalarCount, "split of \(s.shape) and \(d.shape)")
-  return Tensor.pair(shape: s.shape) { p, n in
-    s.withUnsafeBufferPointer { sp in
-      d.withUnsafeBufferPointer { dp in
-        for i in 0..<sp.count {
-          p[i] = 0.5 * (sp[i] + dp[i])
-          n[i] = 0.5 * (sp[i] - dp[i])
-        }
-      }
-    }
   }
 }
 
