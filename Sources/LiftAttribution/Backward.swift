@@ -281,7 +281,7 @@ struct Propagation {
           ip.withUnsafeBufferPointer { pp in
             ineg.withUnsafeBufferPointer { np in
               x0.withUnsafeBufferPointer { xp in
-                withElementwiseFunction(node, x0) { f in
+                func run<F: UnitFunction>(_ f: F) {
                   for i in 0..<n {
                     let v = revealCancelScalar(xp[i], pp[i], np[i], i, f)
                     yp[i] = v.yp
@@ -289,6 +289,12 @@ struct Propagation {
                     ap[i] = v.a
                     bp[i] = v.b
                   }
+                }
+                switch UnitKind(node, input: x0) {
+                case .relu: run(ReLUUnit())
+                case .leaky(let alpha): run(LeakyUnit(alpha: alpha))
+                case .prelu(let alpha): alpha.withUnsafeBufferPointer { run(PReLUUnit(alpha: $0)) }
+                case .other(let act): run(ActivationUnit(activation: act))
                 }
               }
             }
@@ -317,12 +323,12 @@ struct Propagation {
           ip.withUnsafeBufferPointer { pp in
             ineg.withUnsafeBufferPointer { np in
               x0.withUnsafeBufferPointer { xp in
-                withElementwiseFunction(node, x0) { f in
-                  // Factors of a block of units (cache-resident), then applied to every task.
-                  let block = 1024
-                  let sp = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block)
-                  defer { sp.deallocate() }
-                  let sn = sp + block
+                // Factors of a block of units (cache-resident), then applied to every task.
+                let block = 1024
+                let sp = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block)
+                defer { sp.deallocate() }
+                let sn = sp + block
+                func run<F: UnitFunction>(_ f: F) {
                   var j0 = 0
                   while j0 < k {
                     let len = min(block, k &- j0)
@@ -340,6 +346,12 @@ struct Propagation {
                     }
                     j0 &+= len
                   }
+                }
+                switch UnitKind(node, input: x0) {
+                case .relu: run(ReLUUnit())
+                case .leaky(let alpha): run(LeakyUnit(alpha: alpha))
+                case .prelu(let alpha): alpha.withUnsafeBufferPointer { run(PReLUUnit(alpha: $0)) }
+                case .other(let act): run(ActivationUnit(activation: act))
                 }
               }
             }
@@ -669,7 +681,13 @@ func absoluteWeights(_ graph: Graph, nodes: Set<NodeID>) -> [Tensor?] {
 }
 
 /// `|t|` elementwise.
-func absolute(_ t: Tensor) -> Tensor { t.mapScalars { abs($0) } }
+func absolute(_ t: Tensor) -> Tensor {
+  Tensor(shape: t.shape) { out in
+    t.withUnsafeBufferPointer { p in
+      for i in 0..<p.count { out[i] = abs(p[i]) }
+    }
+  }
+}
 
 /// `(t·[t>0], t·[t<0])`.
 func signSplit(_ t: Tensor) -> (Tensor, Tensor) {
@@ -690,8 +708,8 @@ func tiledIndices(_ idx: [Int], count: Int, tasks: Int) -> [Int] {
 /// `Δy⁻ = ½[(f(x⁰+b) − f(x⁰)) + (f(x⁰+a+b) − f(x⁰+a))]` in double precision
 /// (`f(v, i)`: the activation of unit `i` at `v`).
 @inline(__always)
-func revealCancelScalar(
-  _ x0: Float, _ p: Float, _ n: Float, _ i: Int, _ f: (Double, Int) -> Double
+func revealCancelScalar<F: UnitFunction>(
+  _ x0: Float, _ p: Float, _ n: Float, _ i: Int, _ f: F
 ) -> (yp: Float, yn: Float, a: Float, b: Float) {
   let a = pseudocount(p), b = pseudocount(n)
   let x = Double(x0), pa = Double(a), pb = Double(b)
@@ -699,22 +717,49 @@ func revealCancelScalar(
   return (Float(0.5 * ((fa - f0) + (fab - fb))), Float(0.5 * ((fb - f0) + (fab - fa))), a, b)
 }
 
-/// Calls `body` with the double-precision function `f(v, i)` of an elementwise node (`i`:
-/// the unit's flat index in `x0`, the node's input `[P, …]`, for PReLU's α), specialised for
-/// the piecewise-linear activations so that loops over it inline.
-@inline(__always)
-func withElementwiseFunction(_ node: Node, _ x0: Tensor, _ body: ((Double, Int) -> Double) -> Void) {
-  switch node.op {
-  case .activation(.relu):
-    body { v, _ in v > 0 ? v : 0 }
-  case .activation(.leakyRelu(let alpha)):
-    let al = Double(alpha)
-    body { v, _ in v > 0 ? v : al * v }
-  case .activation(let act):
-    body { v, _ in act.apply(v) }
-  case .prelu(let alpha):
-    let al = broadcast(exampleShaped(alpha, like: x0), to: x0.shape)
-    al.withUnsafeBufferPointer { ap in body { v, i in v > 0 ? v : Double(ap[i]) * v } }
-  default: preconditionFailure("reveal-cancel on \(node.op.kindName)")
+/// An elementwise activation in double precision, `f(v, i)` for unit `i` (the flat index
+/// within the node's input `[P, …]`, for PReLU's α). Loops generic over it specialise.
+protocol UnitFunction {
+  func callAsFunction(_ v: Double, _ i: Int) -> Double
+}
+
+struct ReLUUnit: UnitFunction {
+  @inline(__always) func callAsFunction(_ v: Double, _ i: Int) -> Double { v > 0 ? v : 0 }
+}
+
+/// `v > 0 ? v : α·v` (Leaky ReLU).
+struct LeakyUnit: UnitFunction {
+  let alpha: Double
+  @inline(__always) func callAsFunction(_ v: Double, _ i: Int) -> Double { v > 0 ? v : alpha * v }
+}
+
+/// `v > 0 ? v : α[i]·v` (PReLU, α broadcast to the input's shape).
+struct PReLUUnit: UnitFunction {
+  let alpha: UnsafeBufferPointer<Float>
+  @inline(__always) func callAsFunction(_ v: Double, _ i: Int) -> Double { v > 0 ? v : Double(alpha[i]) * v }
+}
+
+struct ActivationUnit: UnitFunction {
+  let activation: Activation
+  @inline(__always) func callAsFunction(_ v: Double, _ i: Int) -> Double { activation.apply(v) }
+}
+
+/// Which ``UnitFunction`` an elementwise node applies (callers switch over it and call a
+/// generic loop with the concrete type, so that the loop specialises).
+enum UnitKind {
+  case relu
+  case leaky(Double)
+  /// α broadcast to the shape of the node's input.
+  case prelu(Tensor)
+  case other(Activation)
+
+  init(_ node: Node, input x0: Tensor) {
+    switch node.op {
+    case .activation(.relu): self = .relu
+    case .activation(.leakyRelu(let alpha)): self = .leaky(Double(alpha))
+    case .activation(let act): self = .other(act)
+    case .prelu(let alpha): self = .prelu(broadcast(exampleShaped(alpha, like: x0), to: x0.shape))
+    default: preconditionFailure("reveal-cancel on \(node.op.kindName)")
+    }
   }
 }
