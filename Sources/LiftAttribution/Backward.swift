@@ -65,8 +65,16 @@ struct Propagation {
   let r: [Tensor?]
   private var deltas: [Tensor?]
   private var splits: [(pos: Tensor, neg: Tensor)?]
+  /// `|W|` of dense and conv nodes (RevealCancel), per node; missing entries are computed on
+  /// first use and kept for this batch.
+  private var absWeights: [Tensor?]
 
-  init(graph: Graph, modes: [NonlinearMode?], maxPoolRule: MaxPoolRule, x: [Tensor?], r: [Tensor?]) {
+  /// `absWeights`: `|W|` per node, computed once per explainer (see ``absoluteWeights(_:nodes:)``);
+  /// nil or nil entries: computed here when needed.
+  init(
+    graph: Graph, modes: [NonlinearMode?], maxPoolRule: MaxPoolRule, x: [Tensor?], r: [Tensor?],
+    absWeights: [Tensor?]? = nil
+  ) {
     self.graph = graph
     self.modes = modes
     self.maxPoolRule = maxPoolRule
@@ -74,6 +82,52 @@ struct Propagation {
     self.r = r
     deltas = Array(repeating: nil, count: graph.nodes.count)
     splits = Array(repeating: nil, count: graph.nodes.count)
+    if let absWeights, absWeights.count == graph.nodes.count {
+      self.absWeights = absWeights
+    } else {
+      self.absWeights = Array(repeating: nil, count: graph.nodes.count)
+    }
+  }
+
+  /// `|x − r|` of a node's output, in one pass over both sides (`Δ` itself is not kept).
+  func absoluteDelta(_ id: NodeID) -> Tensor {
+    let xs = x[id.rawValue]!, rs = r[id.rawValue]!
+    precondition(xs.scalarCount == rs.scalarCount, "Δ of \(xs.shape) and \(rs.shape)")
+    return Tensor(shape: xs.shape) { out in
+      xs.withUnsafeBufferPointer { xp in
+        rs.withUnsafeBufferPointer { rp in
+          for i in 0..<xp.count { out[i] = abs(xp[i] - rp[i]) }
+        }
+      }
+    }
+  }
+
+  /// `(½(Δ + d), ½(Δ − d))` with `Δ = x − r` of node `id`'s output: a linear node's parts from
+  /// its own Δ (= P + N) and `d` = P − N, in one pass.
+  func splitOwnDelta(_ id: NodeID, _ d: Tensor) -> (pos: Tensor, neg: Tensor) {
+    let xs = x[id.rawValue]!, rs = r[id.rawValue]!
+    precondition(xs.scalarCount == d.scalarCount && rs.scalarCount == d.scalarCount, "split of \(graph[id].name)")
+    return Tensor.pair(shape: xs.shape) { p, n in
+      xs.withUnsafeBufferPointer { xp in
+        rs.withUnsafeBufferPointer { rp in
+          d.withUnsafeBufferPointer { dp in
+            for i in 0..<xp.count {
+              let delta = xp[i] - rp[i]
+              p[i] = 0.5 * (delta + dp[i])
+              n[i] = 0.5 * (delta - dp[i])
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /// `|W|` of the dense or conv node `id` with weight `w`.
+  mutating func absoluteWeight(_ id: NodeID, _ w: Tensor) -> Tensor {
+    if let a = absWeights[id.rawValue] { return a }
+    let a = absolute(w)
+    absWeights[id.rawValue] = a
+    return a
   }
 
   var pairs: Int { x.first(where: { $0 != nil })!!.shape[0] }
@@ -101,12 +155,12 @@ struct Propagation {
       // §8.5); re-deriving the parts from the sign of Δy keeps Δy⁺ + Δy⁻ = Δy.
       s = signSplit(delta(id))
     case .dense(let w, _):
-      let dx = delta(node.inputs[0])
-      s = splitByIdentity(dense(dx, weight: w, bias: nil), dense(absolute(dx), weight: absolute(w), bias: nil))
+      // P + N = Δx·W is the node's own Δy (the bias cancels); P − N = |Δx|·|W|.
+      let d = dense(absoluteDelta(node.inputs[0]), weight: absoluteWeight(id, w), bias: nil)
+      s = splitOwnDelta(id, d)
     case .conv(let w, _, let p):
-      let dx = delta(node.inputs[0])
-      func c(_ a: Tensor, _ k: Tensor) -> Tensor { conv(a, weight: k, bias: nil, parameters: p) }
-      s = splitByIdentity(c(dx, w), c(absolute(dx), absolute(w)))
+      let d = conv(absoluteDelta(node.inputs[0]), weight: absoluteWeight(id, w), bias: nil, parameters: p)
+      s = splitOwnDelta(id, d)
     case .affine(let scale, _):
       let (ip, ineg) = split(node.inputs[0])
       let sc = broadcast(exampleShaped(scale, like: ip), to: ip.shape)
@@ -218,25 +272,94 @@ struct Propagation {
     let node = graph[id]
     let (ip, ineg) = split(node.inputs[0])
     let x0 = r[node.inputs[0].rawValue]!
-    let a = ip.mapScalars(pseudocount), b = ineg.mapScalars(pseudocount)
-    let f: (Double, Int) -> Double
-    switch node.op {
-    case .activation(let act): f = { v, _ in act.apply(v) }
-    case .prelu(let alpha):
-      let al = broadcast(exampleShaped(alpha, like: x0), to: x0.shape).scalars
-      f = { v, i in v > 0 ? v : Double(al[i]) * v }
-    default: preconditionFailure("reveal-cancel on \(node.op.kindName)")
-    }
     let n = x0.scalarCount
-    var yp = [Float](repeating: 0, count: n), yn = [Float](repeating: 0, count: n)
-    let xs = x0.scalars, av = a.scalars, bv = b.scalars
-    for i in 0..<n {
-      let x = Double(xs[i]), pa = Double(av[i]), pb = Double(bv[i])
-      let f0 = f(x, i), fa = f(x + pa, i), fb = f(x + pb, i), fab = f(x + pa + pb, i)
-      yp[i] = Float(0.5 * ((fa - f0) + (fab - fb)))
-      yn[i] = Float(0.5 * ((fb - f0) + (fab - fa)))
+    precondition(ip.scalarCount == n && ineg.scalarCount == n, "reveal-cancel parts of \(node.name)")
+    var a = Tensor.zeros(x0.shape), b = a
+    let (yp, yn) = Tensor.pair(shape: x0.shape) { yp, yn in
+      a.withUnsafeMutableBufferPointer { ap in
+        b.withUnsafeMutableBufferPointer { bp in
+          ip.withUnsafeBufferPointer { pp in
+            ineg.withUnsafeBufferPointer { np in
+              x0.withUnsafeBufferPointer { xp in
+                func run<F: UnitFunction>(_ f: F) {
+                  for i in 0..<n {
+                    let v = revealCancelScalar(xp[i], pp[i], np[i], i, f)
+                    yp[i] = v.yp
+                    yn[i] = v.yn
+                    ap[i] = v.a
+                    bp[i] = v.b
+                  }
+                }
+                switch UnitKind(node, input: x0) {
+                case .relu: run(ReLUUnit())
+                case .leaky(let alpha): run(LeakyUnit(alpha: alpha))
+                case .prelu(let alpha): alpha.withUnsafeBufferPointer { run(PReLUUnit(alpha: $0)) }
+                case .other(let act): run(ActivationUnit(activation: act))
+                }
+              }
+            }
+          }
+        }
+      }
     }
-    return (Tensor(shape: x0.shape, scalars: yp), Tensor(shape: x0.shape, scalars: yn), a, b)
+    return (yp, yn, a, b)
+  }
+
+  /// RevealCancel multipliers through an elementwise node, in one pass per task and no
+  /// intermediate tensors: `m⁺_x = m⁺_y ⊙ tile(Δy⁺/a)`, `m⁻_x = m⁻_y ⊙ tile(Δy⁻/b)` with
+  /// `Δy±, a, b` of ``revealCancelParts(_:)`` (the same operations, so the same values).
+  mutating func revealCancelMultipliers(_ id: NodeID, _ my: Multipliers) -> Multipliers {
+    let node = graph[id]
+    let (ip, ineg) = split(node.inputs[0])
+    let x0 = r[node.inputs[0].rawValue]!
+    let k = x0.scalarCount, total = my.pos.scalarCount
+    precondition(ip.scalarCount == k && ineg.scalarCount == k, "reveal-cancel parts of \(node.name)")
+    precondition(k > 0 ? total % k == 0 : total == 0, "cannot tile \(x0.shape) over \(my.pos.shape)")
+    let tasks = k > 0 ? total / k : 0
+    let mPos = my.pos, mNeg = my.negative
+    let (pos, neg) = Tensor.pair(shape: mPos.shape) { outP, outN in
+      mPos.withUnsafeBufferPointer { mp in
+        mNeg.withUnsafeBufferPointer { mn in
+          ip.withUnsafeBufferPointer { pp in
+            ineg.withUnsafeBufferPointer { np in
+              x0.withUnsafeBufferPointer { xp in
+                // Factors of a block of units (cache-resident), then applied to every task.
+                let block = 1024
+                let sp = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block)
+                defer { sp.deallocate() }
+                let sn = sp + block
+                func run<F: UnitFunction>(_ f: F) {
+                  var j0 = 0
+                  while j0 < k {
+                    let len = min(block, k &- j0)
+                    for j in 0..<len {
+                      let v = revealCancelScalar(xp[j0 &+ j], pp[j0 &+ j], np[j0 &+ j], j0 &+ j, f)
+                      sp[j] = v.yp / v.a
+                      sn[j] = v.yn / v.b
+                    }
+                    for t in 0..<tasks {
+                      let base = t &* k &+ j0
+                      for j in 0..<len {
+                        outP[base &+ j] = mp[base &+ j] * sp[j]
+                        outN[base &+ j] = mn[base &+ j] * sn[j]
+                      }
+                    }
+                    j0 &+= len
+                  }
+                }
+                switch UnitKind(node, input: x0) {
+                case .relu: run(ReLUUnit())
+                case .leaky(let alpha): run(LeakyUnit(alpha: alpha))
+                case .prelu(let alpha): alpha.withUnsafeBufferPointer { run(PReLUUnit(alpha: $0)) }
+                case .other(let act): run(ActivationUnit(activation: act))
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    return Multipliers(pos: pos, neg: neg)
   }
 
   /// Propagates multipliers from `target` (seeded with `seed`, `[T·P, …]`) back to every
@@ -270,9 +393,9 @@ struct Propagation {
     switch node.op {
     case .input: preconditionFailure("input nodes have no operands")
     case .dense(let w, _):
-      return linearRule(my, input: input, weight: w) { denseBackward($0, weight: $1) }
+      return linearRule(id, my, input: input, weight: w) { denseBackward($0, weight: $1) }
     case .conv(let w, _, let p):
-      return linearRule(my, input: input, weight: w) {
+      return linearRule(id, my, input: input, weight: w) {
         convBackwardInput($0, weight: $1, inputShape: full, parameters: p)
       }
     case .affine(let scale, _):
@@ -349,23 +472,41 @@ struct Propagation {
   /// ```
   /// given to both input parts. With `m⁺ = m⁻` this is the plain adjoint `m·Wᵀ`.
   mutating func linearRule(
-    _ my: Multipliers, input: NodeID, weight w: Tensor, _ back: (Tensor, Tensor) -> Tensor
+    _ id: NodeID, _ my: Multipliers, input: NodeID, weight w: Tensor, _ back: (Tensor, Tensor) -> Tensor
   ) -> Multipliers {
     if my.isSymmetric { return Multipliers(pos: back(my.pos, w), neg: nil) }
     // a = m⁺W⁺ᵀ + m⁻W⁻ᵀ, b = m⁺W⁻ᵀ + m⁻W⁺ᵀ from two products instead of four:
     // a + b = (m⁺ + m⁻)Wᵀ, a − b = (m⁺ − m⁻)|W|ᵀ.
-    let (a, b) = splitByIdentity(
-      back(Tensor.zip2(my.pos, my.negative) { $0 + $1 }, w),
-      back(Tensor.zip2(my.pos, my.negative) { $0 - $1 }, absolute(w)))
-    let dx = delta(input)
-    let result = Tensor(shape: a.shape) { out in
-      a.withUnsafeBufferPointer { ap in
-        b.withUnsafeBufferPointer { bp in
-          dx.withUnsafeBufferPointer { dp in
-            let k = dp.count
-            for i in 0..<ap.count {
-              let d = dp[i % k]
-              out[i] = d > 0 ? ap[i] : (d < 0 ? bp[i] : 0.5 * (ap[i] + bp[i]))
+    let mPos = my.pos, mNeg = my.negative
+    let (sum, difference) = Tensor.pair(shape: mPos.shape) { s, d in
+      mPos.withUnsafeBufferPointer { pp in
+        mNeg.withUnsafeBufferPointer { np in
+          for i in 0..<pp.count {
+            s[i] = pp[i] + np[i]
+            d[i] = pp[i] - np[i]
+          }
+        }
+      }
+    }
+    let sb = back(sum, w), db = back(difference, absoluteWeight(id, w))
+    // The sign of Δx = x − r of the input, from both sides (no Δ tensor).
+    let xi = x[input.rawValue]!, ri = r[input.rawValue]!
+    let k = xi.scalarCount, n = sb.scalarCount
+    precondition(k > 0 ? n % k == 0 : n == 0, "cannot tile \(xi.shape) over \(sb.shape)")
+    let result = Tensor(shape: sb.shape) { out in
+      sb.withUnsafeBufferPointer { sp in
+        db.withUnsafeBufferPointer { dp in
+          xi.withUnsafeBufferPointer { xp in
+            ri.withUnsafeBufferPointer { rp in
+              var base = 0
+              while base < n {
+                for j in 0..<k {
+                  let a = 0.5 * (sp[base &+ j] + dp[base &+ j]), b = 0.5 * (sp[base &+ j] - dp[base &+ j])
+                  let d = xp[j] - rp[j]
+                  out[base &+ j] = d > 0 ? a : (d < 0 ? b : 0.5 * (a + b))
+                }
+                base &+= k
+              }
             }
           }
         }
@@ -412,9 +553,7 @@ struct Propagation {
         let s = rescaleFactor(id)
         return my.map { $0.multipliedTiled(s) }
       }
-      let (yp, yn, a, b) = revealCancelParts(id)
-      let sp = Tensor.zip2(yp, a) { $0 / $1 }, sn = Tensor.zip2(yn, b) { $0 / $1 }
-      return Multipliers(pos: my.pos.multipliedTiled(sp), neg: my.negative.multipliedTiled(sn))
+      return revealCancelMultipliers(id, my)
     case .gradient, .guided:
       let xi = x[input.rawValue]!
       let guided = modes[id.rawValue] == .guided
@@ -528,15 +667,27 @@ struct Propagation {
   }
 }
 
-/// `(½(s + d), ½(s − d))`: the two parts P, N of a linear map of split operands from their
-/// sum `s = P + N` and difference `d = P − N` (e.g. `Δ⁺W⁺ + Δ⁻W⁻` and `Δ⁺W⁻ + Δ⁻W⁺` from `ΔW` and
-/// `|Δ||W|`): two products instead of four.
-func splitByIdentity(_ s: Tensor, _ d: Tensor) -> (Tensor, Tensor) {
-  (Tensor.zip2(s, d) { 0.5 * ($0 + $1) }, Tensor.zip2(s, d) { 0.5 * ($0 - $1) })
+/// `|W|` of every dense and conv node in `nodes`, indexed by node (nil elsewhere): the
+/// RevealCancel split and linear rule use it for every batch.
+func absoluteWeights(_ graph: Graph, nodes: Set<NodeID>) -> [Tensor?] {
+  var out = [Tensor?](repeating: nil, count: graph.nodes.count)
+  for id in nodes {
+    switch graph[id].op {
+    case .dense(let w, _), .conv(let w, _, _): out[id.rawValue] = absolute(w)
+    default: continue
+    }
+  }
+  return out
 }
 
 /// `|t|` elementwise.
-func absolute(_ t: Tensor) -> Tensor { t.mapScalars { abs($0) } }
+func absolute(_ t: Tensor) -> Tensor {
+  Tensor(shape: t.shape) { out in
+    t.withUnsafeBufferPointer { p in
+      for i in 0..<p.count { out[i] = abs(p[i]) }
+    }
+  }
+}
 
 /// `(t·[t>0], t·[t<0])`.
 func signSplit(_ t: Tensor) -> (Tensor, Tensor) {
@@ -550,4 +701,65 @@ func tiledIndices(_ idx: [Int], count: Int, tasks: Int) -> [Int] {
   all.reserveCapacity(idx.count * tasks)
   for t in 0..<tasks { all.append(contentsOf: idx.map { $0 + t * count }) }
   return all
+}
+
+/// RevealCancel of one unit: `a = pc(p)`, `b = pc(n)` and
+/// `Δy⁺ = ½[(f(x⁰+a) − f(x⁰)) + (f(x⁰+a+b) − f(x⁰+b))]`,
+/// `Δy⁻ = ½[(f(x⁰+b) − f(x⁰)) + (f(x⁰+a+b) − f(x⁰+a))]` in double precision
+/// (`f(v, i)`: the activation of unit `i` at `v`).
+@inline(__always)
+func revealCancelScalar<F: UnitFunction>(
+  _ x0: Float, _ p: Float, _ n: Float, _ i: Int, _ f: F
+) -> (yp: Float, yn: Float, a: Float, b: Float) {
+  let a = pseudocount(p), b = pseudocount(n)
+  let x = Double(x0), pa = Double(a), pb = Double(b)
+  let f0 = f(x, i), fa = f(x + pa, i), fb = f(x + pb, i), fab = f(x + pa + pb, i)
+  return (Float(0.5 * ((fa - f0) + (fab - fb))), Float(0.5 * ((fb - f0) + (fab - fa))), a, b)
+}
+
+/// An elementwise activation in double precision, `f(v, i)` for unit `i` (the flat index
+/// within the node's input `[P, …]`, for PReLU's α). Loops generic over it specialise.
+protocol UnitFunction {
+  func callAsFunction(_ v: Double, _ i: Int) -> Double
+}
+
+struct ReLUUnit: UnitFunction {
+  @inline(__always) func callAsFunction(_ v: Double, _ i: Int) -> Double { v > 0 ? v : 0 }
+}
+
+/// `v > 0 ? v : α·v` (Leaky ReLU).
+struct LeakyUnit: UnitFunction {
+  let alpha: Double
+  @inline(__always) func callAsFunction(_ v: Double, _ i: Int) -> Double { v > 0 ? v : alpha * v }
+}
+
+/// `v > 0 ? v : α[i]·v` (PReLU, α broadcast to the input's shape).
+struct PReLUUnit: UnitFunction {
+  let alpha: UnsafeBufferPointer<Float>
+  @inline(__always) func callAsFunction(_ v: Double, _ i: Int) -> Double { v > 0 ? v : Double(alpha[i]) * v }
+}
+
+struct ActivationUnit: UnitFunction {
+  let activation: Activation
+  @inline(__always) func callAsFunction(_ v: Double, _ i: Int) -> Double { activation.apply(v) }
+}
+
+/// Which ``UnitFunction`` an elementwise node applies (callers switch over it and call a
+/// generic loop with the concrete type, so that the loop specialises).
+enum UnitKind {
+  case relu
+  case leaky(Double)
+  /// α broadcast to the shape of the node's input.
+  case prelu(Tensor)
+  case other(Activation)
+
+  init(_ node: Node, input x0: Tensor) {
+    switch node.op {
+    case .activation(.relu): self = .relu
+    case .activation(.leakyRelu(let alpha)): self = .leaky(Double(alpha))
+    case .activation(let act): self = .other(act)
+    case .prelu(let alpha): self = .prelu(broadcast(exampleShaped(alpha, like: x0), to: x0.shape))
+    default: preconditionFailure("reveal-cancel on \(node.op.kindName)")
+    }
+  }
 }

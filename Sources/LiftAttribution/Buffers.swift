@@ -28,6 +28,19 @@ extension Tensor {
     }
   }
 
+  /// Two tensors of one shape whose scalars `body` writes in one pass (it must initialise
+  /// every element of both buffers).
+  @inline(__always)
+  static func pair(
+    shape: Shape, _ body: (UnsafeMutableBufferPointer<Float>, UnsafeMutableBufferPointer<Float>) -> Void
+  ) -> (Tensor, Tensor) {
+    var second: Tensor? = nil
+    let first = Tensor(shape: shape) { a in
+      second = Tensor(shape: shape) { b in body(a, b) }
+    }
+    return (first, second!)
+  }
+
   /// `a + b` for equal counts (shape of `a`).
   static func sum(_ a: Tensor, _ b: Tensor) -> Tensor {
     precondition(a.scalarCount == b.scalarCount, "sum of \(a.shape) and \(b.shape)")

@@ -35,6 +35,8 @@ public struct Explainer: Sendable {
   public let target: NodeID
   let modes: [NonlinearMode?]
   let live: Set<NodeID>
+  /// `|W|` per dense/conv node when some node uses RevealCancel (empty otherwise).
+  let absWeights: [Tensor?]
   let sharedForward = SharedForwardCache()
 
   /// Resolves the target and the rule of every nonlinear node.
@@ -91,6 +93,7 @@ public struct Explainer: Sendable {
       }
     }
     self.modes = modes
+    absWeights = modes.contains(.revealCancel) ? absoluteWeights(graph, nodes: live) : []
   }
 
   /// The model's first output, or the input of that output when it is a sigmoid or softmax
@@ -229,7 +232,8 @@ public struct Explainer: Sendable {
       }
     }
     let pairs = b * m
-    var prop = Propagation(graph: graph, modes: modes, maxPoolRule: options.maxPool, x: xa, r: ra)
+    var prop = Propagation(
+      graph: graph, modes: modes, maxPoolRule: options.maxPool, x: xa, r: ra, absWeights: absWeights)
     let seed = seedMultipliers(tasks: tasks, pairs: pairs, targetShape: xa[target.rawValue]!.shape)
     let mult = prop.backward(target: target, seed: seed, keeping: Set(options.layers))
     let layerScores = options.layers.map { id in
