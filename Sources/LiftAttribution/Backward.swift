@@ -177,6 +177,7 @@ struct Propagation {
     precondition(k > 0 && pairs > 0 ? n % (pairs * k) == 0 : n == 0, "cannot tile \(xi.shape) over \(m.shape)")
     let xm = x.map, rm = r.map
     let isReLU = f.isReLU
+    let rows = k > 0 ? n / k : 0
     return Tensor(shape: m.shape) { out in
       m.withUnsafeBufferPointer { mb in
         xi.withUnsafeBufferPointer { xib in
@@ -184,33 +185,34 @@ struct Propagation {
             xo.withUnsafeBufferPointer { xob in
               ro.withUnsafeBufferPointer { rob in
                 guard n > 0 && k > 0 else { return }
-                let op = out.baseAddress!
-                var q = 0, base = 0
-                while base < n {
-                  let p = q % pairs
-                  let xr = xm.row(p) &* k, rr = rm.row(p) &* k
-                  let mp = mb.baseAddress! + base, o = op + base
-                  let xip = xib.baseAddress! + xr, xop = xob.baseAddress! + xr
-                  let rip = rib.baseAddress! + rr, rop = rob.baseAddress! + rr
-                  if isReLU {
-                    // Select form (both sides computed) so the loop vectorises; the quotient
-                    // of a near-zero Δx is discarded.
-                    for j in 0..<k {
-                      let dx = xip[j] - rip[j]
-                      let q = (xop[j] - rop[j]) / dx
-                      let g: Float = rip[j] > 0 ? 1 : 0
-                      let s = abs(dx) < nearZero ? g : q
-                      o[j] = mp[j] * s
-                    }
-                  } else {
-                    for j in 0..<k {
-                      let dx = xip[j] - rip[j]
-                      let s: Float = abs(dx) < nearZero ? f.derivative(rip[j]) : (xop[j] - rop[j]) / dx
-                      o[j] = mp[j] * s
+                let (o0, m0) = (SharedPointer(out.baseAddress!), SharedPointer(mb.baseAddress!))
+                let (xi0, xo0) = (SharedPointer(xib.baseAddress!), SharedPointer(xob.baseAddress!))
+                let (ri0, ro0) = (SharedPointer(rib.baseAddress!), SharedPointer(rob.baseAddress!))
+                forEachRowRange(rows, scalarsPerRow: k) { range in
+                  for q in range {
+                    let p = q % pairs
+                    let xr = xm.row(p) &* k, rr = rm.row(p) &* k
+                    let mp = m0.pointer + q &* k, o = o0.pointer + q &* k
+                    let xip = xi0.pointer + xr, xop = xo0.pointer + xr
+                    let rip = ri0.pointer + rr, rop = ro0.pointer + rr
+                    if isReLU {
+                      // Select form (both sides computed) so the loop vectorises; the quotient
+                      // of a near-zero Δx is discarded.
+                      for j in 0..<k {
+                        let dx = xip[j] - rip[j]
+                        let q = (xop[j] - rop[j]) / dx
+                        let g: Float = rip[j] > 0 ? 1 : 0
+                        let s = abs(dx) < nearZero ? g : q
+                        o[j] = mp[j] * s
+                      }
+                    } else {
+                      for j in 0..<k {
+                        let dx = xip[j] - rip[j]
+                        let s: Float = abs(dx) < nearZero ? f.derivative(rip[j]) : (xop[j] - rop[j]) / dx
+                        o[j] = mp[j] * s
+                      }
                     }
                   }
-                  q &+= 1
-                  base &+= k
                 }
               }
             }
@@ -243,16 +245,20 @@ struct Propagation {
     dx.withUnsafeMutableBufferPointer { db in
       m.withUnsafeBufferPointer { mb in
         idx.withUnsafeBufferPointer { ib in
-          for q in 0..<rows {
-            let e = xm.row(q % pairs) &- lo
-            let src = ib.baseAddress! + e &* outRow
-            let shift = q &* inRow &- e &* inRow
-            let g = mb.baseAddress! + q &* outRow
-            let d = db.baseAddress!
-            for o in 0..<outRow {
-              let j = src[o]
-              if j < 0 { continue }
-              d[j &+ shift] += g[o]
+          guard rows > 0 && outRow > 0 else { return }
+          let (d, g0, i0) = (SharedPointer(db.baseAddress!), SharedPointer(mb.baseAddress!), SharedPointer(ib.baseAddress!))
+          // Row q writes only into row q of dx (an argmax lies in its own example's row).
+          forEachRowRange(rows, scalarsPerRow: outRow) { range in
+            for q in range {
+              let e = xm.row(q % pairs) &- lo
+              let src = i0.pointer + e &* outRow
+              let shift = q &* inRow &- e &* inRow
+              let g = g0.pointer + q &* outRow
+              for o in 0..<outRow {
+                let j = src[o]
+                if j < 0 { continue }
+                d.pointer[j &+ shift] += g[o]
+              }
             }
           }
         }

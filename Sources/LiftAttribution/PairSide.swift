@@ -1,3 +1,4 @@
+import Dispatch
 import LiftTensor
 
 /// Which stored row pair `p` of a batch reads: `base + (p / every) % period` (no modulo when
@@ -76,5 +77,28 @@ final class PairSide {
   func rowSize(_ i: Int) -> Int {
     guard let s = stored[i] else { return 0 }
     return s.shape[0] == 0 ? 0 : s.scalarCount / s.shape[0]
+  }
+}
+
+/// A raw pointer handed to worker threads that write disjoint parts of one buffer.
+struct SharedPointer<T>: @unchecked Sendable {
+  let pointer: UnsafeMutablePointer<T>
+  init(_ p: UnsafeMutablePointer<T>) { pointer = p }
+  init(_ p: UnsafePointer<T>) { pointer = UnsafeMutablePointer(mutating: p) }
+}
+
+/// Fewest scalars an elementwise backward pass must touch before it is split over threads.
+let parallelElementwiseMinimum = 1 << 16
+
+/// Calls `body` on contiguous parts of `0..<rows`, concurrently on ``BLAS/threads`` workers
+/// when the pass touches at least ``parallelElementwiseMinimum`` scalars (rows are independent).
+func forEachRowRange(_ rows: Int, scalarsPerRow: Int, _ body: @Sendable (Range<Int>) -> Void) {
+  let workers = rows * scalarsPerRow >= parallelElementwiseMinimum ? min(BLAS.threads, rows) : 1
+  if workers <= 1 {
+    body(0..<rows)
+    return
+  }
+  DispatchQueue.concurrentPerform(iterations: workers) { t in
+    body((t * rows / workers)..<((t + 1) * rows / workers))
   }
 }
