@@ -4,9 +4,9 @@ import PackageDescription
 // Module graph (one way, checked by the manifest):
 //   CBLAS → LiftTensor → LiftNN → LiftAttribution
 //   LiftTensor → LiftGenomics (dinucleotide shuffles)
-//   LiftTensor + ZIPFoundation → LiftIO (.npy / .npz)
+//   LiftTensor + CInflate (zlib) → LiftIO (.npy / .npz: our own zip reader and writer)
 //   LiftTensor + CCairo → LiftPlot (PNG / SVG / PDF figures)
-//   CHDF5 → LiftHDF5;  LiftNN + LiftHDF5 + ZIPFoundation → LiftKeras
+//   CHDF5 → LiftHDF5;  LiftNN + LiftHDF5 + LiftIO (zip reader) → LiftKeras
 //   LiftNN + SwiftProtobuf → LiftONNX (generated code committed, no build plugin)
 //   everything → deeplift (the command-line tool, a thin layer)
 let package = Package(
@@ -25,7 +25,6 @@ let package = Package(
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
-    .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     // Documentation only (`swift package generate-documentation`, Scripts/docs.sh).
     .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
@@ -38,6 +37,7 @@ let package = Package(
       name: "CHDF5", pkgConfig: "hdf5-serial", providers: [.apt(["libhdf5-dev", "pkg-config"])]),
     .systemLibrary(
       name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev", "pkg-config"])]),
+    .systemLibrary(name: "CInflate", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev", "pkg-config"])]),
 
     // MARK: - Library
     .target(name: "LiftTensor", dependencies: ["CBLAS"]),
@@ -46,13 +46,13 @@ let package = Package(
     .target(name: "LiftGenomics", dependencies: ["LiftTensor"]),
     .target(
       name: "LiftIO",
-      dependencies: ["LiftTensor", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+      dependencies: ["LiftTensor", "CInflate"]),
     .target(name: "LiftHDF5", dependencies: ["CHDF5"]),
     .target(name: "LiftPlot", dependencies: ["LiftTensor", "CCairo"]),
     .target(
       name: "LiftKeras",
       dependencies: [
-        "LiftNN", "LiftHDF5", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+        "LiftNN", "LiftHDF5", "LiftIO",
       ]),
     .target(
       name: "LiftONNX",

@@ -16,7 +16,7 @@ let package = Package(
     .target(name: "FuzzDriver"),
     // NumPy.read(data:name:) and NpyFile row reads on arbitrary bytes.
     .executableTarget(name: "FuzzNpy", dependencies: ["FuzzDriver", .product(name: "LiftIO", package: "swift-deeplift")]),
-    // NumPy.readArchive(data:name:) (zip parsing through ZIPFoundation, member headers).
+    // NumPy.readArchive(data:name:) (LiftIO.ZipReader: zip directory, zlib inflate, member headers).
     .executableTarget(name: "FuzzNpz", dependencies: ["FuzzDriver", .product(name: "LiftIO", package: "swift-deeplift")]),
     // Keras model configuration JSON → graph (against real weights), then shapes and forward.
     .executableTarget(

@@ -142,6 +142,9 @@ public struct Explainer: Sendable {
     for task in options.tasks where task < 0 || task >= targetSize {
       throw .taskOutOfRange(task: task, size: targetSize, target: graph[target].name)
     }
+    if options.method == .integratedGradients && !(1...ExplainOptions.maximumSteps).contains(options.steps) {
+      throw .unsupported("integrated gradients takes 1...\(ExplainOptions.maximumSteps) steps, got \(options.steps)")
+    }
     if let j = options.contrast, j < 0 || j >= targetSize {
       throw .taskOutOfRange(task: j, size: targetSize, target: graph[target].name)
     }

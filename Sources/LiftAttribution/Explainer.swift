@@ -65,8 +65,11 @@ public struct ExplainOptions: Sendable {
   /// Indices into the flattened target; one task gives scores shaped like the inputs, several
   /// add a task axis after the batch axis.
   public var tasks: [Int] = [0]
-  /// Integrated gradients: number of points and quadrature.
+  /// Integrated gradients: number of points (1...``ExplainOptions/maximumSteps``) and quadrature.
   public var steps: Int = 50
+  /// The most integration points accepted: Captum's users take 20–300; Gauss–Legendre nodes
+  /// cost O(steps²) to compute, so far larger counts would only stall.
+  public static let maximumSteps = 10_000
   public var integration: IntegrationRule = .gaussLegendre
   public var maxPool: MaxPoolRule = .gradient
   /// Example–reference pairs per forward/backward batch (with M references per example a

@@ -96,7 +96,9 @@ public struct NpyDType: Sendable, Hashable, CustomStringConvertible {
       switch (letter, size) {
       case ("f", 2), ("f", 4), ("f", 8):
         return NpyDType(kind: .float, itemSize: size, isBigEndian: bigEndian)
-      case ("f", _): throw unsupported("float\(size * 8) is not supported")
+      // Bits only for sizes that can be one (the size is any integer the header spells).
+      case ("f", 1...16): throw unsupported("float\(size * 8) is not supported")
+      case ("f", _): throw unsupported("no \(size)-byte float type")
       case ("i", 1), ("i", 2), ("i", 4), ("i", 8):
         return NpyDType(kind: .signedInteger, itemSize: size, isBigEndian: bigEndian)
       case ("u", 1), ("u", 2), ("u", 4), ("u", 8):

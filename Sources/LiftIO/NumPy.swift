@@ -1,6 +1,5 @@
 import Foundation
 import LiftTensor
-import ZIPFoundation
 
 /// Reading and writing NumPy `.npy` arrays and `.npz` archives as `Float` tensors.
 ///
@@ -109,87 +108,45 @@ public enum NumPy {
   public static func readArchiveFiles(_ url: URL) throws(NumpyIOError) -> [(name: String, file: NpyFile)] {
     let name = displayName(url)
     // Open once ourselves first: gives the usual "cannot open" errors (missing, directory).
-    let probe = try FileByteSource(path: url.path, file: name)
-    guard probe.size > 0 else { throw .notNpz(file: name, reason: "empty file") }
-    guard try endOfCentralDirectoryOffset(probe, file: name) != nil else {
-      throw .notNpz(file: name, reason: "not a zip archive")
-    }
-    let archive: Archive
-    do {
-      archive = try Archive(url: url, accessMode: .read)
-    } catch {
-      throw .notNpz(file: name, reason: "not a zip archive")
-    }
-    return try readMembers(of: archive, source: probe, name: name)
+    let source = try FileByteSource(path: url.path, file: name)
+    guard source.size > 0 else { throw .notNpz(file: name, reason: "empty file") }
+    return try readMembers(of: source, name: name)
   }
 
   /// Reads every array of an `.npz` image held in memory, as ``readArchive(_:)`` does for a
   /// file; `name` is used in error messages. (Also the entry point of the `.npz` fuzzer.)
   ///
-  /// The bytes are read through a temporary file (in `/dev/shm` when there is one), removed
-  /// before returning. ZIPFoundation's own in-memory reader (`Archive(data:)`) traps
-  /// on archives whose directory points past the end ("Range requires lowerBound <=
-  /// upperBound" in `MemoryFile.readData`, found by Fuzz/FuzzNpz); its file reader does not.
-  ///
   /// - Throws: ``NumpyIOError`` as ``readArchive(_:)``.
   public static func readArchive(data: Data, name: String) throws(NumpyIOError) -> [(name: String, tensor: Tensor)] {
     guard !data.isEmpty else { throw .notNpz(file: name, reason: "empty file") }
-    let (path, cleanup) = try spool(data, name: name)
-    defer { cleanup() }
-    let archive: Archive
-    do {
-      archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
-    } catch {
-      throw .notNpz(file: name, reason: "not a zip archive")
-    }
     var result: [(name: String, tensor: Tensor)] = []
-    for (arrayName, file) in try readMembers(of: archive, source: DataByteSource(data), name: name) {
+    for (arrayName, file) in try readMembers(of: DataByteSource(data), name: name) {
       result.append((arrayName, try file.readAll()))
     }
     return result
   }
 
-  /// Writes `data` to a file that only this process uses; returns its path and a function
-  /// that removes it.
-  private static func spool(_ data: Data, name: String) throws(NumpyIOError) -> (String, () -> Void) {
-    let directory = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm/" : NSTemporaryDirectory()
-    let path = (directory as NSString).appendingPathComponent(
-      "deeplift-npz-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))")
-    let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-    guard fd >= 0 else { throw .readFailed(file: name, reason: "cannot spool the archive: \(errnoText())") }
-    let ok = data.withUnsafeBytes { raw -> Bool in
-      var done = 0
-      while done < raw.count {
-        let n = Glibc_write_raw(fd, raw.baseAddress! + done, raw.count - done)
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { return false }
-        done += n
-      }
-      return true
-    }
-    guard ok else {
-      let reason = errnoText()
-      close(fd)
-      unlink(path)
-      throw .readFailed(file: name, reason: "cannot spool the archive: \(reason)")
-    }
-    close(fd)
-    return (path, { unlink(path) })
-  }
-
-  /// The members of an opened archive whose bytes `source` holds.
-  private static func readMembers(of archive: Archive, source: any ByteSource, name: String)
+  /// The `NAME.npy` members of the archive whose bytes `source` holds, through ``ZipReader``
+  /// (bounded: a damaged archive is an error, never a hang).
+  private static func readMembers(of source: any ByteSource, name: String)
     throws(NumpyIOError) -> [(name: String, file: NpyFile)]
   {
+    func npyError(_ error: ZipReadError) -> NumpyIOError {
+      switch error {
+      case .io(let e): return e
+      case .notZip, .corrupt: return .notNpz(file: name, reason: error.description)
+      case .member(let path, let reason): return .invalidMember(file: name, member: path, reason: reason)
+      }
+    }
+    let archive: ZipReader
+    do { archive = try ZipReader(source: source, name: name) } catch { throw npyError(error) }
     var result: [(name: String, file: NpyFile)] = []
     var seen = Set<String>()
-    var visited = 0
-    for entry in archive {
-      visited += 1
-      let path = entry.path
-      switch entry.type {
+    for member in archive.members {
+      let path = member.path
+      switch member.kind {
       case .directory: continue
-      case .symlink: throw .invalidMember(file: name, member: path, reason: "is a symbolic link")
+      case .symbolicLink: throw .invalidMember(file: name, member: path, reason: "is a symbolic link")
       case .file: break
       }
       guard path.hasSuffix(".npy"), path.count > 4 else {
@@ -199,63 +156,11 @@ public enum NumPy {
       guard seen.insert(arrayName).inserted else {
         throw .invalidMember(file: name, member: path, reason: "appears twice")
       }
-      var data = Data()
-      do {
-        _ = try archive.extract(entry, skipCRC32: false) { chunk in data.append(chunk) }
-      } catch {
-        throw .invalidMember(file: name, member: path, reason: "cannot be extracted (\(zipReason(error)))")
-      }
+      let data: Data
+      do { data = try archive.extract(member) } catch { throw npyError(error) }
       result.append((arrayName, try NpyFile(data: data, name: "\(name):\(path)")))
     }
-    // ZIPFoundation's iterator stops quietly at a damaged entry; compare with the directory.
-    if let declared = try centralDirectoryEntryCount(source, file: name), declared != visited {
-      throw .notNpz(file: name, reason: "corrupt archive: \(declared) entries declared, \(visited) readable")
-    }
     return result
-  }
-
-  /// The entry count of the zip's end-of-central-directory record (zip64 aware), or `nil` if
-  /// the record cannot be found.
-  static func centralDirectoryEntryCount(_ source: any ByteSource, file: String) throws(NumpyIOError) -> Int? {
-    guard let (tailStart, tail, i) = try findEndOfCentralDirectory(source, file: file) else { return nil }
-    func u16(_ i: Int) -> Int { Int(tail[i]) | Int(tail[i + 1]) << 8 }
-    let count = u16(i + 10)
-    guard count == 0xFFFF else { return count }
-    // Zip64: the locator (PK\6\7) sits just before the record and points at the zip64 record.
-    let locator = tailStart + i - 20
-    guard locator >= 0 else { return nil }
-    let loc = try source.bytes(count: 20, at: locator, file: file)
-    guard loc[0..<4] == [0x50, 0x4B, 0x06, 0x07] else { return nil }
-    var offset = 0
-    for b in 0..<8 { offset |= Int(loc[8 + b]) << (8 * b) }
-    guard offset >= 0, offset <= source.size - 56 else { return nil }
-    let record = try source.bytes(count: 56, at: offset, file: file)
-    guard record[0..<4] == [0x50, 0x4B, 0x06, 0x06] else { return nil }
-    var total = 0
-    for b in 0..<8 { total |= Int(record[32 + b]) << (8 * b) }
-    return total
-  }
-
-  /// The offset of the zip end-of-central-directory record (`PK\5\6`, searched backwards
-  /// through the last 64 KiB + 22 bytes), or `nil` if there is none.
-  static func endOfCentralDirectoryOffset(_ source: any ByteSource, file: String) throws(NumpyIOError) -> Int? {
-    guard let (tailStart, _, i) = try findEndOfCentralDirectory(source, file: file) else { return nil }
-    return tailStart + i
-  }
-
-  /// The tail searched for the end record, where it starts, and the record's index in it.
-  private static func findEndOfCentralDirectory(_ source: any ByteSource, file: String)
-    throws(NumpyIOError) -> (tailStart: Int, tail: [UInt8], index: Int)?
-  {
-    let tailLength = min(source.size, 22 + 65535)
-    let tailStart = source.size - tailLength
-    let tail = try source.bytes(count: tailLength, at: tailStart, file: file)
-    var i = tail.count - 22
-    while i >= 0 {
-      if tail[i] == 0x50, tail[i + 1] == 0x4B, tail[i + 2] == 0x05, tail[i + 3] == 0x06 { return (tailStart, tail, i) }
-      i -= 1
-    }
-    return nil
   }
 
   /// Writes arrays to an `.npz` archive (stored members `NAME.npy`, float32), atomically.
@@ -276,67 +181,52 @@ public enum NumPy {
         throw .invalidArrayName(file: name, name: arrayName, reason: "used twice")
       }
     }
-    let (temporary, _) = try AtomicFileWriter.createTemporary(for: url, name: name, open: false)
-    do {
-      // Scoped so the archive is closed (deinit → fclose) before the rename.
-      try {
-        let archive = try Archive(url: URL(fileURLWithPath: temporary), accessMode: .create)
-        for (arrayName, tensor) in arrays {
-          let header = Data(NpyHeader.encode(shape: tensor.shape))
-          let total = header.count + tensor.scalarCount * 4
-          try archive.addEntry(
-            with: arrayName + ".npy", type: .file, uncompressedSize: Int64(total),
-            compressionMethod: .none
-          ) { position, size in
-            npyChunk(header: header, tensor: tensor, position: Int(position), size: size)
+    let writer = try AtomicFileWriter(destination: url)
+    do throws(NumpyIOError) {
+      var zip = ZipWriter(writer)
+      for (arrayName, tensor) in arrays {
+        let header = NpyHeader.encode(shape: tensor.shape)
+        // The CRC-32 first (one read of the data), then the bytes: written once, in order.
+        var crc = header.withUnsafeBytes { crc32(0, $0) }
+        forEachLittleEndianChunk(tensor) { crc = crc32(crc, $0) }
+        var failure: NumpyIOError?
+        try zip.addStored(
+          path: arrayName + ".npy", size: UInt64(header.count + tensor.scalarCount * 4), crc: crc
+        ) { (w: AtomicFileWriter) throws(NumpyIOError) in
+          try w.write(header)
+          forEachLittleEndianChunk(tensor) { chunk in
+            guard failure == nil else { return }
+            do throws(NumpyIOError) { try w.write(chunk) } catch { failure = error }
           }
+          if let failure { throw failure }
         }
-      }()
+      }
+      try zip.finish()
+      try writer.commit()
     } catch {
-      unlink(temporary)
-      throw .writeFailed(file: name, reason: zipReason(error))
+      writer.abort()
+      throw error
     }
-    try AtomicFileWriter.moveTemporary(temporary, to: url, name: name)
   }
 
-  /// Bytes `position ..< position + size` of the `.npy` image `header + tensor data`.
-  private static func npyChunk(header: Data, tensor: Tensor, position: Int, size: Int) -> Data {
-    var chunk = Data(capacity: size)
-    var position = position
-    var size = size
-    if position < header.count {
-      let n = min(size, header.count - position)
-      chunk.append(header[(header.startIndex + position)..<(header.startIndex + position + n)])
-      position += n
-      size -= n
-    }
-    if size > 0 {
-      let first = (position - header.count) / 4
-      let last = min(tensor.scalarCount, (position - header.count + size + 3) / 4)
-      tensor.withUnsafeBufferPointer { buffer in
-        var bytes = Data()
-        appendLittleEndian(UnsafeBufferPointer(rebasing: buffer[first..<last]), to: &bytes)
-        let skip = (position - header.count) - first * 4
-        chunk.append(bytes[(bytes.startIndex + skip)..<(bytes.startIndex + skip + min(size, bytes.count - skip))])
+  /// Calls `body` with the tensor's scalars as little-endian float32 bytes, in order, in
+  /// chunks of at most 4 MiB (no copy on a little-endian host).
+  private static func forEachLittleEndianChunk(_ tensor: Tensor, _ body: (UnsafeRawBufferPointer) -> Void) {
+    let chunk = 1 << 20
+    tensor.withUnsafeBufferPointer { buffer in
+      var start = 0
+      while start < buffer.count {
+        let part = UnsafeBufferPointer(rebasing: buffer[start..<min(buffer.count, start + chunk)])
+        if !hostIsBigEndian {
+          body(UnsafeRawBufferPointer(part))
+        } else {
+          var data = Data()
+          appendLittleEndian(part, to: &data)
+          data.withUnsafeBytes { body($0) }
+        }
+        start += chunk
       }
     }
-    return chunk
-  }
-
-  private static func zipReason(_ error: any Error) -> String {
-    if let error = error as? Archive.ArchiveError {
-      switch error {
-      case .invalidCRC32: return "CRC-32 mismatch"
-      case .invalidCompressionMethod: return "unsupported compression method"
-      case .unreadableArchive, .invalidEntryPath, .invalidLocalHeaderDataOffset, .invalidLocalHeaderSize,
-        .missingEndOfCentralDirectoryRecord, .invalidCentralDirectoryOffset, .invalidCentralDirectorySize,
-        .invalidCentralDirectoryEntryCount, .invalidEntrySize:
-        return "corrupt archive"
-      default: return "\(error)"
-      }
-    }
-    if let error = error as? NumpyIOError { return error.description }
-    return (error as NSError).localizedDescription
   }
 }
 

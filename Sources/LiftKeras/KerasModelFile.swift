@@ -2,7 +2,7 @@ import Foundation
 import LiftHDF5
 import LiftNN
 import LiftTensor
-import ZIPFoundation
+import LiftIO
 
 /// Imports a Keras model as a ``Graph``.
 ///
@@ -102,11 +102,12 @@ private func loadKerasHDF5(url: URL, file: String) throws(KerasImportError) -> G
 private let maximumMemberSize: UInt64 = 1 << 32
 
 private func loadKerasArchive(url: URL, file: String) throws(KerasImportError) -> Graph {
-  let archive: Archive
+  let archive: ZipReader
   do {
-    archive = try Archive(url: url, accessMode: .read)
+    archive = try ZipReader(path: url.path, name: file)
   } catch {
-    throw .corrupt(file: file, reason: "unreadable zip archive")
+    if case .io(let e) = error { throw .corrupt(file: file, reason: e.description) }
+    throw .corrupt(file: file, reason: "unreadable zip archive (\(error))")
   }
   guard let configEntry = archive["config.json"] else {
     throw .notAKerasFile(file: file, reason: "zip archive without config.json")
@@ -129,28 +130,14 @@ private func loadKerasArchive(url: URL, file: String) throws(KerasImportError) -
   return try buildGraph(spec, store: store, file: file)
 }
 
-private func extract(_ entry: Entry, from archive: Archive, file: String) throws(KerasImportError) -> Data {
-  guard entry.type == .file, entry.uncompressedSize <= maximumMemberSize else {
-    throw .corrupt(file: file, reason: "archive member \(entry.path) is not a plausible file")
-  }
-  var data = Data()
-  let checksum: CRC32
+/// A member's bytes: size-capped, bounded reads, CRC-32 checked (``ZipReader``), so a damaged
+/// member never reaches the JSON or HDF5 parsers.
+private func extract(_ entry: ZipMember, from archive: ZipReader, file: String) throws(KerasImportError) -> Data {
   do {
-    checksum = try archive.extract(entry, skipCRC32: false) { chunk in
-      guard UInt64(data.count + chunk.count) <= maximumMemberSize else {
-        throw CocoaError(.fileReadTooLarge)
-      }
-      data.append(chunk)
-    }
+    return try archive.extract(entry, limit: maximumMemberSize)
   } catch {
-    throw .corrupt(file: file, reason: "cannot extract \(entry.path) from the zip archive")
+    throw .corrupt(file: file, reason: "cannot extract from the zip archive: \(error)")
   }
-  // ZIPFoundation returns the CRC-32 of what it extracted but does not compare it; a damaged
-  // member must not reach the JSON or HDF5 parsers.
-  guard checksum == entry.checksum, UInt64(data.count) == entry.uncompressedSize else {
-    throw .corrupt(file: file, reason: "\(entry.path) fails its CRC-32 check")
-  }
-  return data
 }
 
 // MARK: - Graph construction

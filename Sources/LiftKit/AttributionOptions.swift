@@ -37,7 +37,7 @@ public struct AttributionOptions: Sendable, Equatable {
   public var maxPool: MaxPoolRule = .gradient
   /// Examples per batch: memory and speed only, never results.
   public var batchSize = 64
-  /// Integrated gradients: the number of points.
+  /// Integrated gradients: the number of points (1...10000; more is an error).
   public var steps = 50
   /// Integrated gradients: the quadrature (Captum's names).
   public var integration: IntegrationRule = .gaussLegendre

@@ -1,3 +1,4 @@
+import Foundation
 import LiftAttribution
 import LiftNN
 import LiftTensor
@@ -54,6 +55,9 @@ public struct ModelExplainer: Sendable {
   /// The engine's explainer (kept so its cache of the shared references' forward pass
   /// serves every call).
   let engine: Explainer
+  /// The explainer for `tasks: .all` resolved per call (models with open input extents),
+  /// kept for the next call with the same tasks so that its shared forward pass is reused.
+  let resolved = ResolvedExplainer()
 
   init(model original: Model, method: AttributionMethod, target name: String?, options: AttributionOptions)
     throws(LiftKitError)
@@ -150,7 +154,12 @@ public struct ModelExplainer: Sendable {
         count: shapes[engine.target.rawValue].dropFirst.scalarCount, target: target)
       if tasks != o.tasks {
         o.tasks = tasks
-        do { explainer = try Explainer(graph: graph, options: o) } catch { throw .explain(error) }
+        let options = o
+        do {
+          explainer = try resolved.explainer(tasks: tasks) { () throws(ExplainError) in
+            try Explainer(graph: graph, options: options)
+          }
+        } catch { throw .explain(error) }
       }
     }
     let refs = try references.resolve(
@@ -173,5 +182,23 @@ public struct ModelExplainer: Sendable {
     named inputs: [String: Tensor], references: ReferenceSet = .zeros, progress: ((Int) -> Void)? = nil
   ) throws(LiftKitError) -> Attribution {
     try explain(inputs: model.arrangeInputs(inputs), references: references, progress: progress)
+  }
+}
+
+/// The last explainer built for resolved tasks (see ``ModelExplainer/resolved``); shared by
+/// the copies of one ``ModelExplainer``.
+final class ResolvedExplainer: @unchecked Sendable {
+  // @unchecked: `engine` is only touched under `lock`.
+  private let lock = NSLock()
+  private var engine: Explainer?
+
+  /// The kept explainer when it was built for `tasks`, else a new one from `make` (kept).
+  func explainer(tasks: [Int], make: () throws(ExplainError) -> Explainer) throws(ExplainError) -> Explainer {
+    lock.lock()
+    defer { lock.unlock() }
+    if let engine, engine.options.tasks == tasks { return engine }
+    let made = try make()
+    engine = made
+    return made
   }
 }

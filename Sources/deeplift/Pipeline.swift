@@ -98,7 +98,7 @@ func runExplain(_ request: ExplainRequest) throws {
   if let plot = request.plot {
     var o = PlotOptions()
     o.input = inputs[0]
-    try renderPlot(scores: result.scores[0], options: o, to: URL(fileURLWithPath: plot))
+    try renderPlot(scores: result.scores[0], from: request.output, options: o, to: plot)
   }
   reportConvergence(request, worst: result.worstConvergenceDelta, examples: n, target: result.target, contrast: result.contrast)
 }
@@ -129,10 +129,11 @@ func reportConvergence(_ request: ExplainRequest, worst: Float, examples n: Int,
   }
 }
 
-/// Single-input models whose scores go to one `.npy` are explained chunk by chunk: rows of the
+/// Single-input models whose scores go to one `.npy` are explained batch by batch: rows of the
 /// input (and of per-example references) are read from disk as needed and the scores are
-/// appended to the output file, so memory stays flat in the number of examples. Not with
-/// `--modisco`, whose files hold every example's sequence and scores.
+/// appended to the output file, so memory stays flat in the number of examples
+/// (`Benchmarks/rss.sh`). Not with `--modisco`, whose files hold every example's sequence and
+/// scores.
 func inputsAreStreamable(_ request: ExplainRequest, model: Model) -> Bool {
   guard model.inputNames.count == 1, request.layers.isEmpty, request.modisco == nil, case .single = request.inputs else {
     return false
@@ -188,6 +189,9 @@ func runExplainStreaming(_ request: ExplainRequest, model: Model, explainer: Mod
   }
   let channelAxis = request.channelAxis ?? model.channelAxis
   let chunk = max(1, max(request.batchSize, 1024) / referencesPerExample)
+  // The explainer's batch: `batchSize` example–reference pairs for DeepLIFT, `batchSize`
+  // examples for the gradient methods (Explainer.explain).
+  let perCall = max(1, request.batchSize / (request.method.isDeepLIFT ? referencesPerExample : 1))
   let progress = ProgressBar(total: n, enabled: !request.quiet)
   var writer: NpyStreamWriter? = nil
   var worst: Float = 0
@@ -198,38 +202,51 @@ func runExplainStreaming(_ request: ExplainRequest, model: Model, explainer: Mod
   var start = 0
   do {
     repeat {
+      // Chunks of `chunk` examples, each split into the explainer's batches from its start,
+      // as one explainer call per chunk would; one call per batch, its rows (and per-example
+      // references) read just before and its scores appended at once, so nothing of size
+      // N or of a whole chunk is held (the split, not the reads, keeps the bytes the same).
       let end = min(n, start + chunk)
-      let x = try input.readRows(start..<end)
-      try checkFinite(x, file: inputPath, firstRow: start)
-      let references: ReferenceSet
-      if let file = perExampleReferences {
-        let rows = try file.readRows(start..<end)
-        try checkFinite(rows, file: referencePath ?? file.name, firstRow: start)
-        references = .arrays([rows])
-      } else if var s = shuffle {
-        let layout: SequenceLayout = channelAxis == 1 ? .ncl : .nlc
-        let refs: Tensor
-        do { refs = try shuffledReferences(x, shuffles: s.count, rng: &s.rng, layout: layout) } catch {
-          throw CLIError.data("--shuffles: \(input.name): \(error)")
+      var lo = start
+      while lo < end {
+        let hi = min(end, lo + perCall)
+        let x = try input.readRows(lo..<hi)
+        try checkFinite(x, file: inputPath, firstRow: lo)
+        let references: ReferenceSet
+        if let file = perExampleReferences {
+          let rows = try file.readRows(lo..<hi)
+          try checkFinite(rows, file: referencePath ?? file.name, firstRow: lo)
+          references = .arrays([rows])
+        } else if var s = shuffle {
+          // The stream is drawn example by example: batch by batch gives the same references.
+          let layout: SequenceLayout = channelAxis == 1 ? .ncl : .nlc
+          let refs: Tensor
+          do { refs = try shuffledReferences(x, shuffles: s.count, rng: &s.rng, layout: layout) } catch {
+            throw CLIError.data("--shuffles: \(input.name): \(error)")
+          }
+          shuffle = s
+          references = .explicit(.multiple([refs]))
+        } else {
+          references = fixed
         }
-        shuffle = s
-        references = .explicit(.multiple([refs]))
-      } else {
-        references = fixed
+        let base = lo
+        let result = try cli { () throws(LiftKitError) in
+          try explainer.explain(inputs: [x], references: references) { progress.update(base + $0) }
+        }
+        if writer == nil {
+          writer = try NpyStreamWriter(url: URL(fileURLWithPath: request.output), shape: result.scores[0].shape.dropFirst.prepending(n))
+          // `--plot` draws example 0 only: keep that row (a copy), not the first batch's scores.
+          if request.plot != nil {
+            firstScores = result.scores[0].slice(batch: 0..<1)
+            firstInputs = x.slice(batch: 0..<1)
+          }
+        }
+        try writer!.append(result.scores[0])
+        worst = max(worst, result.worstConvergenceDelta)
+        target = result.target
+        contrast = result.contrast
+        lo = hi
       }
-      let base = start
-      let result = try cli { () throws(LiftKitError) in
-        try explainer.explain(inputs: [x], references: references) { progress.update(base + $0) }
-      }
-      if writer == nil {
-        writer = try NpyStreamWriter(url: URL(fileURLWithPath: request.output), shape: result.scores[0].shape.dropFirst.prepending(n))
-        firstScores = result.scores[0]
-        firstInputs = x
-      }
-      try writer!.append(result.scores[0])
-      worst = max(worst, result.worstConvergenceDelta)
-      target = result.target
-      contrast = result.contrast
       start = end
     } while start < n
     progress.finish()
@@ -241,7 +258,7 @@ func runExplainStreaming(_ request: ExplainRequest, model: Model, explainer: Mod
   if let plot = request.plot, let scores = firstScores {
     var o = PlotOptions()
     o.input = firstInputs
-    try renderPlot(scores: scores, options: o, to: URL(fileURLWithPath: plot))
+    try renderPlot(scores: scores, from: request.output, options: o, to: plot)
   }
   reportConvergence(request, worst: worst, examples: n, target: target, contrast: contrast)
 }

@@ -122,6 +122,20 @@ struct PropertyTests {
     #expect(e.scores[0].scalars.allSatisfy { $0 == 0 })
   }
 
+  /// Step counts outside 1...maximumSteps are a thrown error for library callers too (a huge
+  /// count would allocate the quadrature arrays and stall in the O(n²) node computation).
+  @Test(arguments: [0, -3, ExplainOptions.maximumSteps + 1, Int.max])
+  func integratedGradientsStepsOutOfRangeThrow(steps: Int) throws {
+    var o = ExplainOptions()
+    o.method = .integratedGradients
+    o.steps = steps
+    var r = TestRandom(4)
+    let x = r.tensor([2, 6])
+    #expect(throws: ExplainError.unsupported("integrated gradients takes 1...10000 steps, got \(steps)")) {
+      try Explainer(graph: ToyGraphs.residual(), options: o).explain(inputs: [x])
+    }
+  }
+
   @Test(arguments: [AttributionMethod.rescale, .revealCancel, .gradient, .guidedBackprop, .inputXGradient, .integratedGradients])
   func batchSizeDoesNotChangeResults(method: AttributionMethod) throws {
     var r = TestRandom(10)

@@ -7,7 +7,7 @@ import Testing
 struct FuzzRegressionTests {
   /// Fuzz/FuzzNpz: a zip whose central directory entry points past the end of the data. Read
   /// through ZIPFoundation's in-memory `Archive(data:)` it trapped ("Range requires lowerBound
-  /// <= upperBound" in MemoryFile.readData); `readArchive(data:name:)` now reads through a file.
+  /// <= upperBound" in MemoryFile.readData); archives are now read by LiftIO.ZipReader.
   static let directoryPastTheEnd: [UInt8] = [
       0x50, 0x4B, 0x03, 0x04, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x21, 0x00, 0x91, 0x19,
       0x31, 0x17, 0x0F, 0x00, 0x00, 0x00, 0x0F, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x78, 0x2E,

@@ -80,6 +80,9 @@ struct NpyCorruptTests {
      .unsupportedDType(file: "x.npy", descr: "[('x', '<f4'), ('y', '<i4')]", reason: "structured")),
     ("{'descr': '<f16', 'fortran_order': False, 'shape': (1,), }",
      .unsupportedDType(file: "x.npy", descr: "<f16", reason: "float128 is not supported")),
+    // Fuzz/FuzzNpy: an item size whose bit count overflows Int trapped in the message.
+    ("{'descr': '<f2305843009213693952', 'fortran_order': False, 'shape': (1,), }",
+     .unsupportedDType(file: "x.npy", descr: "<f2305843009213693952", reason: "no 2305843009213693952-byte float type")),
     ("{'descr': '<i3', 'fortran_order': False, 'shape': (1,), }",
      .unsupportedDType(file: "x.npy", descr: "<i3", reason: "no 3-byte integer type")),
     ("{'descr': '<q8', 'fortran_order': False, 'shape': (1,), }",

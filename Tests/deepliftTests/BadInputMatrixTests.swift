@@ -454,6 +454,22 @@ enum Matrix {
       label: "unknown method", arguments: explainMLP(["--method", "deepliftx"]), status: 2, mentions: ["'deepliftx'"],
       setup: write(mlpX, "x.npy")),
     BadCase(
+      label: "plot: scores that are not one-hot shaped for a logo (error names the scores file)",
+      arguments: ["plot", "s.npy", "--output", "fig.png", "--kind", "logo"], status: 1,
+      mentions: ["s.npy", "one-hot"], precreate: "fig.png", setup: write(matrix(3, 7), "s.npy")),
+    BadCase(
+      label: "plot: example out of range (error names the scores file)",
+      arguments: ["plot", "s.npy", "--output", "fig.png", "--example", "99"], status: 1,
+      mentions: ["s.npy", "example 99"], precreate: "fig.png", setup: write(matrix(3, 7), "s.npy")),
+    BadCase(
+      label: "integrated gradients: --steps 0",
+      arguments: explainMLP(["--method", "integrated-gradients", "--steps", "0"]), status: 2,
+      mentions: ["--steps", "1...10000", "0"], setup: write(mlpX, "x.npy")),
+    BadCase(
+      label: "integrated gradients: --steps far too many (would allocate and stall)",
+      arguments: explainMLP(["--method", "integrated-gradients", "--steps", "1000000000000"]), status: 2,
+      mentions: ["--steps", "1000000000000"], setup: write(mlpX, "x.npy")),
+    BadCase(
       label: "task out of range (.h5)", arguments: explainMLP(["--task", "3"]), status: 1, mentions: ["task 3", "3 output"],
       setup: write(mlpX, "x.npy")),
     BadCase(

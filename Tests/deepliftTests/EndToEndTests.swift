@@ -162,4 +162,29 @@ struct StreamingTests {
     let value = Double(line.split(separator: "=")[1].split(separator: " ")[0])!
     #expect(value < 1e-4)
   }
+
+  /// Several chunks (1,100 examples, 1,024 per chunk) with a batch size that does not divide
+  /// the chunk and per-example references read batch by batch: the streamed `.npy` equals
+  /// the in-memory `.npz` path, and the convergence line counts every example.
+  @Test func streamedChunksEqualInMemory() throws {
+    let dir = try scratchDirectory()
+    let x4 = try NumPy.read(URL(fileURLWithPath: fixture("mlp.x.npy")))  // [4, 6]
+    let n = 1100
+    let rows = (0..<n).map { i in x4.slice(batch: (i % 4)..<(i % 4 + 1)).scalars.map { $0 * Float(1 + i % 7) } }
+    let x = Tensor(shape: [n, 6], scalars: rows.flatMap { $0 })
+    let r = Tensor(shape: [n, 6], scalars: x.scalars.enumerated().map { i, v in v * 0.25 + Float(i % 5) * 0.1 })
+    let xPath = dir.appendingPathComponent("x.npy"), rPath = dir.appendingPathComponent("r.npy")
+    try NumPy.write(x, to: xPath)
+    try NumPy.write(r, to: rPath)
+    let a = dir.appendingPathComponent("a.npy").path, b = dir.appendingPathComponent("b.npz").path
+    let common = ["--reference", rPath.path, "--batch-size", "100", "--task", "0,2", "--method", "reveal-cancel"]
+    let ra = try runDeeplift(arguments: ["explain", fixture("mlp.h5"), "--input", xPath.path, "--output", a] + common)
+    let rb = try runDeeplift(arguments: ["explain", fixture("mlp.h5"), "--input", xPath.path, "--output", b] + common)
+    #expect(ra.status == 0 && rb.status == 0, "\(ra.stderr) \(rb.stderr)")
+    let ta = try NumPy.read(URL(fileURLWithPath: a))
+    let tb = try NumPy.readArchive(URL(fileURLWithPath: b))[0].tensor
+    #expect(ta.shape.dimensions == [n, 2, 6])
+    expectClose(ta, tb, rtol: 1e-5, atol: 1e-6)
+    #expect(ra.stderr.contains("over \(n) example(s)"), "\(ra.stderr)")
+  }
 }

@@ -128,7 +128,7 @@ extension DeepLift {
         "Target neuron(s) in the flattened target output: K, a list 0,3,7, or all.", valueName: "task"))
     var task: TaskSelection = .indices([0])
 
-    @Option(help: "Integrated gradients: number of points.")
+    @Option(help: "Integrated gradients: number of points (1...10000).")
     var steps = 50
 
     @Option(name: .customLong("ig-method"), help: "Integrated gradients: quadrature rule.")
@@ -219,7 +219,9 @@ extension DeepLift {
       default:
         throw ValidationError("give only one of --reference, --background and --shuffles")
       }
-      guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
+      guard (1...ExplainOptions.maximumSteps).contains(steps) else {
+        throw ValidationError("--steps must be in 1...\(ExplainOptions.maximumSteps), got \(steps)")
+      }
       guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
       if modisco != nil && !method.isDeepLIFT {
         throw ValidationError("--modisco needs a DeepLIFT method (rescale, reveal-cancel or genomics-default), not \(method.rawValue)")

@@ -88,7 +88,22 @@ extension DeepLift {
       try requireWritableDestination(output)
       let s = try readArray(scores)
       let x = try input.map { try readArray($0) }
-      try renderPlot(scores: s, options: plot.options(input: x), to: URL(fileURLWithPath: output))
+      try renderPlot(scores: s, from: scores, options: plot.options(input: x), to: output)
+    }
+  }
+}
+
+/// `LiftPlot.renderPlot` with errors as one line naming a file: the picture's path for write
+/// and rendering failures, `source` (where the scores came from) for everything about the
+/// scores and options.
+func renderPlot(scores: Tensor, from source: String, options: PlotOptions, to path: String) throws(CLIError) {
+  do {
+    try renderPlot(scores: scores, options: options, to: URL(fileURLWithPath: path))
+  } catch {
+    switch error {
+    case .cannotWrite: throw .data(error.description)
+    case .renderingFailed, .unsupportedExtension: throw .data("\(path): \(error)")
+    default: throw .data("\(source): \(error)")
     }
   }
 }
