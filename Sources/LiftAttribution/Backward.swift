@@ -60,9 +60,10 @@ struct Propagation {
   let graph: Graph
   let modes: [NonlinearMode?]
   let maxPoolRule: MaxPoolRule
-  /// Activations of the inputs and of the references, `[P, …]` per node (nil if unused).
-  let x: [Tensor?]
-  let r: [Tensor?]
+  /// Activations of the inputs and of the references per node (`x[i]`: `[P, …]`, nil if
+  /// unused; hot paths read the compact stored rows, see ``PairSide``).
+  let x: PairSide
+  let r: PairSide
   private var deltas: [Tensor?]
   private var splits: [(pos: Tensor, neg: Tensor)?]
   /// `|W|` of dense and conv nodes (RevealCancel), per node; missing entries are computed on
@@ -72,7 +73,7 @@ struct Propagation {
   /// `absWeights`: `|W|` per node, computed once per explainer (see ``absoluteWeights(_:nodes:)``);
   /// nil or nil entries: computed here when needed.
   init(
-    graph: Graph, modes: [NonlinearMode?], maxPoolRule: MaxPoolRule, x: [Tensor?], r: [Tensor?],
+    graph: Graph, modes: [NonlinearMode?], maxPoolRule: MaxPoolRule, x: PairSide, r: PairSide,
     absWeights: [Tensor?]? = nil
   ) {
     self.graph = graph
@@ -130,7 +131,7 @@ struct Propagation {
     return a
   }
 
-  var pairs: Int { x.first(where: { $0 != nil })!!.shape[0] }
+  var pairs: Int { x.pairs }
 
   /// `Δ = x − r` of a node's output.
   mutating func delta(_ id: NodeID) -> Tensor {
@@ -218,40 +219,133 @@ struct Propagation {
   }
 
   /// `m ⊙ tile(Δy/Δx)` for an elementwise activation in one pass over the activations of both
-  /// sides (no Δ or factor tensors): the same float operations as ``rescaleFactor(_:)``
-  /// followed by `multipliedTiled`, so the result is bit-identical. ReLU is specialised.
+  /// sides (no Δ or factor tensors), reading each pair's stored input and reference rows in
+  /// place (``PairSide``): the same float operations as ``rescaleFactor(_:)`` followed by
+  /// `multipliedTiled`, so the result is bit-identical. ReLU is specialised.
   func fusedRescale(_ id: NodeID, _ f: Activation, _ m: Tensor) -> Tensor {
     let input = graph[id].inputs[0]
-    let xi = x[input.rawValue]!, ri = r[input.rawValue]!, xo = x[id.rawValue]!, ro = r[id.rawValue]!
-    let k = xi.scalarCount, n = m.scalarCount
-    precondition(k > 0 ? n % k == 0 : n == 0, "cannot tile \(xi.shape) over \(m.shape)")
+    let xi = x.stored[input.rawValue]!, ri = r.stored[input.rawValue]!
+    let xo = x.stored[id.rawValue]!, ro = r.stored[id.rawValue]!
+    let k = x.rowSize(input.rawValue), n = m.scalarCount, pairs = x.pairs
+    precondition(k == x.rowSize(id.rawValue) && k == r.rowSize(input.rawValue) && k == r.rowSize(id.rawValue))
+    precondition(k > 0 && pairs > 0 ? n % (pairs * k) == 0 : n == 0, "cannot tile \(xi.shape) over \(m.shape)")
+    let xm = x.map, rm = r.map
+    let isReLU = f.isReLU
+    let rows = k > 0 ? n / k : 0
     return Tensor(shape: m.shape) { out in
-      m.withUnsafeBufferPointer { mp in
-        xi.withUnsafeBufferPointer { xip in
-          ri.withUnsafeBufferPointer { rip in
-            xo.withUnsafeBufferPointer { xop in
-              ro.withUnsafeBufferPointer { rop in
-                var base = 0
-                while base < n {
-                  if f.isReLU {
-                    // Select form (both sides computed) so the loop vectorises; the quotient
-                    // of a near-zero Δx is discarded.
-                    for j in 0..<k {
-                      let dx = xip[j] - rip[j]
-                      let q = (xop[j] - rop[j]) / dx
-                      let g: Float = rip[j] > 0 ? 1 : 0
-                      let s = abs(dx) < nearZero ? g : q
-                      out[base &+ j] = mp[base &+ j] * s
-                    }
-                  } else {
-                    for j in 0..<k {
-                      let dx = xip[j] - rip[j]
-                      let s: Float = abs(dx) < nearZero ? f.derivative(rip[j]) : (xop[j] - rop[j]) / dx
-                      out[base &+ j] = mp[base &+ j] * s
+      m.withUnsafeBufferPointer { mb in
+        xi.withUnsafeBufferPointer { xib in
+          ri.withUnsafeBufferPointer { rib in
+            xo.withUnsafeBufferPointer { xob in
+              ro.withUnsafeBufferPointer { rob in
+                guard n > 0 && k > 0 else { return }
+                let (o0, m0) = (SharedPointer(out.baseAddress!), SharedPointer(mb.baseAddress!))
+                let (xi0, xo0) = (SharedPointer(xib.baseAddress!), SharedPointer(xob.baseAddress!))
+                let (ri0, ro0) = (SharedPointer(rib.baseAddress!), SharedPointer(rob.baseAddress!))
+                forEachRowRange(rows, scalarsPerRow: k) { range in
+                  for q in range {
+                    let p = q % pairs
+                    let xr = xm.row(p) &* k, rr = rm.row(p) &* k
+                    let mp = m0.pointer + q &* k, o = o0.pointer + q &* k
+                    let xip = xi0.pointer + xr, xop = xo0.pointer + xr
+                    let rip = ri0.pointer + rr, rop = ro0.pointer + rr
+                    if isReLU {
+                      // Select form (both sides computed) so the loop vectorises; the quotient
+                      // of a near-zero Δx is discarded.
+                      for j in 0..<k {
+                        let dx = xip[j] - rip[j]
+                        let q = (xop[j] - rop[j]) / dx
+                        let g: Float = rip[j] > 0 ? 1 : 0
+                        let s = abs(dx) < nearZero ? g : q
+                        o[j] = mp[j] * s
+                      }
+                    } else {
+                      for j in 0..<k {
+                        let dx = xip[j] - rip[j]
+                        let s: Float = abs(dx) < nearZero ? f.derivative(rip[j]) : (xop[j] - rop[j]) / dx
+                        o[j] = mp[j] * s
+                      }
                     }
                   }
-                  base &+= k
                 }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /// `argmax` (flat indices into its argument) of the stored input rows that the pairs read,
+  /// once per stored row rather than once per pair.
+  func storedArgmax(_ input: NodeID, _ argmax: (Tensor) -> [Int]) -> [Int] {
+    let stored = x.stored[input.rawValue]!
+    let range = x.map.rows(pairs: pairs)
+    return argmax(range == 0..<stored.shape[0] ? stored : stored.slice(batch: range))
+  }
+
+  /// Max-pool routing by the argmax of each pair's input rows (the DeepLIFT and gradient
+  /// rule): `dx[q, argmax(x_p)[o]] += m[q, o]` for every task-pair row `q` (pair `p = q mod P`),
+  /// the same additions in the same order as `scatterAdd` over per-pair indices.
+  /// `indices` come from ``storedArgmax(_:_:)``.
+  func routeMaxPool(_ m: Tensor, input: NodeID, indices idx: [Int], full: Shape) -> Tensor {
+    let range = x.map.rows(pairs: pairs)
+    let inRow = x.rowSize(input.rawValue)
+    let rows = m.shape[0]
+    let outRow = rows == 0 ? 0 : m.scalarCount / rows
+    precondition(idx.count == range.count * outRow, "max-pool routing: \(idx.count) indices")
+    var dx = Tensor.zeros(full)
+    let (xm, pairs, lo) = (x.map, pairs, range.lowerBound)
+    dx.withUnsafeMutableBufferPointer { db in
+      m.withUnsafeBufferPointer { mb in
+        idx.withUnsafeBufferPointer { ib in
+          guard rows > 0 && outRow > 0 else { return }
+          let (d, g0, i0) = (SharedPointer(db.baseAddress!), SharedPointer(mb.baseAddress!), SharedPointer(ib.baseAddress!))
+          // Row q writes only into row q of dx (an argmax lies in its own example's row).
+          forEachRowRange(rows, scalarsPerRow: outRow) { range in
+            for q in range {
+              let e = xm.row(q % pairs) &- lo
+              let src = i0.pointer + e &* outRow
+              let shift = q &* inRow &- e &* inRow
+              let g = g0.pointer + q &* outRow
+              for o in 0..<outRow {
+                let j = src[o]
+                if j < 0 { continue }
+                d.pointer[j &+ shift] += g[o]
+              }
+            }
+          }
+        }
+      }
+    }
+    return dx
+  }
+
+  /// Contributions at an input node, `m⁺·Δ⁺ + m⁻·Δ⁻` with the sign split of `Δ = x − r`
+  /// (the input's own split), computed from the stored rows without materialising Δ.
+  func inputContributions(_ id: NodeID, _ mi: Multipliers) -> Tensor {
+    let xs = x.stored[id.rawValue]!, rs = r.stored[id.rawValue]!
+    let k = x.rowSize(id.rawValue), pairs = self.pairs
+    let pos = mi.pos, neg = mi.negative
+    let n = pos.scalarCount
+    let (xm, rm) = (x.map, r.map)
+    return Tensor(shape: pos.shape) { out in
+      pos.withUnsafeBufferPointer { pb in
+        neg.withUnsafeBufferPointer { nb in
+          xs.withUnsafeBufferPointer { xb in
+            rs.withUnsafeBufferPointer { rb in
+              guard n > 0 && k > 0 else { return }
+              var q = 0, base = 0
+              while base < n {
+                let p = q % pairs
+                let xp = xb.baseAddress! + xm.row(p) &* k, rp = rb.baseAddress! + rm.row(p) &* k
+                for j in 0..<k {
+                  let d = xp[j] - rp[j]
+                  let dp: Float = d > 0 ? d : 0, dn: Float = d < 0 ? d : 0
+                  out[base &+ j] = pb[base &+ j] * dp + nb[base &+ j] * dn
+                }
+                q &+= 1
+                base &+= k
               }
             }
           }
@@ -388,7 +482,7 @@ struct Propagation {
     let input = node.inputs[k]
     let tasks = my.pos.shape[0] / pairs
     // The operand's shape with the batch axis holding all T·P rows.
-    var full = r[input.rawValue]!.shape
+    var full = r.shape(input.rawValue)!
     full[0] = my.pos.shape[0]
     switch node.op {
     case .input: preconditionFailure("input nodes have no operands")
@@ -399,7 +493,7 @@ struct Propagation {
         convBackwardInput($0, weight: $1, inputShape: full, parameters: p)
       }
     case .affine(let scale, _):
-      let sc = broadcast(exampleShaped(scale, like: r[input.rawValue]!), to: r[input.rawValue]!.shape)
+      let sc = broadcast(exampleShaped(scale, like: r.stored[input.rawValue]!), to: r.shape(input.rawValue)!)
       if my.isSymmetric { return my.map { $0.multipliedTiled(sc) } }
       let pos = Tensor.sum(
         Tensor.zipTiled(my.pos, sc) { m, s in s > 0 ? m * s : 0 },
@@ -411,17 +505,23 @@ struct Propagation {
     case .activation, .prelu, .softmax:
       return nonlinearRule(id, my)
     case .maxPool(let p):
+      guard maxPoolRule == .deepshap, modeIsDeepLIFT(id) else {
+        let idx = storedArgmax(input) { maxPoolArgmax($0, p) }
+        return my.map { routeMaxPool($0, input: input, indices: idx, full: full) }
+      }
       let xi = x[input.rawValue]!
       let idx = tiledIndices(maxPoolArgmax(xi, p), count: xi.scalarCount, tasks: tasks)
       let routed = my.map { scatterAdd($0, indices: idx, inputShape: full) }
-      guard maxPoolRule == .deepshap, modeIsDeepLIFT(id) else { return routed }
       let ridx = tiledIndices(maxPoolArgmax(r[input.rawValue]!, p), count: xi.scalarCount, tasks: tasks)
       return deepShapMax(id, input: input, my, xIndices: idx, rIndices: ridx, routed: routed, full: full)
     case .globalMaxPool:
+      guard maxPoolRule == .deepshap, modeIsDeepLIFT(id) else {
+        let idx = storedArgmax(input) { globalMaxPoolArgmax($0) }
+        return my.map { routeMaxPool($0, input: input, indices: idx, full: full) }
+      }
       let xi = x[input.rawValue]!
       let idx = tiledIndices(globalMaxPoolArgmax(xi), count: xi.scalarCount, tasks: tasks)
       let routed = my.map { scatterAdd($0, indices: idx, inputShape: full) }
-      guard maxPoolRule == .deepshap, modeIsDeepLIFT(id) else { return routed }
       let ridx = tiledIndices(globalMaxPoolArgmax(r[input.rawValue]!), count: xi.scalarCount, tasks: tasks)
       return deepShapMax(id, input: input, my, xIndices: idx, rIndices: ridx, routed: routed, full: full)
     case .averagePool(let p):
@@ -446,7 +546,7 @@ struct Propagation {
       }
     case .concat(let axis):
       let a = full.normalizedAxis(axis)
-      let offset = node.inputs[..<k].reduce(0) { $0 + r[$1.rawValue]!.shape[a] }
+      let offset = node.inputs[..<k].reduce(0) { $0 + r.shape($1.rawValue)![a] }
       var start = [Int](repeating: 0, count: full.rank), end = my.pos.shape.dimensions
       start[a] = offset
       end[a] = offset + full[a]

@@ -216,25 +216,22 @@ public struct Explainer: Sendable {
     let stacked = batchRefs.map { r in zip(xs, r).map { Tensor.concatenate(batches: [$0, $1]) } } ?? xs
     let acts: [Tensor?]
     do { acts = try LiftNN.forward(graph, inputs: stacked, computing: [target]) } catch { throw .graph(error) }
-    // Pair expansion: P = b·M pairs, example-major.
-    var xa = [Tensor?](repeating: nil, count: acts.count), ra = xa
-    for (i, a) in acts.enumerated() {
-      guard let a else { continue }
-      let xPart = a.slice(batch: 0..<b)
-      xa[i] = xPart.repeatingRows(m)
-      if batchRefs != nil {
-        ra[i] = a.slice(batch: b..<a.shape[0])
-      } else if !isGradientFamily, let c = cached?[i] {
-        // Shared rows (1 shared reference or M background rows) repeated for every example.
-        ra[i] = c.tiledBatch(b)
-      } else if isGradientFamily {
-        ra[i] = xa[i]
-      }
-    }
+    // Pairs: P = b·M, example-major. Nothing is copied: pair p = e·M + j reads input row e
+    // and, for per-example references, row b + p of the same stacked activations; shared rows
+    // (one reference, zeros or an M-row background) are read as row j of the cached pass.
     let pairs = b * m
+    let xa = PairSide(acts, map: RowMap(every: m), pairs: pairs)
+    let ra: PairSide
+    if isGradientFamily {
+      ra = xa
+    } else if batchRefs != nil {
+      ra = PairSide(acts, map: RowMap(base: b), pairs: pairs)
+    } else {
+      ra = PairSide(cached ?? [], map: RowMap(period: m), pairs: pairs)
+    }
     var prop = Propagation(
       graph: graph, modes: modes, maxPoolRule: options.maxPool, x: xa, r: ra, absWeights: absWeights)
-    let seed = seedMultipliers(tasks: tasks, pairs: pairs, targetShape: xa[target.rawValue]!.shape)
+    let seed = seedMultipliers(tasks: tasks, pairs: pairs, targetShape: xa.shape(target.rawValue)!)
     let mult = prop.backward(target: target, seed: seed, keeping: Set(options.layers))
     let layerScores = options.layers.map { id in
       scoresOfLayer(id, mult[id.rawValue], &prop, xa: xa, examples: b, refs: m, tasks: tasks.count)
@@ -264,8 +261,7 @@ public struct Explainer: Sendable {
         } else if options.multipliers {
           perPair = mi.mean
         } else {
-          let (dp, dn) = prop.split(inputID)
-          perPair = Tensor.sum(mi.pos.multipliedTiled(dp), mi.negative.multipliedTiled(dn))
+          perPair = prop.inputContributions(inputID, mi)
         }
         let contributions = options.multipliers || options.hypothetical
           ? Tensor.sum(mi.pos.multipliedTiled(prop.split(inputID).pos), mi.negative.multipliedTiled(prop.split(inputID).neg))
@@ -277,8 +273,9 @@ public struct Explainer: Sendable {
     var deltas = [Float]()
     if !isGradientFamily {
       // |mean_m Σ scores − mean_m (t(x) − t(r))| per example, worst over tasks.
-      let tx = xa[target.rawValue]!, tr = ra[target.rawValue]!
-      let size = tx.scalarCount / pairs
+      // Stored rows of the target on both sides (pair p: rows xa.map.row(p), ra.map.row(p)).
+      let tx = xa.stored[target.rawValue]!, tr = ra.stored[target.rawValue]!
+      let size = xa.rowSize(target.rawValue)
       for e in 0..<b {
         var worst: Float = 0
         for (ti, task) in tasks.enumerated() {
@@ -286,9 +283,10 @@ public struct Explainer: Sendable {
           for j in 0..<m {
             let p = e * m + j
             s += sums[ti * pairs + p]
-            d += Double(tx.scalars[p * size + task]) - Double(tr.scalars[p * size + task])
+            let xr = xa.map.row(p) * size, rr = ra.map.row(p) * size
+            d += Double(tx.scalars[xr + task]) - Double(tr.scalars[rr + task])
             if let c = options.contrast {
-              d -= Double(tx.scalars[p * size + c]) - Double(tr.scalars[p * size + c])
+              d -= Double(tx.scalars[xr + c]) - Double(tr.scalars[rr + c])
             }
           }
           worst = max(worst, Float(abs(s - d) / Double(m)))
@@ -322,10 +320,10 @@ public struct Explainer: Sendable {
   /// with ``ExplainOptions/multipliers``); for gradient methods the gradient at the node
   /// (× the node's activation for `input-x-gradient`).
   func scoresOfLayer(
-    _ id: NodeID, _ mi: Multipliers?, _ prop: inout Propagation, xa: [Tensor?], examples b: Int,
+    _ id: NodeID, _ mi: Multipliers?, _ prop: inout Propagation, xa: PairSide, examples b: Int,
     refs m: Int, tasks: Int
   ) -> Tensor {
-    let inner = xa[id.rawValue]!.shape.dropFirst
+    let inner = xa.shape(id.rawValue)!.dropFirst
     guard let mi else { return .zeros(Shape([b] + (tasks > 1 ? [tasks] : []) + inner.dimensions)) }
     let perPair: Tensor
     switch options.method {
@@ -381,7 +379,8 @@ public struct Explainer: Sendable {
       let points = zip(refRows, diffs).map { r, d in Tensor.zip2(r, d) { $0 + Float(alpha) * $1 } }
       let acts: [Tensor?]
       do { acts = try LiftNN.forward(graph, inputs: points, computing: [target]) } catch { throw .graph(error) }
-      var prop = Propagation(graph: graph, modes: modes, maxPoolRule: .gradient, x: acts, r: acts)
+      let side = PairSide(acts, pairs: pairs)
+      var prop = Propagation(graph: graph, modes: modes, maxPoolRule: .gradient, x: side, r: side)
       let seed = seedMultipliers(tasks: tasks, pairs: pairs, targetShape: acts[target.rawValue]!.shape)
       let mult = prop.backward(target: target, seed: seed)
       for (k, id) in graph.inputs.enumerated() {

@@ -110,6 +110,42 @@ struct ConvolutionTests {
     #expect(checked > 2500)
   }
 
+  @Test("Adjoint as a forward convolution of dy (unit stride, C_in ≥ 16): naive and adjoint checks")
+  func transposedAdjoint() {
+    var rng = SplitMix64(seed: 5)
+    var transposed = 0
+    for length in 1...6 {
+      for k in 1...3 {
+        for d in 1...2 {
+          for (i, cout) in [3, 17].enumerated() {
+            let paddings: [Padding] = [
+              .valid, .same, .explicit(before: [(length + k) % 3], after: [(length + d + i) % 4]),
+            ]
+            for padding in paddings {
+              let p1 = ConvParameters(strides: [1], dilations: [d], padding: padding)
+              let x1 = Tensor.random([2, length, 16], using: &rng)
+              let w1 = Tensor.random([k, 16, cout], using: &rng)
+              if checkConv(x1, w1, nil, p1, rng: &rng, chunkRows: length % 2 == 0 ? 3 : nil, threads: 1 + length % 2) {
+                let plan = ConvPlan(inputShape: x1.shape, weightShape: w1.shape, parameters: p1, caller: "test")
+                if transposedConv(plan) != nil { transposed += 1 }
+              }
+              let pad2: Padding
+              if case .explicit(let b, let a) = padding { pad2 = .explicit(before: b + [a[0] % 2], after: a + [b[0]]) } else { pad2 = padding }
+              let p2 = ConvParameters(strides: [1, 1], dilations: [d, 1], padding: pad2)
+              let x2 = Tensor.random([1, length, 3, 16], using: &rng)
+              let w2 = Tensor.random([k, 2, 16, cout], using: &rng)
+              if checkConv(x2, w2, nil, p2, rng: &rng) {
+                let plan = ConvPlan(inputShape: x2.shape, weightShape: w2.shape, parameters: p2, caller: "test")
+                if transposedConv(plan) != nil { transposed += 1 }
+              }
+            }
+          }
+        }
+      }
+    }
+    #expect(transposed > 100)
+  }
+
   @Test("im2col chunking and worker threads: results do not depend on either")
   func chunking() {
     var rng = SplitMix64(seed: 3)

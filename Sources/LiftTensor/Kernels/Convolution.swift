@@ -529,6 +529,13 @@ func convBackwardInput(
       }
     }
   }
+  if rows > 0 && plan.cog > 0, let flipped = transposedConv(plan) {
+    // dx = conv(dy, flipped kernel): one GEMM of depth k·C_out straight into dx (no k-times
+    // wider column buffer to zero and scatter back).
+    return conv(
+      dy, weight: flippedTransposedWeight(weight, plan), bias: nil, parameters: flipped, chunkRows: chunkRows,
+      threads: threads)
+  }
   var dx = Tensor.zeros(inputShape)
   guard rows > 0 && plan.groupDepth > 0 && plan.cog > 0 else { return dx }
   dx.withUnsafeMutableBufferPointer { dxb in
@@ -584,4 +591,50 @@ func convBackwardInput(
     }
   }
   return dx
+}
+
+/// Fewest input channels for which ``convBackwardInput(_:weight:inputShape:parameters:)`` runs
+/// as a forward convolution of `dy` (below it the GEMM would be too narrow: `N = C_in`).
+let transposedConvMinimumChannels = 16
+
+/// The parameters under which the adjoint of a unit-stride, single-group convolution is itself a
+/// forward convolution of `dy` with the flipped, transposed kernel:
+///
+/// ```
+/// dx[i, ci] = Σ_{k, co} dy[i + padBefore − k·d, co] · W[k, ci, co]
+///           = Σ_{k', co} dy[i − padBefore' + k'·d, co] · W[K−1−k', ci, co]
+/// ```
+/// with `padBefore' = (K−1)·d − padBefore` (and likewise after), per spatial axis. Nil when
+/// that form does not apply (strides, groups, depthwise/pointwise, few input channels, or a pad
+/// wider than the dilated kernel).
+func transposedConv(_ p: ConvPlan, minimumChannels: Int = transposedConvMinimumChannels) -> ConvParameters? {
+  guard p.groups == 1 && p.sh == 1 && p.sw == 1 && !p.isPointwise && p.cin >= minimumChannels else { return nil }
+  let top = (p.kh - 1) * p.dh - p.padTop, bottom = (p.kh - 1) * p.dh - p.padBottom
+  let left = (p.kw - 1) * p.dw - p.padLeft, right = (p.kw - 1) * p.dw - p.padRight
+  guard top >= 0 && bottom >= 0 && left >= 0 && right >= 0 else { return nil }
+  if p.spatialRank == 1 {
+    return ConvParameters(strides: [1], dilations: [p.dw], padding: .explicit(before: [left], after: [right]))
+  }
+  return ConvParameters(
+    strides: [1, 1], dilations: [p.dh, p.dw], padding: .explicit(before: [top, left], after: [bottom, right]))
+}
+
+/// `W'[kh−1−i, kw−1−j, co, ci] = W[i, j, ci, co]`: the kernel of the adjoint as a forward
+/// convolution (``transposedConv(_:minimumChannels:)``), in the weight's rank.
+func flippedTransposedWeight(_ w: Tensor, _ p: ConvPlan) -> Tensor {
+  let (kh, kw, cin, cout) = (p.kh, p.kw, p.cin, p.cout)
+  let shape: Shape = p.spatialRank == 1 ? [kw, cout, cin] : [kh, kw, cout, cin]
+  return Tensor(shape: shape) { out in
+    w.withUnsafeBufferPointer { src in
+      for i in 0..<kh {
+        for j in 0..<kw {
+          let s = (i &* kw &+ j) &* cin &* cout
+          let d = ((kh &- 1 &- i) &* kw &+ (kw &- 1 &- j)) &* cout &* cin
+          for ci in 0..<cin {
+            for co in 0..<cout { out[d &+ co &* cin &+ ci] = src[s &+ ci &* cout &+ co] }
+          }
+        }
+      }
+    }
+  }
 }
