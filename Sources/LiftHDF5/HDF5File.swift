@@ -170,7 +170,8 @@ public final class HDF5File {
   /// must lie inside the file and its objects (16-byte headers, 8-byte aligned data) must tile
   /// it. libhdf5 1.10 trusts these sizes when it reads variable-length strings (tf.keras'
   /// `model_config`, `weight_names`): a damaged object size made `H5HG_read` memcpy past the
-  /// end of its buffer and crash (found by Fuzz/FuzzKerasFile).
+  /// end of its buffer and crash, and a damaged free-space size made it read far before the
+  /// heap (both found by Fuzz/FuzzKerasFile).
   ///
   /// - Complexity: one pass over the bytes.
   static func checkGlobalHeaps(_ bytes: UnsafeRawBufferPointer, name: String) throws(HDF5Error) {
@@ -197,7 +198,17 @@ public final class HDF5File {
       while p + 16 <= end {
         let index = Int(bytes[p]) | Int(bytes[p + 1]) << 8
         let objectSize = u64(p + 8)
-        if index == 0 { break }  // free space: the rest of the collection
+        if index == 0 {
+          // Free space. libhdf5 steps over it by its size field alone (header included, not
+          // aligned) and goes on parsing: a size past the collection made its pointer wrap
+          // and read 4 GiB before the heap (SEGV, Fuzz/FuzzKerasFile), a size below one
+          // header would make it loop. Writers give it exactly the rest of the collection.
+          guard objectSize >= 16, objectSize <= UInt64(end - p) else {
+            throw .corrupt(file: name, reason: "global heap at byte \(i): free space declares \(objectSize) bytes, \(end - p) remain")
+          }
+          p += Int(objectSize)
+          continue
+        }
         let padded = (objectSize &+ 7) & ~7
         guard objectSize <= UInt64(end - p - 16), padded <= UInt64(end - p - 16) else {
           throw .corrupt(file: name, reason: "global heap at byte \(i): object \(index) declares \(objectSize) bytes past the collection")

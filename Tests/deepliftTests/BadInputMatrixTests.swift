@@ -175,9 +175,23 @@ enum Matrix {
       arguments: ["explain", "%fuzz_hdf5_heap_segv.h5", "--input", "@mlp.x.npy", "--output", "out.npy"], status: 1,
       mentions: ["fuzz_hdf5_heap_segv.h5", "global heap"]),
     BadCase(
-      label: "fuzzer find: libhdf5 loops on it (load watchdog, DEEPLIFT_LOAD_TIMEOUT=3)",
+      label: "fuzzer find: libhdf5 segfaults on it (global heap free-space size checked first)",
+      arguments: ["explain", "%fuzz_hdf5_heap_segv2.h5", "--input", "@mlp.x.npy", "--output", "out.npy"], status: 1,
+      mentions: ["fuzz_hdf5_heap_segv2.h5", "global heap", "free space"]),
+    BadCase(
+      label: "fuzzer find: libhdf5 loops on it (global heap free space of size 0, refused first)",
       arguments: ["explain", "%fuzz_hdf5_heap_loop2.h5", "--input", "@mlp.x.npy", "--output", "out.npy"], status: 1,
-      mentions: ["fuzz_hdf5_heap_loop2.h5", "did not finish"], environment: ["DEEPLIFT_LOAD_TIMEOUT": "3"]),
+      mentions: ["fuzz_hdf5_heap_loop2.h5", "global heap", "free space declares 0 bytes"]),
+    BadCase(
+      // Loading that never finishes (here a named pipe nobody writes to; a hung mount or a
+      // damaged file libhdf5 loops on behave the same): the load watchdog ends it.
+      label: "model loading that blocks (load watchdog, DEEPLIFT_LOAD_TIMEOUT=2)",
+      arguments: ["explain", "pipe.h5", "--input", "@mlp.x.npy", "--output", "out.npy"], status: 1,
+      mentions: ["pipe.h5", "did not finish"],
+      setup: { dir in
+        guard mkfifo(dir.appendingPathComponent("pipe.h5").path, 0o600) == 0 else { throw CocoaError(.fileWriteUnknown) }
+      },
+      environment: ["DEEPLIFT_LOAD_TIMEOUT": "2"]),
     BadCase(
       label: "truncated .keras",
       arguments: ["explain", "cut.keras", "--input", "@image_cnn3.x.npy", "--output", "out.npy"], status: 1,
@@ -623,8 +637,12 @@ struct BadInputMatrixTests {
       let url = dir.appendingPathComponent(name)
       var isDirectory: ObjCBool = false
       _ = fm.fileExists(atPath: url.path, isDirectory: &isDirectory)
+      let type = try fm.attributesOfItem(atPath: url.path)[.type] as? FileAttributeType
       if isDirectory.boolValue {
         result[name] = Data()
+      } else if type != .typeRegular {
+        // A named pipe (the watchdog case) cannot be read without blocking: its kind stands in.
+        result[name] = Data("\(type.map { "\($0)" } ?? "unknown")".utf8)
       } else if let size = try fm.attributesOfItem(atPath: url.path)[.size] as? Int, size > 1 << 24 {
         // Too big to read (the sparse-file case): size and modification time stand in.
         let date = try fm.attributesOfItem(atPath: url.path)[.modificationDate] as? Date
