@@ -182,6 +182,8 @@ public final class HDF5File {
       for i in 0..<8 { v |= UInt64(bytes[at + i]) << (8 * UInt64(i)) }
       return v
     }
+    // Collections found: address → (size, object sizes by index).
+    var collections: [(address: UInt64, size: Int, objects: [Int: UInt64])] = []
     var i = 0
     while i + 16 <= count {
       // G C O L, version 1.
@@ -194,6 +196,7 @@ public final class HDF5File {
         throw .corrupt(file: name, reason: "global heap at byte \(i) declares \(size) bytes past the end of the file")
       }
       let end = i + Int(size)
+      var objects: [Int: UInt64] = [:]
       var p = i + 16
       while p + 16 <= end {
         let index = Int(bytes[p]) | Int(bytes[p + 1]) << 8
@@ -213,9 +216,48 @@ public final class HDF5File {
         guard objectSize <= UInt64(end - p - 16), padded <= UInt64(end - p - 16) else {
           throw .corrupt(file: name, reason: "global heap at byte \(i): object \(index) declares \(objectSize) bytes past the collection")
         }
+        objects[index] = objectSize
         p += 16 + Int(padded)
       }
+      collections.append((UInt64(i), Int(size), objects))
       i += 4
+    }
+    try checkHeapReferences(bytes, collections: collections, name: name)
+  }
+
+  /// Checks the variable-length string elements that point into the global heaps. On disk an
+  /// element is `length (u32) | collection address (u64) | object index (u32)`; libhdf5's
+  /// `H5HG_read` indexes its object table with the index unchecked and copies the object's
+  /// size into a buffer of `length` bytes, so an index that names no object read a wild
+  /// pointer (SEGV, Fuzz/FuzzKerasFile) and a size above the length would overflow the buffer.
+  /// Elements are recognised outside the collections by the collection address (only heap
+  /// IDs hold it) with a length between 1 and the collection's size; each must name an object
+  /// of exactly that size.
+  static func checkHeapReferences(
+    _ bytes: UnsafeRawBufferPointer, collections: [(address: UInt64, size: Int, objects: [Int: UInt64])], name: String
+  ) throws(HDF5Error) {
+    guard !collections.isEmpty, bytes.count >= 16 else { return }
+    let addresses = collections.map(\.address)
+    let low = addresses.min()!, high = addresses.max()!
+    var p = 4
+    while p + 12 <= bytes.count {
+      // Not inside a collection: the strings' own bytes can spell anything.
+      if let inside = collections.first(where: { p - 4 >= Int($0.address) && p - 4 < Int($0.address) + $0.size }) {
+        p = Int(inside.address) + inside.size + 4
+        continue
+      }
+      let address = bytes.loadUnaligned(fromByteOffset: p, as: UInt64.self).littleEndian
+      if address >= low, address <= high, let c = collections.first(where: { $0.address == address }) {
+        let length = UInt64(bytes.loadUnaligned(fromByteOffset: p - 4, as: UInt32.self).littleEndian)
+        let index = Int(bytes.loadUnaligned(fromByteOffset: p + 8, as: UInt32.self).littleEndian)
+        if length > 0, length <= UInt64(c.size), c.objects[index] != length {
+          throw .corrupt(
+            file: name,
+            reason: "a string at byte \(p - 4) points to global heap object \(index) at byte \(address) "
+              + (c.objects[index].map { "of \($0) bytes, not \(length)" } ?? "that does not exist"))
+        }
+      }
+      p += 1
     }
   }
 

@@ -179,6 +179,10 @@ enum Matrix {
       arguments: ["explain", "%fuzz_hdf5_heap_segv2.h5", "--input", "@mlp.x.npy", "--output", "out.npy"], status: 1,
       mentions: ["fuzz_hdf5_heap_segv2.h5", "global heap", "free space"]),
     BadCase(
+      label: "fuzzer find: libhdf5 segfaults on it (a string's heap object index checked first)",
+      arguments: ["explain", "%fuzz_hdf5_heap_segv3.h5", "--input", "@mlp.x.npy", "--output", "out.npy"], status: 1,
+      mentions: ["fuzz_hdf5_heap_segv3.h5", "global heap object 262157", "does not exist"]),
+    BadCase(
       label: "fuzzer find: libhdf5 loops on it (global heap free space of size 0, refused first)",
       arguments: ["explain", "%fuzz_hdf5_heap_loop2.h5", "--input", "@mlp.x.npy", "--output", "out.npy"], status: 1,
       mentions: ["fuzz_hdf5_heap_loop2.h5", "global heap", "free space declares 0 bytes"]),
