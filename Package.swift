@@ -93,7 +93,7 @@ let package = Package(
     .testTarget(
       name: "LiftKerasTests", dependencies: ["LiftKeras", "LiftHDF5", "LiftIO", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),
-    .testTarget(name: "LiftKitTests", dependencies: ["LiftKit", "LiftIO", "LiftTestSupport"]),
+    .testTarget(name: "LiftKitTests", dependencies: ["LiftKit", "LiftIO", "LiftNN", "LiftTestSupport"]),
     .testTarget(name: "LiftPlotTests", dependencies: ["LiftPlot", "LiftTensor"]),
     .testTarget(
       name: "LiftONNXTests",

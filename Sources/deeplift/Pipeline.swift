@@ -25,6 +25,7 @@ import LiftTensor
 
 /// Runs `deeplift explain`.
 func runExplain(_ request: ExplainRequest) throws {
+  var request = request
   let clock = BenchTiming()
   defer { clock.report() }
   try checkNotOverwritingInputs(request.output, [request.model] + request.inputs.paths + request.referencePaths)
@@ -34,6 +35,7 @@ func runExplain(_ request: ExplainRequest) throws {
   }
   if let threads = request.threads { BLAS.setThreads(threads) }
   let model = try loadModel(request.model)
+  if request.batchSize == nil { request.batchSize = model.suggestedBatchSize }
   let explainer = try cli { () throws(LiftKitError) in
     try model.explainer(method: request.method, target: request.target, options: request.attributionOptions)
   }
@@ -188,10 +190,11 @@ func runExplainStreaming(_ request: ExplainRequest, model: Model, explainer: Mod
     }
   }
   let channelAxis = request.channelAxis ?? model.channelAxis
-  let chunk = max(1, max(request.batchSize, 1024) / referencesPerExample)
+  let batchSize = request.batchSize ?? 64
+  let chunk = max(1, max(batchSize, 1024) / referencesPerExample)
   // The explainer's batch: `batchSize` example–reference pairs for DeepLIFT, `batchSize`
   // examples for the gradient methods (Explainer.explain).
-  let perCall = max(1, request.batchSize / (request.method.isDeepLIFT ? referencesPerExample : 1))
+  let perCall = max(1, batchSize / (request.method.isDeepLIFT ? referencesPerExample : 1))
   let progress = ProgressBar(total: n, enabled: !request.quiet)
   var writer: NpyStreamWriter? = nil
   var worst: Float = 0

@@ -2,6 +2,7 @@ import Foundation
 import LiftGenomics
 import LiftIO
 import LiftKit
+import LiftNN
 import LiftTestSupport
 import Testing
 
@@ -228,5 +229,33 @@ struct ModelExplainerTests {
     #expect(back.map(\.name) == ["x", "h1"])
     #expect(back[1].tensor == layered["h1"])
     #expect(throws: LiftKitError.self) { _ = try readArray(at: dir.appendingPathComponent("missing.npy")) }
+  }
+}
+
+@Suite("Model.suggestedBatchSize")
+struct SuggestedBatchSizeTests {
+  /// input [L, 4] → conv with `filters` outputs (same padding) → global average pool → dense.
+  func model(length: Int?, filters: Int) -> Model {
+    var g = Graph()
+    let x = g.add(.input(shape: [length, 4]), name: "x")
+    let c = g.add(
+      .conv(
+        weight: .zeros([3, 4, filters]), bias: nil,
+        parameters: ConvParameters(strides: [1], dilations: [1], padding: .same)),
+      inputs: [x], name: "conv")
+    let p = g.add(.globalAveragePool, inputs: [c], name: "pool")
+    let d = g.add(.dense(weight: .zeros([filters, 1]), bias: nil), inputs: [p], name: "out")
+    g.outputs = [d]
+    return Model(graph: g, format: .onnx, url: URL(fileURLWithPath: "m.onnx"))
+  }
+
+  @Test func largeActivationsGetSmallBatches() {
+    // 1000 × 64 floats = 256,000 bytes per example at the conv: at least 128 KiB.
+    #expect(model(length: 1000, filters: 64).suggestedBatchSize == 16)
+    // 1000 × 32 floats = 128,000 bytes: just under 128 KiB (131,072).
+    #expect(model(length: 1000, filters: 32).suggestedBatchSize == 64)
+    #expect(model(length: 100, filters: 64).suggestedBatchSize == 64)
+    // An open length counts as 1.
+    #expect(model(length: nil, filters: 64).suggestedBatchSize == 64)
   }
 }

@@ -32,7 +32,8 @@ struct ExplainRequest: Sendable {
   var method: AttributionMethod
   var steps: Int
   var integration: IntegrationRule
-  var batchSize: Int
+  /// Pairs per batch; nil until `runExplain` resolves it from the model (``Model/suggestedBatchSize``).
+  var batchSize: Int?
   var maxPool: MaxPoolRule
   var hypothetical: Bool
   var multipliers: Bool
@@ -65,7 +66,7 @@ struct ExplainRequest: Sendable {
     o.softmaxNormalize = softmaxNormalize
     o.normalizeFirstConvolution = normalizeFirstConv
     o.maxPool = maxPool
-    o.batchSize = batchSize
+    o.batchSize = batchSize ?? 64
     o.steps = steps
     o.integration = integration
     o.channelAxis = channelAxis
@@ -134,8 +135,10 @@ extension DeepLift {
     @Option(name: .customLong("ig-method"), help: "Integrated gradients: quadrature rule.")
     var igMethod: IntegrationRule = .gaussLegendre
 
-    @Option(name: .customLong("batch-size"), help: "Examples per batch (speed and memory only, never results).")
-    var batchSize = 64
+    @Option(
+      name: .customLong("batch-size"),
+      help: "Example–reference pairs per batch (speed and memory only, never results; default 16 for models with large activations, else 64).")
+    var batchSize: Int?
 
     @Option(help: "Rule for max pooling.")
     var maxpool: MaxPoolRule = .gradient
@@ -222,7 +225,7 @@ extension DeepLift {
       guard (1...ExplainOptions.maximumSteps).contains(steps) else {
         throw ValidationError("--steps must be in 1...\(ExplainOptions.maximumSteps), got \(steps)")
       }
-      guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+      if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
       if modisco != nil && !method.isDeepLIFT {
         throw ValidationError("--modisco needs a DeepLIFT method (rescale, reveal-cancel or genomics-default), not \(method.rawValue)")
       }
