@@ -68,8 +68,18 @@ public class HDF5Object {
     guard memtype >= 0 else { throw .readFailed(file: file.name, path: where_) }
     defer { H5Tclose(memtype) }
     H5Tset_cset(memtype, H5Tget_cset(ftype))
+    // The attribute's stored bytes must hold the declared elements (a variable-length element
+    // is a 4-byte length, a heap address of 2–8 bytes and a 4-byte index, so at least 10
+    // bytes; a fixed-length one `size` bytes): a dataspace declaring far more elements than
+    // the file holds is damage, refused before libhdf5 sizes its conversion buffers by it.
+    let isVariable = H5Tis_variable_str(ftype) > 0
+    let elementBytes = isVariable ? 10 : max(1, H5Tget_size(ftype))
+    let stored = H5Aget_storage_size(attr)
+    guard UInt64(n) <= UInt64(stored) / UInt64(elementBytes) else {
+      throw .corrupt(file: file.name, reason: "attribute \(where_) declares \(n) strings in \(stored) stored bytes")
+    }
 
-    if H5Tis_variable_str(ftype) > 0 {
+    if isVariable {
       guard H5Tset_size(memtype, lift_h5t_variable()) >= 0 else {
         throw .readFailed(file: file.name, path: where_)
       }
