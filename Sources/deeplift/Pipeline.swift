@@ -333,7 +333,53 @@ func loadModel(_ path: String) throws -> Model {
   let limit = environment.map { max(0.1, $0) } ?? 300
   let watchdog = LoadWatchdog(file: path, seconds: limit)
   defer { watchdog.finish() }
+  let guardSignals = LoadCrashGuard(file: path)
+  defer { guardSignals.finish() }
   return try Model(contentsOf: URL(fileURLWithPath: path))
+}
+
+// The message and its length for the signal handler, set before the handler is installed
+// (a handler may only call async-signal-safe functions: write(2) and _exit(2) here).
+private nonisolated(unsafe) var loadCrashMessage: UnsafeMutableRawPointer? = nil
+private nonisolated(unsafe) var loadCrashMessageLength = 0
+
+private func reportLoadCrash(_ signal: Int32) {
+  if let message = loadCrashMessage { _ = write(2, message, loadCrashMessageLength) }
+  _exit(ExitStatus.dataError)
+}
+
+/// While a model file is read, turns SIGSEGV / SIGBUS / SIGFPE into one `error:` line naming
+/// the file and exit status 1. libhdf5 1.10 trusts some structures of the file (global heap
+/// indices of variable-length strings among them) and can crash on damaged ones that the
+/// validation in LiftHDF5 does not recognise (Fuzz/FuzzKerasFile). Nothing has been written
+/// yet at this point, so no output is left behind. The previous handlers (Swift's backtracer)
+/// are restored by ``finish()``.
+final class LoadCrashGuard {
+  private var previous: [(Int32, sigaction)] = []
+
+  init(file: String) {
+    let text = Array("error: \(file): libhdf5 hit a memory fault reading the model; the file is damaged\n".utf8)
+    let buffer = UnsafeMutableRawPointer.allocate(byteCount: text.count, alignment: 1)
+    buffer.copyMemory(from: text, byteCount: text.count)
+    loadCrashMessage = buffer
+    loadCrashMessageLength = text.count
+    for signal in [SIGSEGV, SIGBUS, SIGFPE] {
+      var action = sigaction()
+      action.__sigaction_handler.sa_handler = reportLoadCrash
+      sigemptyset(&action.sa_mask)
+      action.sa_flags = 0
+      var old = sigaction()
+      if sigaction(signal, &action, &old) == 0 { previous.append((signal, old)) }
+    }
+  }
+
+  func finish() {
+    for (signal, old) in previous {
+      var old = old
+      sigaction(signal, &old, nil)
+    }
+    previous = []
+  }
 }
 
 /// Ends the process if ``finish()`` is not called within the time limit.
