@@ -180,6 +180,10 @@ public enum NumPy {
       guard seen.insert(arrayName).inserted else {
         throw .invalidArrayName(file: name, name: arrayName, reason: "used twice")
       }
+      // Zip stores a member name's length in 16 bits (the name gets ".npy" appended).
+      guard arrayName.utf8.count <= 65_531 else {
+        throw .invalidArrayName(file: name, name: String(arrayName.prefix(40)) + "…", reason: "longer than 65,531 bytes")
+      }
     }
     let writer = try AtomicFileWriter(destination: url)
     do throws(NumpyIOError) {

@@ -145,6 +145,10 @@ struct ZipWriterTests {
     #expect(try reader.extract(reader.members[1]) == NumPy.encode(b))
     let back = try NumPy.readArchive(url)
     #expect(back.map(\.name) == ["a", "größe"])
+    // A name zip cannot store (16-bit length) is an error, not a trap; the old file stays.
+    let long = String(repeating: "n", count: 70_000)
+    #expect(throws: NumpyIOError.self) { try NumPy.writeArchive([(long, a)], to: url) }
+    #expect(try Data(contentsOf: url) == data)
     expectIdentical(back[0].tensor, a)
     expectIdentical(back[1].tensor, b)
   }
