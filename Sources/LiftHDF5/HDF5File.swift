@@ -239,11 +239,15 @@ public final class HDF5File {
     guard !collections.isEmpty, bytes.count >= 16 else { return }
     let addresses = collections.map(\.address)
     let low = addresses.min()!, high = addresses.max()!
+    // Collections in file order (they do not overlap): `next` is the first one not yet passed.
+    let ordered = collections.sorted { $0.address < $1.address }
+    var next = 0
     var p = 4
     while p + 12 <= bytes.count {
       // Not inside a collection: the strings' own bytes can spell anything.
-      if let inside = collections.first(where: { p - 4 >= Int($0.address) && p - 4 < Int($0.address) + $0.size }) {
-        p = Int(inside.address) + inside.size + 4
+      while next < ordered.count && Int(ordered[next].address) + ordered[next].size <= p - 4 { next += 1 }
+      if next < ordered.count && p - 4 >= Int(ordered[next].address) {
+        p = Int(ordered[next].address) + ordered[next].size + 4
         continue
       }
       let address = bytes.loadUnaligned(fromByteOffset: p, as: UInt64.self).littleEndian

@@ -246,9 +246,3 @@ func appendLittleEndian(_ values: UnsafeBufferPointer<Float>, to data: inout Dat
     }
   }
 }
-
-/// `write(2)` under a name the `NumPy` methods do not shadow.
-@inline(__always)
-func Glibc_write_raw(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
-  write(fd, buffer, count)
-}

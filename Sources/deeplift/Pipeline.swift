@@ -379,6 +379,9 @@ final class LoadCrashGuard {
       sigaction(signal, &old, nil)
     }
     previous = []
+    // The handlers that read the message are gone: free it.
+    loadCrashMessage?.deallocate()
+    loadCrashMessage = nil
   }
 }
 
