@@ -502,9 +502,12 @@ struct Propagation {
         Tensor.zipTiled(my.pos, sc) { m, s in s < 0 ? m * s : 0 },
         Tensor.zipTiled(my.negative, sc) { m, s in s > 0 ? m * s : 0 })
       return Multipliers(pos: pos, neg: neg)
-    case .activation, .prelu, .softmax:
+    case .activation, .prelu:
       return nonlinearRule(id, my)
+    case .softmax:
+      return nonlinearRule(id, collapsedBySign(id, my))
     case .maxPool(let p):
+      let my = collapsedBySign(id, my)
       guard maxPoolRule == .deepshap, modeIsDeepLIFT(id) else {
         let idx = storedArgmax(input) { maxPoolArgmax($0, p) }
         return my.map { routeMaxPool($0, input: input, indices: idx, full: full) }
@@ -515,6 +518,7 @@ struct Propagation {
       let ridx = tiledIndices(maxPoolArgmax(r[input.rawValue]!, p), count: xi.scalarCount, tasks: tasks)
       return deepShapMax(id, input: input, my, xIndices: idx, rIndices: ridx, routed: routed, full: full)
     case .globalMaxPool:
+      let my = collapsedBySign(id, my)
       guard maxPoolRule == .deepshap, modeIsDeepLIFT(id) else {
         let idx = storedArgmax(input) { globalMaxPoolArgmax($0) }
         return my.map { routeMaxPool($0, input: input, indices: idx, full: full) }
@@ -552,11 +556,18 @@ struct Propagation {
       end[a] = offset + full[a]
       return my.map { sliced($0, start: start, end: end) }
     case .identity: return my
-    case .add: return scalarLinearRule(my, input: input, weight: 1)
-    case .average: return scalarLinearRule(my, input: input, weight: 1 / Float(node.inputs.count))
-    case .subtract: return scalarLinearRule(my, input: input, weight: k == 0 ? 1 : -1)
+    case .add: return my
+    case .average:
+      let w = 1 / Float(node.inputs.count)
+      return my.map { $0.mapScalars { $0 * w } }
+    case .subtract:
+      // Δy⁺ = Δa⁺ − Δb⁻, Δy⁻ = Δa⁻ − Δb⁺: b's positive part is weighed by −m⁻, its negative
+      // part by −m⁺.
+      guard k == 1 else { return my }
+      guard let neg = my.neg else { return my.map { $0.mapScalars { -$0 } } }
+      return Multipliers(pos: neg.mapScalars { -$0 }, neg: my.pos.mapScalars { -$0 })
     case .maximum, .minimum:
-      return extremumRule(id, operand: k, my)
+      return extremumRule(id, operand: k, collapsedBySign(id, my))
     }
   }
 
@@ -615,20 +626,30 @@ struct Propagation {
     return Multipliers(pos: result, neg: nil)
   }
 
-  /// The linear rule for a scalar weight (`add`, `average`, `subtract` operands).
-  mutating func scalarLinearRule(_ my: Multipliers, input: NodeID, weight: Float) -> Multipliers {
-    if my.isSymmetric { return weight == 1 ? my : my.map { $0.mapScalars { $0 * weight } } }
-    let dx = delta(input)
-    let (wp, wn): (Float, Float) = weight > 0 ? (weight, 0) : (0, weight)
+  /// The multiplier handed on by a node whose split is the sign split of its own Δ (max
+  /// pools, maximum/minimum, softmax — see ``split(_:)``): its output's contribution is
+  /// `m⁺·Δy⁺ + m⁻·Δy⁻ = m·Δy` with
+  /// ```
+  /// m = [Δy>0]⊙m⁺ + [Δy<0]⊙m⁻ + [Δy=0]⊙½(m⁺ + m⁻)
+  /// ```
+  /// so the node's own rule must act on `m`, not on the two parts separately (its input's
+  /// parts are not its output's). Symmetric multipliers pass unchanged.
+  mutating func collapsedBySign(_ id: NodeID, _ my: Multipliers) -> Multipliers {
+    guard let neg = my.neg else { return my }
+    let dy = delta(id)
+    let k = dy.scalarCount, n = my.pos.scalarCount
+    precondition(k > 0 ? n % k == 0 : n == 0, "cannot tile \(dy.shape) over \(my.pos.shape)")
     let result = Tensor(shape: my.pos.shape) { out in
       my.pos.withUnsafeBufferPointer { pp in
-        my.negative.withUnsafeBufferPointer { np in
-          dx.withUnsafeBufferPointer { dp in
-            let k = dp.count
-            for i in 0..<pp.count {
-              let d = dp[i % k]
-              let a = pp[i] * wp + np[i] * wn, b = pp[i] * wn + np[i] * wp
-              out[i] = d > 0 ? a : (d < 0 ? b : 0.5 * (a + b))
+        neg.withUnsafeBufferPointer { np in
+          dy.withUnsafeBufferPointer { dp in
+            var base = 0
+            while base < n {
+              for j in 0..<k {
+                let d = dp[j], a = pp[base &+ j], b = np[base &+ j]
+                out[base &+ j] = d > 0 ? a : (d < 0 ? b : 0.5 * (a + b))
+              }
+              base &+= k
             }
           }
         }
