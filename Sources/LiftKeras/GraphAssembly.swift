@@ -29,7 +29,7 @@ struct GraphAssembler {
       throw .invalidConfig(file: file, reason: "two graph nodes would be called '\(name)'")
     }
     let shape = try inferShape(op, inputs: inputs.map(\.shape), layer: layer)
-    guard let count = Shape.checkedCount(shape.map { $0 ?? 1 }), count <= 1 << 31 else {
+    guard let count = TensorLimits.checkedElements(shape.map { $0 ?? 1 }) else {
       throw .shapeMismatch(file: file, layer: layer, reason: "implausibly large output shape")
     }
     _ = count
