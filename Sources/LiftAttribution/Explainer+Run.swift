@@ -397,70 +397,101 @@ public struct Explainer: Sendable {
 }
 
 /// Where each pair's reference comes from.
+///
+/// Every form is brought to one of two per input: rows shared by every example (`[R, …]`)
+/// or rows per example (`[N·R, …]`, example-major), with R = 1 or the common M. Pair
+/// `e·M + j` reads row `j` (or 0 when R = 1) of shared rows, row `e·M + j` (or `e`) of
+/// per-example rows.
 struct ReferencePlan {
-  /// References per example (M); 1 for zeros, shared and per-example references.
+  /// One input's reference rows.
+  struct Source {
+    /// `[R, …]` when shared, `[N·R, …]` per example.
+    var rows: Tensor
+    /// R: 1 or ``ReferencePlan/perExample``.
+    var count: Int
+    var isShared: Bool
+  }
+
+  /// References per example (M); 1 when no input has several.
   let perExample: Int
-  /// Rows propagated once per call and shared by all examples (`[1, …]` or `[M, …]`), or nil.
+  /// Rows propagated once per call and shared by all examples (`[1, …]` or `[M, …]` per
+  /// input), or nil when some input has per-example references.
   let sharedRows: [Tensor]?
-  /// Per-example references flattened to `[N·M, …]`, or nil.
-  let rowsPerExample: [Tensor]?
+  let sources: [Source]
 
   init(_ refs: References, inputs: [Tensor], graph: Graph) throws(ExplainError) {
     let names = graph.inputNames
-    func check(_ ts: [Tensor], _ f: (Tensor, Tensor) -> Bool, _ expected: String) throws(ExplainError) {
-      guard ts.count == inputs.count else {
-        throw .inputs("\(ts.count) reference arrays for \(inputs.count) model inputs")
-      }
-      for (k, (x, r)) in zip(inputs, ts).enumerated() where !f(x, r) {
-        throw .referenceShape(input: names[k], inputShape: x.shape.dimensions, referenceShape: r.shape.dimensions, expected: expected)
-      }
-    }
+    let forms: [InputReference]
     switch refs {
-    case .zeros:
-      perExample = 1
-      sharedRows = inputs.map { Tensor.zeros($0.shape.dropFirst.prepending(1)) }
-      rowsPerExample = nil
-    case .shared(let ts):
-      try check(ts, { x, r in r.shape == x.shape.dropFirst }, "the shape of one example")
-      perExample = 1
-      sharedRows = ts.map { $0.reshaped($0.shape.prepending(1)) }
-      rowsPerExample = nil
-    case .perExample(let ts):
-      try check(ts, { x, r in r.shape == x.shape }, "one reference per example, the input's shape")
-      perExample = 1
-      sharedRows = nil
-      rowsPerExample = ts
-    case .multiple(let ts):
-      try check(ts, { x, r in r.rank == x.rank + 1 && r.shape[0] == x.shape[0] && Shape(Array(r.shape.dimensions.dropFirst(2))) == x.shape.dropFirst }, "[N, M, …] references")
-      let m = ts[0].shape[1]
-      guard m >= 1, ts.allSatisfy({ $0.shape[1] == m }) else {
-        throw .inputs("every input needs the same number M ≥ 1 of references per example")
-      }
-      perExample = m
-      sharedRows = nil
-      rowsPerExample = ts.map { $0.reshaped(Shape([$0.shape[0] * m] + Array($0.shape.dimensions.dropFirst(2)))) }
-    case .background(let ts):
-      guard ts.count == inputs.count else {
-        throw .inputs("\(ts.count) background arrays for \(inputs.count) model inputs")
-      }
-      for (k, (x, r)) in zip(inputs, ts).enumerated()
-      where !(r.rank == x.rank && r.shape.dropFirst == x.shape.dropFirst && r.shape[0] >= 1) {
-        throw .inputs(
-          "background for input '\(names[k])' has shape (\(r.shape.dimensions.map(String.init).joined(separator: ", "))) but one example has shape (\(x.shape.dropFirst.dimensions.map(String.init).joined(separator: ", "))); expected [M, …] rows shaped like one example")
-      }
-      let m = ts[0].shape[0]
-      guard ts.allSatisfy({ $0.shape[0] == m }) else {
-        throw .inputs("every input's background needs the same number of rows")
-      }
-      perExample = m
-      sharedRows = ts
-      rowsPerExample = nil
+    case .zeros: forms = inputs.map { .shared(.zeros($0.shape.dropFirst)) }
+    case .shared(let ts): forms = ts.map { .shared($0) }
+    case .perExample(let ts): forms = ts.map { .perExample($0) }
+    case .multiple(let ts): forms = ts.map { .multiple($0) }
+    case .background(let ts): forms = ts.map { .background($0) }
+    case .perInput(let fs): forms = fs
     }
+    guard forms.count == inputs.count else {
+      throw .inputs("\(forms.count) reference arrays for \(inputs.count) model inputs")
+    }
+    var sources = [Source]()
+    // The first input with M references (name, M), against which the others are checked.
+    var first: (name: String, m: Int)? = nil
+    for (k, (x, form)) in zip(inputs, forms).enumerated() {
+      let name = k < names.count ? names[k] : "#\(k)"
+      func bad(_ r: Tensor, _ expected: String) -> ExplainError {
+        .referenceShape(input: name, inputShape: x.shape.dimensions, referenceShape: r.shape.dimensions, expected: expected)
+      }
+      let source: Source
+      switch form {
+      case .shared(let r):
+        guard r.shape == x.shape.dropFirst else { throw bad(r, "the shape of one example") }
+        source = Source(rows: r.reshaped(r.shape.prepending(1)), count: 1, isShared: true)
+      case .perExample(let r):
+        guard r.shape == x.shape else { throw bad(r, "one reference per example, the input's shape") }
+        source = Source(rows: r, count: 1, isShared: false)
+      case .multiple(let r):
+        guard r.rank == x.rank + 1, r.shape[0] == x.shape[0],
+          Shape(Array(r.shape.dimensions.dropFirst(2))) == x.shape.dropFirst
+        else { throw bad(r, "[N, M, …] references") }
+        let m = r.shape[1]
+        guard m >= 1 else { throw .inputs("input '\(name)' has no references per example (M = 0 in [N, M, …])") }
+        source = Source(
+          rows: r.reshaped(Shape([r.shape[0] * m] + Array(r.shape.dimensions.dropFirst(2)))), count: m, isShared: false)
+      case .background(let r):
+        guard r.rank == x.rank && r.shape.dropFirst == x.shape.dropFirst && r.shape[0] >= 1 else {
+          throw .inputs(
+            "background for input '\(name)' has shape (\(r.shape.dimensions.map(String.init).joined(separator: ", "))) but one example has shape (\(x.shape.dropFirst.dimensions.map(String.init).joined(separator: ", "))); expected [M, …] rows shaped like one example")
+        }
+        source = Source(rows: r, count: r.shape[0], isShared: true)
+      }
+      // [N, M, …] and backgrounds carry M (even M = 1); inputs with one reference do not.
+      switch form {
+      case .multiple, .background:
+        if let first, first.m != source.count {
+          throw .inputs(
+            "input '\(first.name)' has \(first.m) reference(s) per example but input '\(name)' has \(source.count): inputs with [N, M, …] references or a background must agree on M")
+        }
+        if first == nil { first = (name, source.count) }
+      case .shared, .perExample: break
+      }
+      sources.append(source)
+    }
+    let m = first?.m ?? 1
+    perExample = m
+    self.sources = sources
+    sharedRows = sources.allSatisfy(\.isShared) ? sources.map { $0.count == m ? $0.rows : $0.rows.tiledBatch(m) } : nil
   }
 
-  /// The per-example reference rows of examples `range` (`[b·M, …]`), or nil when shared.
+  /// The per-example reference rows of examples `range` (`[b·M, …]`, example-major), or nil
+  /// when every input's references are shared (``sharedRows``).
   func rows(for range: Range<Int>) -> [Tensor]? {
-    rowsPerExample.map { ts in ts.map { $0.slice(batch: (range.lowerBound * perExample)..<(range.upperBound * perExample)) } }
+    guard sharedRows == nil else { return nil }
+    let m = perExample, b = range.count
+    return sources.map { s in
+      if s.isShared { return s.rows.tiledBatch(s.count == m ? b : b * m) }
+      let rows = s.rows.slice(batch: (range.lowerBound * s.count)..<(range.upperBound * s.count))
+      return s.count == m ? rows : rows.repeatingRows(m)
+    }
   }
 }
 

@@ -422,7 +422,7 @@ func cli<T>(_ body: () throws(LiftKitError) -> T) throws -> T {
     return try body()
   } catch {
     switch error {
-    case .noSuchLayer, .referenceRank, .mixedReferenceForms:
+    case .noSuchLayer, .referenceRank:
       throw CLIError.data("--" + error.description)
     case .duplicateLayer(let name):
       throw CLIError.usage("--layer '\(name)' is given twice")
@@ -598,14 +598,10 @@ func readReferenceSet(_ source: ReferenceSource, model: Model, inputs: [Tensor],
   case .reference(let files):
     let refs = try readInputs(files, model: model, option: "--reference")
     let paths = files.paths(in: names)
-    var kind: Int? = nil
+    // Each input's reference takes its own form; LiftKit checks that M agrees.
     for (k, (x, r)) in zip(inputs, refs).enumerated() {
       let path = k < paths.count ? paths[k] : "--reference"
       try checkReferenceShape(r.shape, input: x.shape, file: path, name: names[k])
-      guard kind == nil || kind == r.rank - x.rank else {
-        throw CLIError.data("\(path): --reference arrays mix shared and per-example forms")
-      }
-      kind = r.rank - x.rank
     }
     return .arrays(refs)
   }
