@@ -9,9 +9,17 @@ public struct Explanation: Sendable {
   /// one task, `[N, T, …]` for several tasks. Contribution scores, or multipliers when
   /// ``ExplainOptions/multipliers`` is set, or hypothetical contributions.
   public var scores: [Tensor]
-  /// DeepLIFT methods: per example, the worst over tasks of `|Σ scores − (f(x) − f(ref))|`
-  /// (both averaged over the references). Empty for gradient methods.
+  /// DeepLIFT methods: per example, the worst over tasks of ``summationErrors`` (NaN when
+  /// any is NaN). Empty for gradient methods.
   public var convergenceDelta: [Float]
+  /// DeepLIFT methods: per example and task (`[N, T]` flattened, example-major),
+  /// `|Σ contributions − Δ|` with `Δ = f(x) − f(ref)` of the task's neuron (minus that of
+  /// ``ExplainOptions/contrast``), both averaged over the example's references; NaN when
+  /// either is not finite. The contributions are `m⁺·Δx⁺ + m⁻·Δx⁻` summed over every input,
+  /// whatever the output kind. Empty for gradient methods.
+  public var summationErrors: [Float] = []
+  /// DeepLIFT methods: `|Δ|` per example and task, laid out like ``summationErrors``.
+  public var targetDeltas: [Float] = []
   /// The target node that was explained.
   public var target: NodeID
   /// One tensor per node of ``ExplainOptions/layers``, in that order: `[N, (T,) …]` with
@@ -96,6 +104,22 @@ public struct Explainer: Sendable {
     absWeights = modes.contains(.revealCancel) ? absoluteWeights(graph, nodes: live) : []
   }
 
+  /// The max-pooling nodes the target depends on whose multipliers follow the original's
+  /// `gradient` rule under a DeepLIFT method (``ExplainOptions/maxPool`` is
+  /// ``MaxPoolRule/gradient``): the multiplier goes to the input's window maximum, so where
+  /// the reference's maximum sits elsewhere in a window the scores miss summation-to-delta;
+  /// ``MaxPoolRule/deepshap`` keeps it. Empty for other methods and rules.
+  public var gradientRuleMaxPools: [NodeID] {
+    guard options.method.isDeepLIFT, options.maxPool == .gradient else { return [] }
+    return graph.nodes.indices.map { NodeID($0) }.filter { id in
+      guard live.contains(id) else { return false }
+      switch graph[id].op {
+      case .maxPool, .globalMaxPool: return true
+      default: return false
+      }
+    }
+  }
+
   /// The model's first output, or the input of that output when it is a sigmoid or softmax
   /// (the paper's §3.6 choice of target: the pre-activation logit).
   public static func defaultTarget(_ graph: Graph) -> NodeID {
@@ -164,7 +188,7 @@ public struct Explainer: Sendable {
     let tasks = options.tasks
     var outputs = [[Tensor]](repeating: [], count: inputs.count)
     var layerOutputs = [[Tensor]](repeating: [], count: options.layers.count)
-    var deltas = [Float]()
+    var errors = [Float](), targetDeltas = [Float]()
     // A batch holds at most `batchSize` example–reference pairs (rows through the network),
     // so memory does not grow with the number of references per example.
     let perExample = options.method.isDeepLIFT ? refs.perExample : 1
@@ -173,10 +197,11 @@ public struct Explainer: Sendable {
     while start < n {
       let end = min(n, start + batch)
       let xs = inputs.map { $0.slice(batch: start..<end) }
-      let (scores, delta, layerScores) = try explainBatch(xs, refs: refs, range: start..<end, cached: cached, tasks: tasks)
+      let (scores, check, layerScores) = try explainBatch(xs, refs: refs, range: start..<end, cached: cached, tasks: tasks)
       for i in 0..<inputs.count { outputs[i].append(scores[i]) }
       for i in 0..<layerScores.count { layerOutputs[i].append(layerScores[i]) }
-      deltas.append(contentsOf: delta)
+      errors.append(contentsOf: check.errors)
+      targetDeltas.append(contentsOf: check.deltas)
       start = end
       progress?(end)
     }
@@ -194,19 +219,25 @@ public struct Explainer: Sendable {
       }
       return Tensor.concatenate(batches: parts)
     }
+    // Worst over tasks, NaN-propagating (`Swift.max` would drop a NaN).
+    let t = max(tasks.count, 1)
+    let worst = stride(from: 0, to: errors.count, by: t).map { i in
+      errors[i..<(i + t)].reduce(Float(0)) { $0.isNaN || $1.isNaN ? .nan : max($0, $1) }
+    }
     return Explanation(
-      scores: scores, convergenceDelta: deltas, target: target, layerScores: layerScores, layers: options.layers)
+      scores: scores, convergenceDelta: worst, summationErrors: errors, targetDeltas: targetDeltas, target: target,
+      layerScores: layerScores, layers: options.layers)
   }
 
   /// One batch of `b` examples: builds the pairs, runs the stacked forward pass and the
   /// backward pass for all tasks, and averages over each example's references.
   func explainBatch(
     _ xs: [Tensor], refs: ReferencePlan, range: Range<Int>, cached: [Tensor?]?, tasks: [Int]
-  ) throws(ExplainError) -> ([Tensor], [Float], [Tensor]) {
+  ) throws(ExplainError) -> ([Tensor], (errors: [Float], deltas: [Float]), [Tensor]) {
     let b = xs[0].shape[0]
     if options.method == .integratedGradients {
-      let (scores, deltas) = try integratedGradients(xs, refs: refs, range: range, cached: cached, tasks: tasks)
-      return (scores, deltas, [])
+      let scores = try integratedGradients(xs, refs: refs, range: range, cached: cached, tasks: tasks)
+      return (scores, ([], []), [])
     }
     // Gradient methods ignore the references: one "pair" per example, x on both sides.
     let isGradientFamily = !options.method.isDeepLIFT
@@ -270,14 +301,14 @@ public struct Explainer: Sendable {
       }
       results.append(averageOverReferences(perPair, examples: b, refs: m, tasks: tasks.count))
     }
-    var deltas = [Float]()
+    var errors = [Float](), deltas = [Float]()
     if !isGradientFamily {
-      // |mean_m Σ scores − mean_m (t(x) − t(r))| per example, worst over tasks.
-      // Stored rows of the target on both sides (pair p: rows xa.map.row(p), ra.map.row(p)).
+      // |mean_m Σ scores − mean_m (t(x) − t(r))| and |mean_m (t(x) − t(r))| per example and
+      // task. Stored rows of the target on both sides (pair p: rows xa.map.row(p),
+      // ra.map.row(p)). A NaN or infinity in either makes the error NaN, never 0.
       let tx = xa.stored[target.rawValue]!, tr = ra.stored[target.rawValue]!
       let size = xa.rowSize(target.rawValue)
       for e in 0..<b {
-        var worst: Float = 0
         for (ti, task) in tasks.enumerated() {
           var s = 0.0, d = 0.0
           for j in 0..<m {
@@ -289,12 +320,13 @@ public struct Explainer: Sendable {
               d -= Double(tx.scalars[xr + c]) - Double(tr.scalars[rr + c])
             }
           }
-          worst = max(worst, Float(abs(s - d) / Double(m)))
+          let error = abs(s - d) / Double(m)
+          errors.append(s.isFinite && d.isFinite ? Float(error) : .nan)
+          deltas.append(Float(abs(d) / Double(m)))
         }
-        deltas.append(worst)
       }
     }
-    return (results, deltas, layerScores)
+    return (results, (errors, deltas), layerScores)
   }
 
   /// Seeds `[T·P, target…]`: row `t·P + p` is 1 at the flattened index `tasks[t]` (one-hot),
@@ -366,7 +398,7 @@ public struct Explainer: Sendable {
   /// Integrated gradients: `(x − r) · Σ_k w_k ∇f(r + α_k (x − r))`, averaged over references.
   func integratedGradients(
     _ xs: [Tensor], refs: ReferencePlan, range: Range<Int>, cached: [Tensor?]?, tasks: [Int]
-  ) throws(ExplainError) -> ([Tensor], [Float]) {
+  ) throws(ExplainError) -> [Tensor] {
     let b = xs[0].shape[0], m = refs.perExample
     let pairs = b * m
     // Reference rows per pair (input space only: no forward pass of the references needed).
@@ -392,7 +424,7 @@ public struct Explainer: Sendable {
       let perPair = options.multipliers ? g : g.multipliedTiled(diffs[k])
       return averageOverReferences(perPair, examples: b, refs: m, tasks: tasks.count)
     }
-    return (results, [])
+    return results
   }
 }
 
