@@ -345,6 +345,8 @@ final class FileHandleBox {
   let name: String
   /// Checks variable-length strings before libhdf5 reads them.
   let strings: StringHeapValidator
+  /// Bytes of the datasets read so far (``HDF5Dataset/readFloats(maximumElements:)``).
+  var declaredBytes = 0
 
   init(id: hid_t, name: String, strings: StringHeapValidator) {
     self.id = id

@@ -24,7 +24,19 @@ public final class HDF5Writer {
     guard file >= 0 else { throw Failure(description: "cannot create \(path)") }
   }
 
+  /// Opens an existing file for writing (to replace objects in a copy of a fixture).
+  public init(existing path: String) throws {
+    lift_h5_silence_errors()
+    file = H5Fopen(path, lift_h5f_acc_rdwr(), lift_h5p_default())
+    guard file >= 0 else { throw Failure(description: "cannot open \(path)") }
+  }
+
   deinit { H5Fclose(file) }
+
+  /// Removes the link at `path` (the object's storage stays in the file, unreferenced).
+  public func delete(_ path: String) throws {
+    try check(H5Ldelete(file, path, lift_h5p_default()), "delete \(path)")
+  }
 
   /// Flushes and closes the file (also done on release).
   public func close() { H5Fflush(file, H5F_SCOPE_GLOBAL) }
