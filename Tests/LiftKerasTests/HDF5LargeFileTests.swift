@@ -165,3 +165,72 @@ struct HDF5LargeFileTests {
     #expect(read.map(\.bitPattern) == expected.map(\.bitPattern))
   }
 }
+
+/// Issue 15: data from outside the file and implausible sizes are refused before reading;
+/// legitimately compressed data is not.
+@Suite("LiftHDF5: refused before reading")
+struct HDF5RefusalTests {
+  @Test func linksAndForeignStorageAreRefused() throws {
+    let dir = try temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let secret = dir.appendingPathComponent("secret.h5").path
+    do {
+      let w = try HDF5Writer(path: secret)
+      try w.floatDataset("/x", shape: [4], values: [1, 2, 3, 4])
+    }
+    let url = dir.appendingPathComponent("m.h5")
+    do {
+      let w = try HDF5Writer(path: url.path)
+      try w.floatDataset("/plain", shape: [2], values: [5, 6])
+      try w.externalLink("/g/ext", targetFile: secret, object: "/x")
+      try w.externalLink("/extgroup", targetFile: secret, object: "/")
+      try w.softLink("/g/soft", target: "/plain")
+      try w.floatDataset("/g/efl", shape: [4], storage: .external(file: secret, offset: 0))
+      try w.virtualDataset("/g/vds", count: 4, sourceFile: secret, sourceDataset: "/x")
+    }
+    let root = try HDF5File(url: url).root
+    #expect(try root.dataset("plain").readFloats() == [5, 6])
+    func refusal(_ path: String) -> String? {
+      do {
+        _ = try root.dataset(path).readFloats()
+        return nil
+      } catch {
+        if case .refused(let file, let at, let reason) = error, file == "m.h5" { return "\(at) \(reason)" }
+        return "other error: \(error)"
+      }
+    }
+    #expect(refusal("g/ext")?.hasPrefix("/g/ext is an external link to '\(secret)' (object '/x')") == true)
+    #expect(refusal("extgroup/x")?.hasPrefix("/extgroup is an external link") == true)
+    #expect(refusal("g/soft")?.hasPrefix("/g/soft is a soft link") == true)
+    #expect(refusal("g/efl")?.hasPrefix("/g/efl stores its data in the external file '\(secret)'") == true)
+    #expect(refusal("g/vds")?.hasPrefix("/g/vds is a virtual dataset") == true)
+    // Existence is reported without following the link; opening it as a group is refused too.
+    #expect(root.contains("extgroup/x"))
+    #expect(root.containsGroup("extgroup"))
+    #expect(throws: HDF5Error.self) { try root.group("extgroup") }
+  }
+
+  @Test func declaredSizesAreBoundedByStoredBytes() throws {
+    let dir = try temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let url = dir.appendingPathComponent("s.h5")
+    // 80 MiB of slowly varying values, deflated (stored far below 80 MiB, above 1/1024 of it).
+    let smooth = (0..<(20 << 20)).map { Float($0 >> 12) }
+    do {
+      let w = try HDF5Writer(path: url.path)
+      try w.floatDataset("/compressed", shape: [smooth.count], values: smooth, storage: .compressed(chunks: [1 << 18]))
+      try w.floatDataset("/small_unallocated", shape: [1024, 1024], storage: .unallocatedChunks([64, 64]))
+      try w.floatDataset("/big_unallocated", shape: [5 << 20, 4], storage: .unallocatedChunks([1 << 16, 4]))
+    }
+    let size = try #require(try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int)
+    #expect(size < 8 << 20)
+    let file = try HDF5File(url: url)
+    #expect(try file.root.dataset("compressed").readFloats() == smooth)
+    // 4 MiB declared, nothing stored: under the 64 MiB allowance, reads as the fill value 0.
+    #expect(try file.root.dataset("small_unallocated").readFloats() == [Float](repeating: 0, count: 1 << 20))
+    // 80 MiB declared, nothing stored.
+    #expect(throws: HDF5Error.self) { try file.root.dataset("big_unallocated").readFloats() }
+    // The element cap a caller passes (LiftKeras passes TensorLimits.maximumElements).
+    #expect(throws: HDF5Error.self) { try file.root.dataset("small_unallocated").readFloats(maximumElements: 1000) }
+  }
+}
