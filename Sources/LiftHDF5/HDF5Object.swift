@@ -81,7 +81,7 @@ public class HDF5Object {
 
     if isVariable {
       // libhdf5 dereferences each element's global heap ID unchecked: check them first.
-      try file.strings.checkAttribute(name)
+      try file.strings.checkAttribute(name, elements: n)
       guard H5Tset_size(memtype, lift_h5t_variable()) >= 0 else {
         throw .readFailed(file: file.name, path: where_)
       }

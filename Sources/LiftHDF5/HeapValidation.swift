@@ -53,11 +53,15 @@ final class StringHeapValidator {
   /// - Throws: ``HDF5Error/corrupt(file:reason:)`` naming the attribute, the element's byte
   ///   and the heap, when an element names a damaged collection or an object that does not
   ///   exist or has another size than the element's length.
-  func checkAttribute(_ attribute: String) throws(HDF5Error) {
-    guard !checked.contains(attribute) else { return }
+  ///
+  /// - Parameter elements: the element count libhdf5 reports for the attribute being read,
+  ///   used for a message whose dataspace this parser does not decode.
+  func checkAttribute(_ attribute: String, elements: Int) throws(HDF5Error) {
+    let key = "\(elements) \(attribute)"
+    guard !checked.contains(key) else { return }
     let failure = bytes.withUnsafeBytes { raw -> HDF5Error? in
       do throws(HDF5Error) {
-        let located = try checkMessages(raw, attribute: attribute)
+        let located = try checkMessages(raw, attribute: attribute, elements: elements)
         if located == 0 { try HDF5File.checkGlobalHeaps(raw, name: name) }
         return nil
       } catch {
@@ -65,12 +69,12 @@ final class StringHeapValidator {
       }
     }
     if let failure { throw failure }
-    checked.insert(attribute)
+    checked.insert(key)
   }
 
   /// Locates the attribute messages called `attribute` and checks their elements; returns
   /// how many were found.
-  private func checkMessages(_ b: UnsafeRawBufferPointer, attribute: String) throws(HDF5Error) -> Int {
+  private func checkMessages(_ b: UnsafeRawBufferPointer, attribute: String, elements: Int) throws(HDF5Error) -> Int {
     guard let start = b.baseAddress, b.count > 0 else { return 0 }
     let needle = Array(attribute.utf8) + [0]
     let n = b.count
@@ -84,8 +88,17 @@ final class StringHeapValidator {
       guard q + needle.count <= n, needle.withUnsafeBytes({ memcmp(start + q, $0.baseAddress!, needle.count) }) == 0 else {
         continue
       }
-      guard let (data, count) = message(b, nameAt: q, nameSize: needle.count) else { continue }
+      guard let (data, count, character) = message(b, nameAt: q, nameSize: needle.count, elements: elements) else {
+        continue
+      }
       located += 1
+      // libhdf5 sizes its conversion buffer as length × the base type's size: a damaged base
+      // type of megabytes made it zero gigabytes (Fuzz/FuzzKerasFile). Strings have 1-byte
+      // characters.
+      if let character, character != 1 {
+        throw .corrupt(
+          file: name, reason: "attribute '\(attribute)' at byte \(q): a variable-length string of \(character)-byte characters")
+      }
       let element = 8 + offsetSize
       for k in 0..<count {
         try checkElement(b, at: data + k * element, attribute: attribute)
@@ -102,7 +115,12 @@ final class StringHeapValidator {
   /// bytes; version 2 `2, flags, sizes…` unpadded; version 3 adds an encoding byte before the
   /// name. A shared (committed) datatype or dataspace (flags bits 0–1) is skipped: its class
   /// is not visible here.
-  private func message(_ b: UnsafeRawBufferPointer, nameAt q: Int, nameSize: Int) -> (Int, Int)? {
+  ///
+  /// A dataspace this parser does not decode (libhdf5 1.10 reads some damaged ones) counts
+  /// as `elements`, libhdf5's own count for the attribute being read.
+  private func message(_ b: UnsafeRawBufferPointer, nameAt q: Int, nameSize: Int, elements: Int) -> (
+    data: Int, count: Int, character: Int?
+  )? {
     let n = b.count
     func u16(_ at: Int) -> Int { Int(b[at]) | Int(b[at + 1]) << 8 }
     func pad8(_ v: Int) -> Int { (v + 7) & ~7 }
@@ -126,35 +144,39 @@ final class StringHeapValidator {
     guard b[dt] & 0x0F == 9, (1...5).contains(b[dt] >> 4), b[dt + 1] & 0x0F == 1 else { return nil }
     // Dataspace: version 1 `1, rank, flags, 0, reserved(4)` or version 2 `2, rank, flags,
     // type` (0 scalar, 1 simple, 2 null); then `rank` extents of the length size.
+    // The base type (the character type) follows the 8-byte header; its size is at bytes 4–7.
+    let character = l.datatypeSize >= 16 ? Int(b[dt + 12]) | Int(b[dt + 13]) << 8 | Int(b[dt + 14]) << 16 | Int(b[dt + 15]) << 24 : nil
+    let elementSize = 8 + offsetSize
+    let fallback = elements * elementSize <= n - l.data ? (l.data, elements, character) : nil
     let ds = l.dataspace
     let rank = Int(b[ds + 1])
-    guard rank <= 32 else { return nil }
+    guard rank <= 32 else { return fallback }
     var dims = ds + 8
     if b[ds] == 2 {
       switch b[ds + 3] {
-      case 0: return (l.data, 1)
-      case 2: return (l.data, 0)
+      case 0: return (l.data, 1, character)
+      case 2: return (l.data, 0, character)
       case 1: dims = ds + 4
-      default: return nil
+      default: return fallback
       }
     } else if b[ds] != 1 {
-      return nil
+      return fallback
     }
-    guard dims + rank * lengthSize <= l.dataspace + l.dataspaceSize else { return nil }
+    guard dims + rank * lengthSize <= l.dataspace + l.dataspaceSize else { return fallback }
     var count = 1
     for r in 0..<rank {
       var extent: UInt64 = 0
       for i in 0..<lengthSize { extent |= UInt64(b[dims + r * lengthSize + i]) << (8 * UInt64(i)) }
-      guard extent <= 1 << 24 else { return nil }
+      guard extent <= 1 << 24 else { return fallback }
       count *= Int(extent)
-      guard count <= 1 << 24 else { return nil }
+      guard count <= 1 << 24 else { return fallback }
     }
-    guard count * (8 + offsetSize) <= n - l.data else { return nil }
-    return (l.data, count)
+    guard count * elementSize <= n - l.data else { return fallback }
+    return (l.data, count, character)
   }
 
-  /// Checks one element at `e`: null (address 0 or undefined) elements are not read by
-  /// libhdf5; others must name an existing object of exactly the element's length.
+  /// Checks one element at `e`: null elements (address 0) are not read by libhdf5; others
+  /// must name an existing object of exactly the element's length.
   private func checkElement(_ b: UnsafeRawBufferPointer, at e: Int, attribute: String) throws(HDF5Error) {
     func uN(_ at: Int, _ width: Int) -> UInt64 {
       var v: UInt64 = 0
@@ -164,8 +186,10 @@ final class StringHeapValidator {
     let length = uN(e, 4)
     let address = uN(e + 4, offsetSize)
     let index = Int(uN(e + 4 + offsetSize, 4))
-    let undefined: UInt64 = offsetSize == 8 ? .max : (1 << (8 * UInt64(offsetSize))) - 1
-    guard address != 0, address != undefined else { return }
+    // Only address 0 is a null element to libhdf5 1.10 (H5T__vlen_disk_isnull); any other,
+    // the undefined address included, is read: it first sizes a conversion buffer by
+    // `length` (up to 4 GiB, zeroed: Fuzz/FuzzKerasFile ran out of memory on it).
+    guard address != 0 else { return }
     let objects = try collection(b, at: address, attribute: attribute, element: e)
     let where_ = "attribute '\(attribute)': a string at byte \(e) points to global heap object \(index) at byte \(address)"
     guard let size = objects[index] else {

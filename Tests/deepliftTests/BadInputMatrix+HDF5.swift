@@ -148,6 +148,12 @@ enum HDF5Matrix {
         try w.stringAttribute(on: "/", "model_config", [config], variableLength: true)
       }),
     BadCase(
+      // libhdf5 zeroes length × base-type size bytes for a variable-length string before
+      // reading it: a model_config with 4 MiB "characters" asked for 12 GB.
+      label: "fuzzer find: libhdf5 runs out of memory on it (string base type of 4 MiB checked first)",
+      arguments: ["explain", "%fuzz_hdf5_vlen_base_oom.h5", "--input", "@mlp.x.npy", "--output", "out.npy"], status: 1,
+      mentions: ["fuzz_hdf5_vlen_base_oom.h5", "model_config", "4194305-byte characters"]),
+    BadCase(
       label: ".keras whose weights file links a kernel to another file",
       arguments: ["explain", "ext.keras", "--input", "@image_cnn3.x.npy", "--output", "out.npy"], status: 1,
       mentions: ["ext.keras", "/layers/conv2d/vars/0", "external link", "secret.h5"],
