@@ -183,11 +183,11 @@ enum Matrix {
       arguments: ["explain", "%fuzz_hdf5_heap_segv3.h5", "--input", "@mlp.x.npy", "--output", "out.npy"], status: 1,
       mentions: ["fuzz_hdf5_heap_segv3.h5", "global heap object 262157", "does not exist"]),
     BadCase(
-      // A zero-length string whose heap index is wild: not recognisable without parsing the
-      // attribute message, so libhdf5 crashes; the load guard turns that into an error line.
-      label: "fuzzer find: libhdf5 segfaults on it (load crash guard)",
+      // A zero-length string whose heap index is wild: found now that the attribute message
+      // is parsed (before, libhdf5 crashed and the load crash guard reported it).
+      label: "fuzzer find: libhdf5 segfaults on it (zero-length string's heap index checked first)",
       arguments: ["explain", "%fuzz_hdf5_heap_segv4.h5", "--input", "@mlp.x.npy", "--output", "out.npy"], status: 1,
-      mentions: ["fuzz_hdf5_heap_segv4.h5", "libhdf5 hit a memory fault"]),
+      mentions: ["fuzz_hdf5_heap_segv4.h5", "global heap object 167772163", "does not exist"]),
     BadCase(
       label: "fuzzer find: libhdf5 loops on it (global heap free space of size 0, refused first)",
       arguments: ["explain", "%fuzz_hdf5_heap_loop2.h5", "--input", "@mlp.x.npy", "--output", "out.npy"], status: 1,
