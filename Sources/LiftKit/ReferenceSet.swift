@@ -77,3 +77,33 @@ public enum ReferenceSet: Sendable {
     }
   }
 }
+
+extension ReferenceSet {
+  /// References per example (M) and reference rows shared by every example (propagated once:
+  /// 1 for zeros or one shared reference, M for a background, 0 for per-example references),
+  /// for inputs of `inputShapes`; read from the shapes only (shuffles are not drawn). What
+  /// the memory plan (``ModelExplainer/batchPlan(inputShapes:references:)``) needs.
+  func rowCounts(inputShapes: [Shape]) -> (perExample: Int, shared: Int) {
+    func firstRows(_ ts: [Tensor]) -> Int { ts.first.map { $0.rank > 0 ? $0.shape[0] : 1 } ?? 1 }
+    func perExampleCount(_ ts: [Tensor]) -> Int { ts.first.map { $0.rank > 1 ? $0.shape[1] : 1 } ?? 1 }
+    switch self {
+    case .zeros: return (1, 1)
+    case .shuffles(let count, _): return (max(count, 1), 0)
+    case .background(let ts): return (firstRows(ts), firstRows(ts))
+    case .arrays(let ts):
+      guard let r = ts.first, let x = inputShapes.first else { return (1, 1) }
+      switch r.rank - x.rank {
+      case -1: return (1, 1)
+      case 1: return (perExampleCount(ts), 0)
+      default: return (1, 0)
+      }
+    case .explicit(let refs):
+      switch refs {
+      case .zeros, .shared: return (1, 1)
+      case .perExample: return (1, 0)
+      case .multiple(let ts): return (perExampleCount(ts), 0)
+      case .background(let ts): return (firstRows(ts), firstRows(ts))
+      }
+    }
+  }
+}
