@@ -38,6 +38,8 @@ struct BadCase: Sendable, CustomTestStringConvertible {
   var setup: @Sendable (URL) throws -> Void = { _ in }
   /// Extra environment variables for the process.
   var environment: [String: String] = [:]
+  /// Run under `ulimit -v` of this many KiB (see ``runDeeplift(arguments:in:environment:memoryLimitKB:)``).
+  var memoryLimitKB: Int? = nil
 
   var testDescription: String { label }
 }
@@ -681,7 +683,8 @@ struct BadInputMatrixTests {
         try NumPy.write(mlpX, to: dir.appendingPathComponent("x.npy"))
       }
       let expected = try snapshot(dir)
-      let r = try runDeeplift(arguments: c.arguments.map(resolve), in: dir, environment: c.environment)
+      let r = try runDeeplift(
+        arguments: c.arguments.map(resolve), in: dir, environment: c.environment, memoryLimitKB: c.memoryLimitKB)
       let context = "\(c.label)\(precreate ? " (existing output)" : ""): status \(r.status), stderr: \(r.stderr)"
       // DEEPLIFT_MATRIX_LOG=file appends "label | status | message" per case (for reports).
       if !precreate, let log = ProcessInfo.processInfo.environment["DEEPLIFT_MATRIX_LOG"],
