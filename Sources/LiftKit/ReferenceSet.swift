@@ -84,26 +84,40 @@ extension ReferenceSet {
   /// for inputs of `inputShapes`; read from the shapes only (shuffles are not drawn). What
   /// the memory plan (``ModelExplainer/batchPlan(inputShapes:references:)``) needs.
   func rowCounts(inputShapes: [Shape]) -> (perExample: Int, shared: Int) {
-    func firstRows(_ ts: [Tensor]) -> Int { ts.first.map { $0.rank > 0 ? $0.shape[0] : 1 } ?? 1 }
-    func perExampleCount(_ ts: [Tensor]) -> Int { ts.first.map { $0.rank > 1 ? $0.shape[1] : 1 } ?? 1 }
+    // Per input: (M it carries or nil for one reference, shared by every example?), as
+    // ReferencePlan reads the forms.
+    func count(_ form: InputReference) -> (m: Int?, shared: Bool) {
+      switch form {
+      case .shared: return (nil, true)
+      case .perExample: return (nil, false)
+      case .multiple(let r): return (r.rank > 1 ? r.shape[1] : 1, false)
+      case .background(let r): return (r.rank > 0 ? r.shape[0] : 1, true)
+      }
+    }
+    var forms: [(m: Int?, shared: Bool)]
     switch self {
-    case .zeros: return (1, 1)
-    case .shuffles(let count, _): return (max(count, 1), 0)
-    case .background(let ts): return (firstRows(ts), firstRows(ts))
+    case .zeros: forms = [(nil, true)]
+    case .shuffles(let n, _): forms = [(n, false)]
+    case .background(let ts): forms = ts.map { count(.background($0)) }
     case .arrays(let ts):
-      guard let r = ts.first, let x = inputShapes.first else { return (1, 1) }
-      switch r.rank - x.rank {
-      case -1: return (1, 1)
-      case 1: return (perExampleCount(ts), 0)
-      default: return (1, 0)
+      forms = zip(ts, inputShapes).map { r, x in
+        switch r.rank - x.rank {
+        case -1: return (nil, true)
+        case 1: return count(.multiple(r))
+        default: return (nil, false)
+        }
       }
     case .explicit(let refs):
       switch refs {
-      case .zeros, .shared: return (1, 1)
-      case .perExample: return (1, 0)
-      case .multiple(let ts): return (perExampleCount(ts), 0)
-      case .background(let ts): return (firstRows(ts), firstRows(ts))
+      case .zeros: forms = [(nil, true)]
+      case .shared(let ts): forms = ts.map { count(.shared($0)) }
+      case .perExample(let ts): forms = ts.map { count(.perExample($0)) }
+      case .multiple(let ts): forms = ts.map { count(.multiple($0)) }
+      case .background(let ts): forms = ts.map { count(.background($0)) }
+      case .perInput(let fs): forms = fs.map(count)
       }
     }
+    let m = max(forms.compactMap(\.m).first ?? 1, 1)
+    return (m, forms.allSatisfy(\.shared) ? m : 0)
   }
 }
