@@ -84,10 +84,10 @@ public final class AtomicFileWriter {
       temporaryPath = nil
       descriptor = try OutputTarget.openDirect(destination.path, how: how, name: name)
     case .replace(let directory):
-      let (path, fd) = try AtomicFileWriter.createTemporary(in: directory, name: name)
+      let (path, fd, slot) = try AtomicFileWriter.createTemporary(in: directory, name: name)
       temporaryPath = path
       descriptor = fd
-      slot = TemporaryFiles.register(path)
+      self.slot = slot
     }
     transaction?.add(self)
   }
@@ -101,14 +101,19 @@ public final class AtomicFileWriter {
     return (directory as NSString).appendingPathComponent(".dl-\(getpid())-\(suffix).tmp")
   }
 
-  /// Creates a new temporary file in `directory` with `O_EXCL`.
-  static func createTemporary(in directory: String, name: String) throws(NumpyIOError) -> (String, Int32) {
+  /// Creates a new temporary file in `directory` with `O_EXCL`, registered for removal on a
+  /// signal (``TemporaryFiles``) before it exists, so no signal finds it unregistered. (The
+  /// name holds this process's id: a name that exists already is this process's own.)
+  static func createTemporary(in directory: String, name: String) throws(NumpyIOError) -> (String, Int32, Int?) {
     for _ in 0..<100 {
       let path = temporaryName(in: directory)
+      let slot = TemporaryFiles.register(path)
       let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
-      if fd >= 0 { return (path, fd) }
-      if errno == EEXIST || errno == EINTR { continue }
-      throw .writeFailed(file: name, reason: errnoText())
+      if fd >= 0 { return (path, fd, slot) }
+      let code = errno
+      TemporaryFiles.unregister(slot)
+      if code == EEXIST || code == EINTR { continue }
+      throw .writeFailed(file: name, reason: errnoText(code))
     }
     throw .writeFailed(file: name, reason: "cannot create a temporary file in \(directory)")
   }

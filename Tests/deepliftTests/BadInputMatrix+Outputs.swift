@@ -234,14 +234,23 @@ struct OutputMatrixTests {
     return try Data(contentsOf: dir.appendingPathComponent("s.npy"))
   }
 
-  /// `/dev/null` and `/dev/stdout` are written directly, never replaced: the run succeeds,
-  /// the device is still a device, nothing is left in the working directory, and standard
-  /// output carries exactly the bytes a file output gets.
-  @Test("--output /dev/null and /dev/stdout are written, not replaced", arguments: ["/dev/null", "/dev/stdout"])
+  /// The device outputs tested. A regressed binary running as root would rename its
+  /// temporary file over the real `/dev/null` or `/dev/stdout` (this happened once, before the
+  /// fix): as root only spellings that cannot harm the machine are used — a symbolic link in
+  /// the working directory to `/dev/null`, and `/dev/fd/1` (no file can be created in
+  /// /proc/self/fd). Otherwise the literal paths too.
+  static let devicePaths: [String] =
+    ["null.npy", "/dev/fd/1"] + (geteuid() == 0 ? [] : ["/dev/null", "/dev/stdout"])
+
+  /// `/dev/null` and standard output are written directly, never replaced: the run succeeds,
+  /// the device (and the link to it) is still there, nothing else is left in the working
+  /// directory, and standard output carries exactly the bytes a file output gets.
+  @Test("--output a device (/dev/null, standard output) is written, not replaced", arguments: devicePaths)
   func devices(device: String) throws {
     let expected = try Self.referenceScores()
     let dir = try makeTemporaryDirectory()
     defer { cleanup(dir) }
+    try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("null.npy").path, withDestinationPath: "/dev/null")
     let process = Process()
     process.executableURL = try deepliftExecutable()
     process.arguments = ["explain", genomicsModel.path, "--input", genomicsX.path, "--output", device, "-q"]
@@ -256,11 +265,15 @@ struct OutputMatrixTests {
     #expect(process.terminationReason == .exit && process.terminationStatus == 0)
     var info = stat()
     #expect(stat("/dev/null", &info) == 0 && info.st_mode & S_IFMT == S_IFCHR, "/dev/null is no longer a device")
-    #expect(try listing(dir) == [])
-    #expect(stdout == (device == "/dev/stdout" ? expected : Data()))
+    #expect(lstat(dir.appendingPathComponent("null.npy").path, &info) == 0 && info.st_mode & S_IFMT == S_IFLNK, "the link was replaced")
+    #expect(try listing(dir) == ["null.npy"])
+    let toStandardOutput = ["/dev/fd/1", "/dev/stdout"].contains(device)
+    #expect(stdout == (toStandardOutput ? expected : Data()))
   }
 
-  /// A named pipe with a reader gets the bytes (and stays a pipe).
+  /// A named pipe with a reader gets the bytes (and stays a pipe). The test holds the read
+  /// end, opened without blocking, so a regressed binary cannot make it wait for ever; the
+  /// scores (2.5 KiB) fit in the pipe's buffer and are read after the run.
   @Test("--output a named pipe with a reader")
   func pipeWithReader() throws {
     let expected = try Self.referenceScores()
@@ -268,20 +281,19 @@ struct OutputMatrixTests {
     defer { cleanup(dir) }
     let fifo = dir.appendingPathComponent("fifo.npy")
     #expect(mkfifo(fifo.path, 0o600) == 0)
-    nonisolated(unsafe) var received = Data()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async {
-      // Blocks until deeplift opens the write end; reads to its close.
-      if let handle = FileHandle(forReadingAtPath: fifo.path) { received = handle.readDataToEndOfFile() }
-      group.leave()
-    }
-    // Give the reader time to open its end (deeplift refuses a pipe with no reader).
-    Thread.sleep(forTimeInterval: 0.5)
+    let reader = open(fifo.path, O_RDONLY | O_NONBLOCK)
+    #expect(reader >= 0)
+    defer { close(reader) }
     let r = try runDeeplift(
       arguments: ["explain", genomicsModel.path, "--input", genomicsX.path, "--output", "fifo.npy", "-q"], in: dir)
-    group.wait()
     #expect(r.status == 0, "\(r.stderr)")
+    var received = Data()
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+      let n = read(reader, &buffer, buffer.count)
+      if n <= 0 { break }
+      received.append(contentsOf: buffer[..<n])
+    }
     #expect(received == expected)
     #expect(try listing(dir) == ["fifo.npy"])
     var info = stat()
@@ -406,6 +418,8 @@ struct OutputMatrixTests {
     process.waitUntilExit()
     #expect(process.terminationReason == .uncaughtSignal)
     #expect(process.terminationStatus == signal)
-    #expect(try BadInputMatrixTests.snapshot(dir) == before)
+    let after = try BadInputMatrixTests.snapshot(dir)
+    #expect(after.keys.sorted() == before.keys.sorted(), "files left behind")
+    for (name, data) in before where after[name] != data { Issue.record("\(name) changed") }
   }
 }
