@@ -76,10 +76,15 @@ enum TemporaryFiles {
     }
   }
 
-  /// Removes every registered file, then every registered (empty) directory, newest slot
-  /// last. Async-signal-safe: atomics, `unlink` and `rmdir` only.
+  /// Removes every registered file, then every registered (empty) directory, highest slot
+  /// first (a directory's parent was registered before it, so usually in a lower slot).
+  /// Async-signal-safe: atomics, `unlink` and `rmdir` only, no allocation.
   static func removeAll() {
-    for wanted in [file, directory] {
+    // No array literal here: it would allocate, which a signal handler must not.
+    var pass = 0
+    while pass < 2 {
+      let wanted = pass == 0 ? file : directory
+      pass += 1
       var i = capacity - 1
       while i >= 0 {
         if states[i].compareExchange(expected: wanted, desired: filling, ordering: .acquiring).exchanged {
@@ -147,9 +152,11 @@ extension TemporaryFiles {
   /// Installs the handler for SIGINT, SIGTERM and SIGHUP (not for a signal that is ignored,
   /// as under `nohup`). For programs: a library never changes signal handling on its own.
   static func installSignalHandlers() {
-    // Allocate the table now: the handler must not run a lazy initialiser.
+    // Initialise every global the handler touches now: it must not run a lazy initialiser.
     _ = states
     _ = paths
+    _ = phase.load(ordering: .relaxed)
+    _ = pending.load(ordering: .relaxed)
     for signal in handledSignals {
       var old = sigaction()
       guard sigaction(signal, nil, &old) == 0 else { continue }
