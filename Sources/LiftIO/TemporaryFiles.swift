@@ -123,13 +123,7 @@ enum TemporaryFiles {
   /// Removes the registered files and re-raises `signal` with its default action.
   static func die(of signal: Int32) {
     removeAll()
-    var action = sigaction()
-    #if canImport(Darwin)
-      action.__sigaction_u.__sa_handler = SIG_DFL
-    #else
-      action.__sigaction_handler.sa_handler = SIG_DFL
-    #endif
-    sigemptyset(&action.sa_mask)
+    var action = signalAction(SIG_DFL)
     sigaction(signal, &action, nil)
     // Delivered when the handler returns (the signal is blocked while it runs) or at once
     // outside a handler: the default action ends the process with the right status.
@@ -166,18 +160,24 @@ extension TemporaryFiles {
         let ignored = unsafeBitCast(old.__sigaction_handler.sa_handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
       #endif
       if ignored { continue }
-      var action = sigaction()
-      #if canImport(Darwin)
-        action.__sigaction_u.__sa_handler = removeTemporaryFilesAndDie
-      #else
-        action.__sigaction_handler.sa_handler = removeTemporaryFilesAndDie
-      #endif
-      sigemptyset(&action.sa_mask)
-      for other in handledSignals { sigaddset(&action.sa_mask, other) }
       // SA_RESTART: a signal held during a commit returns from the handler; interrupted
       // system calls elsewhere then resume rather than fail with EINTR.
-      action.sa_flags = SA_RESTART
+      var action = signalAction(removeTemporaryFilesAndDie, flags: SA_RESTART)
+      for other in handledSignals { sigaddset(&action.sa_mask, other) }
       sigaction(signal, &action, nil)
     }
   }
+}
+
+/// A `sigaction` running `handler` with no other signal blocked and `flags`.
+private func signalAction(_ handler: (@convention(c) (Int32) -> Void)?, flags: Int32 = 0) -> sigaction {
+  var action = sigaction()
+  #if canImport(Darwin)
+    action.__sigaction_u.__sa_handler = handler
+  #else
+    action.__sigaction_handler.sa_handler = handler
+  #endif
+  sigemptyset(&action.sa_mask)
+  action.sa_flags = flags
+  return action
 }

@@ -311,32 +311,6 @@ struct OutputMatrixTests {
     #expect(try listing(dir) == [name])
   }
 
-  /// Runs `deeplift` under `ulimit -f blocks` (the shell's unit: 512 or 1024 bytes).
-  static func runLimited(_ arguments: [String], blocks: Int, in dir: URL) throws -> CLIResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", "ulimit -f \(blocks) && exec \"$0\" \"$@\"", try deepliftExecutable().path] + arguments
-    process.currentDirectoryURL = dir
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    nonisolated(unsafe) var errData = Data()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async {
-      errData = err.fileHandleForReading.readDataToEndOfFile()
-      group.leave()
-    }
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
-    process.waitUntilExit()
-    return CLIResult(
-      status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-      stderr: String(decoding: errData, as: UTF8.self), exitedNormally: process.terminationReason == .exit)
-  }
-
   /// The outputs of a run are committed together: when the last one (the picture, 22 KiB)
   /// cannot be written because of a file-size limit (8 or 16 KiB) the scores (2.5 KiB) and the
   /// modisco files fit under, the existing scores and picture keep their bytes, no modisco file is left and
@@ -349,8 +323,8 @@ struct OutputMatrixTests {
     try AtomicOutputTests.existing.write(to: dir.appendingPathComponent("out.npy"))
     try AtomicOutputTests.existing.write(to: dir.appendingPathComponent("fig.png"))
     let before = try BadInputMatrixTests.snapshot(dir)
-    let r = try Self.runLimited(
-      explainGenomics(["--plot", "fig.png", "--modisco", "newmod/sub"]), blocks: 16, in: dir)
+    let r = try AtomicOutputTests.runWithFileSizeLimit(
+      explainGenomics(["--plot", "fig.png", "--modisco", "newmod/sub"]), in: dir, blocks: 16)
     expectCleanFailure(r, status: 1, mentions: ["fig.png", "File too large"], context: r.stderr)
     #expect(try BadInputMatrixTests.snapshot(dir) == before)
     // Without the limit the same run writes all of them.
