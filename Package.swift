@@ -5,7 +5,7 @@ import PackageDescription
 //   CBLAS → LiftTensor → LiftNN → LiftAttribution
 //   LiftTensor → LiftGenomics (dinucleotide shuffles)
 //   LiftTensor + CInflate (zlib) → LiftIO (.npy / .npz: our own zip reader and writer)
-//   LiftTensor + CCairo → LiftPlot (PNG / SVG / PDF figures)
+//   LiftIO + CCairo → LiftPlot (PNG / SVG / PDF figures, written through LiftIO's atomic writer)
 //   CHDF5 → LiftHDF5;  LiftNN + LiftHDF5 + LiftIO (zip reader) → LiftKeras
 //   LiftNN + SwiftProtobuf → LiftONNX (generated code committed, no build plugin)
 //   everything → deeplift (the command-line tool, a thin layer)
@@ -48,7 +48,7 @@ let package = Package(
       name: "LiftIO",
       dependencies: ["LiftTensor", "CInflate"]),
     .target(name: "LiftHDF5", dependencies: ["CHDF5"]),
-    .target(name: "LiftPlot", dependencies: ["LiftTensor", "CCairo"]),
+    .target(name: "LiftPlot", dependencies: ["LiftTensor", "LiftIO", "CCairo"]),
     .target(
       name: "LiftKeras",
       dependencies: [

@@ -28,22 +28,11 @@ final class FileByteSource: ByteSource, @unchecked Sendable {
   /// Opens `path` for reading and records its size.
   ///
   /// - Throws: ``NumpyIOError/cannotOpen(file:reason:)`` if it is missing, unreadable or not a
-  ///   regular file.
+  ///   regular file (see ``openRegularFile(_:name:)``).
   init(path: String, file: String) throws(NumpyIOError) {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw .cannotOpen(file: file, reason: errnoText()) }
-    var info = stat()
-    guard fstat(fd, &info) == 0 else {
-      let reason = errnoText()
-      close(fd)
-      throw .cannotOpen(file: file, reason: reason)
-    }
-    guard (info.st_mode & S_IFMT) == S_IFREG else {
-      close(fd)
-      throw .cannotOpen(file: file, reason: (info.st_mode & S_IFMT) == S_IFDIR ? "is a directory" : "not a regular file")
-    }
+    let (fd, size) = try openRegularFileDescriptor(path, name: file)
     descriptor = fd
-    size = Int(info.st_size)
+    self.size = size
   }
 
   deinit { close(descriptor) }
@@ -60,6 +49,74 @@ final class FileByteSource: ByteSource, @unchecked Sendable {
       done += n
     }
   }
+}
+
+/// Opens `path` read-only if it is a regular file, never blocking: a named pipe with no
+/// writer, a device (`/dev/zero` reads without end) or a directory is refused. The path is
+/// checked with `stat` before it is opened (opening a pipe would wait for a writer), then
+/// opened with `O_NONBLOCK` and checked again with `fstat` (it may have been swapped in
+/// between); the descriptor is then switched back to blocking reads.
+///
+/// - Returns: the descriptor (the caller closes it) and the file's size.
+/// - Throws: ``NumpyIOError/cannotOpen(file:reason:)``: `no such file`, `is a directory`,
+///   `not a regular file (a named pipe)` …, or the system's reason.
+func openRegularFileDescriptor(_ path: String, name: String) throws(NumpyIOError) -> (Int32, Int) {
+  var info = stat()
+  guard stat(path, &info) == 0 else {
+    throw .cannotOpen(file: name, reason: errno == ENOENT ? "no such file" : errnoText())
+  }
+  try requireRegular(info.st_mode, name: name)
+  let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+  guard fd >= 0 else { throw .cannotOpen(file: name, reason: errnoText()) }
+  guard fstat(fd, &info) == 0 else {
+    let reason = errnoText()
+    close(fd)
+    throw .cannotOpen(file: name, reason: reason)
+  }
+  do throws(NumpyIOError) { try requireRegular(info.st_mode, name: name) } catch {
+    close(fd)
+    throw error
+  }
+  let flags = fcntl(fd, F_GETFL)
+  if flags >= 0 { _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
+  return (fd, Int(info.st_size))
+}
+
+private func requireRegular(_ mode: mode_t, name: String) throws(NumpyIOError) {
+  let kind: String
+  switch mode & S_IFMT {
+  case S_IFREG: return
+  case S_IFDIR: throw .cannotOpen(file: name, reason: "is a directory")
+  case S_IFIFO: kind = "a named pipe"
+  case S_IFCHR: kind = "a character device"
+  case S_IFBLK: kind = "a block device"
+  case S_IFSOCK: kind = "a socket"
+  default: kind = "of an unknown kind"
+  }
+  throw .cannotOpen(file: name, reason: "not a regular file (\(kind))")
+}
+
+/// Checks that `path` is a readable regular file without blocking (see
+/// ``openRegularFileDescriptor(_:name:)``): the one check every file a program reads should
+/// pass before anything else is done with it (models, arrays, lists).
+///
+/// - Throws: ``NumpyIOError/cannotOpen(file:reason:)`` naming `name` (default: `path`).
+public func checkRegularFile(_ path: String, name: String? = nil) throws(NumpyIOError) {
+  let (fd, _) = try openRegularFileDescriptor(path, name: name ?? path)
+  close(fd)
+}
+
+/// The whole contents of the regular file `path`, refused without reading when larger than
+/// `maxBytes` (a small text file such as a list of names).
+///
+/// - Throws: ``NumpyIOError/cannotOpen(file:reason:)``, ``NumpyIOError/readFailed(file:reason:)``.
+public func readRegularFile(_ path: String, name: String? = nil, maxBytes: Int) throws(NumpyIOError) -> Data {
+  let name = name ?? path
+  let source = try FileByteSource(path: path, file: name)
+  guard source.size <= maxBytes else {
+    throw .readFailed(file: name, reason: "\(source.size) bytes, more than the \(maxBytes) allowed")
+  }
+  return Data(try source.bytes(count: source.size, at: 0, file: name))
 }
 
 /// Bytes held in memory (an extracted archive member).

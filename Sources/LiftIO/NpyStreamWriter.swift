@@ -22,19 +22,20 @@ public final class NpyStreamWriter {
   public private(set) var rowsWritten = 0
   private let writer: AtomicFileWriter
 
-  /// Starts a file of `shape`, writing its header to a temporary file next to `url`.
+  /// Starts a file of `shape`, writing its header to a temporary file next to `url` (with a
+  /// `transaction`: renamed into place by its ``OutputTransaction/commit()``).
   ///
   /// - Throws: ``NumpyIOError/notBatched(file:)`` for a rank-0 shape,
   ///   ``NumpyIOError/sizeOverflow(file:shape:)`` if the byte size overflows,
-  ///   ``NumpyIOError/writeFailed(file:reason:)``.
-  public init(url: URL, shape: Shape) throws(NumpyIOError) {
+  ///   ``NumpyIOError/writeFailed(file:reason:)``, ``NumpyIOError/sameFile(file:role:other:)``.
+  public init(url: URL, shape: Shape, transaction: OutputTransaction? = nil) throws(NumpyIOError) {
     let name = displayName(url)
     guard shape.rank > 0 else { throw .notBatched(file: name) }
     guard Shape.checkedCount(shape.dimensions.map { max($0, 1) }) != nil,
       let count = Shape.checkedCount(shape.dimensions), !count.multipliedReportingOverflow(by: 4).overflow
     else { throw .sizeOverflow(file: name, shape: shapeText(shape.dimensions)) }
     self.shape = shape
-    self.writer = try AtomicFileWriter(destination: url)
+    self.writer = try AtomicFileWriter(destination: url, transaction: transaction)
     try writer.write(NpyHeader.encode(shape: shape))
   }
 

@@ -55,11 +55,13 @@ public enum NumPy {
     return data
   }
 
-  /// Writes `tensor` to `url` as a float32 `.npy` file, atomically.
+  /// Writes `tensor` to `url` as a float32 `.npy` file, atomically (with a `transaction`:
+  /// renamed into place by its ``OutputTransaction/commit()``).
   ///
   /// - Throws: ``NumpyIOError/writeFailed(file:reason:)``; the destination is then untouched.
-  public static func write(_ tensor: Tensor, to url: URL) throws(NumpyIOError) {
-    let writer = try AtomicFileWriter(destination: url)
+  ///   ``NumpyIOError/sameFile(file:role:other:)`` when the transaction protects the file.
+  public static func write(_ tensor: Tensor, to url: URL, transaction: OutputTransaction? = nil) throws(NumpyIOError) {
+    let writer = try AtomicFileWriter(destination: url, transaction: transaction)
     try writer.write(NpyHeader.encode(shape: tensor.shape))
     try writeScalars(tensor, to: writer)
     try writer.commit()
@@ -163,14 +165,18 @@ public enum NumPy {
     return result
   }
 
-  /// Writes arrays to an `.npz` archive (stored members `NAME.npy`, float32), atomically.
+  /// Writes arrays to an `.npz` archive (stored members `NAME.npy`, float32), atomically
+  /// (with a `transaction`: renamed into place by its ``OutputTransaction/commit()``).
   ///
   /// `np.load` reads the result; names keep their order. Names are made safe member names
   /// first (``memberNames(_:file:)``: `conv1/preact` is stored as `conv1_preact`).
   ///
   /// - Throws: ``NumpyIOError/invalidArrayName(file:name:reason:)`` for an empty or repeated
-  ///   name, ``NumpyIOError/writeFailed(file:reason:)`` on I/O errors (nothing is left behind).
-  public static func writeArchive(_ arrays: [(name: String, tensor: Tensor)], to url: URL) throws(NumpyIOError) {
+  ///   name, ``NumpyIOError/writeFailed(file:reason:)`` on I/O errors (nothing is left behind),
+  ///   ``NumpyIOError/sameFile(file:role:other:)`` when the transaction protects the file.
+  public static func writeArchive(
+    _ arrays: [(name: String, tensor: Tensor)], to url: URL, transaction: OutputTransaction? = nil
+  ) throws(NumpyIOError) {
     let name = displayName(url)
     var seen = Set<String>()
     for (arrayName, _) in arrays {
@@ -186,7 +192,7 @@ public enum NumPy {
         throw .invalidArrayName(file: name, name: String(arrayName.prefix(40)) + "…", reason: "longer than 65,531 bytes")
       }
     }
-    let writer = try AtomicFileWriter(destination: url)
+    let writer = try AtomicFileWriter(destination: url, transaction: transaction)
     do throws(NumpyIOError) {
       var zip = ZipWriter(writer)
       for (arrayName, tensor) in Swift.zip(try memberNames(arrays.map(\.name), file: name), arrays.map(\.tensor)) {

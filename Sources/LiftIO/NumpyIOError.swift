@@ -40,6 +40,10 @@ public enum NumpyIOError: Error, Equatable, Sendable, CustomStringConvertible {
   case shapeMismatch(file: String, reason: String)
   /// An array name that cannot be stored in an archive (empty or duplicated).
   case invalidArrayName(file: String, name: String, reason: String)
+  /// An output that is the same file as one of the run's inputs or another of its outputs
+  /// (``OutputTransaction``): `role` named the output, `other` is the clashing file with its
+  /// option (`--input x.npy`).
+  case sameFile(file: String, role: String, other: String)
 
   /// One line, starting with the file name.
   public var description: String {
@@ -78,6 +82,8 @@ public enum NumpyIOError: Error, Equatable, Sendable, CustomStringConvertible {
       return "\(file): \(reason)"
     case .invalidArrayName(let file, let name, let reason):
       return "\(file): invalid array name '\(name)' (\(reason))"
+    case .sameFile(let file, let role, let other):
+      return "\(file): \(role) is the same file as \(other) and would overwrite it; choose another path"
     }
   }
 
@@ -89,7 +95,7 @@ public enum NumpyIOError: Error, Equatable, Sendable, CustomStringConvertible {
       .unsupportedDType(let f, _, _), .invalidShape(let f, _), .sizeOverflow(let f, _),
       .truncatedData(let f, _, _, _), .rowsOutOfRange(let f, _, _), .notBatched(let f),
       .notNpz(let f, _), .invalidMember(let f, _, _), .shapeMismatch(let f, _),
-      .invalidArrayName(let f, _, _):
+      .invalidArrayName(let f, _, _), .sameFile(let f, _, _):
       return f
     }
   }

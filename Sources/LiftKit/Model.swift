@@ -1,4 +1,5 @@
 import Foundation
+import LiftIO
 import LiftKeras
 import LiftONNX
 import LiftNN
@@ -68,11 +69,12 @@ public struct Model: Sendable {
   ///   traps.
   public init(contentsOf url: URL) throws(ModelError) {
     let file = url.lastPathComponent
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
-      throw .unreadable(file: file, reason: "no such file")
+    // A regular file only, checked without blocking (a named pipe would hang every reader
+    // below, a device such as /dev/zero never ends).
+    do throws(NumpyIOError) { try checkRegularFile(url.path, name: file) } catch {
+      guard case .cannotOpen(_, let reason) = error else { throw .unreadable(file: file, reason: error.description) }
+      throw .unreadable(file: file, reason: reason)
     }
-    guard !isDirectory.boolValue else { throw .unreadable(file: file, reason: "is a directory") }
     guard let handle = try? FileHandle(forReadingFrom: url) else {
       throw .unreadable(file: file, reason: "cannot open for reading")
     }

@@ -1,4 +1,5 @@
 import Foundation
+import LiftIO
 import LiftTensor
 
 #if canImport(Glibc)
@@ -54,15 +55,18 @@ public func inferPlotKind(shape: Shape) -> PlotKind? {
 ///   (`[F]`, `[N, F]`; higher ranks are flattened per example in row-major order).
 ///
 /// The file is written to a temporary file in the same directory and renamed into place, so a
-/// failure never leaves a partial or stale output behind.
+/// failure never leaves a partial or stale output behind (LiftIO's `AtomicFileWriter`); with
+/// a `transaction`, the rename waits for its `commit()`.
 ///
 /// - Throws: `PlotError` for an unknown extension, a shape the kind cannot lay out, an
 ///   example or window out of range, non-finite scores, or an unwritable path.
-public func renderPlot(scores: Tensor, options: PlotOptions, to url: URL) throws(PlotError) {
+public func renderPlot(
+  scores: Tensor, options: PlotOptions, to url: URL, transaction: OutputTransaction? = nil
+) throws(PlotError) {
   let ext = url.pathExtension
   guard let format = PlotFormat(pathExtension: ext) else { throw .unsupportedExtension(ext) }
   let bytes = try renderPlot(scores: scores, options: options, format: format)
-  try writeAtomically(bytes, to: url)
+  try writeAtomically(bytes, to: url, transaction: transaction)
 }
 
 /// Draws `scores` as a figure (see `renderPlot(scores:options:to:)`) and returns the encoded
@@ -108,35 +112,15 @@ func titleWidth(_ title: String?) -> Double {
     + 32
 }
 
-/// Writes `bytes` to a fresh temporary file next to `url`, then renames it over `url`.
-func writeAtomically(_ bytes: [UInt8], to url: URL) throws(PlotError) {
-  let path = url.path
-  let directory = url.deletingLastPathComponent().path
-  let temporary =
-    (directory.isEmpty ? "." : directory) + "/.\(url.lastPathComponent).\(getpid())."
-    + String(UInt32.random(in: 0...UInt32.max), radix: 16) + ".tmp"
-  func failure(_ code: Int32) -> PlotError {
-    .cannotWrite(path: path, reason: String(cString: strerror(code)))
-  }
-  let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-  guard fd >= 0 else { throw failure(errno) }
-  var written = 0
-  var code: Int32 = 0
-  bytes.withUnsafeBytes { buffer in
-    while written < buffer.count {
-      let n = write(fd, buffer.baseAddress! + written, buffer.count - written)
-      if n < 0 {
-        if errno == EINTR { continue }
-        code = errno
-        return
-      }
-      written += n
+/// Writes `bytes` through LiftIO's ``AtomicFileWriter`` (a temporary file renamed over
+/// `url`; devices and pipes written directly), optionally as part of `transaction`.
+func writeAtomically(_ bytes: [UInt8], to url: URL, transaction: OutputTransaction? = nil) throws(PlotError) {
+  do throws(NumpyIOError) {
+    try LiftIO.writeAtomically(to: url, data: Data(bytes), transaction: transaction)
+  } catch {
+    switch error {
+    case .writeFailed(_, let reason): throw .cannotWrite(path: url.path, reason: reason)
+    default: throw .cannotWrite(path: url.path, reason: error.description)
     }
-  }
-  if close(fd) != 0 && code == 0 { code = errno }
-  if code == 0 && rename(temporary, path) != 0 { code = errno }
-  if code != 0 {
-    unlink(temporary)
-    throw failure(code)
   }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LiftIO
 import LiftTensor
 
 #if canImport(Glibc)
@@ -21,14 +22,16 @@ struct DeepLift: ParsableCommand {
     abstract: "Explain neural-network predictions with DeepLIFT and related methods.",
     discussion: """
       MODEL is a Keras HDF5 (.h5), Keras 3 (.keras) or ONNX (.onnx) file; arrays are NumPy \
-      .npy files (.npz for several model inputs). Outputs are written atomically: on any \
-      error no output file is left behind.
+      .npy files (.npz for several model inputs). Outputs are written atomically and \
+      together: on any error (or SIGINT, SIGTERM, SIGHUP) no output file is replaced or left \
+      behind. Devices and named pipes (/dev/null, /dev/stdout) are written directly.
 
       Arrays are checked before any work: each must have the model input's shape with a \
       leading example axis, every value must be finite (a NaN or infinity in an input, \
       reference or background file is an error naming the file and the first bad index), \
       and `explain` refuses an input with no examples (N = 0); `predict` writes an empty \
-      output for it. The output may not be one of the files read (exit 2). Reading a model \
+      output for it. No output may be one of the files read or another output (exit 2); \
+      every file read must be a regular file (not a pipe or device). Reading a model \
       that takes longer than DEEPLIFT_LOAD_TIMEOUT seconds (default 300, at most 86400) ends \
       with an error (exit 1): some damaged HDF5 files make the HDF5 library loop.
 
@@ -50,6 +53,8 @@ struct DeepLift: ParsableCommand {
     // Nor may a file-size limit (ulimit -f): writes then fail with EFBIG, the atomic writer
     // removes its temporary file and the tool reports one line.
     signal(SIGXFSZ, SIG_IGN)
+    // SIGINT, SIGTERM and SIGHUP remove the temporary output files before the process dies.
+    OutputTransaction.removeTemporaryFilesOnSignals()
     // Large tensors are allocated and freed once per batch; keeping freed pages mapped avoids
     // page-faulting every activation anew (measured: 1.3 s → 0.2 s of system time).
     Allocator.retainFreedMemory()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LiftIO
 
 #if canImport(Glibc)
   import Glibc
@@ -74,6 +75,8 @@ func oneLine(_ message: String) -> String {
 /// - anything else (the library's typed errors): its description on one line, status 1.
 func exitReporting(_ error: any Error) -> Never {
   if let error = error as? CLIError { fail(error.message, code: error.code) }
+  // An output that would overwrite an input or another output: the command line is at fault.
+  if let error = error as? NumpyIOError, case .sameFile = error { fail(error.description, code: ExitStatus.usageError) }
   if let code = error as? ExitCode { exit(code.rawValue) }
   let code = DeepLift.exitCode(for: error)
   if code == .success {
@@ -87,50 +90,14 @@ func exitReporting(_ error: any Error) -> Never {
 
 // MARK: - File checks done before any work
 
-/// Checks that `path` names a readable regular file (not a directory, device, pipe or socket).
+/// Checks that `path` names a readable regular file, without blocking (LiftIO's
+/// `checkRegularFile`: a named pipe, a device or a directory is refused before it is opened).
 ///
 /// - Throws: ``CLIError/data(_:)`` naming the file (`x.npy: no such file`,
-///   `/dev/zero: not a regular file (a character device)`).
+///   `p.npy: not a regular file (a named pipe)`).
 func requireReadableFile(_ path: String) throws(CLIError) {
-  var isDirectory: ObjCBool = false
-  guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-    throw .data("\(path): no such file")
-  }
-  guard !isDirectory.boolValue else { throw .data("\(path): is a directory") }
-  // stat(2) does not open the file, so a named pipe cannot block here; a device such as
-  // /dev/zero would otherwise be read without end (or fail with an unrelated reason).
-  var info = stat()
-  if stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
-    let kind: String
-    switch info.st_mode & S_IFMT {
-    case S_IFCHR: kind = "a character device"
-    case S_IFBLK: kind = "a block device"
-    case S_IFIFO: kind = "a named pipe"
-    case S_IFSOCK: kind = "a socket"
-    default: kind = "not a file"
-    }
-    throw .data("\(path): not a regular file (\(kind))")
-  }
-  guard access(path, R_OK) == 0 else { throw .data("\(path): not readable (\(String(cString: strerror(errno))))") }
-}
-
-/// Checks that an output can be created at `path`: its directory exists and `path` is not a
-/// directory. (The write itself is atomic, so failing later still leaves nothing behind;
-/// this only fails fast, before the computation.)
-///
-/// - Throws: ``CLIError/data(_:)`` naming the file.
-func requireWritableDestination(_ path: String) throws(CLIError) {
-  let url = URL(fileURLWithPath: path)
-  var isDirectory: ObjCBool = false
-  if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-    throw .data("\(path): is a directory")
-  }
-  let directory = url.deletingLastPathComponent().path
-  guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
-    throw .data("\(path): cannot write (directory \(directory) does not exist)")
-  }
-  guard isDirectory.boolValue else { throw .data("\(path): cannot write (\(directory) is not a directory)") }
-  guard access(directory, W_OK) == 0 else {
-    throw .data("\(path): cannot write (directory \(directory) is not writable)")
+  do throws(NumpyIOError) { try checkRegularFile(path) } catch {
+    guard case .cannotOpen(_, let reason) = error else { throw .data(error.description) }
+    throw .data("\(path): \(reason)")
   }
 }

@@ -1,7 +1,9 @@
 // The work behind the commands. The argument structs in Commands/ parse and validate the
 // command line and check that the named files exist; these functions load the model, read
-// the arrays, call the library (LiftKit / LiftAttribution) and write outputs with LiftIO's
-// atomic writers, so a failure never leaves a partial file.
+// the arrays, call the library (LiftKit / LiftAttribution) and write outputs through one
+// LiftIO OutputTransaction per run (planned and checked by the command before any work):
+// every output is renamed into place only after all of them were written, so a failure never
+// leaves a partial file or a replaced one.
 //
 // Conventions: library errors are thrown as they are (reported as `error: <description>`,
 // exit 1); CLIError.data / CLIError.usage for problems found here.
@@ -23,16 +25,12 @@ import LiftTensor
   import Darwin
 #endif
 
-/// Runs `deeplift explain`.
-func runExplain(_ request: ExplainRequest) throws {
+/// Runs `deeplift explain`, writing through `outputs` (``ExplainRequest/plannedOutputs()``)
+/// and committing them at the end.
+func runExplain(_ request: ExplainRequest, outputs: OutputTransaction) throws {
   var request = request
   let clock = BenchTiming()
   defer { clock.report() }
-  try checkNotOverwritingInputs(request.output, [request.model] + request.inputs.paths + request.referencePaths)
-  if let plot = request.plot {
-    try checkNotOverwritingInputs(
-      plot, [request.model, request.output] + request.inputs.paths + request.referencePaths, option: "--plot")
-  }
   if let threads = request.threads { BLAS.setThreads(threads) }
   let model = try loadModel(request.model)
   if request.batchSize == nil { request.batchSize = model.suggestedBatchSize }
@@ -49,7 +47,7 @@ func runExplain(_ request: ExplainRequest) throws {
     }
   }
   if inputsAreStreamable(request, model: model) {
-    try runExplainStreaming(request, model: model, explainer: explainer)
+    try runExplainStreaming(request, model: model, explainer: explainer, outputs: outputs)
     return
   }
   let inputs = try readInputs(request.inputs, model: model, option: "--input")
@@ -89,23 +87,25 @@ func runExplain(_ request: ExplainRequest) throws {
     }
   }
   if request.layers.isEmpty {
-    try writeOutputs(result.scores, names: result.inputNames, to: request.output)
+    try writeOutputs(result.scores, names: result.inputNames, to: request.output, transaction: outputs)
   } else {
     let arrays = result.namedArrays
-    try NumPy.writeArchive(arrays, to: URL(fileURLWithPath: request.output))
+    try NumPy.writeArchive(arrays, to: URL(fileURLWithPath: request.output), transaction: outputs)
   }
+  var written: [URL] = []
   if let directory = request.modisco, let hyp = modisco {
-    let written = try writeModiscoInputs(
+    written = try writeModiscoInputs(
       sequences: inputs[0], hypothetical: hyp.scores[0], tasks: hyp.tasks, channelAxis: channelAxis,
-      to: URL(fileURLWithPath: directory))
-    if !request.quiet {
-      note("modisco: wrote \(written.map(\.lastPathComponent).joined(separator: ", ")) to \(directory) (N, 4, L)")
-    }
+      to: URL(fileURLWithPath: directory), transaction: outputs)
   }
   if let plot = request.plot {
     var o = PlotOptions()
     o.input = inputs[0]
-    try renderPlot(scores: result.scores[0], from: request.output, options: o, to: plot)
+    try renderPlot(scores: result.scores[0], from: request.output, options: o, to: plot, transaction: outputs)
+  }
+  try outputs.commit()
+  if let directory = request.modisco, !request.quiet {
+    note("modisco: wrote \(written.map(\.lastPathComponent).joined(separator: ", ")) to \(directory) (N, 4, L)")
   }
   reportConvergence(request, result.summation, examples: n, target: result.target, contrast: result.contrast)
 }
@@ -176,7 +176,7 @@ func inputsAreStreamable(_ request: ExplainRequest, model: Model) -> Bool {
   return URL(fileURLWithPath: request.output).pathExtension.lowercased() != "npz"
 }
 
-func runExplainStreaming(_ request: ExplainRequest, model: Model, explainer: ModelExplainer) throws {
+func runExplainStreaming(_ request: ExplainRequest, model: Model, explainer: ModelExplainer, outputs: OutputTransaction) throws {
   guard case .single(let inputPath) = request.inputs else { return }
   let input = try NpyFile(url: URL(fileURLWithPath: inputPath))
   let n = input.rowCount
@@ -283,7 +283,9 @@ func runExplainStreaming(_ request: ExplainRequest, model: Model, explainer: Mod
           try explainer.explain(inputs: [x], references: references) { progress.update(base + $0) }
         }
         if writer == nil {
-          writer = try NpyStreamWriter(url: URL(fileURLWithPath: request.output), shape: result.scores[0].shape.dropFirst.prepending(n))
+          writer = try NpyStreamWriter(
+            url: URL(fileURLWithPath: request.output), shape: result.scores[0].shape.dropFirst.prepending(n),
+            transaction: outputs)
           // `--plot` draws example 0 only: keep that row (a copy), not the first batch's scores.
           if request.plot != nil {
             firstScores = result.scores[0].slice(batch: 0..<1)
@@ -308,34 +310,35 @@ func runExplainStreaming(_ request: ExplainRequest, model: Model, explainer: Mod
   if let plot = request.plot, let scores = firstScores {
     var o = PlotOptions()
     o.input = firstInputs
-    try renderPlot(scores: scores, from: request.output, options: o, to: plot)
+    try renderPlot(scores: scores, from: request.output, options: o, to: plot, transaction: outputs)
   }
+  try outputs.commit()
   reportConvergence(request, summation, examples: n, target: target, contrast: contrast)
 }
 
-/// Runs `deeplift predict`.
-func runPredict(_ request: PredictRequest) throws {
+/// Runs `deeplift predict`, writing through `outputs` and committing it.
+func runPredict(_ request: PredictRequest, outputs: OutputTransaction) throws {
   if let threads = request.threads { BLAS.setThreads(threads) }
-  try checkNotOverwritingInputs(request.output, [request.model] + request.inputs.paths)
   let model = try loadModel(request.model)
   let graph = model.graph
   let inputs = try readInputs(request.inputs, model: model, option: "--input")
-  let outputs: [NodeID]
+  let layers: [NodeID]
   if let layer = request.layer {
-    outputs = [try cli { () throws(LiftKitError) in try model.node(named: layer, role: "layer") }]
+    layers = [try cli { () throws(LiftKitError) in try model.node(named: layer, role: "layer") }]
   } else {
-    outputs = graph.outputs
+    layers = graph.outputs
   }
   let batchSize = try cli { () throws(LiftKitError) in
-    try model.predictionBatchSize(inputShapes: inputs.map(\.shape), layers: outputs, requested: request.batchSize)
+    try model.predictionBatchSize(inputShapes: inputs.map(\.shape), layers: layers, requested: request.batchSize)
   }
   if batchSize < request.batchSize && !request.quiet {
     note("note: --batch-size lowered from \(request.batchSize) to \(batchSize) example(s) to fit the memory budget of \(MemoryBudget.describe(MemoryBudget.bytes)) (set \(MemoryBudget.environmentVariable) to change it)")
   }
   let results = try cli { () throws(LiftKitError) in
-    try model.predict(inputs: inputs, layers: outputs, batchSize: batchSize)
+    try model.predict(inputs: inputs, layers: layers, batchSize: batchSize)
   }
-  try writeOutputs(results, names: outputs.map { graph[$0].name }, to: request.output)
+  try writeOutputs(results, names: layers.map { graph[$0].name }, to: request.output, transaction: outputs)
+  try outputs.commit()
 }
 
 /// Runs `deeplift inspect`: one row per node with its kind, per-example output shape,
@@ -688,13 +691,13 @@ func readReferenceSet(_ source: ReferenceSource, model: Model, inputs: [Tensor],
   }
 }
 
-/// Writes one array (`.npy`) or several (`.npz`, one member per name), atomically.
-func writeOutputs(_ arrays: [Tensor], names: [String], to path: String) throws {
+/// Writes one array (`.npy`) or several (`.npz`, one member per name) into `transaction`.
+func writeOutputs(_ arrays: [Tensor], names: [String], to path: String, transaction: OutputTransaction) throws {
   let url = URL(fileURLWithPath: path)
   if arrays.count == 1 && url.pathExtension.lowercased() != "npz" {
-    try NumPy.write(arrays[0], to: url)
+    try NumPy.write(arrays[0], to: url, transaction: transaction)
   } else {
-    try NumPy.writeArchive(zip(names, arrays).map { (name: $0, tensor: $1) }, to: url)
+    try NumPy.writeArchive(zip(names, arrays).map { (name: $0, tensor: $1) }, to: url, transaction: transaction)
   }
 }
 
@@ -725,69 +728,41 @@ func checkModiscoInputs(_ inputs: [Tensor], inputNames: [String], channelAxis: I
 /// `np.savez(path, array)` names it) of shape `(N, 4, L)`, length last, as modisco-lite
 /// expects. `sequences` is `[N, L, 4]` (or `[N, 4, L]` when `channelAxis` is 1) and
 /// `hypothetical` the same, with a task axis after the batch axis when `tasks.count > 1`.
-/// Each file is written atomically.
+/// The files (and the directory, if new) are part of `transaction`, which checks each against
+/// the run's inputs and other outputs.
 ///
 /// - Returns: the files written, `ohe.npz` first.
 @discardableResult
-func writeModiscoInputs(sequences: Tensor, hypothetical: Tensor, tasks: [Int], channelAxis: Int, to directory: URL) throws
-  -> [URL]
-{
+func writeModiscoInputs(
+  sequences: Tensor, hypothetical: Tensor, tasks: [Int], channelAxis: Int, to directory: URL,
+  transaction: OutputTransaction
+) throws -> [URL] {
   let channelsLast = channelAxis != 1
   func lengthLast(_ t: Tensor) -> Tensor { channelsLast ? transposed(t, permutation: [0, 2, 1]) : t }
-  var files: [(URL, Tensor)] = [(directory.appendingPathComponent("ohe.npz"), lengthLast(sequences))]
+  let names = modiscoFileNames(tasks: tasks)
+  var files: [(URL, Tensor)] = [(directory.appendingPathComponent(names[0]), lengthLast(sequences))]
   if tasks.count == 1 {
-    files.append((directory.appendingPathComponent("hyp.npz"), lengthLast(hypothetical)))
+    files.append((directory.appendingPathComponent(names[1]), lengthLast(hypothetical)))
   } else {
     precondition(hypothetical.rank == 4 && hypothetical.shape[1] == tasks.count, "hypothetical scores lack the task axis")
-    for (t, task) in tasks.enumerated() {
+    for t in tasks.indices {
       // [N, T, …] -> task t's [N, …]: move the task axis first and take row t.
       let perTask = transposed(hypothetical, permutation: [1, 0, 2, 3]).slice(batch: t..<(t + 1))
       let shape = Shape(Array(perTask.shape.dimensions.dropFirst()))
-      files.append((directory.appendingPathComponent("hyp_task\(task).npz"), lengthLast(perTask.reshaped(shape))))
+      files.append((directory.appendingPathComponent(names[t + 1]), lengthLast(perTask.reshaped(shape))))
     }
   }
-  do {
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-  } catch {
-    throw CLIError.data("--modisco \(directory.path): cannot create the directory")
+  try transaction.createDirectory(at: directory)
+  for (url, tensor) in files {
+    try NumPy.writeArchive([(name: "arr_0", tensor: tensor)], to: url, transaction: transaction)
   }
-  for (url, tensor) in files { try NumPy.writeArchive([(name: "arr_0", tensor: tensor)], to: url) }
   return files.map(\.0)
 }
 
-/// Checks that `path` is a writable directory, or can be created as one (its parent exists and
-/// is writable).
-func requireWritableDirectory(_ path: String) throws(CLIError) {
-  var isDirectory: ObjCBool = false
-  if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-    guard isDirectory.boolValue else { throw .data("\(path): exists and is not a directory") }
-    guard access(path, W_OK) == 0 else { throw .data("\(path): directory is not writable") }
-    return
-  }
-  let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
-  guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
-    throw .data("\(path): cannot create (directory \(parent) does not exist)")
-  }
-  guard access(parent, W_OK) == 0 else { throw .data("\(path): cannot create (directory \(parent) is not writable)") }
-}
-
-/// Refuses an output path that is one of the files read (the same path after resolving
-/// symbolic links, or the same existing file by device and inode, which also catches hard
-/// links). Usage error, exit 2; nothing has been written.
-func checkNotOverwritingInputs(_ output: String, _ inputs: [String], option: String = "--output") throws {
-  let out = URL(fileURLWithPath: output).standardizedFileURL.resolvingSymlinksInPath().path
-  var outInfo = stat()
-  let outExists = stat(output, &outInfo) == 0
-  for input in inputs {
-    var same = URL(fileURLWithPath: input).standardizedFileURL.resolvingSymlinksInPath().path == out
-    var inInfo = stat()
-    if !same, outExists, stat(input, &inInfo) == 0 {
-      same = inInfo.st_dev == outInfo.st_dev && inInfo.st_ino == outInfo.st_ino
-    }
-    if same {
-      throw CLIError.usage("\(option) \(output) is also an input file (\(input)); choose another output path")
-    }
-  }
+/// The files `--modisco` writes for these task indices: `ohe.npz`, then `hyp.npz` (one task)
+/// or `hyp_task<K>.npz` per task.
+func modiscoFileNames(tasks: [Int]) -> [String] {
+  ["ohe.npz"] + (tasks.count == 1 ? ["hyp.npz"] : tasks.map { "hyp_task\($0).npz" })
 }
 
 func note(_ message: String) {
@@ -807,10 +782,29 @@ extension FileSet {
 }
 
 extension ExplainRequest {
-  var referencePaths: [String] {
+  /// The run's outputs, planned against the files it reads (``OutputTransaction``): the
+  /// model, inputs, references or backgrounds; `--output`, `--plot`, the `--modisco`
+  /// directory and the files in it (for `--task all` the task files are known only once the
+  /// model is loaded: the transaction checks them when they are written, still before any
+  /// output is in place).
+  func plannedOutputs() throws -> OutputTransaction {
+    var read = [FileRole("the model", model)] + inputs.paths.map { FileRole("--input", $0) }
     switch references {
-    case .reference(let f), .background(let f): return f.paths
-    case .zeros, .shuffles: return []
+    case .reference(let files): read += files.paths.map { FileRole("--reference", $0) }
+    case .background(let files): read += files.paths.map { FileRole("--background", $0) }
+    case .zeros, .shuffles: break
     }
+    var written = [FileRole("--output", output)]
+    if let plot { written.append(FileRole("--plot", plot)) }
+    if let modisco {
+      written.append(FileRole("--modisco", modisco, isDirectory: true))
+      let names: [String]
+      switch tasks {
+      case .indices(let k): names = modiscoFileNames(tasks: k)
+      case .all: names = ["ohe.npz"]
+      }
+      written += names.map { FileRole("--modisco", URL(fileURLWithPath: modisco).appendingPathComponent($0).relativePath) }
+    }
+    return try OutputTransaction(inputs: read, outputs: written)
   }
 }

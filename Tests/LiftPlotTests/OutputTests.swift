@@ -105,7 +105,7 @@ import Testing
     let blocker = dir.appendingPathComponent("blocker")
     try Data("x".utf8).write(to: blocker)  // a file where a directory is needed
     let url = blocker.appendingPathComponent("out.png")
-    #expect(throws: PlotError.cannotWrite(path: url.path, reason: "Not a directory")) {
+    #expect(throws: PlotError.cannotWrite(path: url.path, reason: "\(blocker.path) is not a directory")) {
       try renderPlot(scores: .zeros([1, 10, 4]), options: PlotOptions(), to: url)
     }
     #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["blocker"])

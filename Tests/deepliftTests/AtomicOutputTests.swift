@@ -10,12 +10,13 @@ import Testing
 struct AtomicOutputTests {
   static let existing = Data("existing output: must survive a failed run\n".utf8)
 
-  /// Runs `deeplift` through `/bin/sh` with a file-size limit of 2 blocks (1–2 KiB), so the
-  /// write itself fails part-way (EFBIG; the tool ignores SIGXFSZ, which would otherwise kill it).
-  static func runWithFileSizeLimit(_ arguments: [String], in directory: URL) throws -> CLIResult {
+  /// Runs `deeplift` through `/bin/sh` with a file-size limit of `blocks` blocks (2: 1–2 KiB;
+  /// the shell's block is 512 or 1024 bytes), so the write itself fails part-way (EFBIG; the
+  /// tool ignores SIGXFSZ, which would otherwise kill it).
+  static func runWithFileSizeLimit(_ arguments: [String], in directory: URL, blocks: Int = 2) throws -> CLIResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", "ulimit -f 2 && exec \"$0\" \"$@\"", try deepliftExecutable().path] + arguments
+    process.arguments = ["-c", "ulimit -f \(blocks) && exec \"$0\" \"$@\"", try deepliftExecutable().path] + arguments
     process.currentDirectoryURL = directory
     let out = Pipe(), err = Pipe()
     process.standardOutput = out

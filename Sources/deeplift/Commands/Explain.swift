@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LiftIO
 import LiftPlot
 import LiftAttribution
 import LiftKit
@@ -292,15 +293,12 @@ extension DeepLift {
         for path in files.paths { try requireReadableFile(path) }
       case .zeros, .shuffles: break
       }
-      try requireWritableDestination(request.output)
       if let plot = request.plot {
         guard PlotFormat(pathExtension: URL(fileURLWithPath: plot).pathExtension) != nil else {
           throw ValidationError("--plot must end in .png, .svg or .pdf")
         }
-        try requireWritableDestination(plot)
       }
-      if let modisco = request.modisco { try requireWritableDirectory(modisco) }
-      try runExplain(request)
+      try runExplain(request, outputs: request.plannedOutputs())
     }
   }
 }

@@ -49,9 +49,10 @@ struct PlotArguments: ParsableArguments {
     o.input = input
     if let sequence { o.sequence = try readArray(sequence) }
     if let features {
-      let text: String
-      do { text = try String(contentsOfFile: features, encoding: .utf8) } catch {
-        throw CLIError.data("\(features): cannot read feature names")
+      // A list of names: 64 MiB is far more than any feature list.
+      let data = try readRegularFile(features, maxBytes: 64 << 20)
+      guard let text = String(data: data, encoding: .utf8) else {
+        throw CLIError.data("\(features): cannot read feature names (not UTF-8 text)")
       }
       o.features = text.split(whereSeparator: \.isNewline).map(String.init)
     }
@@ -83,12 +84,16 @@ extension DeepLift {
     }
 
     func run() throws {
-      try requireReadableFile(scores)
-      if let input { try requireReadableFile(input) }
-      try requireWritableDestination(output)
+      var read = [FileRole("the scores", scores)]
+      if let input { read.append(FileRole("--input", input)) }
+      if let sequence = plot.sequence { read.append(FileRole("--sequence", sequence)) }
+      if let features = plot.features { read.append(FileRole("--features", features)) }
+      for file in read { try requireReadableFile(file.path) }
+      let outputs = try OutputTransaction(inputs: read, outputs: [FileRole("--output", output)])
       let s = try readArray(scores)
       let x = try input.map { try readArray($0) }
-      try renderPlot(scores: s, from: scores, options: plot.options(input: x), to: output)
+      try renderPlot(scores: s, from: scores, options: plot.options(input: x), to: output, transaction: outputs)
+      try outputs.commit()
     }
   }
 }
@@ -96,9 +101,11 @@ extension DeepLift {
 /// `LiftPlot.renderPlot` with errors as one line naming a file: the picture's path for write
 /// and rendering failures, `source` (where the scores came from) for everything about the
 /// scores and options.
-func renderPlot(scores: Tensor, from source: String, options: PlotOptions, to path: String) throws(CLIError) {
+func renderPlot(
+  scores: Tensor, from source: String, options: PlotOptions, to path: String, transaction: OutputTransaction
+) throws(CLIError) {
   do {
-    try renderPlot(scores: scores, options: options, to: URL(fileURLWithPath: path))
+    try renderPlot(scores: scores, options: options, to: URL(fileURLWithPath: path), transaction: transaction)
   } catch {
     switch error {
     case .titleTooLong: throw .usage("--title: \(error)")

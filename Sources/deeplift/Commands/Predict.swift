@@ -1,4 +1,5 @@
 import ArgumentParser
+import LiftIO
 
 /// Everything `deeplift predict` was asked to do, parsed and validated.
 struct PredictRequest: Sendable {
@@ -51,8 +52,10 @@ extension DeepLift {
       let request = try request()
       try requireReadableFile(request.model)
       for path in request.inputs.paths { try requireReadableFile(path) }
-      try requireWritableDestination(request.output)
-      try runPredict(request)
+      let outputs = try OutputTransaction(
+        inputs: [FileRole("the model", request.model)] + request.inputs.paths.map { FileRole("--input", $0) },
+        outputs: [FileRole("--output", request.output)])
+      try runPredict(request, outputs: outputs)
     }
   }
 }

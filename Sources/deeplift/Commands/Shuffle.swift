@@ -48,7 +48,7 @@ extension DeepLift {
 
     func run() throws {
       try requireReadableFile(input)
-      try requireWritableDestination(output)
+      let outputs = try OutputTransaction(inputs: [FileRole("--input", input)], outputs: [FileRole("--output", output)])
       let x = try readArray(input)
       try checkFinite(x, file: input)
       guard x.rank == 3 else {
@@ -62,7 +62,8 @@ extension DeepLift {
       } catch {
         throw CLIError.data("\(input): \(error)")
       }
-      try NumPy.write(references, to: URL(fileURLWithPath: output))
+      try NumPy.write(references, to: URL(fileURLWithPath: output), transaction: outputs)
+      try outputs.commit()
       common.note("wrote \(output) \(references.shape)")
     }
   }
