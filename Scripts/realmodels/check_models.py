@@ -10,13 +10,18 @@ and by Keras 3 as `.keras`.
 
 For each model file:
   load      `deeplift inspect` succeeds; its "default target:" line names the target T
-  fwd       `deeplift predict` vs the framework's output, max |a - b| / max |b|; and
-            `deeplift predict --layer T` vs the framework's logits (the same measure)
+  fwd       `deeplift predict` vs the true output, max |a - b| / max |b|, and
+            `deeplift predict --layer T` vs the true logits; "true" is a float64 twin of the
+            model in the framework (make_models.py); the framework's own float32 output
+            against it is shown in parentheses
   Σ-Δ       `deeplift explain --method M --maxpool deepshap --reference R` for M in rescale,
             reveal-cancel and R in zero, random (per example); Σ = the sum of the scores of an
-            example, Δ = logits(x) - logits(R) at --task (default 0) from the FRAMEWORK;
-            reported: max over examples of |Σ - Δ| / max(1, |Δ|); pass: <= 1e-4.
-            The CLI's own "summation-to-delta: worst ..." line is recorded beside it.
+            example, Δ = logits(x) - logits(R) at --task (default 0);
+            reported: max over examples of |Σ - Δ| / max(1, |Δ|), with Δ from the tool's own
+            forward pass (`predict --layer T`: the rules' error) and, in parentheses, from
+            the float64 twin (adds the float32 forward error); pass: the first <= 1e-4, and
+            the forward error <= max(1e-5, 3x the framework's own float32 error).
+            The CLI's own "summation-to-delta: worst ..." line is recorded in results.json.
 The exit status is 0 when every model passes, 1 otherwise.
 """
 import argparse
@@ -83,7 +88,13 @@ def check_model(exe, folder, task, timeout):
         row["load"] = False
         row["notes"].append("predict: " + error_line(p))
         return row
-    row["fwd_output"] = rel(np.load(f("pred.npy")), np.load(f("fw_output.npy")))
+    # The true output: the float64 logits, through the final softmax where there is one.
+    truth = np.load(f("fw_logits_x.npy"))
+    if meta.get("final_activation") == "softmax":
+        truth = np.exp(truth - truth.max(1, keepdims=True))
+        truth /= truth.sum(1, keepdims=True)
+    row["fwd_output"] = rel(np.load(f("pred.npy")), truth)
+    row["framework_f32"] = rel(np.load(f("fw_output.npy")), truth)
     tool_logits = {}
     for r in ["x"] + ["ref_" + r for r in REFERENCES]:
         p, _ = run([exe, "predict", model, "--input", f(r + ".npy"), "--layer", target,
@@ -115,6 +126,7 @@ def check_model(exe, folder, task, timeout):
             row[key] = float((np.abs(sigma - delta) / np.maximum(1.0, np.abs(delta))).max())
             row[key + "/max|Δ|"] = float(np.abs(delta).max())
             row[key + "/rel_to_|Δ|"] = float((np.abs(sigma - delta) / np.abs(delta)).max())
+            row[key + "/Σ|s|/|Δ|"] = float((np.abs(scores).reshape(scores.shape[0], -1).sum(1) / np.abs(delta)).max())
             m = re.search(r"summation-to-delta: worst .*? = (\S+) over", p.stderr)
             row[key + "/cli"] = float(m.group(1)) if m else None
             if "warning: summation-to-delta" in p.stderr:
@@ -123,8 +135,14 @@ def check_model(exe, folder, task, timeout):
             if f"ref_{r}" in tool_logits:  # Δ from the tool's own forward pass, for diagnosis
                 d_tool = tool_logits["x"][:, task] - tool_logits[f"ref_{r}"][:, task]
                 row[key + "/vs_tool_delta"] = float((np.abs(sigma - d_tool) / np.maximum(1.0, np.abs(d_tool))).max())
-    sd = [row.get(f"{m}/{r}") for m in METHODS for r in REFERENCES]
-    row["pass"] = (row["load"] and row.get("fwd_output", 1) <= FORWARD_TOLERANCE
+    # The rules are judged against the tool's own Δ (its scores can sum to nothing else); the
+    # error against the true Δ adds the float32 forward error, which the framework's float32
+    # pass has too (shown in parentheses). The forward pass must be within 1e-5 or, on models
+    # where float32 itself is not (deep residual nets), within 3× the framework's own error.
+    sd = [row.get(f"{m}/{r}/vs_tool_delta") for m in METHODS for r in REFERENCES]
+    forward_limit = max(FORWARD_TOLERANCE, 3 * row.get("framework_f32", 0))
+    row["pass"] = (row["load"] and row.get("fwd_output", 1) <= forward_limit
+                   and row.get("fwd_target", 1) <= forward_limit
                    and all(v is not None and v <= TOLERANCE for v in sd))
     return row
 
@@ -140,13 +158,15 @@ def fmt(v, digits=1):
 
 
 def table(rows):
-    head = ["model", "format", "MiB", "load", "fwd rel err (out / target)",
+    head = ["model", "format", "MiB", "load", "fwd rel err: out / target (framework f32)",
             "rescale zero", "rescale rand", "reveal-cancel zero", "reveal-cancel rand", "max Δ", "time s", "pass"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        fwd = "—" if "fwd_output" not in r else f"{fmt(r['fwd_output'])} / {fmt(r.get('fwd_target'))}"
+        fwd = "—" if "fwd_output" not in r else (
+            f"{fmt(r['fwd_output'])} / {fmt(r.get('fwd_target'))} ({fmt(r.get('framework_f32'))})")
         cells = [r["model"], r["format"], f"{r['file_mib']}", fmt(r["load"]), fwd]
-        cells += [fmt(r.get(f"{m}/{ref}")) for m in METHODS for ref in REFERENCES]
+        cells += [f"{fmt(r.get(f'{m}/{ref}/vs_tool_delta'))} ({fmt(r.get(f'{m}/{ref}'))})"
+                  for m in METHODS for ref in REFERENCES]
         deltas = [r[k] for k in r if k.endswith("/max|Δ|")]
         cells += [f"{max(deltas):.2g}" if deltas else "—"]  # max over examples and references of |Δ|
         cells += [f"{r['time_s']:.1f}" if "time_s" in r else "—", "PASS" if r.get("pass") else "FAIL"]
@@ -202,8 +222,11 @@ def main():
             rows.append(check_model(exe, folder, a.task, a.timeout))
         commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
         text = (f"deeplift {exe} (repo HEAD {commit or '?'}), {a.n} examples, {a.size}x{a.size} inputs, "
-                f"task {a.task}, --maxpool deepshap; Σ-Δ columns: max |Σ-Δ|/max(1,|Δ|), Δ from the framework; "
-                f"pass: forward <= {FORWARD_TOLERANCE:g}, every Σ-Δ <= {TOLERANCE:g}\n\n" + table(rows))
+                f"task {a.task}, --maxpool deepshap.\n"
+                f"fwd: max|a-b|/max|b| of deeplift predict vs the float64 twin, output / target (framework float32 vs twin).\n"
+                f"Σ-Δ columns: max over examples of |Σ-Δ|/max(1,|Δ|), Δ from deeplift predict --layer TARGET "
+                f"(Δ from the float64 twin).\n"
+                f"pass: forward <= max({FORWARD_TOLERANCE:g}, 3x framework float32), every Σ-Δ <= {TOLERANCE:g}\n\n" + table(rows))
         print("\n" + text)
         with open(os.path.join(out, "results.md"), "w") as fh:
             fh.write(text + "\n")

@@ -3,8 +3,7 @@ the framework's own forward pass, for `check_models.py` (issue 14's evidence).
 
     python make_models.py GROUP OUTDIR [--n N] [--size S] [--models a,b]
 
-GROUP is `torch` (torchvision -> ONNX, opset 17; the framework reference is onnxruntime on
-the exported file, checked against torch), `tfkeras` (keras.applications in tf-keras 2.x,
+GROUP is `torch` (torchvision -> ONNX, opset 17, TorchScript exporter), `tfkeras` (keras.applications in tf-keras 2.x,
 saved as `.h5`) or `keras3` (keras.applications in Keras 3, saved as `.keras`). Each group runs
 in its own process (torch and TensorFlow in one process fight over threads and memory).
 
@@ -13,16 +12,19 @@ Every model gets a folder OUTDIR/<name>-<format>/ with
   x.npy                N random inputs, N(0, 1), the framework's layout (NCHW / NHWC)
   ref_zero.npy         N zero references
   ref_rand.npy         N random references, N(0, 1), another seed
-  fw_output.npy        the framework's output on x (what `deeplift predict` must give)
-  fw_logits_<r>.npy    the framework's logits for x, ref_zero, ref_rand: the model output, or
-                       the pre-activation of a final softmax (the default DeepLIFT target,
-                       paper section 3.6), computed in float64 from the Dense layer's weights
+  fw_output.npy        the framework's float32 output on x (onnxruntime / Keras)
+  fw_logits_<r>.npy    the logits for x, ref_zero, ref_rand: the model output, or the
+                       pre-activation of a final softmax (the default DeepLIFT target, paper
+                       section 3.6), computed in float64 by a float64 twin of the model (same
+                       weights), so measured errors are the tool's, not the framework's
   meta.json            names, shapes, versions
 
-"Random weights" includes the BatchNorm statistics and affine parameters (drawn around the
-identity), so BatchNorm folding and its rules are exercised, not only identity BatchNorms.
+Weights are the libraries' random initialisation; BatchNorm gets random γ, β and statistics
+measured on random images, then perturbed (see calibrate_batchnorm), so activations stay O(1)
+through the depth as in a trained network and BatchNorm is not the identity.
 """
 import argparse
+import copy
 import json
 import os
 import sys
@@ -40,6 +42,22 @@ def inputs(shape, n):
     x = rng.standard_normal((n, *shape)).astype(np.float32)
     rand = np.random.default_rng(SEED + 1).standard_normal((n, *shape)).astype(np.float32)
     return {"x": x, "ref_zero": np.zeros_like(x), "ref_rand": rand}
+
+
+def rel(a, b):
+    """max |a − b| / max |b|."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.abs(a - b).max() / max(1e-300, np.abs(b).max()))
+
+
+def logits(keras, model, x):
+    """The pre-activation of the model's final Dense layer (the default DeepLIFT target when
+    it ends in a softmax), in float64 from the layer's weights and its input."""
+    last = model.layers[-1]
+    assert type(last).__name__ == "Dense", type(last).__name__
+    features = keras.Model(model.inputs, last.input)
+    kernel, bias = [np.asarray(w, np.float64) for w in last.get_weights()]
+    return np.asarray(features(x, training=False), np.float64) @ kernel + bias
 
 
 def write_common(folder, arrays, meta):
@@ -93,15 +111,24 @@ def make_torch(out, names, n, size):
         if name not in builders:
             continue
         model = builders[name](weights=None).eval()
+        # BatchNorm as in calibrate_batchnorm: random γ, β; statistics of 8 random images
+        # (momentum 1 in training mode: the running values become the batch's), perturbed.
         g = torch.Generator().manual_seed(SEED)
+        bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
         with torch.no_grad():
-            for m in model.modules():
-                if isinstance(m, torch.nn.BatchNorm2d):
-                    c = m.num_features
-                    m.running_mean.copy_(0.1 * torch.randn(c, generator=g))
-                    m.running_var.copy_(0.5 + torch.rand(c, generator=g))
-                    m.weight.copy_(0.5 + torch.rand(c, generator=g))
-                    m.bias.copy_(0.1 * torch.randn(c, generator=g))
+            for m in bns:
+                c = m.num_features
+                m.weight.copy_(0.5 + torch.rand(c, generator=g))
+                m.bias.copy_(0.1 * torch.randn(c, generator=g))
+                m.momentum = 1.0
+            model.train()
+            model(torch.randn(8, 3, size, size, generator=g))
+            model.eval()
+            for m in bns:
+                c = m.num_features
+                m.momentum = 0.1
+                m.running_mean.add_(0.1 * m.running_var.sqrt() * torch.randn(c, generator=g))
+                m.running_var.mul_(0.8 + 0.4 * torch.rand(c, generator=g))
         folder = os.path.join(out, f"{name}-onnx")
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, "model.onnx")
@@ -112,27 +139,63 @@ def make_torch(out, names, n, size):
                           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
         arrays = inputs(shape, n)
         sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        logits = {}
-        for r in ("x", "ref_zero", "ref_rand"):
-            logits[r] = sess.run(None, {"input": arrays[r]})[0]
+        arrays["fw_output"] = sess.run(None, {"input": arrays["x"]})[0]
+        # The reference logits in float64 (torch's float64 twin of the model), so the errors
+        # measured are the tool's, not float32 rounding in the framework.
+        twin = copy.deepcopy(model).double()
         with torch.no_grad():
-            t = model(torch.from_numpy(arrays["x"])).numpy()
-        scale = max(1e-30, float(np.abs(t).max()))
-        ort_vs_torch = float(np.abs(logits["x"] - t).max() / scale)
-        arrays["fw_output"] = logits["x"]
-        for r, v in logits.items():
-            arrays["fw_logits_" + r] = v.astype(np.float64)
+            for r in ("x", "ref_zero", "ref_rand"):
+                arrays["fw_logits_" + r] = twin(torch.from_numpy(arrays[r]).double()).numpy()
+        f32_vs_f64 = rel(arrays["fw_output"], arrays["fw_logits_x"])
         write_common(folder, arrays, {
             "model": name, "format": "onnx", "file": "model.onnx", "input_shape": list(shape),
             "framework": f"onnxruntime {ort.__version__} (torch {torch.__version__}, "
                          f"torchvision {tv.__version__}, opset 17)",
-            "target_is": "model output (logits)", "onnxruntime_vs_torch_max_rel": ort_vs_torch})
-        print(f"{name}: onnx written, onnxruntime vs torch max rel {ort_vs_torch:.2e}", flush=True)
+            "target_is": "model output (logits)", "framework_f32_vs_f64_max_rel": f32_vs_f64})
+        print(f"{name}: onnx written, onnxruntime (float32) vs torch float64 max rel {f32_vs_f64:.2e}, "
+              f"logits std {arrays['fw_logits_x'].std():.3g}", flush=True)
 
 
 # --- keras.applications -------------------------------------------------------------------------
 
 KERAS_APPS = {"ResNet50": "resnet50", "DenseNet121": "densenet121", "NASNetMobile": "nasnetmobile"}
+
+
+def calibrate_batchnorm(model, shape):
+    """Random BatchNorm parameters, with statistics like a trained network's.
+
+    keras.applications leaves moving mean 0 and variance 1 and draws kernels Glorot-uniform:
+    through 50+ layers the activations then shrink (ResNet50's logits differ by ~0.005 between
+    two inputs, which would make the 1e-4·max(1, |Δ|) test vacuous), and with He kernels they
+    grow (logits ~1e4 in ResNet50 and NASNetMobile). So:
+    γ ~ U(0.5, 1.5), β ~ 0.1·N(0, 1); then one forward pass in training mode with momentum 0
+    sets each moving mean and variance to its input's batch statistics (on 8 random images,
+    every BatchNorm seeing the ones before it already normalised); then the statistics are
+    perturbed (mean + 0.1·σ·N(0, 1), variance × U(0.8, 1.2)) so they are not exact."""
+    rng = np.random.default_rng(SEED + 3)
+    bns = [l for l in model.layers if type(l).__name__ == "BatchNormalization"]
+    for bn in bns:
+        ws = bn.get_weights()  # [gamma?, beta?, moving_mean, moving_variance]
+        c = ws[-1].shape[0]
+        new = []
+        if bn.scale:
+            new.append((0.5 + rng.random(c)).astype(np.float32))
+        if bn.center:
+            new.append((0.1 * rng.standard_normal(c)).astype(np.float32))
+        bn.set_weights(new + ws[-2:])
+    momenta = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.momentum = 0.0
+    calibration = np.random.default_rng(SEED + 2).standard_normal((8, *shape)).astype(np.float32)
+    model(calibration, training=True)
+    for bn, m in zip(bns, momenta):
+        bn.momentum = m
+        ws = bn.get_weights()
+        mean, var = ws[-2], ws[-1]
+        c = mean.shape[0]
+        ws[-2] = (mean + 0.1 * np.sqrt(var) * rng.standard_normal(c)).astype(np.float32)
+        ws[-1] = (var * (0.8 + 0.4 * rng.random(c))).astype(np.float32)
+        bn.set_weights(ws)
 
 
 def make_keras(out, names, n, size, legacy):
@@ -153,66 +216,49 @@ def make_keras(out, names, n, size, legacy):
         ctor = getattr(keras.applications, name)
         shape = (size, size, 3)
         model = ctor(weights=None, input_shape=shape)
-        rng = np.random.default_rng(SEED)
-        for layer in model.layers:
-            # keras.applications draws kernels Glorot-uniform: through 50+ ReLU layers the
-            # activations shrink to ~1e-3 and Δ with them, which would make the 1e-4·max(1, |Δ|)
-            # test vacuous. He-normal (as torchvision's kaiming init) keeps them O(1).
-            if hasattr(layer, "weights") and layer.weights and type(layer).__name__ != "BatchNormalization":
-                ws = layer.get_weights()
-                for i, w in enumerate(layer.weights):
-                    wname = w.name.split("/")[-1].split(":")[0]
-                    if "kernel" in wname and ws[i].ndim >= 2:
-                        shape = ws[i].shape
-                        fan_in = shape[0] * shape[1] if "depthwise" in wname else int(np.prod(shape[:-1]))
-                        ws[i] = (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
-                layer.set_weights(ws)
-            if type(layer).__name__ == "BatchNormalization":
-                ws = layer.get_weights()
-                c = ws[0].shape[0]
-                new = []
-                # The order is [gamma?, beta?, moving_mean, moving_variance]; gamma and beta
-                # may be absent (scale=False / center=False).
-                k = len(ws) - 2
-                if layer.scale:
-                    new.append((0.5 + rng.random(c)).astype(np.float32))
-                if layer.center:
-                    new.append((0.1 * rng.standard_normal(c)).astype(np.float32))
-                assert len(new) == k
-                new.append((0.1 * rng.standard_normal(c)).astype(np.float32))
-                new.append((0.5 + rng.random(c)).astype(np.float32))
-                layer.set_weights(new)
+        calibrate_batchnorm(model, shape)
         folder = os.path.join(out, f"{KERAS_APPS[name]}-{fmt}")
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, f"model.{ext}")
         model.save(path)
         arrays = inputs(shape, n)
-        last = model.layers[-1]
-        act = getattr(last.activation, "__name__", str(last.activation))
-        assert type(last).__name__ == "Dense", type(last).__name__
-        features = keras.Model(model.inputs, last.input)
-        kernel, bias = [np.asarray(w, np.float64) for w in last.get_weights()]
         out_x = np.asarray(model(arrays["x"], training=False))
         arrays["fw_output"] = out_x
-        for r in ("x", "ref_zero", "ref_rand"):
-            f = np.asarray(features(arrays[r], training=False), np.float64)
-            arrays["fw_logits_" + r] = f @ kernel + bias
+        act = getattr(model.layers[-1].activation, "__name__", str(model.layers[-1].activation))
+        logits32 = logits(keras, model, arrays["x"])
+        # The reference logits in float64: the same architecture built with floatx float64 and
+        # given the same weights, so the errors measured are the tool's, not float32 rounding
+        # in the framework.
+        keras.backend.set_floatx("float64")
+        if not legacy:  # Keras 3 caches the global dtype policy: floatx alone is not enough
+            keras.config.set_dtype_policy("float64")
+        try:
+            twin = ctor(weights=None, input_shape=shape)
+            assert "float64" in str(twin.layers[-1].kernel.dtype), twin.layers[-1].kernel.dtype
+            twin.set_weights([np.asarray(w, np.float64) for w in model.get_weights()])
+            for r in ("x", "ref_zero", "ref_rand"):
+                arrays["fw_logits_" + r] = logits(keras, twin, arrays[r].astype(np.float64))
+        finally:
+            keras.backend.set_floatx("float32")
+            if not legacy:
+                keras.config.set_dtype_policy("float32")
+        f32_vs_f64 = rel(logits32, arrays["fw_logits_x"])
         # The logits, passed through the final activation, must give the model's output.
         if act == "softmax":
             z = arrays["fw_logits_x"]
             p = np.exp(z - z.max(1, keepdims=True))
             p /= p.sum(1, keepdims=True)
-            check = float(np.abs(p - out_x).max() / max(1e-30, np.abs(out_x).max()))
+            check = rel(out_x, p)
         else:
-            check = float(np.abs(arrays["fw_logits_x"] - out_x).max() / max(1e-30, np.abs(out_x).max()))
+            check = rel(out_x, arrays["fw_logits_x"])
         write_common(folder, arrays, {
             "model": KERAS_APPS[name], "format": fmt, "file": f"model.{ext}", "input_shape": list(shape),
             "framework": f"{'tf-keras' if legacy else 'keras'} {keras.__version__} (tensorflow {tf.__version__})",
             "target_is": f"pre-activation of the final Dense ({act})" if act == "softmax" else "model output",
-            "final_activation": act, "logits_vs_output_max_rel": check,
+            "final_activation": act, "output_vs_f64_max_rel": check, "framework_f32_vs_f64_max_rel": f32_vs_f64,
             "file_bytes": os.path.getsize(path)})
         print(f"{name}: {fmt} written ({os.path.getsize(path) / 2**20:.1f} MiB), "
-              f"logits check {check:.2e}, logits std {arrays['fw_logits_x'].std():.3g}", flush=True)
+              f"float32 vs float64: logits {f32_vs_f64:.2e}, output {check:.2e}; logits std {arrays['fw_logits_x'].std():.3g}", flush=True)
         keras.backend.clear_session()
 
 
