@@ -9,9 +9,17 @@ public struct Explanation: Sendable {
   /// one task, `[N, T, …]` for several tasks. Contribution scores, or multipliers when
   /// ``ExplainOptions/multipliers`` is set, or hypothetical contributions.
   public var scores: [Tensor]
-  /// DeepLIFT methods: per example, the worst over tasks of `|Σ scores − (f(x) − f(ref))|`
-  /// (both averaged over the references). Empty for gradient methods.
+  /// DeepLIFT methods: per example, the worst over tasks of ``summationErrors`` (NaN when
+  /// any is NaN). Empty for gradient methods.
   public var convergenceDelta: [Float]
+  /// DeepLIFT methods: per example and task (`[N, T]` flattened, example-major),
+  /// `|Σ contributions − Δ|` with `Δ = f(x) − f(ref)` of the task's neuron (minus that of
+  /// ``ExplainOptions/contrast``), both averaged over the example's references; NaN when
+  /// either is not finite. The contributions are `m⁺·Δx⁺ + m⁻·Δx⁻` summed over every input,
+  /// whatever the output kind. Empty for gradient methods.
+  public var summationErrors: [Float] = []
+  /// DeepLIFT methods: `|Δ|` per example and task, laid out like ``summationErrors``.
+  public var targetDeltas: [Float] = []
   /// The target node that was explained.
   public var target: NodeID
   /// One tensor per node of ``ExplainOptions/layers``, in that order: `[N, (T,) …]` with
@@ -96,6 +104,22 @@ public struct Explainer: Sendable {
     absWeights = modes.contains(.revealCancel) ? absoluteWeights(graph, nodes: live) : []
   }
 
+  /// The max-pooling nodes the target depends on whose multipliers follow the original's
+  /// `gradient` rule under a DeepLIFT method (``ExplainOptions/maxPool`` is
+  /// ``MaxPoolRule/gradient``): the multiplier goes to the input's window maximum, so where
+  /// the reference's maximum sits elsewhere in a window the scores miss summation-to-delta;
+  /// ``MaxPoolRule/deepshap`` keeps it. Empty for other methods and rules.
+  public var gradientRuleMaxPools: [NodeID] {
+    guard options.method.isDeepLIFT, options.maxPool == .gradient else { return [] }
+    return graph.nodes.indices.map { NodeID($0) }.filter { id in
+      guard live.contains(id) else { return false }
+      switch graph[id].op {
+      case .maxPool, .globalMaxPool: return true
+      default: return false
+      }
+    }
+  }
+
   /// The model's first output, or the input of that output when it is a sigmoid or softmax
   /// (the paper's §3.6 choice of target: the pre-activation logit).
   public static func defaultTarget(_ graph: Graph) -> NodeID {
@@ -164,7 +188,7 @@ public struct Explainer: Sendable {
     let tasks = options.tasks
     var outputs = [[Tensor]](repeating: [], count: inputs.count)
     var layerOutputs = [[Tensor]](repeating: [], count: options.layers.count)
-    var deltas = [Float]()
+    var errors = [Float](), targetDeltas = [Float]()
     // A batch holds at most `batchSize` example–reference pairs (rows through the network),
     // so memory does not grow with the number of references per example.
     let perExample = options.method.isDeepLIFT ? refs.perExample : 1
@@ -173,10 +197,11 @@ public struct Explainer: Sendable {
     while start < n {
       let end = min(n, start + batch)
       let xs = inputs.map { $0.slice(batch: start..<end) }
-      let (scores, delta, layerScores) = try explainBatch(xs, refs: refs, range: start..<end, cached: cached, tasks: tasks)
+      let (scores, check, layerScores) = try explainBatch(xs, refs: refs, range: start..<end, cached: cached, tasks: tasks)
       for i in 0..<inputs.count { outputs[i].append(scores[i]) }
       for i in 0..<layerScores.count { layerOutputs[i].append(layerScores[i]) }
-      deltas.append(contentsOf: delta)
+      errors.append(contentsOf: check.errors)
+      targetDeltas.append(contentsOf: check.deltas)
       start = end
       progress?(end)
     }
@@ -194,19 +219,25 @@ public struct Explainer: Sendable {
       }
       return Tensor.concatenate(batches: parts)
     }
+    // Worst over tasks, NaN-propagating (`Swift.max` would drop a NaN).
+    let t = max(tasks.count, 1)
+    let worst = stride(from: 0, to: errors.count, by: t).map { i in
+      errors[i..<(i + t)].reduce(Float(0)) { $0.isNaN || $1.isNaN ? .nan : max($0, $1) }
+    }
     return Explanation(
-      scores: scores, convergenceDelta: deltas, target: target, layerScores: layerScores, layers: options.layers)
+      scores: scores, convergenceDelta: worst, summationErrors: errors, targetDeltas: targetDeltas, target: target,
+      layerScores: layerScores, layers: options.layers)
   }
 
   /// One batch of `b` examples: builds the pairs, runs the stacked forward pass and the
   /// backward pass for all tasks, and averages over each example's references.
   func explainBatch(
     _ xs: [Tensor], refs: ReferencePlan, range: Range<Int>, cached: [Tensor?]?, tasks: [Int]
-  ) throws(ExplainError) -> ([Tensor], [Float], [Tensor]) {
+  ) throws(ExplainError) -> ([Tensor], (errors: [Float], deltas: [Float]), [Tensor]) {
     let b = xs[0].shape[0]
     if options.method == .integratedGradients {
-      let (scores, deltas) = try integratedGradients(xs, refs: refs, range: range, cached: cached, tasks: tasks)
-      return (scores, deltas, [])
+      let scores = try integratedGradients(xs, refs: refs, range: range, cached: cached, tasks: tasks)
+      return (scores, ([], []), [])
     }
     // Gradient methods ignore the references: one "pair" per example, x on both sides.
     let isGradientFamily = !options.method.isDeepLIFT
@@ -270,14 +301,14 @@ public struct Explainer: Sendable {
       }
       results.append(averageOverReferences(perPair, examples: b, refs: m, tasks: tasks.count))
     }
-    var deltas = [Float]()
+    var errors = [Float](), deltas = [Float]()
     if !isGradientFamily {
-      // |mean_m Σ scores − mean_m (t(x) − t(r))| per example, worst over tasks.
-      // Stored rows of the target on both sides (pair p: rows xa.map.row(p), ra.map.row(p)).
+      // |mean_m Σ scores − mean_m (t(x) − t(r))| and |mean_m (t(x) − t(r))| per example and
+      // task. Stored rows of the target on both sides (pair p: rows xa.map.row(p),
+      // ra.map.row(p)). A NaN or infinity in either makes the error NaN, never 0.
       let tx = xa.stored[target.rawValue]!, tr = ra.stored[target.rawValue]!
       let size = xa.rowSize(target.rawValue)
       for e in 0..<b {
-        var worst: Float = 0
         for (ti, task) in tasks.enumerated() {
           var s = 0.0, d = 0.0
           for j in 0..<m {
@@ -289,12 +320,13 @@ public struct Explainer: Sendable {
               d -= Double(tx.scalars[xr + c]) - Double(tr.scalars[rr + c])
             }
           }
-          worst = max(worst, Float(abs(s - d) / Double(m)))
+          let error = abs(s - d) / Double(m)
+          errors.append(s.isFinite && d.isFinite ? Float(error) : .nan)
+          deltas.append(Float(abs(d) / Double(m)))
         }
-        deltas.append(worst)
       }
     }
-    return (results, deltas, layerScores)
+    return (results, (errors, deltas), layerScores)
   }
 
   /// Seeds `[T·P, target…]`: row `t·P + p` is 1 at the flattened index `tasks[t]` (one-hot),
@@ -366,7 +398,7 @@ public struct Explainer: Sendable {
   /// Integrated gradients: `(x − r) · Σ_k w_k ∇f(r + α_k (x − r))`, averaged over references.
   func integratedGradients(
     _ xs: [Tensor], refs: ReferencePlan, range: Range<Int>, cached: [Tensor?]?, tasks: [Int]
-  ) throws(ExplainError) -> ([Tensor], [Float]) {
+  ) throws(ExplainError) -> [Tensor] {
     let b = xs[0].shape[0], m = refs.perExample
     let pairs = b * m
     // Reference rows per pair (input space only: no forward pass of the references needed).
@@ -392,75 +424,106 @@ public struct Explainer: Sendable {
       let perPair = options.multipliers ? g : g.multipliedTiled(diffs[k])
       return averageOverReferences(perPair, examples: b, refs: m, tasks: tasks.count)
     }
-    return (results, [])
+    return results
   }
 }
 
 /// Where each pair's reference comes from.
+///
+/// Every form is brought to one of two per input: rows shared by every example (`[R, …]`)
+/// or rows per example (`[N·R, …]`, example-major), with R = 1 or the common M. Pair
+/// `e·M + j` reads row `j` (or 0 when R = 1) of shared rows, row `e·M + j` (or `e`) of
+/// per-example rows.
 struct ReferencePlan {
-  /// References per example (M); 1 for zeros, shared and per-example references.
+  /// One input's reference rows.
+  struct Source {
+    /// `[R, …]` when shared, `[N·R, …]` per example.
+    var rows: Tensor
+    /// R: 1 or ``ReferencePlan/perExample``.
+    var count: Int
+    var isShared: Bool
+  }
+
+  /// References per example (M); 1 when no input has several.
   let perExample: Int
-  /// Rows propagated once per call and shared by all examples (`[1, …]` or `[M, …]`), or nil.
+  /// Rows propagated once per call and shared by all examples (`[1, …]` or `[M, …]` per
+  /// input), or nil when some input has per-example references.
   let sharedRows: [Tensor]?
-  /// Per-example references flattened to `[N·M, …]`, or nil.
-  let rowsPerExample: [Tensor]?
+  let sources: [Source]
 
   init(_ refs: References, inputs: [Tensor], graph: Graph) throws(ExplainError) {
     let names = graph.inputNames
-    func check(_ ts: [Tensor], _ f: (Tensor, Tensor) -> Bool, _ expected: String) throws(ExplainError) {
-      guard ts.count == inputs.count else {
-        throw .inputs("\(ts.count) reference arrays for \(inputs.count) model inputs")
-      }
-      for (k, (x, r)) in zip(inputs, ts).enumerated() where !f(x, r) {
-        throw .referenceShape(input: names[k], inputShape: x.shape.dimensions, referenceShape: r.shape.dimensions, expected: expected)
-      }
-    }
+    let forms: [InputReference]
     switch refs {
-    case .zeros:
-      perExample = 1
-      sharedRows = inputs.map { Tensor.zeros($0.shape.dropFirst.prepending(1)) }
-      rowsPerExample = nil
-    case .shared(let ts):
-      try check(ts, { x, r in r.shape == x.shape.dropFirst }, "the shape of one example")
-      perExample = 1
-      sharedRows = ts.map { $0.reshaped($0.shape.prepending(1)) }
-      rowsPerExample = nil
-    case .perExample(let ts):
-      try check(ts, { x, r in r.shape == x.shape }, "one reference per example, the input's shape")
-      perExample = 1
-      sharedRows = nil
-      rowsPerExample = ts
-    case .multiple(let ts):
-      try check(ts, { x, r in r.rank == x.rank + 1 && r.shape[0] == x.shape[0] && Shape(Array(r.shape.dimensions.dropFirst(2))) == x.shape.dropFirst }, "[N, M, …] references")
-      let m = ts[0].shape[1]
-      guard m >= 1, ts.allSatisfy({ $0.shape[1] == m }) else {
-        throw .inputs("every input needs the same number M ≥ 1 of references per example")
-      }
-      perExample = m
-      sharedRows = nil
-      rowsPerExample = ts.map { $0.reshaped(Shape([$0.shape[0] * m] + Array($0.shape.dimensions.dropFirst(2)))) }
-    case .background(let ts):
-      guard ts.count == inputs.count else {
-        throw .inputs("\(ts.count) background arrays for \(inputs.count) model inputs")
-      }
-      for (k, (x, r)) in zip(inputs, ts).enumerated()
-      where !(r.rank == x.rank && r.shape.dropFirst == x.shape.dropFirst && r.shape[0] >= 1) {
-        throw .inputs(
-          "background for input '\(names[k])' has shape (\(r.shape.dimensions.map(String.init).joined(separator: ", "))) but one example has shape (\(x.shape.dropFirst.dimensions.map(String.init).joined(separator: ", "))); expected [M, …] rows shaped like one example")
-      }
-      let m = ts[0].shape[0]
-      guard ts.allSatisfy({ $0.shape[0] == m }) else {
-        throw .inputs("every input's background needs the same number of rows")
-      }
-      perExample = m
-      sharedRows = ts
-      rowsPerExample = nil
+    case .zeros: forms = inputs.map { .shared(.zeros($0.shape.dropFirst)) }
+    case .shared(let ts): forms = ts.map { .shared($0) }
+    case .perExample(let ts): forms = ts.map { .perExample($0) }
+    case .multiple(let ts): forms = ts.map { .multiple($0) }
+    case .background(let ts): forms = ts.map { .background($0) }
+    case .perInput(let fs): forms = fs
     }
+    guard forms.count == inputs.count else {
+      throw .inputs("\(forms.count) reference arrays for \(inputs.count) model inputs")
+    }
+    var sources = [Source]()
+    // The first input with M references (name, M), against which the others are checked.
+    var first: (name: String, m: Int)? = nil
+    for (k, (x, form)) in zip(inputs, forms).enumerated() {
+      let name = k < names.count ? names[k] : "#\(k)"
+      func bad(_ r: Tensor, _ expected: String) -> ExplainError {
+        .referenceShape(input: name, inputShape: x.shape.dimensions, referenceShape: r.shape.dimensions, expected: expected)
+      }
+      let source: Source
+      switch form {
+      case .shared(let r):
+        guard r.shape == x.shape.dropFirst else { throw bad(r, "the shape of one example") }
+        source = Source(rows: r.reshaped(r.shape.prepending(1)), count: 1, isShared: true)
+      case .perExample(let r):
+        guard r.shape == x.shape else { throw bad(r, "one reference per example, the input's shape") }
+        source = Source(rows: r, count: 1, isShared: false)
+      case .multiple(let r):
+        guard r.rank == x.rank + 1, r.shape[0] == x.shape[0],
+          Shape(Array(r.shape.dimensions.dropFirst(2))) == x.shape.dropFirst
+        else { throw bad(r, "[N, M, …] references") }
+        let m = r.shape[1]
+        guard m >= 1 else { throw .inputs("input '\(name)' has no references per example (M = 0 in [N, M, …])") }
+        source = Source(
+          rows: r.reshaped(Shape([r.shape[0] * m] + Array(r.shape.dimensions.dropFirst(2)))), count: m, isShared: false)
+      case .background(let r):
+        guard r.rank == x.rank && r.shape.dropFirst == x.shape.dropFirst && r.shape[0] >= 1 else {
+          throw .inputs(
+            "background for input '\(name)' has shape (\(r.shape.dimensions.map(String.init).joined(separator: ", "))) but one example has shape (\(x.shape.dropFirst.dimensions.map(String.init).joined(separator: ", "))); expected [M, …] rows shaped like one example")
+        }
+        source = Source(rows: r, count: r.shape[0], isShared: true)
+      }
+      // [N, M, …] and backgrounds carry M (even M = 1); inputs with one reference do not.
+      switch form {
+      case .multiple, .background:
+        if let first, first.m != source.count {
+          throw .inputs(
+            "input '\(first.name)' has \(first.m) reference(s) per example but input '\(name)' has \(source.count): inputs with [N, M, …] references or a background must agree on M")
+        }
+        if first == nil { first = (name, source.count) }
+      case .shared, .perExample: break
+      }
+      sources.append(source)
+    }
+    let m = first?.m ?? 1
+    perExample = m
+    self.sources = sources
+    sharedRows = sources.allSatisfy(\.isShared) ? sources.map { $0.count == m ? $0.rows : $0.rows.tiledBatch(m) } : nil
   }
 
-  /// The per-example reference rows of examples `range` (`[b·M, …]`), or nil when shared.
+  /// The per-example reference rows of examples `range` (`[b·M, …]`, example-major), or nil
+  /// when every input's references are shared (``sharedRows``).
   func rows(for range: Range<Int>) -> [Tensor]? {
-    rowsPerExample.map { ts in ts.map { $0.slice(batch: (range.lowerBound * perExample)..<(range.upperBound * perExample)) } }
+    guard sharedRows == nil else { return nil }
+    let m = perExample, b = range.count
+    return sources.map { s in
+      if s.isShared { return s.rows.tiledBatch(s.count == m ? b : b * m) }
+      let rows = s.rows.slice(batch: (range.lowerBound * s.count)..<(range.upperBound * s.count))
+      return s.count == m ? rows : rows.repeatingRows(m)
+    }
   }
 }
 

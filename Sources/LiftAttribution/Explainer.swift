@@ -41,7 +41,25 @@ public enum MaxPoolRule: String, CaseIterable, Sendable {
   case deepshap
 }
 
+/// One model input's references, in any of the forms of ``References``; inputs of one
+/// explanation may use different forms (``References/perInput(_:)``).
+public enum InputReference: Sendable {
+  /// One reference shared by every example (the per-example shape).
+  case shared(Tensor)
+  /// One reference per example: `[N, …]`, like the input.
+  case perExample(Tensor)
+  /// M references per example, `[N, M, …]`.
+  case multiple(Tensor)
+  /// A background set `[M, …]` shared by every example.
+  case background(Tensor)
+}
+
 /// References for an explanation, one tensor per model input (in the graph's input order).
+///
+/// Pair `j` (0 ≤ j < M) of example `e` takes, for every input, reference `j` of that input's
+/// M (``multiple(_:)`` row `[e, j]`, ``background(_:)`` row `j`), or the input's single
+/// reference (shared, or row `e` of a per-example array) when it has one. Inputs with M
+/// references must agree on M.
 public enum References: Sendable {
   /// All-zero references.
   case zeros
@@ -54,6 +72,10 @@ public enum References: Sendable {
   /// A background set `[M, …]`: every example is explained against all M rows, averaged
   /// (Captum `DeepLiftShap` / SHAP `DeepExplainer`).
   case background([Tensor])
+  /// Each input's references in its own form (a shared reference for one input, per-example
+  /// or `[N, M, …]` references for another); the result equals that of every reference
+  /// expanded to `[N, M, …]` with the common M.
+  case perInput([InputReference])
 }
 
 /// What to explain and how.

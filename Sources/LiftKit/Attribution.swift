@@ -20,9 +20,19 @@ public struct Attribution: Sendable {
   /// What ``scores`` holds.
   public let kind: ScoreKind
   /// DeepLIFT methods: per example, the worst over tasks of `|Σ contributions − Δtarget|`
-  /// over all inputs (Δ of `f_K − f_J` with a contrast), both averaged over the references.
-  /// Empty for gradient methods.
+  /// over all inputs (Δ of `f_K − f_J` with a contrast), both averaged over the references
+  /// (NaN when any is NaN). Empty for gradient methods.
   public let convergenceDelta: [Float]
+  /// DeepLIFT methods: `|Σ contributions − Δtarget|` per example and task (`[N, T]`
+  /// flattened, example-major; NaN where the scores or Δ are not finite). The contributions
+  /// are `m⁺·Δx⁺ + m⁻·Δx⁻` whatever ``kind`` holds. Empty for gradient methods.
+  public let summationErrors: [Float]
+  /// DeepLIFT methods: `|Δtarget|` per example and task, laid out like ``summationErrors``,
+  /// so that `summationErrors[i] / max(1, targetDeltas[i])` is the relative error.
+  public let targetDeltas: [Float]
+  /// The summation-to-delta check of ``summationErrors`` against ``targetDeltas``: which
+  /// examples miss by more than `1e-3 · max(1, |Δ|)`, the worst, and the known cause.
+  public let summation: SummationReport
   /// The explained target layer.
   public let target: String
   /// The explained neurons of the target.
@@ -30,10 +40,12 @@ public struct Attribution: Sendable {
   /// The subtracted neuron, if any (``AttributionOptions/contrast``).
   public let contrast: Int?
 
-  /// Creates a result (library code builds these from an explanation).
+  /// Creates a result (library code builds these from an explanation). Without
+  /// `targetDeltas` (one per error) the check takes `|Δ| = 0`: an absolute tolerance of 1e-3.
   public init(
     inputNames: [String], scores: [Tensor], layerNames: [String], layerScores: [Tensor], kind: ScoreKind,
-    convergenceDelta: [Float], target: String, tasks: [Int], contrast: Int?
+    convergenceDelta: [Float], target: String, tasks: [Int], contrast: Int?, summationErrors: [Float] = [],
+    targetDeltas: [Float] = [], summationCause: SummationCause? = nil
   ) {
     self.inputNames = inputNames
     self.scores = scores
@@ -44,6 +56,11 @@ public struct Attribution: Sendable {
     self.target = target
     self.tasks = tasks
     self.contrast = contrast
+    self.summationErrors = summationErrors
+    self.targetDeltas = targetDeltas
+    summation = SummationReport(
+      errors: summationErrors, deltas: targetDeltas.count == summationErrors.count ? targetDeltas : summationErrors.map { _ in 0 },
+      tasks: tasks, possibleCause: summationCause)
   }
 
   /// The scores of the input or layer called `name` (inputs first).
@@ -53,8 +70,14 @@ public struct Attribution: Sendable {
     return nil
   }
 
-  /// The largest ``convergenceDelta`` (0 when empty).
-  public var worstConvergenceDelta: Float { convergenceDelta.max() ?? 0 }
+  /// The largest ``convergenceDelta`` (0 when empty; NaN when any is NaN).
+  public var worstConvergenceDelta: Float {
+    convergenceDelta.reduce(0) { $0.isNaN || $1.isNaN ? .nan : max($0, $1) }
+  }
+
+  /// The indices of the examples whose scores miss summation-to-delta by more than
+  /// `1e-3 · max(1, |Δ|)` for some task (``SummationReport/missingExamples``).
+  public var summationMisses: [Int] { summation.missingExamples }
 
   /// The input scores under the input names followed by the layer scores under the layer
   /// names (a layer that is also an input appears once): the members of the command line's

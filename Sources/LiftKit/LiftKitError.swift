@@ -23,9 +23,6 @@ public enum LiftKitError: Error, CustomStringConvertible {
   /// A reference array whose rank is neither the input's rank − 1 (shared), the input's rank
   /// (one per example) nor its rank + 1 (`[N, M, …]`).
   case referenceRank(input: String, inputShape: [Int], referenceShape: [Int])
-  /// Reference arrays of several inputs in different forms (shared for one, per-example for
-  /// another).
-  case mixedReferenceForms
   /// Shuffled references asked for a model with several inputs.
   case shufflesNeedSingleInput(inputs: [String])
   /// `TaskSelection.all` on a target without outputs, or an empty selection.
@@ -55,8 +52,6 @@ public enum LiftKitError: Error, CustomStringConvertible {
     case .referenceRank(let input, let i, let r):
       return
         "reference for input '\(input)' has shape \(shape(r)) but the input has shape \(shape(i)): give one example's shape, the input's shape, or [N, M, …]"
-    case .mixedReferenceForms:
-      return "reference arrays mix shared and per-example forms"
     case .shufflesNeedSingleInput(let inputs):
       return "shuffled references need a single-input model (inputs: \(inputs.joined(separator: ", ")))"
     case .emptyTaskSelection(let target):

@@ -171,7 +171,14 @@ public struct ModelExplainer: Sendable {
     return Attribution(
       inputNames: graph.inputNames, scores: result.scores, layerNames: o.layers.map { graph[$0].name },
       layerScores: result.layerScores, kind: options.output, convergenceDelta: result.convergenceDelta,
-      target: target, tasks: o.tasks, contrast: o.contrast)
+      target: target, tasks: o.tasks, contrast: o.contrast, summationErrors: result.summationErrors,
+      targetDeltas: result.targetDeltas, summationCause: summationCause(of: explainer))
+  }
+
+  /// What the explainer knows can break summation-to-delta (``SummationReport/possibleCause``).
+  func summationCause(of explainer: Explainer) -> SummationCause? {
+    let pools = explainer.gradientRuleMaxPools
+    return pools.isEmpty ? nil : .maxPoolGradientRule(layers: pools.map { model.graph[$0].name })
   }
 
   /// ``explain(inputs:references:progress:)`` with inputs (and reference arrays) by input name.

@@ -8,12 +8,15 @@ import LiftTensor
 public enum ReferenceSet: Sendable {
   /// All-zero references (the original's default).
   case zeros
-  /// Reference arrays, read by their rank relative to the inputs `[N, …]`: the input's rank − 1
-  /// is one reference shared by every example, the same rank one reference per example, and
-  /// rank + 1 (`[N, M, …]`) M references per example with the scores averaged over them.
+  /// Reference arrays, each read by its rank relative to its input `[N, …]`: the input's
+  /// rank − 1 is one reference shared by every example, the same rank one reference per
+  /// example, and rank + 1 (`[N, M, …]`) M references per example with the scores averaged
+  /// over them. Each input takes its own form (a shared reference for one input, per-example
+  /// references for another); the inputs with `[N, M, …]` references must agree on M.
   case arrays([Tensor])
   /// A background set `[M, …]` per input: every example is explained against all M rows and
-  /// the scores are averaged (Captum `DeepLiftShap`, SHAP `DeepExplainer`).
+  /// the scores are averaged (Captum `DeepLiftShap`, SHAP `DeepExplainer`). Every input's
+  /// background must have the same number M of rows (pair `j` takes row `j` of each).
   case background([Tensor])
   /// `count` dinucleotide shuffles of each one-hot input sequence, drawn exactly like the
   /// original's `dinuc_shuffle` with `numpy.random.RandomState(seed)`; scores are averaged
@@ -30,8 +33,8 @@ public enum ReferenceSet: Sendable {
   ///   - channelAxis: the channel axis of one-hot inputs (−1 channels last, 1 channels
   ///     first), which decides the layout of shuffles.
   /// - Throws: ``LiftKitError/referenceRank(input:inputShape:referenceShape:)``,
-  ///   ``LiftKitError/mixedReferenceForms``, ``LiftKitError/shufflesNeedSingleInput(inputs:)``
-  ///   or ``LiftKitError/genomics(_:)``. Shapes that have the right rank but do not fit are
+  ///   ``LiftKitError/shufflesNeedSingleInput(inputs:)`` or ``LiftKitError/genomics(_:)``.
+  ///   Shapes that have the right rank but do not fit, and inputs that disagree on M, are
   ///   reported by ``ModelExplainer/explain(inputs:references:progress:)``.
   public func resolve(inputs: [Tensor], inputNames: [String], channelAxis: Int = -1)
     throws(LiftKitError) -> References
@@ -50,21 +53,26 @@ public enum ReferenceSet: Sendable {
       }
     case .arrays(let refs):
       guard refs.count == inputs.count else { throw .inputCount(expected: inputNames, found: refs.count) }
-      var kind: Int? = nil
+      var forms = [InputReference]()
       for (k, (x, r)) in zip(inputs, refs).enumerated() {
-        let d = r.rank - x.rank
-        guard (-1...1).contains(d) else {
+        switch r.rank - x.rank {
+        case -1: forms.append(.shared(r))
+        case 0: forms.append(.perExample(r))
+        case 1: forms.append(.multiple(r))
+        default:
           throw .referenceRank(
             input: k < inputNames.count ? inputNames[k] : "#\(k)", inputShape: x.shape.dimensions,
             referenceShape: r.shape.dimensions)
         }
-        guard kind == nil || kind == d else { throw .mixedReferenceForms }
-        kind = d
       }
-      switch kind {
-      case -1: return .shared(refs)
-      case 0: return .perExample(refs)
-      default: return .multiple(refs)
+      // One form for every input keeps the uniform cases (a shared reference is then
+      // propagated once per call); a mix is passed per input.
+      let ranks = Set(zip(inputs, refs).map { $0.1.rank - $0.0.rank })
+      switch (ranks.count, ranks.first) {
+      case (1, -1): return .shared(refs)
+      case (1, 0): return .perExample(refs)
+      case (1, 1): return .multiple(refs)
+      default: return .perInput(forms)
       }
     }
   }

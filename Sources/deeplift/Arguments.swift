@@ -110,14 +110,15 @@ struct CommonOptions: ParsableArguments {
   @Option(help: "Worker threads for the numeric kernels (default: all cores).")
   var threads: Int?
 
-  @Flag(name: .shortAndLong, help: "Print nothing but errors.")
+  @Flag(name: .shortAndLong, help: "Print nothing but warnings and errors.")
   var quiet = false
 
   func validate() throws {
     if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
   }
 
-  /// Prints a progress note on standard error unless `--quiet`.
+  /// Prints a progress note on standard error unless `--quiet` (warnings use `note(_:)`,
+  /// which `--quiet` does not silence).
   func note(_ message: String) {
     guard !quiet else { return }
     var err = StandardError()

@@ -67,6 +67,7 @@ func runExplain(_ request: ExplainRequest) throws {
     try explainer.explain(inputs: inputs, references: references) { progress.update($0) }
   }
   progress.finish()
+  try checkSummation(request, result.summation)
   // TF-MoDISco wants hypothetical scores: reuse the run's own when it computed them, else a
   // second run with the same references (computed before anything is written).
   var modisco: Attribution? = nil
@@ -102,7 +103,7 @@ func runExplain(_ request: ExplainRequest) throws {
     o.input = inputs[0]
     try renderPlot(scores: result.scores[0], from: request.output, options: o, to: plot)
   }
-  reportConvergence(request, worst: result.worstConvergenceDelta, examples: n, target: result.target, contrast: result.contrast)
+  reportConvergence(request, result.summation, examples: n, target: result.target, contrast: result.contrast)
 }
 
 /// Wall-clock split of `deeplift explain` for the benchmark harness (Benchmarks/): with the
@@ -123,12 +124,31 @@ final class BenchTiming {
   }
 }
 
-/// The summation-to-delta line after a DeepLIFT run.
-func reportConvergence(_ request: ExplainRequest, worst: Float, examples n: Int, target: String, contrast: Int?) {
-  if request.method.isDeepLIFT && !request.quiet && !request.multipliers && !request.hypothetical {
+/// The summation-to-delta line after a DeepLIFT run (unless `--quiet`, `--multipliers` or
+/// `--hypothetical`), then, for any DeepLIFT run and even with `--quiet`, a `warning:` line
+/// when some example misses by more than 1e-3·max(1, |Δ|) (CLI.md, "Summation-to-delta
+/// guard"). The other tests and scripts parse the first line: keep its format.
+func reportConvergence(_ request: ExplainRequest, _ report: SummationReport, examples n: Int, target: String, contrast: Int?) {
+  guard request.method.isDeepLIFT else { return }
+  if !request.quiet && !request.multipliers && !request.hypothetical {
     let what = contrast.map { "f_task(x) - f_\($0)(x) - (f_task(ref) - f_\($0)(ref))" } ?? "f(x) - f(ref)"
-    note("summation-to-delta: worst |sum(scores) - (\(what))| = \(String(format: "%.3g", worst)) over \(n) example(s), target '\(target)'")
+    note("summation-to-delta: worst |sum(scores) - (\(what))| = \(String(format: "%.3g", report.worstError)) over \(n) example(s), target '\(target)'")
   }
+  if let worst = report.worstMiss {
+    note(
+      "warning: summation-to-delta: \(report.missingExamples.count) of \(report.examples) example(s) miss by more than 1e-3*max(1, |delta|); worst: example \(worst.example), task \(worst.task), |sum(scores) - delta| = \(String(format: "%.3g", worst.error)) with |delta| = \(String(format: "%.3g", worst.delta))"
+        + (report.cause.map { "; likely cause: \($0)" } ?? ""))
+  }
+}
+
+/// `--max-delta-error E`: a worst |Σ scores − Δ| above E (or NaN) is an error; called before
+/// any output is committed, so the failed run writes nothing.
+func checkSummation(_ request: ExplainRequest, _ report: SummationReport) throws {
+  guard request.method.isDeepLIFT, let limit = request.maxDeltaError else { return }
+  guard report.worstError.isNaN || report.worstError > limit else { return }
+  throw CLIError.data(
+    "summation-to-delta: worst |sum(scores) - delta| = \(String(format: "%.3g", report.worstError)) is above --max-delta-error \(String(format: "%g", limit)) (\(report.missingExamples.count) of \(report.examples) example(s) miss by more than 1e-3*max(1, |delta|)"
+      + (report.cause.map { "; likely cause: \($0)" } ?? "") + "); no output written")
 }
 
 /// Single-input models whose scores go to one `.npy` are explained batch by batch: rows of the
@@ -197,7 +217,7 @@ func runExplainStreaming(_ request: ExplainRequest, model: Model, explainer: Mod
   let perCall = max(1, batchSize / (request.method.isDeepLIFT ? referencesPerExample : 1))
   let progress = ProgressBar(total: n, enabled: !request.quiet)
   var writer: NpyStreamWriter? = nil
-  var worst: Float = 0
+  var summation = SummationReport()
   var firstScores: Tensor? = nil
   var firstInputs: Tensor? = nil
   var target = explainer.target
@@ -245,7 +265,7 @@ func runExplainStreaming(_ request: ExplainRequest, model: Model, explainer: Mod
           }
         }
         try writer!.append(result.scores[0])
-        worst = max(worst, result.worstConvergenceDelta)
+        summation.append(result.summation)
         target = result.target
         contrast = result.contrast
         lo = hi
@@ -253,6 +273,7 @@ func runExplainStreaming(_ request: ExplainRequest, model: Model, explainer: Mod
       start = end
     } while start < n
     progress.finish()
+    try checkSummation(request, summation)
     try writer!.commit()
   } catch {
     writer?.abort()
@@ -263,7 +284,7 @@ func runExplainStreaming(_ request: ExplainRequest, model: Model, explainer: Mod
     o.input = firstInputs
     try renderPlot(scores: scores, from: request.output, options: o, to: plot)
   }
-  reportConvergence(request, worst: worst, examples: n, target: target, contrast: contrast)
+  reportConvergence(request, summation, examples: n, target: target, contrast: contrast)
 }
 
 /// Runs `deeplift predict`.
@@ -422,7 +443,7 @@ func cli<T>(_ body: () throws(LiftKitError) -> T) throws -> T {
     return try body()
   } catch {
     switch error {
-    case .noSuchLayer, .referenceRank, .mixedReferenceForms:
+    case .noSuchLayer, .referenceRank:
       throw CLIError.data("--" + error.description)
     case .duplicateLayer(let name):
       throw CLIError.usage("--layer '\(name)' is given twice")
@@ -598,14 +619,10 @@ func readReferenceSet(_ source: ReferenceSource, model: Model, inputs: [Tensor],
   case .reference(let files):
     let refs = try readInputs(files, model: model, option: "--reference")
     let paths = files.paths(in: names)
-    var kind: Int? = nil
+    // Each input's reference takes its own form; LiftKit checks that M agrees.
     for (k, (x, r)) in zip(inputs, refs).enumerated() {
       let path = k < paths.count ? paths[k] : "--reference"
       try checkReferenceShape(r.shape, input: x.shape, file: path, name: names[k])
-      guard kind == nil || kind == r.rank - x.rank else {
-        throw CLIError.data("\(path): --reference arrays mix shared and per-example forms")
-      }
-      kind = r.rank - x.rank
     }
     return .arrays(refs)
   }

@@ -55,6 +55,9 @@ struct ExplainRequest: Sendable {
   /// `--modisco DIR`: also write TF-MoDISco inputs (one-hot sequences and hypothetical
   /// scores, `(N, 4, L)`) to this directory; see ``writeModiscoInputs(sequences:hypothetical:tasks:channelAxis:to:)``.
   var modisco: String? = nil
+  /// `--max-delta-error E`: a DeepLIFT run whose worst |Σ scores − Δ| exceeds E fails
+  /// (exit 1, no output) instead of warning.
+  var maxDeltaError: Float? = nil
 
   /// The options of LiftKit's explainer.
   var attributionOptions: AttributionOptions {
@@ -183,6 +186,13 @@ extension DeepLift {
         valueName: "dir"))
     var modisco: String?
 
+    @Option(
+      name: .customLong("max-delta-error"),
+      help: ArgumentHelp(
+        "DeepLIFT methods: fail (exit 1, no output) when the worst |sum(scores) - (f(x) - f(ref))| over the examples is above E (absolute) instead of warning.",
+        valueName: "E"))
+    var maxDeltaError: Float?
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -229,6 +239,12 @@ extension DeepLift {
       if modisco != nil && !method.isDeepLIFT {
         throw ValidationError("--modisco needs a DeepLIFT method (rescale, reveal-cancel or genomics-default), not \(method.rawValue)")
       }
+      if let e = maxDeltaError {
+        guard e.isFinite && e >= 0 else { throw ValidationError("--max-delta-error must be a number ≥ 0, got \(e)") }
+        guard method.isDeepLIFT else {
+          throw ValidationError("--max-delta-error needs a DeepLIFT method (rescale, reveal-cancel or genomics-default), not \(method.rawValue): other methods do not sum to delta")
+        }
+      }
       if let contrast, contrast < 0 { throw ValidationError("--contrast must be a neuron index (0 or more), got \(contrast)") }
       if !layer.isEmpty && URL(fileURLWithPath: output).pathExtension.lowercased() != "npz" {
         throw ValidationError("--layer writes an .npz archive (input scores under the input names, layer scores under the layer names): give --output FILE.npz")
@@ -243,6 +259,7 @@ extension DeepLift {
         threads: common.threads, quiet: common.quiet, plot: plot)
       request.layers = layer
       request.modisco = modisco
+      request.maxDeltaError = maxDeltaError
       request.contrast = contrast
       request.softmaxNormalize = softmaxNormalize
       request.normalizeFirstConv = normalizeFirstConv
