@@ -126,7 +126,10 @@ def check_model(exe, folder, task, timeout):
             row[key] = float((np.abs(sigma - delta) / np.maximum(1.0, np.abs(delta))).max())
             row[key + "/max|Δ|"] = float(np.abs(delta).max())
             row[key + "/rel_to_|Δ|"] = float((np.abs(sigma - delta) / np.abs(delta)).max())
-            row[key + "/Σ|s|/|Δ|"] = float((np.abs(scores).reshape(scores.shape[0], -1).sum(1) / np.abs(delta)).max())
+            abs_sum = np.abs(scores).reshape(scores.shape[0], -1).sum(1)
+            row[key + "/Σ|s|/|Δ|"] = float((abs_sum / np.abs(delta)).max())
+            # Scores that cancel: float32 rounding alone moves Σ by up to ~2^-24·Σ|s|.
+            row[key + "/float32_floor"] = float((2.0**-24 * abs_sum / np.maximum(1.0, np.abs(delta))).max())
             m = re.search(r"summation-to-delta: worst .*? = (\S+) over", p.stderr)
             row[key + "/cli"] = float(m.group(1)) if m else None
             if "warning: summation-to-delta" in p.stderr:
@@ -135,6 +138,11 @@ def check_model(exe, folder, task, timeout):
             if f"ref_{r}" in tool_logits:  # Δ from the tool's own forward pass, for diagnosis
                 d_tool = tool_logits["x"][:, task] - tool_logits[f"ref_{r}"][:, task]
                 row[key + "/vs_tool_delta"] = float((np.abs(sigma - d_tool) / np.maximum(1.0, np.abs(d_tool))).max())
+                if row[key + "/vs_tool_delta"] > TOLERANCE:
+                    row["notes"].append(
+                        f"explain {key}: |Σ-Δ|/max(1,|Δ|) = {row[key + '/vs_tool_delta']:.2e}; the scores cancel "
+                        f"(Σ|s| up to {row[key + '/Σ|s|/|Δ|']:.3g}·|Δ|): float32 rounding of them alone is "
+                        f"~{row[key + '/float32_floor']:.1e}")
     # The rules are judged against the tool's own Δ (its scores can sum to nothing else); the
     # error against the true Δ adds the float32 forward error, which the framework's float32
     # pass has too (shown in parentheses). The forward pass must be within 1e-5 or, on models
