@@ -1,3 +1,4 @@
+import Foundation
 import LiftNN
 import LiftTensor
 
@@ -210,10 +211,6 @@ struct Propagation {
       let a = broadcast(exampleShaped(alpha, like: r0), to: r0.shape)
       let q = Tensor.zip2(dx, dy) { dx, dy in abs(dx) < nearZero ? .nan : dy / dx }
       return Tensor.zip3(q, r0, a) { q, r0, a in q.isNaN ? (r0 > 0 ? 1 : a) : q }
-    case .softmax:
-      // Elementwise Rescale as the original applies it; fallback y⁰(1 − y⁰).
-      let y0 = r[id.rawValue]!
-      return Tensor.zip3(dx, dy, y0) { dx, dy, y in abs(dx) < nearZero ? y * (1 - y) : dy / dx }
     default: preconditionFailure("rescale factor of \(node.op.kindName)")
     }
   }
@@ -504,8 +501,12 @@ struct Propagation {
       return Multipliers(pos: pos, neg: neg)
     case .activation, .prelu:
       return nonlinearRule(id, my)
-    case .softmax:
-      return nonlinearRule(id, collapsedBySign(id, my))
+    case .softmax(let axis):
+      let my = collapsedBySign(id, my)
+      switch modes[id.rawValue] ?? .rescale {
+      case .rescale, .revealCancel: return softmaxRule(id, axis: axis, my)
+      case .gradient, .guided: return nonlinearRule(id, my)
+      }
     case .maxPool(let p):
       let my = collapsedBySign(id, my)
       guard maxPoolRule == .deepshap, modeIsDeepLIFT(id) else {
@@ -670,10 +671,6 @@ struct Propagation {
       let s = rescaleFactor(id)
       return my.map { $0.multipliedTiled(s) }
     case .revealCancel:
-      if case .softmax = node.op {
-        let s = rescaleFactor(id)
-        return my.map { $0.multipliedTiled(s) }
-      }
       return revealCancelMultipliers(id, my)
     case .gradient, .guided:
       let xi = x[input.rawValue]!
@@ -710,6 +707,80 @@ struct Propagation {
           return Tensor(shape: mt.shape, scalars: out)
         }
       default: preconditionFailure("nonlinear rule on \(node.op.kindName)")
+      }
+    }
+  }
+
+  /// DeepLIFT rule of a softmax along `axis` (Rescale, RevealCancel and genomics-default
+  /// alike), for multipliers `m` already collapsed by the sign of the node's Δy. Each output
+  /// is `yⱼ = exp(zⱼ)` with `zⱼ = xⱼ − L(x)`, `L = log Σᵢ exp(xᵢ)`: Rescale on the exp with
+  /// the secant `kⱼ = Δyⱼ/Δzⱼ` gives `Δyⱼ = kⱼ(Δxⱼ − ΔL)`, and because `Σⱼ Δyⱼ = 0` the shared
+  /// `ΔL = Σⱼ kⱼΔxⱼ / Σⱼ kⱼ` exactly. So
+  /// ```
+  /// m_xⱼ = kⱼ·(mⱼ − m̄),   m̄ = Σᵢ kᵢmᵢ / Σᵢ kᵢ,   kⱼ = (e^{zⱼ} − e^{z⁰ⱼ}) / (zⱼ − z⁰ⱼ)
+  /// ```
+  /// (`kⱼ → y⁰ⱼ` as `Δzⱼ → 0`), and `Σⱼ m_xⱼΔxⱼ = Σⱼ mⱼΔyⱼ`: summation-to-delta holds across
+  /// the coupled units. At `x = x⁰` this is the softmax's Jacobian-vector product
+  /// `y⁰ ⊙ (m − Σ y⁰m)`. (The original applies elementwise Rescale, `m·Δyⱼ/Δxⱼ`, which loses
+  /// `Δyⱼ` wherever `Δxⱼ ≈ 0` while the other units move.) Evaluated in double precision.
+  func softmaxRule(_ id: NodeID, axis: Int, _ my: Multipliers) -> Multipliers {
+    let input = graph[id].inputs[0]
+    let xi = x[input.rawValue]!, ri = r[input.rawValue]!
+    let a = xi.shape.normalizedAxis(axis)
+    let dims = xi.shape.dimensions
+    let n = dims[a], inner = dims[(a + 1)...].reduce(1, *), outer = dims[..<a].reduce(1, *)
+    let size = xi.scalarCount
+    // Secants kⱼ and the normalised weights kⱼ / Σᵢ kᵢ, per unit of the [P, …] pairs.
+    var k = [Double](repeating: 0, count: size), w = k
+    xi.withUnsafeBufferPointer { xp in
+      ri.withUnsafeBufferPointer { rp in
+        func logSumExp(_ p: UnsafeBufferPointer<Float>, _ base: Int) -> Double {
+          var top = -Double.infinity
+          for j in 0..<n { top = max(top, Double(p[base + j * inner])) }
+          var sum = 0.0
+          for j in 0..<n { sum += exp(Double(p[base + j * inner]) - top) }
+          return top + log(sum)
+        }
+        for o in 0..<outer {
+          for i in 0..<inner {
+            let base = o * n * inner + i
+            let lx = logSumExp(xp, base), lr = logSumExp(rp, base)
+            var total = 0.0
+            for j in 0..<n {
+              let u = base + j * inner
+              let z = Double(xp[u]) - lx, z0 = Double(rp[u]) - lr
+              let dz = z - z0
+              let y0 = exp(z0)
+              // Near Δz = 0 the secant's quotient loses its digits; its series does not.
+              k[u] = abs(dz) < 1e-5 ? y0 * (1 + dz * (0.5 + dz / 6)) : (exp(z) - y0) / dz
+              total += k[u]
+            }
+            for j in 0..<n {
+              let u = base + j * inner
+              w[u] = total > 0 ? k[u] / total : 0
+            }
+          }
+        }
+      }
+    }
+    return my.map { mt in
+      Tensor(shape: mt.shape) { out in
+        mt.withUnsafeBufferPointer { mp in
+          let blocks = size > 0 ? mp.count / size : 0
+          for t in 0..<blocks {
+            for o in 0..<outer {
+              for i in 0..<inner {
+                let base = o * n * inner + i, shift = t * size
+                var mean = 0.0
+                for j in 0..<n { mean += w[base + j * inner] * Double(mp[shift + base + j * inner]) }
+                for j in 0..<n {
+                  let u = base + j * inner
+                  out[shift + u] = Float(k[u] * (Double(mp[shift + u]) - mean))
+                }
+              }
+            }
+          }
+        }
       }
     }
   }
