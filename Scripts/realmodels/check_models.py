@@ -80,7 +80,11 @@ def check_model(exe, folder, task, timeout):
         row["notes"].append("inspect: " + error_line(p))
         return row
     m = re.search(r"^default target: (.+)$", p.stdout, re.M)
-    target = m.group(1).strip() if m else None
+    if not m:
+        row["load"] = False
+        row["notes"].append("inspect printed no 'default target:' line")
+        return row
+    target = m.group(1).strip()
     row["load"], row["target"] = True, target
 
     p, _ = run([exe, "predict", model, "--input", f("x.npy"), "--output", f("pred.npy")], timeout)
@@ -135,7 +139,7 @@ def check_model(exe, folder, task, timeout):
             if "warning: summation-to-delta" in p.stderr:
                 row["notes"].append(f"explain {key}: CLI warned: " + [
                     l for l in p.stderr.splitlines() if l.startswith("warning: summation-to-delta")][0])
-            if f"ref_{r}" in tool_logits:  # Δ from the tool's own forward pass, for diagnosis
+            if f"ref_{r}" in tool_logits:  # Δ from the tool's own forward pass: judges the rules
                 d_tool = tool_logits["x"][:, task] - tool_logits[f"ref_{r}"][:, task]
                 row[key + "/vs_tool_delta"] = float((np.abs(sigma - d_tool) / np.maximum(1.0, np.abs(d_tool))).max())
                 if row[key + "/vs_tool_delta"] > TOLERANCE:
