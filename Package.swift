@@ -77,7 +77,7 @@ let package = Package(
       name: "deeplift-example-top-positions", dependencies: ["LiftKit"], path: "Examples/TopPositions"),
 
     // MARK: - Tests
-    .target(name: "LiftTestSupport", dependencies: ["LiftNN"], path: "Tests/LiftTestSupport"),
+    .target(name: "LiftTestSupport", dependencies: ["LiftNN", "CHDF5"], path: "Tests/LiftTestSupport"),
     .testTarget(name: "LiftTensorTests", dependencies: ["LiftTensor", "LiftTestSupport"]),
     .testTarget(name: "LiftNNTests", dependencies: ["LiftNN", "LiftTestSupport"]),
     .testTarget(

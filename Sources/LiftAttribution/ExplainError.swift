@@ -6,6 +6,8 @@ public enum ExplainError: Error, Equatable, CustomStringConvertible {
   case graph(GraphError)
   /// `--task` past the end of the flattened target.
   case taskOutOfRange(task: Int, size: Int, target: String)
+  /// ``ExplainOptions/contrast`` past the end of the flattened target.
+  case contrastOutOfRange(contrast: Int, size: Int, target: String)
   /// References (or background) whose shape does not fit the inputs.
   case referenceShape(input: String, inputShape: [Int], referenceShape: [Int], expected: String)
   /// `genomics-default` could not decide a rule (the original raises the same).
@@ -20,7 +22,12 @@ public enum ExplainError: Error, Equatable, CustomStringConvertible {
     switch self {
     case .graph(let e): return e.description
     case .taskOutOfRange(let t, let n, let target):
-      return "task \(t) is out of range: target '\(target)' has \(n) output(s) per example (valid tasks 0...\(max(n - 1, 0)))"
+      // An empty target has no valid task: "0...0" would name one.
+      guard n > 0 else { return "task \(t): target '\(target)' has no outputs (0 per example), so there is nothing to explain" }
+      return "task \(t) is out of range: target '\(target)' has \(n) output(s) per example (valid tasks 0...\(n - 1))"
+    case .contrastOutOfRange(let j, let n, let target):
+      guard n > 0 else { return "contrast \(j): target '\(target)' has no outputs (0 per example)" }
+      return "contrast \(j) is out of range: target '\(target)' has \(n) output(s) per example (valid neurons 0...\(n - 1))"
     case .referenceShape(let input, let i, let r, let expected):
       return "reference for input '\(input)' has shape \(fmt(r)) but the input has shape \(fmt(i)); expected \(expected)"
     case .unresolvedRule(let layer, let reason):

@@ -173,9 +173,14 @@ public struct Explainer: Sendable {
       throw .unsupported("integrated gradients takes 1...\(ExplainOptions.maximumSteps) steps, got \(options.steps)")
     }
     if let j = options.contrast, j < 0 || j >= targetSize {
-      throw .taskOutOfRange(task: j, size: targetSize, target: graph[target].name)
+      throw .contrastOutOfRange(contrast: j, size: targetSize, target: graph[target].name)
     }
     let refs = try ReferencePlan(references, inputs: inputs, graph: graph)
+    // Checked before anything is propagated: one example must fit the memory budget, and
+    // batches are made smaller when `batchSize` pairs would not (never changing a result).
+    let plan = try batchPlan(
+      shapes: shapes, referencesPerExample: refs.perExample,
+      sharedReferenceRows: refs.sharedRows?.first.map { $0.rank > 0 ? $0.shape[0] : 1 } ?? 0, budget: MemoryBudget.bytes)
     var cached: [Tensor?]? = nil
     if let rows = refs.sharedRows, options.method.isDeepLIFT {
       let (graph, target) = (self.graph, self.target)
@@ -190,9 +195,9 @@ public struct Explainer: Sendable {
     var layerOutputs = [[Tensor]](repeating: [], count: options.layers.count)
     var errors = [Float](), targetDeltas = [Float]()
     // A batch holds at most `batchSize` example–reference pairs (rows through the network),
-    // so memory does not grow with the number of references per example.
-    let perExample = options.method.isDeepLIFT ? refs.perExample : 1
-    let batch = max(1, options.batchSize / max(perExample, 1))
+    // fewer when the memory budget says so, so memory does not grow with the number of
+    // references per example.
+    let batch = plan.examples
     var start = 0
     while start < n {
       let end = min(n, start + batch)

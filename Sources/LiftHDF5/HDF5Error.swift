@@ -19,6 +19,11 @@ public enum HDF5Error: Error, Equatable, Sendable, CustomStringConvertible {
   case readFailed(file: String, path: String)
   /// The object declares more elements than this wrapper reads (corrupt extents).
   case tooLarge(file: String, path: String, dimensions: [Int])
+  /// The object is refused before anything is read: its data would come from outside the
+  /// file (an external or soft link, external raw-data storage, a virtual dataset), or it
+  /// declares more data than the file can plausibly hold. `reason` completes the sentence
+  /// "'path' …".
+  case refused(file: String, path: String, reason: String)
 
   public var description: String {
     switch self {
@@ -30,6 +35,7 @@ public enum HDF5Error: Error, Equatable, Sendable, CustomStringConvertible {
     case .wrongType(let file, let path, let expected): "\(file): '\(path)' is not \(expected)"
     case .readFailed(let file, let path): "\(file): reading '\(path)' failed (truncated or corrupt data)"
     case .tooLarge(let file, let path, let dims): "\(file): '\(path)' has implausible extents \(dims)"
+    case .refused(let file, let path, let reason): "\(file): '\(path)' \(reason)"
     }
   }
 }

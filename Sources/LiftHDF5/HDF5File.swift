@@ -45,22 +45,14 @@ public final class HDF5File {
     guard let mapped = try? Data(contentsOf: url, options: .alwaysMapped) else {
       throw .unreadable(file: name, reason: "cannot read")
     }
-    let heaps = mapped.withUnsafeBytes { raw -> HDF5Error? in
-      do throws(HDF5Error) {
-        try HDF5File.checkGlobalHeaps(raw, name: name)
-        return nil
-      } catch {
-        return error
-      }
-    }
-    if let heaps { throw heaps }
+    let strings = try HDF5File.stringValidator(mapped, name: name)
     silenceHDF5Errors()
     let id = url.withUnsafeFileSystemRepresentation { path -> hid_t in
       guard let path else { return -1 }
       return H5Fopen(path, lift_h5f_acc_rdonly(), lift_h5p_default())
     }
     guard id >= 0 else { throw .openFailed(file: name) }
-    try self.init(handle: FileHandleBox(id: id, name: name))
+    try self.init(handle: FileHandleBox(id: id, name: name, strings: strings))
   }
 
   /// Opens an HDF5 image held in memory (for example a member of a zip archive) read-only.
@@ -70,24 +62,34 @@ public final class HDF5File {
   /// - Throws: ``HDF5Error/notHDF5(file:)`` without the signature, ``HDF5Error/openFailed(file:)``
   ///   when libhdf5 rejects the image.
   public convenience init(bytes: some Collection<UInt8>, name: String) throws(HDF5Error) {
-    let opened =
-      bytes.withContiguousStorageIfAvailable { HDF5File.openImage($0, name: name) }
-      ?? Array(bytes).withUnsafeBufferPointer { HDF5File.openImage($0, name: name) }
-    try self.init(handle: FileHandleBox(id: try opened.get(), name: name))
+    let data = (bytes as? Data) ?? Data(bytes)
+    let strings = try HDF5File.stringValidator(data, name: name)
+    let opened = data.withUnsafeBytes { HDF5File.openImage($0.bindMemory(to: UInt8.self), name: name) }
+    try self.init(handle: FileHandleBox(id: try opened.get(), name: name, strings: strings))
+  }
+
+  /// Checks the superblock of `bytes` (the whole file) and prepares the checks of
+  /// variable-length strings (``StringHeapValidator``).
+  private static func stringValidator(_ bytes: Data, name: String) throws(HDF5Error) -> StringHeapValidator {
+    let found = bytes.withUnsafeBytes { raw -> Result<StringHeapValidator, HDF5Error> in
+      let buffer = raw.bindMemory(to: UInt8.self)
+      guard let offset = signatureOffset(in: buffer) else { return .failure(.notHDF5(file: name)) }
+      do throws(HDF5Error) {
+        let sizes = try checkSuperblock(
+          Array(buffer[offset..<min(buffer.count, offset + 64)]), fileSize: buffer.count, name: name)
+        return .success(
+          StringHeapValidator(bytes: bytes, base: offset, offsetSize: sizes.offsets, lengthSize: sizes.lengths, name: name))
+      } catch {
+        return .failure(error)
+      }
+    }
+    return try found.get()
   }
 
   private static func openImage(_ buffer: UnsafeBufferPointer<UInt8>, name: String) -> Result<
     hid_t, HDF5Error
   > {
-    guard let offset = signatureOffset(in: buffer), let base = buffer.baseAddress else {
-      return .failure(.notHDF5(file: name))
-    }
-    do {
-      try checkSuperblock(Array(buffer[offset..<min(buffer.count, offset + 64)]), fileSize: buffer.count, name: name)
-      try checkGlobalHeaps(UnsafeRawBufferPointer(buffer), name: name)
-    } catch {
-      return .failure(error)
-    }
+    guard let base = buffer.baseAddress else { return .failure(.notHDF5(file: name)) }
     silenceHDF5Errors()
     // Flags 0: read-only, and libhdf5 copies the image (it only reads from `base`). The
     // no-copy flags would save that copy but leak libhdf5's callback data in HDF5 1.10.
@@ -128,8 +130,12 @@ public final class HDF5File {
   /// is refused here.
   ///
   /// - Parameter superblock: the bytes from the signature on (at least 64 when the file has them).
+  /// - Returns: the sizes of addresses and lengths (2, 4 or 8 bytes).
   /// - Throws: ``HDF5Error/corrupt(file:reason:)``.
-  static func checkSuperblock(_ superblock: [UInt8], fileSize: Int, name: String) throws(HDF5Error) {
+  @discardableResult
+  static func checkSuperblock(_ superblock: [UInt8], fileSize: Int, name: String) throws(HDF5Error) -> (
+    offsets: Int, lengths: Int
+  ) {
     func field(_ at: Int, _ width: Int) -> UInt64? {
       guard at >= 0, at + width <= superblock.count else { return nil }
       var value: UInt64 = 0
@@ -139,19 +145,25 @@ public final class HDF5File {
     guard superblock.count > 9 else { throw .corrupt(file: name, reason: "truncated superblock") }
     let version = superblock[8]
     let offsets: Int
+    let lengths: Int
     let addresses: Int
     switch version {
     case 0, 1:
       offsets = superblock.count > 13 ? Int(superblock[13]) : 0
+      lengths = superblock.count > 14 ? Int(superblock[14]) : 0
       addresses = version == 0 ? 24 : 28
     case 2, 3:
       offsets = Int(superblock[9])
+      lengths = superblock.count > 10 ? Int(superblock[10]) : 0
       addresses = 12
     default:
       throw .corrupt(file: name, reason: "unknown superblock version \(version)")
     }
     guard [2, 4, 8].contains(offsets) else {
       throw .corrupt(file: name, reason: "superblock declares \(offsets)-byte addresses")
+    }
+    guard [2, 4, 8].contains(lengths) else {
+      throw .corrupt(file: name, reason: "superblock declares \(lengths)-byte lengths")
     }
     guard let base = field(addresses, offsets), let end = field(addresses + 2 * offsets, offsets) else {
       throw .corrupt(file: name, reason: "truncated superblock")
@@ -164,24 +176,21 @@ public final class HDF5File {
           ? "truncated: the superblock records \(end) bytes, the file has \(size)"
           : "the superblock records \(end) bytes but the file has \(size) (bytes added or shifted)")
     }
+    return (offsets, lengths)
   }
 
-  /// Checks every global heap collection (signature `GCOL`, version 1) in `bytes`: its size
-  /// must lie inside the file and its objects (16-byte headers, 8-byte aligned data) must tile
-  /// it. libhdf5 1.10 trusts these sizes when it reads variable-length strings (tf.keras'
-  /// `model_config`, `weight_names`): a damaged object size made `H5HG_read` memcpy past the
-  /// end of its buffer and crash, and a damaged free-space size made it read far before the
-  /// heap (both found by Fuzz/FuzzKerasFile).
+  /// Checks every global heap collection (signature `GCOL`, version 1) in `bytes`
+  /// (``parseCollection(_:at:name:)``), then every byte pattern that may be a
+  /// variable-length string naming one (``checkHeapReferences(_:collections:name:)``).
+  ///
+  /// A guess, not a parse: the raw data of a dataset can spell `GCOL`, and any 8 bytes equal
+  /// to a collection's address look like a reference, so valid files can be refused. Only the
+  /// fallback of ``StringHeapValidator`` when it cannot locate an attribute's message.
   ///
   /// - Complexity: one pass over the bytes.
   static func checkGlobalHeaps(_ bytes: UnsafeRawBufferPointer, name: String) throws(HDF5Error) {
     let count = bytes.count
     guard count >= 16 else { return }
-    func u64(_ at: Int) -> UInt64 {
-      var v: UInt64 = 0
-      for i in 0..<8 { v |= UInt64(bytes[at + i]) << (8 * UInt64(i)) }
-      return v
-    }
     // Collections found: address → (size, object sizes by index).
     var collections: [(address: UInt64, size: Int, objects: [Int: UInt64])] = []
     var i = 0
@@ -191,38 +200,62 @@ public final class HDF5File {
         i += 1
         continue
       }
-      let size = u64(i + 8)
-      guard size >= 16, size <= UInt64(count - i) else {
-        throw .corrupt(file: name, reason: "global heap at byte \(i) declares \(size) bytes past the end of the file")
-      }
-      let end = i + Int(size)
-      var objects: [Int: UInt64] = [:]
-      var p = i + 16
-      while p + 16 <= end {
-        let index = Int(bytes[p]) | Int(bytes[p + 1]) << 8
-        let objectSize = u64(p + 8)
-        if index == 0 {
-          // Free space. libhdf5 steps over it by its size field alone (header included, not
-          // aligned) and goes on parsing: a size past the collection made its pointer wrap
-          // and read 4 GiB before the heap (SEGV, Fuzz/FuzzKerasFile), a size below one
-          // header would make it loop. Writers give it exactly the rest of the collection.
-          guard objectSize >= 16, objectSize <= UInt64(end - p) else {
-            throw .corrupt(file: name, reason: "global heap at byte \(i): free space declares \(objectSize) bytes, \(end - p) remain")
-          }
-          p += Int(objectSize)
-          continue
-        }
-        let padded = (objectSize &+ 7) & ~7
-        guard objectSize <= UInt64(end - p - 16), padded <= UInt64(end - p - 16) else {
-          throw .corrupt(file: name, reason: "global heap at byte \(i): object \(index) declares \(objectSize) bytes past the collection")
-        }
-        objects[index] = objectSize
-        p += 16 + Int(padded)
-      }
+      let objects = try parseCollection(bytes, at: i, name: name)
+      var size: UInt64 = 0
+      for k in 0..<8 { size |= UInt64(bytes[i + 8 + k]) << (8 * UInt64(k)) }
       collections.append((UInt64(i), Int(size), objects))
       i += 4
     }
     try checkHeapReferences(bytes, collections: collections, name: name)
+  }
+
+  /// Parses the global heap collection whose signature `GCOL` (version 1) is at byte `i`:
+  /// its size must lie inside the file and its objects (16-byte headers `index (u16),
+  /// reference count (u16), reserved (4), size (u64)`, data padded to 8 bytes) and its free
+  /// space (index 0) must tile it. libhdf5 1.10 trusts these sizes when it reads
+  /// variable-length strings (tf.keras' `model_config`, `weight_names`): a damaged object
+  /// size made `H5HG_read` memcpy past the end of its buffer and crash, and a damaged
+  /// free-space size made it read far before the heap or loop (Fuzz/FuzzKerasFile).
+  ///
+  /// - Returns: object index → object size.
+  static func parseCollection(_ bytes: UnsafeRawBufferPointer, at i: Int, name: String) throws(HDF5Error)
+    -> [Int: UInt64]
+  {
+    let count = bytes.count
+    func u64(_ at: Int) -> UInt64 {
+      var v: UInt64 = 0
+      for k in 0..<8 { v |= UInt64(bytes[at + k]) << (8 * UInt64(k)) }
+      return v
+    }
+    let size = u64(i + 8)
+    guard size >= 16, size <= UInt64(count - i) else {
+      throw .corrupt(file: name, reason: "global heap at byte \(i) declares \(size) bytes past the end of the file")
+    }
+    let end = i + Int(size)
+    var objects: [Int: UInt64] = [:]
+    var p = i + 16
+    while p + 16 <= end {
+      let index = Int(bytes[p]) | Int(bytes[p + 1]) << 8
+      let objectSize = u64(p + 8)
+      if index == 0 {
+        // Free space. libhdf5 steps over it by its size field alone (header included, not
+        // aligned) and goes on parsing: a size past the collection made its pointer wrap
+        // and read 4 GiB before the heap (SEGV, Fuzz/FuzzKerasFile), a size below one
+        // header would make it loop. Writers give it exactly the rest of the collection.
+        guard objectSize >= 16, objectSize <= UInt64(end - p) else {
+          throw .corrupt(file: name, reason: "global heap at byte \(i): free space declares \(objectSize) bytes, \(end - p) remain")
+        }
+        p += Int(objectSize)
+        continue
+      }
+      let padded = (objectSize &+ 7) & ~7
+      guard objectSize <= UInt64(end - p - 16), padded <= UInt64(end - p - 16) else {
+        throw .corrupt(file: name, reason: "global heap at byte \(i): object \(index) declares \(objectSize) bytes past the collection")
+      }
+      objects[index] = objectSize
+      p += 16 + Int(padded)
+    }
+    return objects
   }
 
   /// Checks the variable-length string elements that point into the global heaps. On disk an
@@ -276,7 +309,8 @@ public final class HDF5File {
         throw .unreadable(file: name, reason: "read failed")
       }
       if [UInt8](head.prefix(signature.count)) == signature {
-        return try checkSuperblock([UInt8](head), fileSize: Int(size), name: name)
+        try checkSuperblock([UInt8](head), fileSize: Int(size), name: name)
+        return
       }
       offset = offset == 0 ? 512 : offset * 2
     }
@@ -309,10 +343,15 @@ public final class HDF5File {
 final class FileHandleBox {
   let id: hid_t
   let name: String
+  /// Checks variable-length strings before libhdf5 reads them.
+  let strings: StringHeapValidator
+  /// Bytes of the datasets read so far (``HDF5Dataset/readFloats(maximumElements:)``).
+  var declaredBytes = 0
 
-  init(id: hid_t, name: String) {
+  init(id: hid_t, name: String, strings: StringHeapValidator) {
     self.id = id
     self.name = name
+    self.strings = strings
   }
 
   deinit { H5Fclose(id) }

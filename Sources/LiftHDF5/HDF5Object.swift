@@ -80,6 +80,8 @@ public class HDF5Object {
     }
 
     if isVariable {
+      // libhdf5 dereferences each element's global heap ID unchecked: check them first.
+      try file.strings.checkAttribute(name, elements: n)
       guard H5Tset_size(memtype, lift_h5t_variable()) >= 0 else {
         throw .readFailed(file: file.name, path: where_)
       }
@@ -175,21 +177,61 @@ public final class HDF5Group: HDF5Object {
   }
 
   /// Whether a link exists at the relative `path` (`a/b/c`), checked component by component.
+  /// A link that is not a hard link (external, soft, user-defined) counts as existing and is
+  /// not followed: opening the path then throws ``HDF5Error/refused(file:path:reason:)``.
   public func contains(_ path: String) -> Bool {
+    walk(path).exists
+  }
+
+  /// Walks `path` one component at a time without following anything but hard links: an
+  /// external link would make libhdf5 open another file (any path on the machine), and a soft
+  /// link may lead to one. `link` is the first link that is not a hard link, with its type
+  /// (`H5L_TYPE_SOFT` 1, `H5L_TYPE_EXTERNAL` 64, user-defined ≥ 65).
+  func walk(_ path: String) -> (exists: Bool, link: (path: String, type: Int32)?) {
     silenceHDF5Errors()
     let components = path.split(separator: "/", omittingEmptySubsequences: true)
-    guard !components.isEmpty else { return false }
+    guard !components.isEmpty else { return (false, nil) }
     var prefix = ""
     for component in components {
       prefix += prefix.isEmpty ? String(component) : "/" + component
-      guard H5Lexists(id, prefix, lift_h5p_default()) > 0 else { return false }
+      // H5Lexists traverses the components before the last one: all checked to be hard links.
+      guard H5Lexists(id, prefix, lift_h5p_default()) > 0 else { return (false, nil) }
+      let type = lift_h5l_type(id, prefix)
+      if type != 0 { return (true, (prefix, type)) }
     }
-    return true
+    return (true, nil)
   }
 
-  /// Whether the object at the relative `path` exists and is a group.
+  /// The refusal of the link at the relative `path` of type `type`, naming its target.
+  func refusal(link path: String, type: Int32) -> HDF5Error {
+    let reason: String
+    switch type {
+    case 64:
+      // The value of an external link: flags (1 byte), file name, NUL, object path, NUL.
+      var target = "another file"
+      let size = lift_h5l_value_size(id, path)
+      if size > 0, size < 1 << 16 {
+        var value = [UInt8](repeating: 0, count: size)
+        if H5Lget_val(id, path, &value, value.count, lift_h5p_default()) >= 0 {
+          let parts = value.dropFirst().split(separator: 0, omittingEmptySubsequences: false)
+          if parts.count >= 2 {
+            target = "'\(String(decoding: parts[0], as: UTF8.self))' (object '\(String(decoding: parts[1], as: UTF8.self))')"
+          }
+        }
+      }
+      reason = "is an external link to \(target); data outside the file is not read"
+    case 1: reason = "is a soft link; only hard links are followed"
+    default: reason = "is a user-defined link (type \(type)); only hard links are followed"
+    }
+    return .refused(file: file.name, path: child(path), reason: reason)
+  }
+
+  /// Whether the object at the relative `path` exists and is a group (true as well for a link
+  /// that is not followed, so that opening it reports the refusal).
   public func containsGroup(_ path: String) -> Bool {
-    guard contains(path) else { return false }
+    let walked = walk(path)
+    guard walked.exists else { return false }
+    if walked.link != nil { return true }
     let object = H5Oopen(id, path, lift_h5p_default())
     guard object >= 0 else { return false }
     defer { H5Oclose(object) }
@@ -210,7 +252,9 @@ public final class HDF5Group: HDF5Object {
   }
 
   private func openObject(_ path: String, type: H5I_type_t, expected: String) throws(HDF5Error) -> hid_t {
-    guard contains(path) else { throw .missing(file: file.name, path: child(path)) }
+    let walked = walk(path)
+    guard walked.exists else { throw .missing(file: file.name, path: child(path)) }
+    if let link = walked.link { throw refusal(link: link.path, type: link.type) }
     let object = H5Oopen(id, path, lift_h5p_default())
     guard object >= 0 else { throw .readFailed(file: file.name, path: child(path)) }
     guard H5Iget_type(object) == type else {
@@ -257,13 +301,75 @@ public final class HDF5Dataset: HDF5Object {
     }
     self.shape = dims.map { Int($0) }
     self.count = count
+    // Data stored outside the file is refused before anything is read: external raw-data
+    // storage (H5Pset_external, any path on the machine) and virtual datasets (mapped from
+    // other files).
+    let dcpl = H5Dget_create_plist(id)
+    guard dcpl >= 0 else {
+      H5Oclose(id)
+      throw .readFailed(file: file.name, path: path)
+    }
+    defer { H5Pclose(dcpl) }
+    var refusal: String?
+    if H5Pget_layout(dcpl) == H5D_VIRTUAL {
+      refusal = "is a virtual dataset (its data comes from other files); data outside the file is not read"
+    } else if H5Pget_external_count(dcpl) != 0 {
+      var name = [CChar](repeating: 0, count: 4096)
+      var offset = off_t()
+      var size = hsize_t()
+      let target =
+        H5Pget_external(dcpl, 0, name.count, &name, &offset, &size) >= 0
+        ? "'\(String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))'" : "another file"
+      refusal = "stores its data in the external file \(target); data outside the file is not read"
+    }
+    if let refusal {
+      H5Oclose(id)
+      throw .refused(file: file.name, path: path, reason: refusal)
+    }
     super.init(id: id, file: file, path: path)
   }
 
+  /// Bytes a dataset may declare beyond what it stores: a legitimately compressed dataset
+  /// holds fewer bytes than it declares, so the bound is a ratio (deflate, the common filter,
+  /// cannot exceed about 1032:1) above an absolute allowance that is cheap whatever the file.
+  public static let expansionRatio = 1024
+  /// Declared bytes always allowed (64 MiB), per dataset and per file.
+  public static let allowance = 64 << 20
+
   /// Reads every element converted to `Float`, in row-major order. Floating-point datasets of
   /// any width (float16, float32, float64) and integer datasets are accepted; libhdf5 converts.
-  public func readFloats() throws(HDF5Error) -> [Float] {
+  ///
+  /// Before anything is allocated, the declared size is checked: at most `maximumElements`
+  /// elements; at most ``allowance`` bytes or ``expansionRatio`` times the bytes the dataset
+  /// stores (an unallocated chunked dataset stores none and reads as its fill value); and
+  /// all datasets read from one file together at most ``allowance`` +
+  /// ``expansionRatio`` × the file's size. (A 0.5 MB file declaring 8 GB kernels is refused;
+  /// a real model file declares about its own size, twice for float16 weights.)
+  ///
+  /// - Throws: ``HDF5Error/refused(file:path:reason:)`` when a bound is exceeded,
+  ///   ``HDF5Error/wrongType(file:path:expected:)`` for non-numeric data,
+  ///   ``HDF5Error/readFailed(file:path:)``.
+  public func readFloats(maximumElements: Int = 1 << 31) throws(HDF5Error) -> [Float] {
     silenceHDF5Errors()
+    guard count <= maximumElements else {
+      throw .refused(file: file.name, path: path, reason: "declares \(count) elements, more than the limit \(maximumElements)")
+    }
+    let declared = count * MemoryLayout<Float>.size
+    let stored = Int(clamping: H5Dget_storage_size(id))
+    guard declared <= Self.allowance || declared / Self.expansionRatio <= stored else {
+      throw .refused(
+        file: file.name, path: path,
+        reason: "declares \(declared) bytes but stores \(stored) (unallocated or implausibly compressed data)")
+    }
+    var fileSize: hsize_t = 0
+    H5Fget_filesize(file.id, &fileSize)
+    let budget = Self.allowance + Self.expansionRatio * Int(clamping: fileSize)
+    guard file.declaredBytes + declared <= budget else {
+      throw .refused(
+        file: file.name, path: path,
+        reason: "brings the data read to \(file.declaredBytes + declared) bytes, more than \(budget) for a file of \(fileSize) bytes")
+    }
+    file.declaredBytes += declared
     let ftype = H5Dget_type(id)
     guard ftype >= 0 else { throw .readFailed(file: file.name, path: path) }
     defer { H5Tclose(ftype) }

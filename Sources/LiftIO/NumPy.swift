@@ -165,7 +165,8 @@ public enum NumPy {
 
   /// Writes arrays to an `.npz` archive (stored members `NAME.npy`, float32), atomically.
   ///
-  /// `np.load` reads the result; names keep their order.
+  /// `np.load` reads the result; names keep their order. Names are made safe member names
+  /// first (``memberNames(_:file:)``: `conv1/preact` is stored as `conv1_preact`).
   ///
   /// - Throws: ``NumpyIOError/invalidArrayName(file:name:reason:)`` for an empty or repeated
   ///   name, ``NumpyIOError/writeFailed(file:reason:)`` on I/O errors (nothing is left behind).
@@ -188,7 +189,7 @@ public enum NumPy {
     let writer = try AtomicFileWriter(destination: url)
     do throws(NumpyIOError) {
       var zip = ZipWriter(writer)
-      for (arrayName, tensor) in arrays {
+      for (arrayName, tensor) in Swift.zip(try memberNames(arrays.map(\.name), file: name), arrays.map(\.tensor)) {
         let header = NpyHeader.encode(shape: tensor.shape)
         // The CRC-32 first (one read of the data), then the bytes: written once, in order.
         var crc = header.withUnsafeBytes { crc32(0, $0) }
@@ -211,6 +212,36 @@ public enum NumPy {
       writer.abort()
       throw error
     }
+  }
+
+  /// The `.npz` member names (without `.npy`) under which arrays called `names` are stored:
+  /// each `/`, `\`, NUL and other control character (U+0000–U+001F, U+007F) becomes `_`, and
+  /// leading dots are removed (a name left empty becomes `_`). Model layer and tensor names
+  /// (`conv1/preact`, ONNX `input.1`, or a crafted `../../x` or `/etc/x`) thus never make a
+  /// member that an unzip tool would place outside its directory or hide.
+  ///
+  /// - Throws: ``NumpyIOError/invalidArrayName(file:name:reason:)`` when two names become the
+  ///   same member (`a/b` and `a_b`).
+  public static func memberNames(_ names: [String], file: String) throws(NumpyIOError) -> [String] {
+    var result: [String] = []
+    var owner: [String: String] = [:]
+    for original in names {
+      var scalars = String.UnicodeScalarView()
+      for u in original.unicodeScalars {
+        let unsafe = u == "/" || u == "\\" || u.value < 0x20 || u.value == 0x7F
+        scalars.append(unsafe ? "_" : u)
+      }
+      var member = String(scalars)
+      while member.hasPrefix(".") { member.removeFirst() }
+      if member.isEmpty { member = "_" }
+      if let other = owner[member], other != original {
+        throw .invalidArrayName(
+          file: file, name: original, reason: "would be stored as member '\(member).npy' like '\(other)'")
+      }
+      owner[member] = original
+      result.append(member)
+    }
+    return result
   }
 
   /// Calls `body` with the tensor's scalars as little-endian float32 bytes, in order, in

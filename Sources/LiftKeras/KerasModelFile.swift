@@ -83,7 +83,7 @@ private func loadKerasHDF5(url: URL, file: String) throws(KerasImportError) -> G
   do {
     text = try root.stringAttribute("model_config")
   } catch {
-    throw .corrupt(file: file, reason: error.description)
+    throw KerasImportError(error, file: file)
   }
   guard let json = JSONValue.parse(Data(text.utf8)) else {
     throw .invalidConfig(file: file, reason: "model_config is not valid JSON")
@@ -93,7 +93,7 @@ private func loadKerasHDF5(url: URL, file: String) throws(KerasImportError) -> G
   do {
     weights = root.containsGroup("model_weights") ? try root.group("model_weights") : root
   } catch {
-    throw .corrupt(file: file, reason: error.description)
+    throw KerasImportError(error, file: file)
   }
   return try buildGraph(spec, store: LegacyH5WeightStore(group: weights, file: file), file: file)
 }
@@ -123,7 +123,7 @@ private func loadKerasArchive(url: URL, file: String) throws(KerasImportError) -
     do {
       weights = try HDF5File(bytes: bytes, name: "\(file)/model.weights.h5")
     } catch {
-      throw .corrupt(file: file, reason: error.description)
+      throw KerasImportError(error, file: file)
     }
   }
   let store = try Keras3WeightStore(file: file, hdf5: weights, model: spec)

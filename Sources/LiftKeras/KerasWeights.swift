@@ -1,5 +1,6 @@
 import Foundation
 import LiftHDF5
+import LiftNN
 import LiftTensor
 
 /// Where a layer's weights come from.
@@ -13,10 +14,23 @@ protocol WeightStore {
 
 func readTensor(_ dataset: HDF5Dataset, file: String) throws(KerasImportError) -> Tensor {
   do {
-    let values = try dataset.readFloats()
+    let values = try dataset.readFloats(maximumElements: TensorLimits.maximumElements)
     return Tensor(shape: Shape(dataset.shape), scalars: values)
   } catch {
-    throw .corrupt(file: file, reason: error.description)
+    throw KerasImportError(error, file: file)
+  }
+}
+
+extension KerasImportError {
+  /// The import error for a failure of the HDF5 layer: data refused before reading (outside
+  /// the file, implausible sizes) is ``unsupportedModel(file:reason:)`` naming the dataset or
+  /// link; everything else is a damaged file.
+  init(_ error: HDF5Error, file: String) {
+    if case .refused(_, let path, let reason) = error {
+      self = .unsupportedModel(file: file, reason: "'\(path)' \(reason)")
+    } else {
+      self = .corrupt(file: file, reason: error.description)
+    }
   }
 }
 
@@ -54,7 +68,7 @@ struct LegacyH5WeightStore: WeightStore {
       names =
         layerGroup.hasAttribute("weight_names") ? try layerGroup.stringArrayAttribute("weight_names") : []
     } catch {
-      throw .corrupt(file: file, reason: error.description)
+      throw KerasImportError(error, file: file)
     }
     if key.count > 1 {
       names = names.filter { name in
@@ -68,6 +82,7 @@ struct LegacyH5WeightStore: WeightStore {
       do {
         dataset = try layerGroup.dataset(name)
       } catch {
+        if case .refused = error { throw KerasImportError(error, file: file) }
         throw .missingWeight(file: file, layer: layer.name, weight: name)
       }
       tensors.append((shortWeightName(name), try readTensor(dataset, file: file)))
@@ -159,7 +174,7 @@ struct Keras3WeightStore: WeightStore {
           if let path = byName[layer.name], !path.isEmpty { paths[scope + [layer.name]] = path }
         }
       } catch {
-        throw .corrupt(file: file, reason: error.description)
+        throw KerasImportError(error, file: file)
       }
     }
     for layer in model.layers {
@@ -187,7 +202,7 @@ struct Keras3WeightStore: WeightStore {
         datasets.append(try vars.dataset(String(i)))
       }
     } catch {
-      throw .corrupt(file: file, reason: error.description)
+      throw KerasImportError(error, file: file)
     }
     var tensors = [(String, Tensor)]()
     for (i, dataset) in datasets.enumerated() {

@@ -56,9 +56,11 @@ extension Model {
   /// - Parameters:
   ///   - inputs: one `[N, …]` tensor per model input, in input order.
   ///   - layers: the nodes to output (see ``node(named:role:)``); `nil` for the model outputs.
-  ///   - batchSize: examples per forward pass (memory only, never results).
+  ///   - batchSize: examples per forward pass (memory only, never results); lowered to what
+  ///     fits the memory budget (``predictionBatchSize(inputShapes:layers:requested:)``).
   /// - Returns: one `[N, …]` tensor per layer.
-  /// - Throws: ``LiftKitError/explain(_:)`` wrapping the shape error of inputs that do not fit.
+  /// - Throws: ``LiftKitError/explain(_:)`` wrapping the shape error of inputs that do not fit,
+  ///   or the memory-budget error when one example or the outputs cannot fit.
   public func predict(inputs: [Tensor], layers: [NodeID]? = nil, batchSize: Int = 64)
     throws(LiftKitError) -> [Tensor]
   {
@@ -69,6 +71,7 @@ extension Model {
     guard inputs.allSatisfy({ $0.rank >= 1 }) else {
       throw .explain(.inputs("every input needs a batch axis"))
     }
+    let batchSize = try predictionBatchSize(inputShapes: inputs.map(\.shape), layers: outputs, requested: batchSize)
     let n = inputs.first.map { $0.shape[0] } ?? 0
     var parts = [[Tensor]](repeating: [], count: outputs.count)
     var start = 0
@@ -88,6 +91,35 @@ extension Model {
 }
 
 extension Model {
+  /// Examples per forward pass of ``predict(inputs:layers:batchSize:)`` for inputs of
+  /// `inputShapes` (full shapes `[N, …]`): `requested`, lowered so that the activations of
+  /// one pass (every node `layers` depend on, `4 · Σ elements` per example — the executor
+  /// keeps them all until the pass ends) fit the memory budget (``MemoryBudget``). The
+  /// outputs of all N examples, held whole, must fit the budget too. Only shapes are read.
+  ///
+  /// - Throws: ``LiftKitError/explain(_:)`` with the memory-budget error (naming the largest
+  ///   layer and its shape) when one example or the outputs do not fit, or a shape error.
+  public func predictionBatchSize(inputShapes: [Shape], layers: [NodeID]? = nil, requested: Int) throws(LiftKitError)
+    -> Int
+  {
+    let outputs = layers ?? graph.outputs
+    do throws(GraphError) {
+      let batch = try graph.examplesPerForwardPass(
+        inputShapes: inputShapes, computing: Set(outputs), requested: max(1, requested))
+      // The results of every example, concatenated at the end (the parts and the whole).
+      let shapes = try graph.inferShapes(inputShapes: inputShapes)
+      let footprint = graph.activationFootprint(shapes: shapes, nodes: Set(outputs))
+      let n = inputShapes.first.map { $0.rank > 0 ? $0[0] : 1 } ?? 0
+      let total = ActivationFootprint.saturatingProduct(2 * n, footprint.bytesPerExample)
+      guard total <= MemoryBudget.bytes else {
+        throw footprint.exceeding(MemoryBudget.bytes, needed: total, what: "the outputs of \(n) examples", in: graph)
+      }
+      return batch
+    } catch {
+      throw .explain(.graph(error))
+    }
+  }
+
   /// A batch size (example–reference pairs per forward/backward batch) suited to this
   /// model's activation sizes: 16 when some layer's output holds at least 128 KiB per example
   /// (1000-bp sequence CNNs such as Basset or BPNet), 64 otherwise.

@@ -28,6 +28,8 @@ public enum ModelError: Error, CustomStringConvertible {
   case keras(KerasImportError)
   /// The ONNX importer rejected the file.
   case onnx(file: String, message: String)
+  /// The model holds a NaN or infinite weight (the error names the layer and index).
+  case nonFiniteWeight(file: String, GraphError)
 
   /// One line naming the file and the problem.
   public var description: String {
@@ -37,6 +39,7 @@ public enum ModelError: Error, CustomStringConvertible {
       return "\(f): not a model file (expected Keras .h5 / .keras or ONNX .onnx)"
     case .keras(let e): return e.description
     case .onnx(_, let m): return m
+    case .nonFiniteWeight(let f, let e): return "\(f): \(e.description)"
     }
   }
 }
@@ -85,10 +88,13 @@ public struct Model: Sendable {
     if !(head.starts(with: hdf5) || isZip), let onnx = Model.onnxLoader {
       do {
         graph = try onnx(url)
+        try Model.checkWeights(graph, file: file)
         format = .onnx
         self.url = url
         return
       } catch {
+        // A model ONNX did read is reported as such, whatever its name.
+        if case .nonFiniteWeight = error { throw error }
         if !kerasExtension { throw error }
       }
     }
@@ -98,11 +104,18 @@ public struct Model: Sendable {
       } catch {
         throw .keras(error)
       }
+      try Model.checkWeights(graph, file: file)
       format = isZip ? .kerasArchive : .kerasHDF5
       self.url = url
       return
     }
     throw .unrecognized(file: file)
+  }
+
+  /// Refuses a graph with a NaN or infinite parameter (``LiftNN/Graph/checkFiniteParameters()``),
+  /// for every format: such a model gives NaN scores.
+  static func checkWeights(_ graph: Graph, file: String) throws(ModelError) {
+    do { try graph.checkFiniteParameters() } catch { throw .nonFiniteWeight(file: file, error) }
   }
 
   /// The ONNX importer (LiftONNX); its errors keep their one-line descriptions.

@@ -102,6 +102,13 @@ public struct ModelExplainer: Sendable {
     }
     // Built here so unusable targets, layers and rules are reported now.
     do { engine = try Explainer(graph: model.graph, options: o) } catch { throw .explain(error) }
+    // A model one example of which cannot fit the memory budget is refused now, when its
+    // input shapes are declared (otherwise by `explain`, before anything is propagated).
+    if let shapes = ModelExplainer.declaredInputShapes(model.graph) {
+      do { _ = try engine.batchPlan(inputShapes: shapes, referencesPerExample: 1, sharedReferenceRows: 0) } catch {
+        throw .explain(error)
+      }
+    }
     self.model = model
     self.method = method
     self.options = options
@@ -112,6 +119,12 @@ public struct ModelExplainer: Sendable {
 
   /// The target's size per example from the declared input shapes, when they are all known.
   static func declaredSize(of target: NodeID, in graph: Graph) -> Int? {
+    guard let shapes = declaredInputShapes(graph) else { return nil }
+    return (try? graph.inferShapes(inputShapes: shapes))?[target.rawValue].dropFirst.scalarCount
+  }
+
+  /// `[1, …]` shapes of the inputs as declared, when every extent is known.
+  static func declaredInputShapes(_ graph: Graph) -> [Shape]? {
     var shapes: [Shape] = []
     for id in graph.inputs {
       guard case .input(let declared) = graph[id].op else { return nil }
@@ -119,13 +132,47 @@ public struct ModelExplainer: Sendable {
       guard dims.count == declared.count else { return nil }
       shapes.append(Shape([1] + dims))
     }
-    return (try? graph.inferShapes(inputShapes: shapes))?[target.rawValue].dropFirst.scalarCount
+    return shapes
+  }
+
+  /// How ``explain(inputs:references:progress:)`` will batch inputs of `inputShapes` with
+  /// `references` under the memory budget (``MemoryBudget``): examples per batch, and those
+  /// ``AttributionOptions/batchSize`` asked for (see
+  /// ``LiftAttribution/Explainer/batchPlan(inputShapes:referencesPerExample:sharedReferenceRows:budget:)``
+  /// for the memory model). Only shapes are read; nothing is allocated.
+  ///
+  /// - Throws: ``LiftKitError/explain(_:)`` when one example (with its references) does not
+  ///   fit the budget (the message names the largest layer and its shape), or for shapes that
+  ///   do not fit the model.
+  public func batchPlan(inputShapes: [Shape], references: ReferenceSet = .zeros) throws(LiftKitError) -> BatchPlan {
+    let (m, r) = references.rowCounts(inputShapes: inputShapes)
+    return try batchPlan(inputShapes: inputShapes, referencesPerExample: m, sharedReferenceRows: r)
+  }
+
+  /// ``batchPlan(inputShapes:references:)`` for references given by their counts: `m` per
+  /// example, `r` rows shared by every example (1 for zeros or one shared reference, M for a
+  /// background, 0 for per-example references).
+  public func batchPlan(inputShapes: [Shape], referencesPerExample m: Int, sharedReferenceRows r: Int)
+    throws(LiftKitError) -> BatchPlan
+  {
+    var tasks: Int? = nil
+    if case .all = options.tasks {
+      do {
+        tasks = try model.graph.inferShapes(inputShapes: inputShapes)[engine.target.rawValue].dropFirst.scalarCount
+      } catch { throw .explain(.graph(error)) }
+    }
+    do {
+      return try engine.batchPlan(inputShapes: inputShapes, referencesPerExample: m, sharedReferenceRows: r, tasks: tasks)
+    } catch {
+      throw .explain(error)
+    }
   }
 
   /// Explains `inputs` against `references`.
   ///
   /// Examples are processed in batches of ``AttributionOptions/batchSize`` (never changing a
-  /// result); `progress` is called after each batch with the number of examples done.
+  /// result), fewer when the memory budget requires (``batchPlan(inputShapes:references:)``);
+  /// `progress` is called after each batch with the number of examples done.
   ///
   /// - Parameters:
   ///   - inputs: one `[N, …]` float32 tensor per model input, in ``Model/inputNames`` order.

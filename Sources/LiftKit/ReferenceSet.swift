@@ -77,3 +77,47 @@ public enum ReferenceSet: Sendable {
     }
   }
 }
+
+extension ReferenceSet {
+  /// References per example (M) and reference rows shared by every example (propagated once:
+  /// 1 for zeros or one shared reference, M for a background, 0 for per-example references),
+  /// for inputs of `inputShapes`; read from the shapes only (shuffles are not drawn). What
+  /// the memory plan (``ModelExplainer/batchPlan(inputShapes:references:)``) needs.
+  func rowCounts(inputShapes: [Shape]) -> (perExample: Int, shared: Int) {
+    // Per input: (M it carries or nil for one reference, shared by every example?), as
+    // ReferencePlan reads the forms.
+    func count(_ form: InputReference) -> (m: Int?, shared: Bool) {
+      switch form {
+      case .shared: return (nil, true)
+      case .perExample: return (nil, false)
+      case .multiple(let r): return (r.rank > 1 ? r.shape[1] : 1, false)
+      case .background(let r): return (r.rank > 0 ? r.shape[0] : 1, true)
+      }
+    }
+    var forms: [(m: Int?, shared: Bool)]
+    switch self {
+    case .zeros: forms = [(nil, true)]
+    case .shuffles(let n, _): forms = [(n, false)]
+    case .background(let ts): forms = ts.map { count(.background($0)) }
+    case .arrays(let ts):
+      forms = zip(ts, inputShapes).map { r, x in
+        switch r.rank - x.rank {
+        case -1: return (nil, true)
+        case 1: return count(.multiple(r))
+        default: return (nil, false)
+        }
+      }
+    case .explicit(let refs):
+      switch refs {
+      case .zeros: forms = [(nil, true)]
+      case .shared(let ts): forms = ts.map { count(.shared($0)) }
+      case .perExample(let ts): forms = ts.map { count(.perExample($0)) }
+      case .multiple(let ts): forms = ts.map { count(.multiple($0)) }
+      case .background(let ts): forms = ts.map { count(.background($0)) }
+      case .perInput(let fs): forms = fs.map(count)
+      }
+    }
+    let m = max(forms.compactMap(\.m).first ?? 1, 1)
+    return (m, forms.allSatisfy(\.shared) ? m : 0)
+  }
+}

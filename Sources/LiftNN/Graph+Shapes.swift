@@ -20,25 +20,42 @@ extension Graph {
           s.rank == declared.count + 1
           && zip(declared, s.dimensions.dropFirst()).allSatisfy { d, e in d == nil || d == e }
         guard ok else { throw .inputShape(input: node.name, expected: declared, found: s.dimensions) }
+        // A declared input of [N, 2³¹, 2³¹, 2³¹] must not reach a reshape or a count.
+        try Graph.checkCounts(s, node: node, operands: [])
         shapes.append(s)
       } else {
         let operands = node.inputs.map { shapes[$0.rawValue] }
-        let shape = try Graph.outputShape(node, inputs: operands)
-        // An imported file can declare extents (Reshape targets, Expand, Tile…) whose product
-        // overflows Int; Shape.scalarCount would then trap later (found by Fuzz/FuzzONNX).
-        guard Shape.checkedCount(shape.dimensions) != nil else {
-          throw .invalidShapes(
-            node: node.name, op: node.op.kindName, shapes: operands.map(\.dimensions),
-            reason: "output shape \(shape.dimensions) has more elements than fit in memory")
-        }
-        shapes.append(shape)
+        shapes.append(try Graph.outputShape(node, inputs: operands))
       }
     }
     return shapes
   }
 
-  /// The full output shape of `node` for operands of shapes `inputs`.
+  /// The full output shape of `node` for operands of shapes `inputs`, with its element count
+  /// checked (``checkCounts(_:node:operands:)``): importers call this for every node they
+  /// add, so no later count can overflow.
   public static func outputShape(_ node: Node, inputs s: [Shape]) throws(GraphError) -> Shape {
+    let shape = try uncheckedOutputShape(node, inputs: s)
+    try checkCounts(shape, node: node, operands: s)
+    return shape
+  }
+
+  /// Throws unless every extent of `shape` is non-negative, its element count fits `Int` and
+  /// one example (the batch axis dropped) has at most ``TensorLimits/maximumElements``: an
+  /// imported file can declare extents (Reshape targets, pads, Expand, Tile…) whose product
+  /// overflows (found by Fuzz/FuzzONNX) or that no memory holds. Per-example memory against
+  /// the budget is checked separately (``activationFootprint(shapes:nodes:)``).
+  static func checkCounts(_ shape: Shape, node: Node, operands: [Shape]) throws(GraphError) {
+    let example = Array(shape.dimensions.dropFirst())
+    guard Shape.checkedCount(shape.dimensions) != nil, TensorLimits.checkedElements(example) != nil else {
+      throw .invalidShapes(
+        node: node.name, op: node.op.kindName, shapes: operands.map(\.dimensions),
+        reason: "output shape \(shape.dimensions) has more elements than fit in memory (over \(TensorLimits.maximumElements) per example, or a count that overflows)")
+    }
+  }
+
+  /// ``outputShape(node:inputs:)`` before the count check.
+  static func uncheckedOutputShape(_ node: Node, inputs s: [Shape]) throws(GraphError) -> Shape {
     func fail(_ reason: String) -> GraphError {
       .invalidShapes(node: node.name, op: node.op.kindName, shapes: s.map(\.dimensions), reason: reason)
     }
@@ -71,7 +88,7 @@ extension Graph {
       if let b, b.shape != [cout] { throw fail("bias shape \(b.shape) does not match \(cout) filters") }
       let spatial = Array(x.dimensions[1...d])
       guard let out = p.geometry(kernel: Array(w.shape.dimensions[0..<d])).outputSpatial(input: spatial)
-      else { throw fail("the kernel does not fit the input") }
+      else { throw fail("the kernel does not fit the input (or its padding, stride or dilation overflows)") }
       return Shape([x[0]] + out + [cout])
     case .affine(let scale, let offset):
       let x = try one()
@@ -95,7 +112,7 @@ extension Graph {
       let d = p.size.count
       guard d == 1 || d == 2, x.rank == d + 2 else { throw fail("needs \(d) spatial axes") }
       guard let out = p.geometry.outputSpatial(input: Array(x.dimensions[1...d])) else {
-        throw fail("the pool window does not fit the input")
+        throw fail("the pool window does not fit the input (or its padding or stride overflows)")
       }
       return Shape([x[0]] + out + [x[-1]])
     case .globalMaxPool, .globalAveragePool:

@@ -438,8 +438,9 @@ func convertFlatten(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) thro
   let x = try ctx.graphInput(node, 0)
   let axis = try normalizeAxis(Attributes(node).int("axis", 1), rank: x.shape.count + 1, node)
   guard axis == 1 else { throw usage(node, "Flatten at axis \(axis) would merge the batch axis") }
-  return try ctx.emit(
-    .reshape([x.shape.reduce(1, *)]), inputs: [x.id], name: node.output[0], origin: "Flatten", onnxNode: node)
+  // `-1`: shape inference computes the extent with overflow checks (a product here trapped
+  // on an input declared [N, 2³¹, 2³¹, 2³¹]).
+  return try ctx.emit(.reshape([-1]), inputs: [x.id], name: node.output[0], origin: "Flatten", onnxNode: node)
 }
 
 func convertReshape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {

@@ -161,6 +161,8 @@ public enum PlotError: Error, CustomStringConvertible, Equatable {
   case invalidSize(width: Int, height: Int)
   /// The scores contain NaN or infinity.
   case nonFiniteScores(count: Int)
+  /// The title is wider than the widest figure (32767): `characters` long, `width` wide.
+  case titleTooLong(characters: Int, width: Int)
   /// The output extension is not png, svg or pdf.
   case unsupportedExtension(String)
   /// The output file could not be written.
@@ -191,6 +193,8 @@ public enum PlotError: Error, CustomStringConvertible, Equatable {
       "top-k must be positive, got \(k)"
     case .invalidSize(let width, let height):
       "figure size \(width)×\(height) is out of range: each side must be within 16…32767"
+    case .titleTooLong(let characters, let width):
+      "the title (\(characters) characters) would need a figure \(width) wide, more than 32767: shorten it"
     case .nonFiniteScores(let count):
       "the scores hold \(count) NaN or infinite value\(count == 1 ? "" : "s")"
     case .unsupportedExtension(let ext):

@@ -86,6 +86,11 @@ func layoutFigure(scores: Tensor, options: PlotOptions) throws(PlotError) -> any
       throw .invalidSize(width: options.width ?? 0, height: options.height ?? 0)
     }
   }
+  // Without a given width the figure widens to fit the title: a title too wide for any
+  // figure is the title's fault, not the scores'.
+  if options.width == nil, let title = options.title, titleWidth(title) > 32767 {
+    throw .titleTooLong(characters: title.count, width: Int(titleWidth(title).rounded(.up)))
+  }
   switch kind {
   case .logo: return try LogoFigure(scores: scores, options: options)
   case .heatmap: return try HeatmapFigure(scores: scores, options: options)

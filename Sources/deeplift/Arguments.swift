@@ -107,7 +107,10 @@ extension TaskSelection: ExpressibleByArgument {
 
 /// `--threads` and `--quiet`.
 struct CommonOptions: ParsableArguments {
-  @Option(help: "Worker threads for the numeric kernels (default: all cores).")
+  // Numeric options read their value unconditionally, so `--threads -1` reaches validate()
+  // ("must be at least 1") instead of ArgumentParser's "Missing value" (a leading `-`
+  // would read as an option); so do --batch-size, --contrast, --steps and the others.
+  @Option(parsing: .unconditional, help: "Worker threads for the numeric kernels (default: all cores).")
   var threads: Int?
 
   @Flag(name: .shortAndLong, help: "Print nothing but warnings and errors.")

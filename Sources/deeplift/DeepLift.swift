@@ -29,8 +29,13 @@ struct DeepLift: ParsableCommand {
       reference or background file is an error naming the file and the first bad index), \
       and `explain` refuses an input with no examples (N = 0); `predict` writes an empty \
       output for it. The output may not be one of the files read (exit 2). Reading a model \
-      that takes longer than DEEPLIFT_LOAD_TIMEOUT seconds (default 300) ends with an error \
-      (exit 1): some damaged HDF5 files make the HDF5 library loop.
+      that takes longer than DEEPLIFT_LOAD_TIMEOUT seconds (default 300, at most 86400) ends \
+      with an error (exit 1): some damaged HDF5 files make the HDF5 library loop.
+
+      Activations are held within a memory budget: half of the memory the process may use \
+      (physical memory, cgroup limit, ulimit -v), or DEEPLIFT_MEMORY_BUDGET (bytes, or with \
+      a suffix K, M, G, T: 512M, 8G). Batches are made smaller to fit it (a note says so); a \
+      model one example of which does not fit is refused, naming its largest layer (exit 1).
 
       Exit status: 0 on success, 1 on bad data (unreadable or malformed file, wrong shape, \
       unsupported layer, task out of range), 2 on bad usage (unknown option or method, \
@@ -50,6 +55,7 @@ struct DeepLift: ParsableCommand {
     Allocator.retainFreedMemory()
     do {
       var command = try parseAsRoot()
+      try checkEnvironment()
       try command.run()
     } catch {
       exitReporting(error)

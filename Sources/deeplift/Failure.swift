@@ -87,15 +87,30 @@ func exitReporting(_ error: any Error) -> Never {
 
 // MARK: - File checks done before any work
 
-/// Checks that `path` names a readable regular file.
+/// Checks that `path` names a readable regular file (not a directory, device, pipe or socket).
 ///
-/// - Throws: ``CLIError/data(_:)`` naming the file (`x.npy: no such file`).
+/// - Throws: ``CLIError/data(_:)`` naming the file (`x.npy: no such file`,
+///   `/dev/zero: not a regular file (a character device)`).
 func requireReadableFile(_ path: String) throws(CLIError) {
   var isDirectory: ObjCBool = false
   guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
     throw .data("\(path): no such file")
   }
   guard !isDirectory.boolValue else { throw .data("\(path): is a directory") }
+  // stat(2) does not open the file, so a named pipe cannot block here; a device such as
+  // /dev/zero would otherwise be read without end (or fail with an unrelated reason).
+  var info = stat()
+  if stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
+    let kind: String
+    switch info.st_mode & S_IFMT {
+    case S_IFCHR: kind = "a character device"
+    case S_IFBLK: kind = "a block device"
+    case S_IFIFO: kind = "a named pipe"
+    case S_IFSOCK: kind = "a socket"
+    default: kind = "not a file"
+    }
+    throw .data("\(path): not a regular file (\(kind))")
+  }
   guard access(path, R_OK) == 0 else { throw .data("\(path): not readable (\(String(cString: strerror(errno))))") }
 }
 

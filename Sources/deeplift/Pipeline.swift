@@ -61,6 +61,10 @@ func runExplain(_ request: ExplainRequest) throws {
   if request.modisco != nil { try checkModiscoInputs(inputs, inputNames: model.inputNames, channelAxis: channelAxis) }
   let references = try readReferenceSet(
     request.references, model: model, inputs: inputs, inputFiles: request.inputs.paths(in: model.inputNames))
+  let plan = try cli { () throws(LiftKitError) in
+    try explainer.batchPlan(inputShapes: inputs.map(\.shape), references: references)
+  }
+  noteBatchPlan(plan, quiet: request.quiet)
   let n = inputs[0].shape[0]
   let progress = ProgressBar(total: n, enabled: !request.quiet)
   let result = try cli { () throws(LiftKitError) in
@@ -122,6 +126,15 @@ final class BenchTiming {
     let line = String(format: "timing: load=%.6f explain=%.6f\n", Double(load - start) * 1e-9, Double(end - load) * 1e-9)
     FileHandle.standardError.write(line.data(using: .utf8)!)
   }
+}
+
+/// One note when the memory budget made the batches smaller than `--batch-size` asked.
+func noteBatchPlan(_ plan: BatchPlan, quiet: Bool) {
+  guard plan.isClamped, !quiet else { return }
+  let perExample = ActivationFootprint.saturatingProduct(plan.pairsPerExample, plan.bytesPerPair)
+  note(
+    "note: batches lowered from \(plan.requested) to \(plan.examples) example(s) to fit the memory budget of \(MemoryBudget.describe(plan.budget)) (about \(MemoryBudget.describe(perExample)) per example; set \(MemoryBudget.environmentVariable) to change it)"
+  )
 }
 
 /// The summation-to-delta line after a DeepLIFT run (unless `--quiet`, `--multipliers` or
@@ -213,8 +226,21 @@ func runExplainStreaming(_ request: ExplainRequest, model: Model, explainer: Mod
   let batchSize = request.batchSize ?? 64
   let chunk = max(1, max(batchSize, 1024) / referencesPerExample)
   // The explainer's batch: `batchSize` example–reference pairs for DeepLIFT, `batchSize`
-  // examples for the gradient methods (Explainer.explain).
-  let perCall = max(1, batchSize / (request.method.isDeepLIFT ? referencesPerExample : 1))
+  // examples for the gradient methods (Explainer.explain), fewer when the memory budget says
+  // so. Rows shared by every example: zeros, one shared reference, a background.
+  var sharedRows = 0
+  switch request.references {
+  case .zeros: sharedRows = 1
+  case .background: sharedRows = referencesPerExample
+  case .reference: sharedRows = perExampleReferences == nil ? 1 : 0
+  case .shuffles: sharedRows = 0
+  }
+  let plan = try cli { () throws(LiftKitError) in
+    try explainer.batchPlan(
+      inputShapes: [input.shape], referencesPerExample: referencesPerExample, sharedReferenceRows: sharedRows)
+  }
+  noteBatchPlan(plan, quiet: request.quiet)
+  let perCall = plan.examples
   let progress = ProgressBar(total: n, enabled: !request.quiet)
   var writer: NpyStreamWriter? = nil
   var summation = SummationReport()
@@ -300,8 +326,14 @@ func runPredict(_ request: PredictRequest) throws {
   } else {
     outputs = graph.outputs
   }
+  let batchSize = try cli { () throws(LiftKitError) in
+    try model.predictionBatchSize(inputShapes: inputs.map(\.shape), layers: outputs, requested: request.batchSize)
+  }
+  if batchSize < request.batchSize && !request.quiet {
+    note("note: --batch-size lowered from \(request.batchSize) to \(batchSize) example(s) to fit the memory budget of \(MemoryBudget.describe(MemoryBudget.bytes)) (set \(MemoryBudget.environmentVariable) to change it)")
+  }
   let results = try cli { () throws(LiftKitError) in
-    try model.predict(inputs: inputs, layers: outputs, batchSize: request.batchSize)
+    try model.predict(inputs: inputs, layers: outputs, batchSize: batchSize)
   }
   try writeOutputs(results, names: outputs.map { graph[$0].name }, to: request.output)
 }
@@ -350,13 +382,38 @@ func runInspect(model path: String, common: CommonOptions) throws {
 /// global-heap references that make `H5Aread` spin); nothing has been written at this point,
 /// so exiting leaves no output behind.
 func loadModel(_ path: String) throws -> Model {
-  let environment = ProcessInfo.processInfo.environment["DEEPLIFT_LOAD_TIMEOUT"].flatMap(Double.init)
-  let limit = environment.map { max(0.1, $0) } ?? 300
-  let watchdog = LoadWatchdog(file: path, seconds: limit)
+  let watchdog = LoadWatchdog(file: path, seconds: try loadTimeout())
   defer { watchdog.finish() }
   let guardSignals = LoadCrashGuard(file: path)
   defer { guardSignals.finish() }
   return try Model(contentsOf: URL(fileURLWithPath: path))
+}
+
+/// `DEEPLIFT_LOAD_TIMEOUT` in seconds: a plain decimal number in (0, 86400] (one day), at
+/// least 0.1 once read; 300 when unset.
+///
+/// - Throws: ``CLIError/usage(_:)`` naming the variable for anything else (`inf`, `1e300`,
+///   `-1`, `abc`): a watchdog of unbounded length would overflow the timer.
+func loadTimeout() throws(CLIError) -> Double {
+  guard let text = ProcessInfo.processInfo.environment["DEEPLIFT_LOAD_TIMEOUT"] else { return 300 }
+  let trimmed = text.trimmingCharacters(in: .whitespaces)
+  guard !trimmed.isEmpty, trimmed.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
+    let seconds = Double(trimmed), seconds.isFinite, seconds > 0, seconds <= 86_400
+  else {
+    throw .usage("DEEPLIFT_LOAD_TIMEOUT must be a number of seconds in (0, 86400], got '\(text)'")
+  }
+  return max(0.1, seconds)
+}
+
+/// Checks the environment variables the tool reads (``loadTimeout()``,
+/// `DEEPLIFT_MEMORY_BUDGET` — see ``LiftNN/MemoryBudget``) before any work, so that a
+/// malformed value is a usage error naming it rather than a crash or a silent default.
+func checkEnvironment() throws(CLIError) {
+  _ = try loadTimeout()
+  let name = MemoryBudget.environmentVariable
+  if let text = ProcessInfo.processInfo.environment[name], MemoryBudget.parse(text) == nil {
+    throw .usage("\(name) must be a byte count such as 2G, 512M or 1000000 (from 1 byte to 2^62), got '\(text)'")
+  }
 }
 
 // The message and its length for the signal handler, set before the handler is installed
@@ -453,6 +510,9 @@ func cli<T>(_ body: () throws(LiftKitError) -> T) throws -> T {
       throw CLIError.data("--task all: the target has no outputs")
     case .explain(.graph(let e)):
       throw CLIError.data(e.description)
+    case .explain(.contrastOutOfRange), .explain(.taskOutOfRange):
+      // The option at fault, in front: `--contrast 5 is out of range: …`.
+      throw CLIError.data("--" + error.description)
     default:
       throw error
     }

@@ -258,7 +258,7 @@ struct ContrastTests {
     let g = ToyGraphs.residual()
     var o = ExplainOptions()
     o.contrast = 2
-    #expect(throws: ExplainError.taskOutOfRange(task: 2, size: 2, target: "out")) {
+    #expect(throws: ExplainError.contrastOutOfRange(contrast: 2, size: 2, target: "out")) {
       _ = try Explainer(graph: g, options: o).explain(inputs: [Tensor.zeros([1, 6])])
     }
   }

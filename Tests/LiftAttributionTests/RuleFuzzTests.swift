@@ -12,8 +12,7 @@ import Testing
 ///
 /// - summation-to-delta: `|Σ scores − Δt| ≤ 1e-4·max(1, |Δt|)` per example and task, with
 ///   `Δt = t(x) − t(r)` from an independent forward pass (``LiftNN/forward(_:inputs:)``);
-/// - batch-size independence: batches of 1 and 3 give the same scores as one batch (the same
-///   bits, or — after a layer whose sgemm rounds by row count — within 1e-5 of the largest);
+/// - batch-size independence: batches of 1 and 3 give the same scores as one batch, bit for bit;
 /// - a reference equal to the input gives all-zero scores;
 /// - two tasks at once give the same bits as each task alone.
 ///
@@ -41,7 +40,6 @@ struct RuleFuzzTests {
     let start = Date()
     var coverage = [String: Int]()
     var genomicsRuns = 0
-    var batchRounding = 0
     var failures = [String]()
     var log = [String]()
     let seeds = Self.seeds
@@ -52,7 +50,6 @@ struct RuleFuzzTests {
       var check = FuzzCheck(fuzz)
       let ranGenomics = try check.run(into: &problems)
       if ranGenomics { genomicsRuns += 1 }
-      if check.batchRounding { batchRounding += 1 }
       let kinds = Set(fuzz.graph.nodes.map { FuzzGraph.coverageName($0) }).sorted()
       log.append("\(problems.isEmpty ? "PASS" : "MISS") \(seed) \(problems.map { $0.split(separator: ":")[0] }) \(kinds)")
       if !problems.isEmpty {
@@ -75,7 +72,7 @@ struct RuleFuzzTests {
     let seconds = Date().timeIntervalSince(start)
     print(
       "rule fuzzer: \(seeds.count) graphs, \(coverage.values.reduce(0, +)) nodes, "
-        + "genomics-default on \(genomicsRuns), batch size changed last bits on \(batchRounding), "
+        + "genomics-default on \(genomicsRuns), "
         + "\(failures.count) failing, "
         + String(format: "%.1f s", seconds))
   }
@@ -86,8 +83,6 @@ struct FuzzCheck {
   let fuzz: FuzzGraph
   let n = 4
   var rng: SplitMix64
-  /// Set when a batch size changed scores by rounding only (see ``run(into:)``).
-  var batchRounding = false
 
   init(_ fuzz: FuzzGraph) {
     self.fuzz = fuzz
@@ -167,24 +162,17 @@ struct FuzzCheck {
               + "task \(w.task): Σ scores \(w.sum), Δ \(w.delta)")
         }
       }
-      // Batch-size independence, bit for bit up to BLAS rounding: OpenBLAS's sgemm result for
-      // a row depends on how many rows the call has (measured: products over ≥ 33 terms), so
-      // a nonlinearity after such a layer sees last-bit differences. Anything beyond rounding
-      // is a bug in how batches are assembled. The reference is not integer-valued here: in
-      // integer graphs a Δx that cancels to exactly 0 in one batch and to one ulp in another
-      // switches Rescale between f′(x⁰) and a secant of rounding noise (ill-conditioned, not
-      // a batching bug).
+      // Batch-size independence, bit for bit: every sgemm row is computed by a BLAS call of
+      // one fixed size (LiftTensor's gemmRowBlock), so how examples are batched cannot change
+      // a bit. The reference is not integer-valued here: in integer graphs a Δx that cancels
+      // exactly must cancel in every batch alike, which it does, but a loose reference keeps
+      // the check on the general path.
       let all = try explain(method, x, .perExample(loose))
       for batch in [1, 3] {
         let part = try explain(method, x, .perExample(loose), batch: batch)
         guard part != all else { continue }
-        let scale = all.flatMap(\.scalars).reduce(Float(1)) { max($0, abs($1)) }
         let worst = zip(part.flatMap(\.scalars), all.flatMap(\.scalars)).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
-        if !(worst <= 1e-5 * scale) {
-          problems.append("  \(method.rawValue): batch size \(batch) changes the scores by \(worst) (largest score \(scale))")
-        } else {
-          batchRounding = true
-        }
+        problems.append("  \(method.rawValue): batch size \(batch) changes the scores (by up to \(worst))")
       }
       // Tasks one at a time, bit for bit.
       let both = try explain(method, x, .perExample(ref))

@@ -55,13 +55,19 @@ struct CLITestError: Error, CustomStringConvertible {
   init(_ description: String) { self.description = description }
 }
 
-/// Runs `deeplift arguments…` in `directory` and collects its output.
-func runDeeplift(arguments: [String], in directory: URL? = nil, environment: [String: String] = [:]) throws
-  -> CLIResult
-{
+/// Runs `deeplift arguments…` in `directory` and collects its output; with `memoryLimitKB`
+/// under `ulimit -v` (RLIMIT_AS) of that many KiB, set in a `/bin/sh` that then execs the
+/// tool, so a regression that allocates without bound fails instead of taking the machine.
+func runDeeplift(
+  arguments: [String], in directory: URL? = nil, environment: [String: String] = [:], memoryLimitKB: Int? = nil
+) throws -> CLIResult {
   let process = Process()
   process.executableURL = try deepliftExecutable()
   process.arguments = arguments
+  if let kb = memoryLimitKB {
+    process.arguments = ["-c", "ulimit -v \(kb) && exec \"$0\" \"$@\"", process.executableURL!.path] + arguments
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+  }
   if !environment.isEmpty {
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
   }

@@ -38,7 +38,8 @@ struct LibraryOptionsTests {
       ], output: out)
     #expect(r.status == 0, "\(r.stderr)")
     let arrays = try NumPy.readArchive(URL(fileURLWithPath: out))
-    #expect(arrays.map(\.name) == ["seq", "conv1/preact", "dense1"])
+    // Member names are safe file names: `/` is stored as `_` (NumPy.memberNames).
+    #expect(arrays.map(\.name) == ["seq", "conv1_preact", "dense1"])
     for (k, file) in [
       (1, "cnn.genomics-default.t1.conv1_preact.npy"), (2, "cnn.genomics-default.t1.dense1.npy"),
     ] {
@@ -99,8 +100,8 @@ struct LibraryOptionsTests {
       ("mlp.h5", ["--layer", "h1", "--layer", "h1"], "s.npz", 2, "given twice"),
       ("mlp.h5", ["--layer", "out"], "s.npz", 1, "does not feed the target"),
       ("mlp.h5", ["--layer", "h1", "--method", "integrated-gradients"], "s.npz", 1, "integrated-gradients"),
-      ("mlp.h5", ["--contrast", "5"], "s.npy", 1, "task 5 is out of range"),
-      ("mlp.h5", ["--contrast", "-1"], "s.npy", 2, "--contrast"),
+      ("mlp.h5", ["--contrast", "5"], "s.npy", 1, "--contrast 5 is out of range"),
+      ("mlp.h5", ["--contrast", "-1"], "s.npy", 2, "--contrast must be a neuron index (0 or more), got -1"),
       ("mlp.h5", ["--normalize-first-conv"], "s.npy", 1, "no convolution reads a model input"),
       ("mlp.h5", ["--softmax-normalize", "--target", "h1"], "s.npy", 1, "dense or conv target"),
     ])

@@ -23,10 +23,25 @@ nonisolated(unsafe) let importer: KerasConfigImporter = {
 /// libFuzzer entry: any bytes as a model configuration. Import must throw
 /// `KerasImportError` or give a graph; an imported graph must infer shapes and run forward on
 /// small inputs or throw `GraphError`.
+///
+/// Huge extents (issue 15: ZeroPadding to 2.1·10⁹, Reshape, pooling sizes and strides, Dense
+/// units and Conv filters, from the seeds in Corpus/keras-config/huge-*.json): with the
+/// declared input extents as they are (open ones as 1), shape inference, the per-example
+/// footprint, the memory plan against a 256 MiB budget and the parameter check must throw or
+/// answer, never trap; the forward pass below still runs only on small shapes.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
   let data = Data(bytes: start, count: count)
   guard let graph = try? importer.importGraph(configJSON: data) else { return 0 }
+  _ = try? graph.checkFiniteParameters()
+  let declared = graph.inputs.map { id -> Shape in
+    guard case .input(let shape) = graph[id].op else { return [1] }
+    return Shape([1] + shape.map { $0 ?? 1 })
+  }
+  if let all = try? graph.inferShapes(inputShapes: declared) {
+    _ = graph.activationFootprint(shapes: all)
+    _ = try? graph.examplesPerForwardPass(inputShapes: declared, computing: Set(graph.outputs), requested: 64, budget: 1 << 28)
+  }
   var shapes = [Shape]()
   for id in graph.inputs {
     guard case .input(let shape) = graph[id].op else { return 0 }

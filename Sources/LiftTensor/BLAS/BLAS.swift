@@ -30,7 +30,7 @@ private let openBLASPinned: Bool = {
 public enum BLAS {
   /// Sets the number of worker threads the kernels may use for one call (process-wide).
   ///
-  /// The default is ``defaultThreads``. Results do not depend on it beyond Float rounding.
+  /// The default is ``defaultThreads``. Results do not depend on it, bit for bit (see ``sgemm``).
   ///
   /// - Precondition: `n >= 1`.
   public static func setThreads(_ n: Int) {
@@ -88,7 +88,36 @@ private func checkGEMM(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, lda: 
     "sgemm: sizes exceed the 32-bit BLAS interface")
 }
 
-/// Single-threaded `cblas_sgemm` (arguments as for the public `sgemm`, already checked).
+/// Rows of every BLAS call for a product with `n` output columns and depth `k`.
+///
+/// OpenBLAS does not compute a row of `C` the same way in every call: the kernel path (small-
+/// matrix and edge kernels, blocking) depends on the call's `m`, so the same row could come out
+/// with other low bits when the batch size, a chunk boundary or the thread count changed. Every
+/// product is therefore computed in calls of exactly this many rows, the last one zero-padded:
+/// a row's bits depend only on `(n, k)`, its own values and the weights (measured on OpenBLAS
+/// 0.3.21, Haswell and Cooperlake kernels: 0 differing bits over 10⁷ rows at every offset and
+/// call size). 128-row calls keep large products within a few percent of one big call; 32
+/// bounds the padding of small ones.
+@inline(__always)
+func gemmRowBlock(n: Int, k: Int) -> Int {
+  n &* k < 262_144 ? 32 : 128  // n, k ≤ Int32.max (checkGEMM): no overflow
+}
+
+/// One `cblas_sgemm` call (arguments already checked).
+@inline(__always)
+private func cblasCall(
+  transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+  a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+  beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+  cblas_sgemm(
+    CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// Single-threaded `cblas_sgemm` (arguments as for the public `sgemm`, already checked), in
+/// calls of exactly ``gemmRowBlock(n:k:)`` rows so that each row's result is the same whatever
+/// `m` is.
 func serialSGEMM(
   transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
   a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -104,9 +133,43 @@ func serialSGEMM(
     }
     return
   }
-  cblas_sgemm(
-    CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+  let p = gemmRowBlock(n: n, k: k)
+  let full = m / p &* p
+  var r = 0
+  while r < full {
+    // Rows r..<r+p of op(A): columns of a transposed A, rows otherwise.
+    cblasCall(
+      transA: transA, transB: transB, m: p, n: n, k: k, alpha: alpha, a: transA ? a + r : a + r &* lda,
+      lda: lda, b: b, ldb: ldb, beta: beta, c: c + r &* ldc, ldc: ldc)
+    r &+= p
+  }
+  let h = m &- full
+  guard h > 0 else { return }
+  // The last h rows through a zero-padded p-row call: the same kernel path as a full block.
+  let sa = UnsafeMutablePointer<Float>.allocate(capacity: p &* k)
+  let sc = UnsafeMutablePointer<Float>.allocate(capacity: p &* n)
+  defer {
+    sa.deallocate()
+    sc.deallocate()
+  }
+  sa.initialize(repeating: 0, count: p &* k)
+  sc.initialize(repeating: 0, count: p &* n)
+  if transA {
+    // A is stored k×m: scratch k×p.
+    for t in 0..<k {
+      let src = a + (t &* lda &+ full), dst = sa + t &* p
+      for i in 0..<h { dst[i] = src[i] }
+    }
+  } else {
+    for i in 0..<h { (sa + i &* k).update(from: a + (full &+ i) &* lda, count: k) }
+  }
+  if beta != 0 {
+    for i in 0..<h { (sc + i &* n).update(from: c + (full &+ i) &* ldc, count: n) }
+  }
+  cblasCall(
+    transA: transA, transB: transB, m: p, n: n, k: k, alpha: alpha, a: sa, lda: transA ? p : k,
+    b: b, ldb: ldb, beta: beta, c: sc, ldc: n)
+  for i in 0..<h { (c + (full &+ i) &* ldc).update(from: sc + i &* n, count: n) }
 }
 
 /// Below this many flops (2·m·n·k) a product runs on one thread.
@@ -123,9 +186,9 @@ let parallelGEMMMinimumFlops = 4_000_000
 /// (`n×k`, `ldb ≥ k`). `C` is `m×n` with row stride `ldc ≥ n`. With `beta == 0` the previous
 /// contents of `C` are ignored (may be uninitialised, even NaN).
 ///
-/// Large products are split into row (or column) blocks computed on ``BLAS/threads`` workers;
-/// each element of `C` is computed by one worker, so the result does not depend on the
-/// thread count beyond the BLAS kernel's blocking.
+/// Large products are split into row blocks computed on ``BLAS/threads`` workers. Every row
+/// of `C` is computed by a BLAS call of the same size (``gemmRowBlock(n:k:)``), so the result
+/// is bit-identical whatever `m`, the row's position and the thread count are.
 ///
 /// - Precondition: sizes ≥ 0; leading dimensions ≥ 1 and at least the row lengths above.
 /// - Complexity: O(m·n·k).
@@ -136,10 +199,11 @@ public func sgemm(
 ) {
   checkGEMM(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc)
   let flops = 2.0 * Double(m) * Double(n) * Double(k)
-  let threads = BLAS.threads
-  // Blocks of at least 32 rows/columns keep every part efficient.
-  let splitRows = m >= n
-  let parts = min(threads, (splitRows ? m : n) / 32)
+  // Workers take whole row blocks of ``gemmRowBlock(n:k:)`` (never columns), so the result is
+  // bit-identical whatever the thread count and however the rows are batched.
+  let p = gemmRowBlock(n: n, k: k)
+  let blocks = (m + p - 1) / p
+  let parts = min(BLAS.threads, blocks)
   if parts <= 1 || flops < Double(parallelGEMMMinimumFlops) {
     serialSGEMM(
       transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
@@ -149,22 +213,13 @@ public func sgemm(
   let ap = SendablePointer(a)
   let bp = SendablePointer(b)
   let cp = SendablePointer(c)
-  let extent = splitRows ? m : n
   parallelFor(parts) { t in
-    let lo = t * extent / parts
-    let hi = (t + 1) * extent / parts
-    if splitRows {
-      // Rows lo..<hi of op(A) and C.
-      let aBlock = transA ? ap.pointer + lo : ap.pointer + lo * lda
-      serialSGEMM(
-        transA: transA, transB: transB, m: hi - lo, n: n, k: k, alpha: alpha, a: aBlock, lda: lda,
-        b: bp.pointer, ldb: ldb, beta: beta, c: cp.pointer + lo * ldc, ldc: ldc)
-    } else {
-      // Columns lo..<hi of op(B) and C.
-      let bBlock = transB ? bp.pointer + lo * ldb : bp.pointer + lo
-      serialSGEMM(
-        transA: transA, transB: transB, m: m, n: hi - lo, k: k, alpha: alpha, a: ap.pointer, lda: lda,
-        b: bBlock, ldb: ldb, beta: beta, c: cp.pointer + lo, ldc: ldc)
-    }
+    let lo = t * blocks / parts * p
+    let hi = min(m, (t + 1) * blocks / parts * p)
+    guard lo < hi else { return }
+    serialSGEMM(
+      transA: transA, transB: transB, m: hi - lo, n: n, k: k, alpha: alpha,
+      a: transA ? ap.pointer + lo : ap.pointer + lo * lda, lda: lda,
+      b: bp.pointer, ldb: ldb, beta: beta, c: cp.pointer + lo * ldc, ldc: ldc)
   }
 }

@@ -31,7 +31,16 @@ public struct WindowGeometry: Hashable, Sendable {
   public var spatialRank: Int { size.count }
 
   /// Pads before and after each spatial axis for an input of spatial extents `input`.
+  ///
+  /// - Precondition: the geometry fits the input (``outputSpatial(input:)`` is not nil).
   public func pads(input: [Int]) -> (before: [Int], after: [Int]) {
+    guard let pads = checkedPads(input: input) else { preconditionFailure("window geometry overflows Int") }
+    return pads
+  }
+
+  /// ``pads(input:)``, or nil when `same` padding's arithmetic overflows `Int` (extents,
+  /// strides or dilations read from a crafted file).
+  func checkedPads(input: [Int]) -> (before: [Int], after: [Int])? {
     switch padding {
     case .valid:
       return ([Int](repeating: 0, count: spatialRank), [Int](repeating: 0, count: spatialRank))
@@ -40,14 +49,26 @@ public struct WindowGeometry: Hashable, Sendable {
     case .same:
       var before = [Int](), after = [Int]()
       for i in 0..<spatialRank {
-        let out = (input[i] + strides[i] - 1) / strides[i]
-        let effective = (size[i] - 1) * dilations[i] + 1
-        let total = max((out - 1) * strides[i] + effective - input[i], 0)
+        // out = ⌈in / stride⌉; total = max((out − 1)·stride + (k − 1)·dilation + 1 − in, 0).
+        guard strides[i] >= 1, input[i] >= 0, let effective = effectiveSize(i) else { return nil }
+        let out = input[i] / strides[i] + (input[i] % strides[i] == 0 ? 0 : 1)
+        let (span, o1) = (out - 1).multipliedReportingOverflow(by: strides[i])
+        let (reach, o2) = span.addingReportingOverflow(effective)
+        guard !o1, !o2 else { return nil }
+        let total = max(reach - input[i], 0)
         before.append(total / 2)
         after.append(total - total / 2)
       }
       return (before, after)
     }
+  }
+
+  /// `(size − 1)·dilation + 1` on axis `i`, or nil when it overflows or a factor is below 1.
+  private func effectiveSize(_ i: Int) -> Int? {
+    guard size[i] >= 1, dilations[i] >= 1 else { return nil }
+    let (span, overflow) = (size[i] - 1).multipliedReportingOverflow(by: dilations[i])
+    guard !overflow, span < Int.max else { return nil }
+    return span + 1
   }
 
   /// Output spatial extents for input extents `input`, or `nil` when the window does not fit
@@ -56,15 +77,18 @@ public struct WindowGeometry: Hashable, Sendable {
     guard input.count == spatialRank, strides.count == spatialRank, dilations.count == spatialRank,
       size.allSatisfy({ $0 >= 1 }), strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 })
     else { return nil }
-    let (before, after) = pads(input: input)
-    guard before.count == spatialRank, after.count == spatialRank,
+    // Every sum and product is checked: pads, sizes and dilations come from model files
+    // (an ONNX pad of 2⁶² trapped here).
+    guard input.allSatisfy({ $0 >= 0 }), let (before, after) = checkedPads(input: input),
+      before.count == spatialRank, after.count == spatialRank,
       before.allSatisfy({ $0 >= 0 }), after.allSatisfy({ $0 >= 0 })
     else { return nil }
     var out = [Int]()
     for i in 0..<spatialRank {
-      let effective = (size[i] - 1) * dilations[i] + 1
-      let padded = input[i] + before[i] + after[i]
-      guard padded >= effective else { return nil }
+      guard let effective = effectiveSize(i) else { return nil }
+      let (a, o1) = input[i].addingReportingOverflow(before[i])
+      let (padded, o2) = a.addingReportingOverflow(after[i])
+      guard !o1, !o2, padded >= effective else { return nil }
       out.append((padded - effective) / strides[i] + 1)
     }
     return out

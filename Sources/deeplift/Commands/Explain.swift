@@ -118,10 +118,10 @@ extension DeepLift {
         "Background set [M, …]: each example is explained against every row, averaged.", valueName: "file"))
     var background: [FileArgument] = []
 
-    @Option(help: ArgumentHelp("References made of M dinucleotide shuffles of each one-hot input.", valueName: "M"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("References made of M dinucleotide shuffles of each one-hot input.", valueName: "M"))
     var shuffles: Int?
 
-    @Option(help: ArgumentHelp("Seed of the shuffles (numpy RandomState, 0...4294967295).", valueName: "S"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the shuffles (numpy RandomState, 0...4294967295).", valueName: "S"))
     var seed: Int?
 
     @Option(help: ArgumentHelp("Target layer (Keras layer or ONNX tensor name); default: the output, before a final sigmoid/softmax.", valueName: "layer"))
@@ -132,14 +132,14 @@ extension DeepLift {
         "Target neuron(s) in the flattened target output: K, a list 0,3,7, or all.", valueName: "task"))
     var task: TaskSelection = .indices([0])
 
-    @Option(help: "Integrated gradients: number of points (1...10000).")
+    @Option(parsing: .unconditional, help: "Integrated gradients: number of points (1...10000).")
     var steps = 50
 
     @Option(name: .customLong("ig-method"), help: "Integrated gradients: quadrature rule.")
     var igMethod: IntegrationRule = .gaussLegendre
 
     @Option(
-      name: .customLong("batch-size"),
+      name: .customLong("batch-size"), parsing: .unconditional,
       help: "Example–reference pairs per batch (speed and memory only, never results; default 16 for models with large activations, else 64).")
     var batchSize: Int?
 
@@ -167,7 +167,7 @@ extension DeepLift {
         valueName: "name"))
     var layer: [String] = []
 
-    @Option(help: ArgumentHelp("Explain task K minus task J (the scores sum to the difference of the two neurons' deltas).", valueName: "J"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Explain task K minus task J (the scores sum to the difference of the two neurons' deltas).", valueName: "J"))
     var contrast: Int?
 
     @Flag(

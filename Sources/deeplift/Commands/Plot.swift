@@ -11,13 +11,13 @@ struct PlotArguments: ParsableArguments {
   @Option(help: "Kind of picture: logo, heatmap or bars (default: from the scores' shape).")
   var kind: PlotKind?
 
-  @Option(help: "The example to draw (index along the first axis).")
+  @Option(parsing: .unconditional, help: "The example to draw (index along the first axis).")
   var example = 0
 
-  @Option(help: "First position of a logo window (0-based).")
+  @Option(parsing: .unconditional, help: "First position of a logo window (0-based).")
   var start: Int?
 
-  @Option(help: "End of a logo window (exclusive).")
+  @Option(parsing: .unconditional, help: "End of a logo window (exclusive).")
   var end: Int?
 
   @Option(help: ArgumentHelp("One-hot sequences (.npy): a logo shows only the observed base's score.", valueName: "file"))
@@ -26,7 +26,7 @@ struct PlotArguments: ParsableArguments {
   @Option(name: .customLong("features"), help: ArgumentHelp("Feature names for bars, one per line.", valueName: "file"))
   var features: String?
 
-  @Option(name: .customLong("top"), help: "Bars: how many features to show.")
+  @Option(name: .customLong("top"), parsing: .unconditional, help: "Bars: how many features to show.")
   var topK = 20
 
   @Option(help: "A title over the picture.")
@@ -101,6 +101,7 @@ func renderPlot(scores: Tensor, from source: String, options: PlotOptions, to pa
     try renderPlot(scores: scores, options: options, to: URL(fileURLWithPath: path))
   } catch {
     switch error {
+    case .titleTooLong: throw .usage("--title: \(error)")
     case .cannotWrite: throw .data(error.description)
     case .renderingFailed, .unsupportedExtension: throw .data("\(path): \(error)")
     default: throw .data("\(source): \(error)")

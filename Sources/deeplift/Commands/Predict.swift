@@ -30,7 +30,7 @@ extension DeepLift {
     @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the outputs (.npy).", valueName: "file"))
     var output: String
 
-    @Option(name: .customLong("batch-size"), help: "Examples per batch (speed and memory only).")
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Examples per batch (speed and memory only).")
     var batchSize = 64
 
     @OptionGroup var common: CommonOptions

@@ -20,10 +20,10 @@ extension DeepLift {
     @Option(help: ArgumentHelp("One-hot sequences [N, L, D] (or [N, D, L] with --channel-axis 1).", valueName: "file"))
     var input: String
 
-    @Option(help: ArgumentHelp("Shuffles per sequence.", valueName: "M"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Shuffles per sequence.", valueName: "M"))
     var shuffles: Int
 
-    @Option(help: ArgumentHelp("Seed (numpy RandomState, 0...4294967295).", valueName: "S"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seed (numpy RandomState, 0...4294967295).", valueName: "S"))
     var seed = 0
 
     @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the references (.npy).", valueName: "file"))

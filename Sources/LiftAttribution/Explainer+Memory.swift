@@ -1,0 +1,84 @@
+import LiftNN
+import LiftTensor
+
+/// How an explanation splits its examples into batches to stay within the memory budget
+/// (``MemoryBudget``); see ``Explainer/batchPlan(inputShapes:referencesPerExample:sharedReferenceRows:budget:)``.
+public struct BatchPlan: Sendable, Equatable {
+  /// Examples per batch after the budget is applied.
+  public var examples: Int
+  /// Examples per batch that ``ExplainOptions/batchSize`` asks for.
+  public var requested: Int
+  /// Rows each example puts through the network: its M references (DeepLIFT, integrated
+  /// gradients) or 1 (the other gradient methods).
+  public var pairsPerExample: Int
+  /// The estimated peak bytes of one example–reference pair.
+  public var bytesPerPair: Int
+  /// The budget the plan was made for.
+  public var budget: Int
+
+  /// Whether the budget made the batches smaller than asked.
+  public var isClamped: Bool { examples < requested }
+}
+
+extension Explainer {
+  /// The batches ``explain(inputs:references:progress:)`` uses for inputs of `inputShapes`
+  /// (full shapes; the batch extent does not matter) with `m` references per example, of
+  /// which `r` rows are shared by every example (one shared reference or zeros: 1; an
+  /// M-row background: M; per-example references: 0).
+  ///
+  /// Memory model (float32, per example–reference pair, `Σ` = bytes of one example's outputs
+  /// over the nodes the target depends on, `L` = the largest of them, `T` = tasks):
+  /// `6·Σ + 4·T·L` — the input and reference sides' activations, their `[P, …]` views and the
+  /// `Δ⁺`/`Δ⁻` split of every node (6·Σ), and the multipliers `m⁺`/`m⁻` of all tasks for a
+  /// node and its operand at once (4·T·L). The `r` shared rows' forward pass (`r·Σ`,
+  /// DeepLIFT only) is held for the whole run. Examples per batch:
+  /// `min(requested, (budget − r·Σ) / (M · perPair))`, where `requested` is
+  /// `max(1, batchSize / M)` for DeepLIFT and `batchSize` for gradient methods.
+  ///
+  /// `tasks` replaces the count of ``ExplainOptions/tasks`` (for a selection of all neurons
+  /// resolved per call).
+  ///
+  /// - Throws: ``ExplainError/graph(_:)`` wrapping
+  ///   ``GraphError/memoryBudget(what:needed:budget:node:op:shape:)`` when one example (with
+  ///   its references) does not fit the budget, or a shape error.
+  public func batchPlan(
+    inputShapes: [Shape], referencesPerExample m: Int, sharedReferenceRows r: Int, tasks: Int? = nil,
+    budget: Int = MemoryBudget.bytes
+  ) throws(ExplainError) -> BatchPlan {
+    let shapes: [Shape]
+    do { shapes = try graph.inferShapes(inputShapes: inputShapes) } catch { throw .graph(error) }
+    return try batchPlan(shapes: shapes, referencesPerExample: m, sharedReferenceRows: r, tasks: tasks, budget: budget)
+  }
+
+  /// ``batchPlan(inputShapes:referencesPerExample:sharedReferenceRows:budget:)`` for shapes
+  /// already inferred.
+  func batchPlan(shapes: [Shape], referencesPerExample m: Int, sharedReferenceRows r: Int, tasks: Int? = nil, budget: Int)
+    throws(ExplainError) -> BatchPlan
+  {
+    typealias F = ActivationFootprint
+    let footprint = graph.activationFootprint(shapes: shapes, nodes: live)
+    let sigma = footprint.bytesPerExample
+    let tasks = max(tasks ?? options.tasks.count, 1)
+    let perPair = F.saturatingSum(
+      F.saturatingProduct(6, sigma), F.saturatingProduct(F.saturatingProduct(4, tasks), footprint.largestBytes))
+    let refs = max(m, 1)
+    let pairsPerExample = options.method.isDeepLIFT || options.method == .integratedGradients ? refs : 1
+    let shared = options.method.isDeepLIFT ? F.saturatingProduct(max(r, 0), sigma) : 0
+    let perExample = F.saturatingProduct(pairsPerExample, max(perPair, 1))
+    let needed = F.saturatingSum(shared, perExample)
+    guard needed <= budget else {
+      let what: String
+      switch (pairsPerExample, shared > 0 && r > 1) {
+      case (1, false): what = "one example"
+      case (_, true): what = "one example with a background of \(r) rows"
+      default: what = "one example with its \(pairsPerExample) references"
+      }
+      throw .graph(footprint.exceeding(budget, needed: needed, what: what, in: graph))
+    }
+    let requested = options.method.isDeepLIFT ? max(1, options.batchSize / refs) : max(1, options.batchSize)
+    let fitting = (budget - shared) / perExample
+    return BatchPlan(
+      examples: max(1, min(requested, fitting)), requested: requested, pairsPerExample: pairsPerExample,
+      bytesPerPair: perPair, budget: budget)
+  }
+}
