@@ -94,7 +94,7 @@ extension Model {
   /// Examples per forward pass of ``predict(inputs:layers:batchSize:)`` for inputs of
   /// `inputShapes` (full shapes `[N, …]`): `requested`, lowered so that the activations of
   /// one pass (every node `layers` depend on, `4 · Σ elements` per example — the executor
-  /// keeps them all until the pass ends) fit the memory budget (``MemoryBudget``). The
+  /// keeps them all until the pass ends) fit the memory budget (`MemoryBudget` in LiftNN). The
   /// outputs of all N examples, held whole, must fit the budget too. Only shapes are read.
   ///
   /// - Throws: ``LiftKitError/explain(_:)`` with the memory-budget error (naming the largest

@@ -136,9 +136,9 @@ public struct ModelExplainer: Sendable {
   }
 
   /// How ``explain(inputs:references:progress:)`` will batch inputs of `inputShapes` with
-  /// `references` under the memory budget (``MemoryBudget``): examples per batch, and those
+  /// `references` under the memory budget (`MemoryBudget` in LiftNN): examples per batch, and those
   /// ``AttributionOptions/batchSize`` asked for (see
-  /// ``LiftAttribution/Explainer/batchPlan(inputShapes:referencesPerExample:sharedReferenceRows:budget:)``
+  /// `Explainer.batchPlan(inputShapes:referencesPerExample:sharedReferenceRows:budget:)` in LiftAttribution
   /// for the memory model). Only shapes are read; nothing is allocated.
   ///
   /// - Throws: ``LiftKitError/explain(_:)`` when one example (with its references) does not

@@ -2,13 +2,14 @@ import LiftAttribution
 
 /// A known reason for DeepLIFT scores that miss summation-to-delta.
 public enum SummationCause: Sendable, Equatable, CustomStringConvertible {
-  /// Max pooling under the original's rule (``MaxPoolRule/gradient``): the multiplier goes to
+  /// Max pooling under the original's rule (`gradient` max-pool rule): the multiplier goes to
   /// the input's window maximum, so where a reference's maximum sits elsewhere in a window
-  /// the contributions miss `Δ`. ``MaxPoolRule/deepshap`` keeps summation-to-delta.
+  /// the contributions miss `Δ`. `--maxpool deepshap` keeps summation-to-delta.
   case maxPoolGradientRule(layers: [String])
   /// A NaN or infinity in the contributions or in `f(x) − f(ref)`.
   case nonFinite
 
+  /// One sentence for a `warning:` line: what breaks it and, where there is one, the remedy.
   public var description: String {
     switch self {
     case .maxPoolGradientRule(let layers):
@@ -40,6 +41,7 @@ public struct SummationReport: Sendable, Equatable {
     /// `|Δ|`.
     public var delta: Float
 
+    /// A miss of `example` on `task` by `error` where `|Δ|` is `delta`.
     public init(example: Int, task: Int, error: Float, delta: Float) {
       self.example = example
       self.task = task
