@@ -55,6 +55,10 @@ struct CLITestError: Error, CustomStringConvertible {
   init(_ description: String) { self.description = description }
 }
 
+/// An `environment` key of ``runDeeplift(arguments:in:environment:)`` that is not passed on:
+/// its value (KiB) limits the process's address space (`ulimit -v`).
+let memoryLimitKey = "DEEPLIFT_TEST_ULIMIT_V_KIB"
+
 /// Runs `deeplift arguments…` in `directory` and collects its output.
 func runDeeplift(arguments: [String], in directory: URL? = nil, environment: [String: String] = [:]) throws
   -> CLIResult
@@ -62,6 +66,13 @@ func runDeeplift(arguments: [String], in directory: URL? = nil, environment: [St
   let process = Process()
   process.executableURL = try deepliftExecutable()
   process.arguments = arguments
+  var environment = environment
+  if let limit = environment.removeValue(forKey: memoryLimitKey) {
+    // Under `ulimit -v` (KiB of address space), so a case that tries a huge allocation fails
+    // in the child instead of exhausting the machine.
+    process.arguments = ["-c", "ulimit -v \(limit) && exec \"$0\" \"$@\"", process.executableURL!.path] + arguments
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+  }
   if !environment.isEmpty {
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
   }
