@@ -655,6 +655,11 @@ func convertSlice(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws
   guard starts.count == axes.count, ends.count == axes.count, steps.count == axes.count else {
     throw usage(node, "starts/ends/axes/steps lengths differ")
   }
+  // Without `axes`, starts may not name more axes than there are (found by
+  // Fuzz/FuzzONNXFolding: a trap indexing past the rank).
+  guard axes.allSatisfy({ $0 < r }), Set(axes).count == axes.count else {
+    throw usage(node, "slice axes \(axes) for a tensor of rank \(r)")
+  }
   guard steps.allSatisfy({ $0 == 1 }) else { throw usage(node, "slice steps other than 1 are not supported") }
   var lo = [Int](repeating: 0, count: r)
   var hi = dims

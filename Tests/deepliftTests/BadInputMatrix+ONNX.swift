@@ -228,6 +228,18 @@ enum HugeONNX {
     initializers: [P.tensor("s", dims: [1], int64s: [0]), P.tensor("shape", dims: [3], int64s: [1 << 32, 1 << 32, 0])],
     inputs: [x], outputs: [y])
 
+  /// `Slice` of a rank-1 constant with two starts and no axes (Fuzz/FuzzONNXFolding find).
+  static let sliceAxes = P.model(
+    nodes: [
+      P.node("ConstantOfShape", ["s"], ["c"], name: "fill"), P.node("Slice", ["c", "starts", "ends"], ["r"], name: "slice"),
+      P.node("Add", ["x", "r"], ["y"], name: "add"),
+    ],
+    initializers: [
+      P.tensor("s", dims: [1], int64s: [0]), P.tensor("starts", dims: [2], int64s: [Int64.max, 0]),
+      P.tensor("ends", dims: [2], int64s: [0, 0]),
+    ],
+    inputs: [x], outputs: [y])
+
   /// Two Relu nodes writing `h`.
   static let twoWriters = P.model(
     nodes: [
@@ -305,6 +317,7 @@ enum ONNXMatrix {
       "pool.onnx", channels: true, ["averagepool", "strides"]),
     size("Reshape of a node to [-1, 2^32, 2^32]", HugeONNX.reshapeNode, "reshape.onnx", ["reshape"]),
     size("Reshape of a constant to [2^32, 2^32, 0]", HugeONNX.reshapeConstant, "reshape.onnx", ["reshape"]),
+    size("Slice with more starts than axes (fuzzer find)", HugeONNX.sliceAxes, "slice.onnx", ["slice", "rank 1"]),
     BadCase(
       label: "input declared [N, 2^31, 2^31, 2^31] + Flatten (inspect)", arguments: ["inspect", "big.onnx"],
       status: 1, mentions: ["big.onnx", "'x'", "2147483648"], precreate: nil, setup: write(HugeONNX.hugeInput, "big.onnx"),
