@@ -34,6 +34,15 @@ let package = Package(
         .product(name: "LiftNN", package: "swift-deeplift"),
         .product(name: "LiftTensor", package: "swift-deeplift"),
       ]),
+    // Recipes of ONNX models with huge sizes (constant folding, pads, strides, kernels) →
+    // encoded ModelProto → loadONNXModel(from:), then shapes and forward (issue 15).
+    .executableTarget(
+      name: "FuzzONNXFolding",
+      dependencies: [
+        "FuzzDriver", .product(name: "LiftONNX", package: "swift-deeplift"),
+        .product(name: "LiftNN", package: "swift-deeplift"),
+        .product(name: "LiftTensor", package: "swift-deeplift"),
+      ]),
     // Whole model files (.h5 through libhdf5, .keras zips) through loadKerasModel(at:).
     .executableTarget(
       name: "FuzzKerasFile",

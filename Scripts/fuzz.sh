@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Builds and runs the libFuzzer harnesses of Fuzz/ (a nested package: the main build and CI
 # never build it). Usage:
-#   Scripts/fuzz.sh [HARNESS...]         # default: all five, 1M executions each
-#   RUNS=100000 MAX_TIME=600 Scripts/fuzz.sh FuzzNpy
+#   Scripts/fuzz.sh [HARNESS...]         # default: all six, 1M executions each
+#   RUNS=100000 MAX_TIME=600 RSS_LIMIT_MB=2048 Scripts/fuzz.sh FuzzNpy
 # Harnesses and their seed corpora (Fuzz/Corpus/<name>, committed; new inputs libFuzzer finds
 # go to Fuzz/.build-fuzz/corpus/<name>, not committed):
 #   FuzzNpy          Corpus/npy           NumPy.read(data:name:), NpyFile.readRows
 #   FuzzNpz          Corpus/npz           NumPy.readArchive(data:name:)
 #   FuzzKerasConfig  Corpus/keras-config  KerasConfigImporter (zoo.h5 weights) + shapes + forward
 #   FuzzONNX         Corpus/onnx          loadONNXModel(from:) + shapes + forward
+#   FuzzONNXFolding  Corpus/onnx-folding  recipes of ONNX models with huge sizes → loadONNXModel + shapes + forward
 #   FuzzKerasFile    Corpus/keras-file    loadKerasModel(at:) on whole .h5 / .keras files
 # Crash, leak and timeout (> 30 s per input) reproducers are written to
 # Fuzz/.build-fuzz/artifacts/<harness>/; rerun one with  Fuzz/.build-fuzz/release/<harness> <file>
@@ -18,11 +19,12 @@ set -uo pipefail
 cd "$(dirname "$0")/../Fuzz"
 RUNS=${RUNS:-1000000}
 MAX_TIME=${MAX_TIME:-3600}
+RSS_LIMIT_MB=${RSS_LIMIT_MB:-4096}  # also caps single mallocs (libFuzzer's -malloc_limit_mb default)
 HARNESSES=("$@")
-[ ${#HARNESSES[@]} -eq 0 ] && HARNESSES=(FuzzNpy FuzzNpz FuzzKerasConfig FuzzONNX FuzzKerasFile)
+[ ${#HARNESSES[@]} -eq 0 ] && HARNESSES=(FuzzNpy FuzzNpz FuzzKerasConfig FuzzONNX FuzzONNXFolding FuzzKerasFile)
 corpus_of() {
   case "$1" in
-    FuzzNpy) echo npy ;; FuzzNpz) echo npz ;; FuzzKerasConfig) echo keras-config ;; FuzzONNX) echo onnx ;; FuzzKerasFile) echo keras-file ;;
+    FuzzNpy) echo npy ;; FuzzNpz) echo npz ;; FuzzKerasConfig) echo keras-config ;; FuzzONNX) echo onnx ;; FuzzONNXFolding) echo onnx-folding ;; FuzzKerasFile) echo keras-file ;;
     *) echo "unknown harness $1" >&2; exit 2 ;;
   esac
 }
@@ -53,7 +55,7 @@ for h in "${HARNESSES[@]}"; do
   start=$(date +%s)
   log=".build-fuzz/$h.log"
   ASAN_OPTIONS="detect_leaks=$(leaks_of "$h")" "$scratch/release/$h" ".build-fuzz/corpus/$c" "Corpus/$c" -runs="$RUNS" -max_total_time="$MAX_TIME" \
-    -rss_limit_mb=4096 -timeout="${TIMEOUT:-30}" -detect_leaks="$(leaks_of "$h")" "${extra[@]}" -artifact_prefix=".build-fuzz/artifacts/$h/" -print_final_stats=1 \
+    -rss_limit_mb="$RSS_LIMIT_MB" -timeout="${TIMEOUT:-30}" -detect_leaks="$(leaks_of "$h")" "${extra[@]}" -artifact_prefix=".build-fuzz/artifacts/$h/" -print_final_stats=1 \
     > "$log" 2>&1
   rc=$?
   # Summary lines only (the whole log stays in Fuzz/.build-fuzz/<harness>.log).

@@ -15,7 +15,7 @@ struct Constant: Sendable {
   static let batchMarker: Double = -0x1p52
 
   init(dims: [Int], values: [Double]) {
-    precondition(dims.reduce(1, *) == values.count, "constant \(dims) with \(values.count) values")
+    precondition(Shape.checkedCount(dims) == values.count, "constant \(dims) with \(values.count) values")
     self.dims = dims
     self.values = values
   }
@@ -65,16 +65,29 @@ struct Constant: Sendable {
     return s
   }
 
-  /// NumPy broadcasting of two constants with `f`; `nil` if the shapes do not broadcast.
-  static func broadcast(_ a: Constant, _ b: Constant, _ f: (Double, Double) -> Double) -> Constant? {
-    let r = max(a.rank, b.rank)
-    let ad = [Int](repeating: 1, count: r - a.rank) + a.dims
-    let bd = [Int](repeating: 1, count: r - b.rank) + b.dims
+  /// The NumPy broadcast of shapes `a` and `b` (right-aligned; each extent equal or 1);
+  /// `nil` if they do not broadcast.
+  static func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int]? {
+    let r = max(a.count, b.count)
+    let ad = [Int](repeating: 1, count: r - a.count) + a
+    let bd = [Int](repeating: 1, count: r - b.count) + b
     var out = [Int]()
     for i in 0..<r {
       guard ad[i] == bd[i] || ad[i] == 1 || bd[i] == 1 else { return nil }
       out.append(ad[i] == 1 ? bd[i] : ad[i])
     }
+    return out
+  }
+
+  /// NumPy broadcasting of two constants with `f`; `nil` if the shapes do not broadcast.
+  ///
+  /// - Precondition: the caller has checked the size of ``broadcastShape(_:_:)`` of the two
+  ///   shapes (the result is allocated here).
+  static func broadcast(_ a: Constant, _ b: Constant, _ f: (Double, Double) -> Double) -> Constant? {
+    guard let out = broadcastShape(a.dims, b.dims) else { return nil }
+    let r = out.count
+    let ad = [Int](repeating: 1, count: r - a.rank) + a.dims
+    let bd = [Int](repeating: 1, count: r - b.rank) + b.dims
     let sa = strides(ad)
     let sb = strides(bd)
     let so = strides(out)
@@ -95,7 +108,16 @@ struct Constant: Sendable {
     return Constant(dims: out, values: values)
   }
 
+  /// The dimensions of ``gather(indices:axis:)``'s result: `dims[..<axis] + indices.dims +
+  /// dims[(axis + 1)...]`.
+  func gatherDims(indices: Constant, axis: Int) -> [Int] {
+    Array(dims[..<axis]) + indices.dims + Array(dims[(axis + 1)...])
+  }
+
   /// Elements `index` along `axis` (Gather with integer indices of any rank).
+  ///
+  /// - Precondition: `0 ≤ axis < rank`, and the caller has checked the size of
+  ///   ``gatherDims(indices:axis:)`` (the result is allocated here).
   func gather(indices: Constant, axis: Int) -> Constant? {
     guard axis >= 0, axis < rank, let idx = indices.integers else { return nil }
     let outer = dims[..<axis].reduce(1, *)
@@ -110,7 +132,7 @@ struct Constant: Sendable {
         values.append(contentsOf: self.values[base..<(base + inner)])
       }
     }
-    return Constant(dims: Array(dims[..<axis]) + indices.dims + Array(dims[(axis + 1)...]), values: values)
+    return Constant(dims: gatherDims(indices: indices, axis: axis), values: values)
   }
 
   /// `self[start..<end]` on each axis (steps of 1).
@@ -134,6 +156,9 @@ struct Constant: Sendable {
   }
 
   /// Concatenation along `axis`.
+  ///
+  /// - Precondition: the caller has checked the total element count (the result is
+  ///   allocated here).
   static func concat(_ parts: [Constant], axis: Int) -> Constant? {
     guard let first = parts.first, axis >= 0, axis < first.rank else { return nil }
     for p in parts {

@@ -8,6 +8,17 @@ func usage(_ node: Onnx_NodeProto, _ reason: String) -> ONNXImportError {
   .unsupportedUsage(opType: node.opType, node: displayName(node), reason: reason)
 }
 
+/// Checks integer attributes or inputs that act as extents (pads, strides, dilations, kernel
+/// sizes, group counts): each must satisfy ``LiftNN/TensorLimits/isPlausibleExtent(_:)``
+/// (and be at least `minimum`), so the shape formulas built from them cannot overflow.
+func checkExtents(_ values: [Int], minimum: Int = 0, _ what: String, _ node: Onnx_NodeProto)
+  throws(ONNXImportError)
+{
+  for v in values where v < minimum || !TensorLimits.isPlausibleExtent(v) {
+    throw usage(node, "\(what) \(values) must lie in \(minimum)…\(TensorLimits.maximumElements)")
+  }
+}
+
 /// The attributes of a node by name, with ONNX defaults supplied by the caller.
 struct Attributes {
   private var byName: [String: Onnx_AttributeProto] = [:]
@@ -26,6 +37,24 @@ struct Attributes {
 }
 
 extension ConversionContext {
+  /// Reserves the elements of a constant `node` is about to compute, of dimensions `dims`,
+  /// before it is allocated (see ``ConversionContext/foldingBudget``): every extent and the
+  /// count at most ``LiftNN/TensorLimits/maximumElements``, and the count within what is left
+  /// of the budget. Returns the count.
+  mutating func reserveFolded(_ dims: [Int], _ node: Onnx_NodeProto) throws(ONNXImportError) -> Int {
+    guard let n = TensorLimits.checkedElements(dims) else {
+      throw usage(node, "the constant it computes, of shape \(dims), would have more than \(TensorLimits.maximumElements) elements")
+    }
+    guard n <= foldingBudget else {
+      throw usage(
+        node,
+        "the constant it computes, of shape \(dims) (\(n) elements), exceeds what import-time folding may allocate (\(foldingBudget) elements left)"
+      )
+    }
+    foldingBudget -= n
+    return n
+  }
+
   /// Input `i` of `node`; throws if it is absent or undefined.
   func value(_ node: Onnx_NodeProto, _ i: Int) throws(ONNXImportError) -> Value {
     guard let v = try optionalValue(node, i) else {

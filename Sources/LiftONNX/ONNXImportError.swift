@@ -28,6 +28,10 @@ public enum ONNXImportError: Error, Equatable, CustomStringConvertible {
   case invalidTensor(name: String, reason: String)
   /// An initializer keeps its data in an external file that is missing or too short.
   case missingExternalData(tensor: String, file: String)
+  /// An initializer's external data may not be read: the location is absolute or resolves
+  /// outside the model's folder, the file is not a regular file, or its offset and length do
+  /// not fit the file or the tensor.
+  case invalidExternalData(tensor: String, location: String, reason: String)
   /// A model input has a symbolic or missing extent on an axis other than the batch axis.
   case dynamicDimension(input: String, axis: Int)
   /// Anything else structurally wrong with the model (no outputs, an output that is a
@@ -55,6 +59,8 @@ public enum ONNXImportError: Error, Equatable, CustomStringConvertible {
     case .invalidTensor(let name, let reason): "tensor '\(name)': \(reason)"
     case .missingExternalData(let tensor, let file):
       "initializer '\(tensor)' stores its data in external file '\(file)', which is missing or too short"
+    case .invalidExternalData(let tensor, let location, let reason):
+      "initializer '\(tensor)' stores its data in external file '\(location)', which cannot be read: \(reason)"
     case .dynamicDimension(let input, let axis):
       "input '\(input)' has a dynamic extent on axis \(axis); only the batch axis (0) may be dynamic"
     case .invalidModel(let reason): "invalid ONNX model: \(reason)"

@@ -72,6 +72,12 @@ struct ConversionContext {
   var useCounts: [String: Int] = [:]
   /// The batch extent fixed by the file, when the first input axis has a `dim_value`.
   var fixedBatch: Int?
+  /// Elements constant folding may still allocate: ``LiftNN/TensorLimits/maximumFoldedElements``
+  /// plus the elements of every tensor the file stores (initializers, `Constant` nodes), less
+  /// what folding has allocated so far. Checked by ``reserveFolded(_:_:)`` before each folded
+  /// value is allocated, so the memory an import uses stays within a small multiple of the
+  /// file's own tensors plus 2²⁴ elements, whatever the number of nodes.
+  var foldingBudget = TensorLimits.maximumFoldedElements
 
   init(opset: Int) { self.opset = opset }
 
@@ -99,8 +105,13 @@ struct ConversionContext {
     } catch {
       throw .unsupportedUsage(opType: onnxNode.opType, node: displayName(onnxNode), reason: error.description)
     }
-    nodes.append(node)
     let perExample = Array(out.dimensions.dropFirst())
+    guard TensorLimits.checkedElements(perExample) != nil else {
+      throw .unsupportedUsage(
+        opType: onnxNode.opType, node: displayName(onnxNode),
+        reason: "output examples of shape \(perExample) would have more than \(TensorLimits.maximumElements) elements")
+    }
+    nodes.append(node)
     shapes.append(perExample)
     return .node(NodeID(nodes.count - 1), shape: perExample)
   }
@@ -129,10 +140,13 @@ struct Importer {
 
   mutating func run() throws(ONNXImportError) -> Graph {
     let g = model.graph
+    try checkSingleWriters(g)
     // Constants: initializers first (older exporters also list them as graph inputs).
     var initializerNames = Set<String>()
     for t in g.initializer {
-      context.values[t.name] = .constant(try decodeTensor(t, baseDirectory: baseDirectory))
+      let c = try decodeTensor(t, baseDirectory: baseDirectory)
+      context.foldingBudget += c.count
+      context.values[t.name] = .constant(c)
       initializerNames.insert(t.name)
     }
     for vi in g.input where !initializerNames.contains(vi.name) {
@@ -188,6 +202,36 @@ struct Importer {
     return buildGraph(nodes: context.nodes, outputs: outputs)
   }
 
+  /// Every tensor name has one writer: an initializer, a graph input, or one node output.
+  /// (Otherwise which value a reader sees would depend on the order of conversion: the last
+  /// writer won silently.) A graph input may also be listed as an initializer, which older
+  /// exporters do for weights.
+  func checkSingleWriters(_ g: Onnx_GraphProto) throws(ONNXImportError) {
+    var writer = [String: String]()
+    for t in g.initializer {
+      if writer[t.name] != nil {
+        throw .invalidModel("two initializers are named '\(t.name)'")
+      }
+      writer[t.name] = "initializer '\(t.name)'"
+    }
+    var inputNames = Set<String>()
+    for vi in g.input {
+      guard inputNames.insert(vi.name).inserted else {
+        throw .invalidModel("two graph inputs are named '\(vi.name)'")
+      }
+      if writer[vi.name] == nil { writer[vi.name] = "graph input '\(vi.name)'" }
+    }
+    for n in g.node {
+      for o in n.output where !o.isEmpty {
+        let this = "node '\(displayName(n))' (\(n.opType))"
+        if let earlier = writer[o] {
+          throw .invalidModel("tensor '\(o)' is written by both \(earlier) and \(this)")
+        }
+        writer[o] = this
+      }
+    }
+  }
+
   mutating func addInput(_ vi: Onnx_ValueInfoProto) throws(ONNXImportError) {
     let t = vi.type.tensorType
     guard t.elemType == Int32(ONNXDataType.float.rawValue) else {
@@ -205,6 +249,13 @@ struct Importer {
       }
       guard let extent else { throw .dynamicDimension(input: vi.name, axis: axis) }
       perExample.append(extent)
+    }
+    // The declared shape is the first size read from the file: every later shape derives
+    // from it, so it is capped before any shape arithmetic (Flatten's product, …).
+    guard TensorLimits.checkedElements(perExample) != nil else {
+      throw .invalidTensor(
+        name: vi.name,
+        reason: "the input declares examples of shape \(perExample), more than \(TensorLimits.maximumElements) elements")
     }
     let name = context.uniqueName(vi.name)
     context.nodes.append(

@@ -158,11 +158,15 @@ func spatialPads(
       "kernel \(kernel), strides \(strides) and dilations \(dilations) must be positive, one per spatial axis"
     )
   }
+  try checkExtents(kernel, minimum: 1, "kernel", node)
+  try checkExtents(strides, minimum: 1, "strides", node)
+  try checkExtents(dilations, minimum: 1, "dilations", node)
   let mode = a.string("auto_pad") ?? "NOTSET"
   switch mode {
   case "NOTSET", "":
     let pads = a.ints("pads") ?? [Int](repeating: 0, count: 2 * d)
     guard pads.count == 2 * d, pads.allSatisfy({ $0 >= 0 }) else { throw usage(node, "bad pads \(pads)") }
+    try checkExtents(pads, "pads", node)
     return (Array(pads[..<d]), Array(pads[d...]))
   case "VALID":
     return ([Int](repeating: 0, count: d), [Int](repeating: 0, count: d))
@@ -170,8 +174,10 @@ func spatialPads(
     var before = [Int]()
     var after = [Int]()
     for i in 0..<d {
+      // All terms are at most 2³¹ (checked above), so no product exceeds 2⁶²; (out − 1)·s − in
+      // lies in (−s, 0], so adding the window extent last cannot overflow either.
       let out = (input[i] + strides[i] - 1) / strides[i]
-      let total = max((out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - input[i], 0)
+      let total = max((out - 1) * strides[i] - input[i] + (kernel[i] - 1) * dilations[i] + 1, 0)
       let small = total / 2
       if mode == "SAME_UPPER" {
         before.append(small)
@@ -206,6 +212,7 @@ func convertConv(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(
   guard strides.count == d, dilations.count == d, groups >= 1 else {
     throw usage(node, "bad strides \(strides), dilations \(dilations) or group \(groups)")
   }
+  try checkExtents([groups], minimum: 1, "group", node)
   let (before, after) = try spatialPads(
     a, input: Array(x.shape[1...]), kernel: kernel, strides: strides, dilations: dilations, node)
   // [C_out, C_in/g, k…] → [k…, C_in/g, C_out] (the IR's Keras HWIO layout).
@@ -461,12 +468,19 @@ func convertReshape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) thro
   case .constant(let c):
     guard var dims = target as? [Int] else { throw usage(node, "reshaping a constant to a dynamic shape") }
     for i in dims.indices where dims[i] == 0 && !allowZero && i < c.rank { dims[i] = c.dims[i] }
+    guard dims.allSatisfy({ $0 >= -1 }), dims.filter({ $0 == -1 }).count <= 1 else {
+      throw usage(node, "bad target shape \(dims)")
+    }
     if let u = dims.firstIndex(of: -1) {
-      let known = dims.filter { $0 != -1 }.reduce(1, *)
-      guard known > 0 else { throw usage(node, "cannot infer -1") }
+      // Checked: the file's extents can multiply past Int.max.
+      guard let known = Shape.checkedCount(dims.filter { $0 != -1 }), known > 0 else {
+        throw usage(node, "cannot infer -1 in \(dims)")
+      }
       dims[u] = c.count / known
     }
-    guard dims.reduce(1, *) == c.count else { throw usage(node, "cannot reshape \(c.dims) to \(dims)") }
+    guard TensorLimits.checkedElements(dims) == c.count else {
+      throw usage(node, "cannot reshape \(c.dims) to \(dims)")
+    }
     return .constant(Constant(dims: dims, values: c.values))
   case .node(let id, let shape):
     guard !target.isEmpty else { throw usage(node, "reshape to a scalar") }
@@ -480,19 +494,21 @@ func convertReshape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) thro
       guard let e else { throw usage(node, "the batch extent may only appear on axis 0") }
       rest.append(e)
     }
-    let count = shape.reduce(1, *)
+    // Products of the file's extents are checked: they can multiply past Int.max.
+    let count = shape.reduce(1, *)  // capped when the node was emitted
     if let first = target[0], first != ctx.fixedBatch {
       // A literal first extent is acceptable only as −1 with the rest fully known.
-      guard first == -1, !rest.contains(-1), rest.reduce(1, *) == count else {
+      guard first == -1, Shape.checkedCount(rest) == count else {
         throw usage(node, "reshape to \(target.map { $0 ?? -1 }) changes the batch axis")
       }
     }
     if let u = rest.firstIndex(of: -1) {
-      let known = rest.filter { $0 != -1 }.reduce(1, *)
-      guard known > 0, count % known == 0 else { throw usage(node, "cannot reshape \(shape) to \(rest)") }
+      guard let known = Shape.checkedCount(rest.filter { $0 != -1 }), known > 0, count % known == 0 else {
+        throw usage(node, "cannot reshape \(shape) to \(rest)")
+      }
       rest[u] = count / known
     }
-    guard rest.allSatisfy({ $0 >= 0 }), rest.reduce(1, *) == count else {
+    guard Shape.checkedCount(rest) == count else {
       throw usage(node, "cannot reshape examples of shape \(shape) to \(rest)")
     }
     return try ctx.emit(.reshape(rest), inputs: [id], name: node.output[0], origin: "Reshape", onnxNode: node)
@@ -565,6 +581,12 @@ func convertConcat(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throw
   let constants = values.compactMap { v -> Constant? in if case .constant(let c) = v { c } else { nil } }
   if constants.count == values.count, let first = constants.first {
     let axis = try normalizeAxis(axisAttribute, rank: first.rank, node)
+    var dims = first.dims
+    dims[axis] = 0
+    for c in constants where c.rank == first.rank {
+      dims[axis] = min(dims[axis] + c.dims[axis], Int.max / 2)  // each extent ≤ 2³¹
+    }
+    _ = try ctx.reserveFolded(dims, node)
     guard let c = Constant.concat(constants, axis: axis) else {
       throw usage(node, "operand shapes differ off the axis")
     }
@@ -608,6 +630,7 @@ func convertPad(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(O
   guard before.allSatisfy({ $0 >= 0 }), after.allSatisfy({ $0 >= 0 }) else {
     throw usage(node, "negative pads (cropping) are not supported")
   }
+  try checkExtents(pads, "pads", node)
   return try ctx.emit(
     .pad(before: Array(before.dropFirst()), after: Array(after.dropFirst()), value: value), inputs: [x.id],
     name: node.output[0], origin: "Pad", onnxNode: node)
@@ -633,6 +656,11 @@ func convertSlice(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws
   guard starts.count == axes.count, ends.count == axes.count, steps.count == axes.count else {
     throw usage(node, "starts/ends/axes/steps lengths differ")
   }
+  // Without `axes`, starts may not name more axes than there are (found by
+  // Fuzz/FuzzONNXFolding: a trap indexing past the rank).
+  guard axes.allSatisfy({ $0 < r }), Set(axes).count == axes.count else {
+    throw usage(node, "slice axes \(axes) for a tensor of rank \(r)")
+  }
   guard steps.allSatisfy({ $0 == 1 }) else { throw usage(node, "slice steps other than 1 are not supported") }
   var lo = [Int](repeating: 0, count: r)
   var hi = dims
@@ -642,7 +670,9 @@ func convertSlice(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws
     hi[a] = max(clamp(ends[k]), lo[a])
   }
   switch data {
-  case .constant(let c): return .constant(c.slice(start: lo, end: hi))
+  case .constant(let c):
+    _ = try ctx.reserveFolded(zip(lo, hi).map { $1 - $0 }, node)
+    return .constant(c.slice(start: lo, end: hi))
   case .node(let id, _):
     guard lo[0] == 0, hi[0] == dims[0] else { throw usage(node, "slicing the batch axis") }
     return try ctx.emit(
@@ -672,6 +702,7 @@ func convertGather(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throw
   }
   let indices = try ctx.constantInput(node, 1)
   let axis = try normalizeAxis(Attributes(node).int("axis", 0), rank: data.rank, node)
+  _ = try ctx.reserveFolded(data.gatherDims(indices: indices, axis: axis), node)
   guard let c = data.gather(indices: indices, axis: axis) else { throw usage(node, "indices out of range") }
   return .constant(c)
 }
@@ -680,13 +711,16 @@ func convertCast(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(
   let to = Attributes(node).int("to", 1)
   switch try ctx.value(node, 0) {
   case .constant(let c):
+    _ = try ctx.reserveFolded(c.dims, node)
     guard let type = ONNXDataType(rawValue: to) else {
       throw .unsupportedDataType(tensor: node.output[0], dataType: to)
     }
     switch type {
     case .float, .double, .float16, .bfloat16:
-      return .constant(
-        Constant(dims: c.dims, values: c.values.map { c.containsBatchMarker ? $0 : Double(Float($0)) }))
+      // The marker test hoisted out of the map: per element it made a Cast quadratic (a
+      // 10⁵-element constant took minutes; Fuzz/FuzzONNXFolding find).
+      let keep = c.containsBatchMarker
+      return .constant(Constant(dims: c.dims, values: keep ? c.values : c.values.map { Double(Float($0)) }))
     case .bool: return .constant(Constant(dims: c.dims, values: c.values.map { $0 != 0 ? 1 : 0 }))
     default:
       return .constant(
@@ -704,7 +738,9 @@ func convertConstant(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) thr
   let a = Attributes(node)
   if var t = a.tensor("value") {
     if t.name.isEmpty { t.name = node.output[0] }
-    return .constant(try decodeTensor(t, baseDirectory: nil))
+    let c = try decodeTensor(t, baseDirectory: nil)
+    ctx.foldingBudget += c.count  // stored in the file, like an initializer
+    return .constant(c)
   }
   if let f = a.floats("value_floats") {
     return .constant(Constant(dims: [f.count], values: f.map(Double.init)))
@@ -721,11 +757,12 @@ func convertConstantOfShape(_ node: Onnx_NodeProto, _ ctx: inout ConversionConte
   guard let dims = try ctx.integerInput(node, 0), dims.allSatisfy({ $0 >= 0 }) else {
     throw usage(node, "the shape must be known at import time")
   }
+  let count = try ctx.reserveFolded(dims, node)
   var fill = 0.0
   if let t = Attributes(node).tensor("value") {
     fill = try decodeTensor(t, baseDirectory: nil).values.first ?? 0
   }
-  return .constant(Constant(dims: dims, values: [Double](repeating: fill, count: dims.reduce(1, *))))
+  return .constant(Constant(dims: dims, values: [Double](repeating: fill, count: count)))
 }
 
 func convertIdentity(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value
@@ -762,9 +799,11 @@ func arithmetic(_ kind: ArithmeticKind) -> ConvertFunction {
       guard !a.containsBatchMarker && !b.containsBatchMarker else {
         throw usage(node, "arithmetic on a dynamic shape")
       }
-      guard let c = Constant.broadcast(a, b, kind.apply) else {
+      guard let out = Constant.broadcastShape(a.dims, b.dims) else {
         throw usage(node, "shapes \(a.dims) and \(b.dims) do not broadcast")
       }
+      _ = try ctx.reserveFolded(out, node)
+      guard let c = Constant.broadcast(a, b, kind.apply) else { preconditionFailure("checked above") }
       return .constant(c)
     case (.node(let a, let sa), .node(let b, let sb)):
       guard kind == .add || kind == .subtract else {
@@ -831,6 +870,7 @@ func convertNeg(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(O
   switch try ctx.value(node, 0) {
   case .constant(let c):
     guard !c.containsBatchMarker else { throw usage(node, "arithmetic on a dynamic shape") }
+    _ = try ctx.reserveFolded(c.dims, node)
     return .constant(Constant(dims: c.dims, values: c.values.map { -$0 }))
   case .node(let id, let shape):
     return try ctx.emit(

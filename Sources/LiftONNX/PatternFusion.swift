@@ -28,8 +28,10 @@ func fuseErfGELU(_ nodes: [Onnx_NodeProto], context: ConversionContext) throws(O
   // Constant nodes with a tensor value.
   func scalar(_ name: String) -> Double? {
     if case .constant(let c) = context.values[name], c.count == 1 { return c.values[0] }
+    // Only one-element tensors are decoded: decoding a large Constant once per reader would
+    // make this scan quadratic in the file size.
     guard let n = producer[name], nodes[n].opType == "Constant",
-      let t = Attributes(nodes[n]).tensor("value"),
+      let t = Attributes(nodes[n]).tensor("value"), t.dims.allSatisfy({ $0 == 1 }),
       let c = try? decodeTensor(t, baseDirectory: nil), c.count == 1
     else { return nil }
     return c.values[0]

@@ -1,4 +1,5 @@
 import Foundation
+import LiftNN
 
 // Decoding of `TensorProto` payloads (initializers, `Constant` node values) to ``Constant``.
 // ONNX stores numbers either in the typed repeated fields (`float_data`, `int64_data`, …) or
@@ -43,15 +44,17 @@ func halfToFloat(_ bits: UInt16) -> Float {
 func decodeTensor(_ tensor: Onnx_TensorProto, baseDirectory: URL?) throws(ONNXImportError) -> Constant {
   let name = tensor.name
   let dims = tensor.dims.map { Int($0) }
-  guard dims.allSatisfy({ $0 >= 0 }), let count = checkedProduct(dims) else {
-    throw .invalidTensor(name: name, reason: "bad dimensions \(dims)")
+  guard dims.allSatisfy({ $0 >= 0 }), let count = TensorLimits.checkedElements(dims) else {
+    throw .invalidTensor(
+      name: name, reason: "bad dimensions \(dims) (negative, or more than \(TensorLimits.maximumElements) elements)")
   }
   guard let type = ONNXDataType(rawValue: Int(tensor.dataType)) else {
     throw .unsupportedDataType(tensor: name, dataType: Int(tensor.dataType))
   }
   var raw: Data? = tensor.hasRawData ? tensor.rawData : nil
   if tensor.dataLocation == .external {
-    raw = try readExternal(tensor, baseDirectory: baseDirectory)
+    // count ≤ 2³¹ and 8-byte elements at most: no overflow.
+    raw = try readExternal(tensor, byteCount: count * elementSize(type), baseDirectory: baseDirectory)
   }
   let values: [Double]
   if let raw {
@@ -76,26 +79,10 @@ func decodeTensor(_ tensor: Onnx_TensorProto, baseDirectory: URL?) throws(ONNXIm
   return Constant(dims: dims, values: values)
 }
 
-private func checkedProduct(_ dims: [Int]) -> Int? {
-  var n = 1
-  for d in dims {
-    let (p, overflow) = n.multipliedReportingOverflow(by: d)
-    if overflow { return nil }
-    n = p
-  }
-  return n
-}
-
 private func decodeRaw(_ raw: Data, type: ONNXDataType, count: Int, name: String) throws(ONNXImportError)
   -> [Double]
 {
-  let size: Int
-  switch type {
-  case .float, .int32, .uint32: size = 4
-  case .double, .int64, .uint64: size = 8
-  case .float16, .bfloat16, .int16, .uint16: size = 2
-  case .int8, .uint8, .bool: size = 1
-  }
+  let size = elementSize(type)
   let (expected, overflow) = count.multipliedReportingOverflow(by: size)
   guard !overflow, raw.count == expected else {
     throw .invalidTensor(
@@ -125,7 +112,28 @@ private func decodeRaw(_ raw: Data, type: ONNXDataType, count: Int, name: String
   }
 }
 
-private func readExternal(_ tensor: Onnx_TensorProto, baseDirectory: URL?) throws(ONNXImportError) -> Data {
+/// Bytes per element of `type` in `raw_data` and external data.
+private func elementSize(_ type: ONNXDataType) -> Int {
+  switch type {
+  case .float, .int32, .uint32: 4
+  case .double, .int64, .uint64: 8
+  case .float16, .bfloat16, .int16, .uint16: 2
+  case .int8, .uint8, .bool: 1
+  }
+}
+
+/// Reads the `byteCount` bytes of `tensor`'s external data.
+///
+/// The file must be a regular file inside `baseDirectory` (the model's folder) once every
+/// symbolic link is resolved: `realpath(folder/location)` must start with
+/// `realpath(folder) + "/"`. It is opened with `O_NONBLOCK | O_NOFOLLOW` (a FIFO cannot block
+/// the open) and its type checked with `fstat` before a byte is read, so a location such as
+/// `../../secret`, an absolute path, or a link to `/dev/zero` is refused. `offset + byteCount`
+/// must lie within the file, and a `length` entry, when present, must equal `byteCount` (the
+/// tensor's size): nothing is read beyond what the tensor needs.
+private func readExternal(_ tensor: Onnx_TensorProto, byteCount: Int, baseDirectory: URL?)
+  throws(ONNXImportError) -> Data
+{
   var location = ""
   var offset = 0
   var length: Int?
@@ -133,34 +141,61 @@ private func readExternal(_ tensor: Onnx_TensorProto, baseDirectory: URL?) throw
     switch entry.key {
     case "location": location = entry.value
     case "offset": offset = Int(entry.value) ?? -1
-    case "length": length = Int(entry.value)
+    case "length": length = Int(entry.value) ?? -1
     default: break
     }
   }
-  guard !location.isEmpty, offset >= 0, (length ?? 0) >= 0 else {
-    throw .invalidTensor(name: tensor.name, reason: "external data without a valid location/offset")
+  func refuse(_ reason: String) -> ONNXImportError {
+    .invalidExternalData(tensor: tensor.name, location: location, reason: reason)
   }
-  guard let baseDirectory else {
-    throw .missingExternalData(tensor: tensor.name, file: location)
+  guard !location.isEmpty, !location.utf8.contains(0) else {
+    throw refuse("external data without a location")
   }
-  let url = baseDirectory.appendingPathComponent(location)
-  guard let handle = try? FileHandle(forReadingFrom: url) else {
-    throw .missingExternalData(tensor: tensor.name, file: url.path)
+  guard offset >= 0 else { throw refuse("bad offset") }
+  if let length, length != byteCount {
+    throw refuse("length \(length) differs from the tensor's \(byteCount) bytes")
   }
-  defer { try? handle.close() }
-  do {
-    try handle.seek(toOffset: UInt64(offset))
-    let data: Data
-    if let length {
-      data = try handle.read(upToCount: length) ?? Data()
-      guard data.count == length else {
-        throw ONNXImportError.missingExternalData(tensor: tensor.name, file: url.path)
-      }
-    } else {
-      data = try handle.readToEnd() ?? Data()
+  guard !location.hasPrefix("/") else { throw refuse("an absolute path; it must lie in the model's folder") }
+  guard let baseDirectory else { throw .missingExternalData(tensor: tensor.name, file: location) }
+  let candidate = baseDirectory.appendingPathComponent(location).path
+  guard let folder = resolvedPath(baseDirectory.path) else {
+    throw .missingExternalData(tensor: tensor.name, file: candidate)
+  }
+  guard let resolved = resolvedPath(candidate) else {
+    throw .missingExternalData(tensor: tensor.name, file: candidate)
+  }
+  let inside = folder.hasSuffix("/") ? folder : folder + "/"
+  guard resolved.hasPrefix(inside) else { throw refuse("the file lies outside the model's folder") }
+  let fd = open(resolved, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC)
+  guard fd >= 0 else { throw .missingExternalData(tensor: tensor.name, file: candidate) }
+  defer { close(fd) }
+  var info = stat()
+  guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+    throw refuse("not a regular file")
+  }
+  let size = Int(info.st_size)
+  guard offset <= size, size - offset >= byteCount else {
+    throw refuse("offset \(offset) + \(byteCount) bytes runs past the end of the file (\(size) bytes)")
+  }
+  var data = Data(count: byteCount)
+  var done = 0
+  let ok = data.withUnsafeMutableBytes { (buffer: UnsafeMutableRawBufferPointer) -> Bool in
+    while done < byteCount {
+      let n = pread(fd, buffer.baseAddress! + done, byteCount - done, off_t(offset + done))
+      if n < 0 && errno == EINTR { continue }
+      guard n > 0 else { return false }
+      done += n
     }
-    return data
-  } catch {
-    throw .missingExternalData(tensor: tensor.name, file: url.path)
+    return true
   }
+  guard ok else { throw refuse("read failed after \(done) of \(byteCount) bytes") }
+  return data
+}
+
+/// `path` with every symbolic link, `.` and `..` resolved (realpath(3)); `nil` if it does not
+/// exist.
+private func resolvedPath(_ path: String) -> String? {
+  guard let p = realpath(path, nil) else { return nil }
+  defer { free(p) }
+  return String(cString: p)
 }

@@ -198,10 +198,10 @@ enum BudgetMatrix {
     // Shape arithmetic from a file: an error naming the node, never a trap.
     BadCase(
       label: "ONNX Flatten of [N, 2^31, 2^31, 2^31] in inspect", arguments: ["inspect", "flat.onnx"], status: 1,
-      mentions: ["flat.onnx", "Flatten", "too large"], precreate: nil, setup: write(hugeFlattenModel, "flat.onnx")),
+      mentions: ["flat.onnx", "more than 2147483648 elements"], precreate: nil, setup: write(hugeFlattenModel, "flat.onnx")),
     BadCase(
       label: "ONNX MaxPool pads of 2^62 in inspect", arguments: ["inspect", "pool.onnx"], status: 1,
-      mentions: ["pool.onnx", "MaxPool", "does not fit"], precreate: nil, setup: write(hugePoolPadModel, "pool.onnx")),
+      mentions: ["pool.onnx", "MaxPool", "must lie in"], precreate: nil, setup: write(hugePoolPadModel, "pool.onnx")),
     // .npz member names: two names that become one member.
     BadCase(
       label: "input names that make the same .npz member",

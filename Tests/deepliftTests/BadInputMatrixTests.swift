@@ -338,7 +338,7 @@ enum Matrix {
     BadCase(
       label: "fuzzer find: ONNX Pad to an extent that overflows Int (trapped before)",
       arguments: ["predict", "%fuzz_onnx_shape_overflow.onnx", "--input", "x.npy", "--output", "out.npy"], status: 1,
-      mentions: ["'p'", "pad", "more elements than fit"],
+      mentions: ["pad", "pads", "4611686018427387903"],
       setup: write(Tensor(repeating: 1, shape: [1, 2, 3, 4]), "x.npy")),
     BadCase(
       label: "predict: random bytes named .onnx",

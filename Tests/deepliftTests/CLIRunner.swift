@@ -55,6 +55,11 @@ struct CLITestError: Error, CustomStringConvertible {
   init(_ description: String) { self.description = description }
 }
 
+/// An `environment` key of ``runDeeplift(arguments:in:environment:memoryLimitKB:)`` that is
+/// not passed on: its value (KiB) is taken as `memoryLimitKB` (rows of the bad-input matrix
+/// set it through their environment).
+let memoryLimitKey = "DEEPLIFT_TEST_ULIMIT_V_KIB"
+
 /// Runs `deeplift arguments…` in `directory` and collects its output; with `memoryLimitKB`
 /// under `ulimit -v` (RLIMIT_AS) of that many KiB, set in a `/bin/sh` that then execs the
 /// tool, so a regression that allocates without bound fails instead of taking the machine.
@@ -64,7 +69,9 @@ func runDeeplift(
   let process = Process()
   process.executableURL = try deepliftExecutable()
   process.arguments = arguments
-  if let kb = memoryLimitKB {
+  var environment = environment
+  let fromEnvironment = environment.removeValue(forKey: memoryLimitKey).flatMap { Int($0) }
+  if let kb = memoryLimitKB ?? fromEnvironment {
     process.arguments = ["-c", "ulimit -v \(kb) && exec \"$0\" \"$@\"", process.executableURL!.path] + arguments
     process.executableURL = URL(fileURLWithPath: "/bin/sh")
   }
