@@ -129,14 +129,14 @@ extension Model {
   /// Measured on the BPNet-like bench model (2 threads, quiet machine): 64 pairs per batch
   /// took 125k page faults and 0.53 s, 16 pairs 35k faults and 0.40 s (Basset 0.157 → 0.140 s);
   /// small models (MNIST, tabular MLPs) are as fast or faster at 64. Results never depend on
-  /// the batch size. Unknown input extents count as 1.
+  /// the batch size. Layers whose shape depends on an input extent the model leaves open are
+  /// not counted (their size is unknown until the data is read).
   public var suggestedBatchSize: Int {
-    let probe = graph.inputs.map { id -> Shape in
-      if case .input(let declared) = graph[id].op { return Shape([1] + declared.map { $0 ?? 1 }) }
-      return [1]
-    }
-    guard let shapes = try? graph.inferShapes(inputShapes: probe) else { return 64 }
-    let largest = shapes.map(\.scalarCount).max() ?? 0
+    guard let shapes = try? graph.inferExampleShapes() else { return 64 }
+    let largest = shapes.compactMap { shape -> Int? in
+      let known = shape.compactMap { $0 }
+      return known.count == shape.count ? TensorLimits.checkedElements(known) : nil
+    }.max() ?? 0
     return largest * MemoryLayout<Float>.size >= 128 * 1024 ? 16 : 64
   }
 }

@@ -4,8 +4,10 @@ public enum GraphError: Error, Equatable, CustomStringConvertible {
   case inputCount(expected: Int, found: Int)
   /// An input tensor does not have the declared per-example shape.
   case inputShape(input: String, expected: [Int?], found: [Int])
-  /// An op cannot be applied to operands of these shapes.
-  case invalidShapes(node: String, op: String, shapes: [[Int]], reason: String)
+  /// An op cannot be applied to operands of these shapes: full shapes (batch axis first) from
+  /// ``Graph/outputShape(_:inputs:)``, per-example shapes with `nil` for an unknown extent
+  /// from ``Graph/exampleShape(_:operands:)`` (import time).
+  case invalidShapes(node: String, op: String, shapes: [[Int?]], reason: String)
   /// A node name that does not exist.
   case unknownNode(String)
   /// `what` (one example, or one example with its references) needs `needed` bytes of
@@ -24,7 +26,8 @@ public enum GraphError: Error, Equatable, CustomStringConvertible {
       let e = "(" + expected.map { $0.map(String.init) ?? "?" }.joined(separator: ", ") + ")"
       return "input '\(name)' expects examples of shape \(e), got \(fmt(Array(found.dropFirst()))) (array shape \(fmt(found)))"
     case .invalidShapes(let node, let op, let shapes, let reason):
-      return "layer '\(node)' (\(op)) cannot take input shape(s) \(shapes.map(fmt).joined(separator: ", ")): \(reason)"
+      let described = shapes.map { "(" + $0.map { $0.map(String.init) ?? "?" }.joined(separator: ", ") + ")" }
+      return "layer '\(node)' (\(op)) cannot take input shape(s) \(described.joined(separator: ", ")): \(reason)"
     case .unknownNode(let name): return "no layer named '\(name)' in the model"
     case .memoryBudget(let what, let needed, let budget, let node, let op, let shape):
       return

@@ -346,21 +346,14 @@ func runPredict(_ request: PredictRequest, outputs: OutputTransaction) throws {
 func runInspect(model path: String, common: CommonOptions) throws {
   let model = try loadModel(path)
   let graph = model.graph
-  // Shapes from the declared input shapes (unknown extents replaced by 1 for the table).
-  var shapes: [Shape]? = nil
-  let probe = graph.inputs.map { id -> Shape in
-    if case .input(let declared) = graph[id].op { return Shape([1] + declared.map { $0 ?? 1 }) }
-    return [1]
-  }
-  shapes = try? graph.inferShapes(inputShapes: probe)
+  // Per-example shapes from the declared input shapes; `?` where an extent depends on one the
+  // model leaves open.
+  let shapes = try? graph.inferExampleShapes()
   var rows: [[String]] = [["layer", "kind", "output shape", "params", "inputs"]]
   var total = 0
   for (i, node) in graph.nodes.enumerated() {
     let kind = node.origin.isEmpty ? node.op.kindName : "\(node.op.kindName) (\(node.origin))"
-    var shape = shapes.map { "(" + $0[i].dropFirst.dimensions.map(String.init).joined(separator: ", ") + ")" } ?? "?"
-    if case .input(let declared) = node.op {
-      shape = "(" + declared.map { $0.map(String.init) ?? "?" }.joined(separator: ", ") + ")"
-    }
+    let shape = shapes.map { "(" + $0[i].map { $0.map(String.init) ?? "?" }.joined(separator: ", ") + ")" } ?? "?"
     total += node.op.parameterCount
     rows.append([node.name, kind, shape, String(node.op.parameterCount), node.inputs.map { graph[$0].name }.joined(separator: ", ")])
   }
