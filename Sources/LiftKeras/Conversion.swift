@@ -18,12 +18,16 @@ struct Conversion {
   var assembler: GraphAssembler
   let store: any WeightStore
   let file: String
+  /// Major version of the Keras that wrote the file (`keras_version`), `nil` when unrecorded:
+  /// some activations changed their formula between versions (`hard_sigmoid`).
+  let kerasMajorVersion: Int?
   private var weightCache = [String: [String: Tensor]]()
 
-  init(file: String, store: any WeightStore) {
+  init(file: String, store: any WeightStore, kerasVersion: String?) {
     self.file = file
     self.store = store
     self.assembler = GraphAssembler(file: file)
+    self.kerasMajorVersion = kerasVersion.flatMap { Int($0.prefix { $0.isNumber }) }
   }
 
   /// Adds a node whose `origin` is the layer's Keras class name.
@@ -89,6 +93,15 @@ struct Conversion {
     case "elu": return .activation(.elu(alpha: 1))
     case "swish", "silu": return .activation(.swish)
     case "gelu": return .activation(.gelu(approximate: false))
+    case "hard_sigmoid":
+      // tf-keras / Keras 2: clip(0.2x + 0.5, 0, 1); Keras 3: relu6(x + 3)/6.
+      guard let major = kerasMajorVersion else {
+        throw call.options.unsupported(
+          "activation 'hard_sigmoid' (its formula depends on the Keras version, which the file does not record)")
+      }
+      return .activation(major >= 3 ? .hardSigmoid(alpha: 1.0 / 6, beta: 0.5) : .hardSigmoid(alpha: 0.2, beta: 0.5))
+    case "hard_silu", "hard_swish": return .activation(.hardSwish)
+    case "mish": return .activation(.mish)
     case "leaky_relu": return .activation(.leakyRelu(alpha: 0.2))
     case "softmax": return .softmax(axis: max(rank ?? 1, 1))
     default: throw call.options.unsupported("activation '\(name)'")

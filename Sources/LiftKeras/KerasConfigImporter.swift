@@ -22,21 +22,30 @@ public struct KerasConfigImporter {
   private let weights: HDF5Group?
   /// The name used in error messages.
   public let file: String
+  /// The Keras version the configuration is read as (`hard_sigmoid` changed its formula in
+  /// Keras 3); `nil` leaves such activations unsupported.
+  public let kerasVersion: String?
 
   /// - Parameters:
   ///   - url: a legacy Keras `.h5` model (weights under `model_weights/<layer>`) or weights
   ///     file; `nil` imports without weights, so any layer that needs weights fails with
   ///     ``KerasImportError/missingWeight(file:layer:weight:)``.
   ///   - file: the name errors give for the configuration.
+  ///   - kerasVersion: the writer's `keras_version` (`"2.21.0"`, `"3.15.1"`); by default the
+  ///     weight file's `keras_version` attribute, if any.
   /// - Throws: ``KerasImportError`` when the weight file cannot be opened.
-  public init(weightsFrom url: URL? = nil, file: String = "config.json") throws(KerasImportError) {
+  public init(
+    weightsFrom url: URL? = nil, file: String = "config.json", kerasVersion: String? = nil
+  ) throws(KerasImportError) {
     self.file = file
     guard let url else {
       weights = nil
+      self.kerasVersion = kerasVersion
       return
     }
     do {
       let h5 = try HDF5File(url: url)
+      self.kerasVersion = kerasVersion ?? LiftKeras.kerasVersion(of: h5.root)
       weights = h5.root.containsGroup("model_weights") ? try h5.root.group("model_weights") : h5.root
     } catch {
       throw .corrupt(file: url.lastPathComponent, reason: error.description)
@@ -53,7 +62,7 @@ public struct KerasConfigImporter {
     let spec = try parseModelConfig(json, file: file)
     let store: any WeightStore =
       if let weights { LegacyH5WeightStore(group: weights, file: file) } else { NoWeightStore(file: file) }
-    return try buildGraph(spec, store: store, file: file)
+    return try buildGraph(spec, store: store, file: file, kerasVersion: kerasVersion)
   }
 }
 

@@ -1,3 +1,5 @@
+import LiftNN
+
 /// Errors thrown while importing a Keras model. Every case names the file (last path
 /// component) and, where there is one, the Keras layer; ``description`` is one line.
 public enum KerasImportError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -14,6 +16,9 @@ public enum KerasImportError: Error, Equatable, Sendable, CustomStringConvertibl
   case unsupportedModel(file: String, reason: String)
   /// A layer class with no converter (LSTM, Embedding, Lambda, custom layers, nested models).
   case unsupportedLayer(file: String, layer: String, className: String)
+  /// Several layers without a converter, all listed by class (one such layer is
+  /// ``unsupportedLayer(file:layer:className:)``).
+  case unsupportedLayers(file: String, UnsupportedKinds)
   /// A supported layer class used with an option the importer does not implement.
   case unsupportedConfiguration(file: String, layer: String, reason: String)
   /// A weight the layer needs is absent from the file.
@@ -32,6 +37,8 @@ public enum KerasImportError: Error, Equatable, Sendable, CustomStringConvertibl
     case .unsupportedModel(let file, let reason): "\(file): unsupported model: \(reason)"
     case .unsupportedLayer(let file, let layer, let className):
       "\(file): layer '\(layer)' has unsupported class \(className)"
+    case .unsupportedLayers(let file, let kinds):
+      "\(file): unsupported layers: \(kinds.description(noun: "layer"))"
     case .unsupportedConfiguration(let file, let layer, let reason):
       "\(file): layer '\(layer)': unsupported configuration: \(reason)"
     case .missingWeight(let file, let layer, let weight):

@@ -17,7 +17,10 @@ import LiftIO
 /// layers (the k-th call of a shared layer `L`, k ≥ 1, becomes nodes named `L@k`) and nested
 /// models called once with one output (inlined: inner nodes are named `<model>/<layer>`, and an
 /// identity node named `<model>` carries the nested model's output). Recurrent layers,
-/// Embedding, Lambda and custom layers are rejected.
+/// Embedding, Lambda and custom layers are rejected, all of a model's in one error
+/// (``KerasImportError/unsupportedLayers(file:_:)``). `hard_sigmoid` follows the writer's
+/// formula, read from `keras_version` (tf-keras `clip(0.2x + 0.5, 0, 1)`, Keras 3
+/// `relu6(x + 3)/6`).
 ///
 /// The graph (layout channels-last like Keras):
 /// - input nodes are named after the Keras `InputLayer`s, in the model's input order
@@ -95,7 +98,9 @@ private func loadKerasHDF5(url: URL, file: String) throws(KerasImportError) -> G
   } catch {
     throw KerasImportError(error, file: file)
   }
-  return try buildGraph(spec, store: LegacyH5WeightStore(group: weights, file: file), file: file)
+  return try buildGraph(
+    spec, store: LegacyH5WeightStore(group: weights, file: file), file: file,
+    kerasVersion: kerasVersion(of: root))
 }
 
 /// Largest archive member the importer extracts (config or weights).
@@ -127,7 +132,15 @@ private func loadKerasArchive(url: URL, file: String) throws(KerasImportError) -
     }
   }
   let store = try Keras3WeightStore(file: file, hdf5: weights, model: spec)
-  return try buildGraph(spec, store: store, file: file)
+  // metadata.json (`{"keras_version": "3.15.1", …}`) records the writer; tf-keras 2.13+ writes
+  // `.keras` archives too.
+  var version: String?
+  if let entry = archive["metadata.json"], entry.uncompressedSize <= 1 << 16,
+    let data = try? archive.extract(entry, limit: 1 << 16), let meta = JSONValue.parse(data)
+  {
+    version = meta["keras_version"]?.string
+  }
+  return try buildGraph(spec, store: store, file: file, kerasVersion: version)
 }
 
 /// A member's bytes: size-capped, bounded reads, CRC-32 checked (``ZipReader``), so a damaged
@@ -167,8 +180,17 @@ func inputShape(of layer: LayerSpec, file: String) throws(KerasImportError) -> [
   return nil
 }
 
-func buildGraph(_ spec: ModelSpec, store: any WeightStore, file: String) throws(KerasImportError) -> Graph {
-  var cx = Conversion(file: file, store: store)
+/// The `keras_version` root attribute of a Keras `.h5` file (`nil` when absent or unreadable).
+func kerasVersion(of root: HDF5Group) -> String? {
+  guard root.hasAttribute("keras_version") else { return nil }
+  return try? root.stringAttribute("keras_version")
+}
+
+/// Converts a parsed model configuration; `kerasVersion` is the writer's `keras_version`.
+func buildGraph(
+  _ spec: ModelSpec, store: any WeightStore, file: String, kerasVersion: String? = nil
+) throws(KerasImportError) -> Graph {
+  var cx = Conversion(file: file, store: store, kerasVersion: kerasVersion)
   var flat = FlatModel()
   let (modelInputs, modelOutputs) = try flatten(spec, scope: [], into: &flat, file: file)
   var byName = [String: LayerSpec]()
@@ -178,6 +200,16 @@ func buildGraph(_ spec: ModelSpec, store: any WeightStore, file: String) throws(
     }
     byName[layer.name] = layer
   }
+  // Every layer without a converter is named in one error, before any conversion (a
+  // converter can only run once its inputs exist, so converting would stop at the first).
+  var unsupported = UnsupportedKinds()
+  for layer in flat.layers where layer.className != "InputLayer" && !layer.isNestedOutput {
+    if !isConvertible(layer) { unsupported.add(kind: layer.className, name: layer.name) }
+  }
+  if let only = unsupported.entries.first, unsupported.count == 1 {
+    throw .unsupportedLayer(file: file, layer: only.names[0], className: only.kind)
+  }
+  if !unsupported.isEmpty { throw .unsupportedLayers(file: file, unsupported) }
   var values = [TensorRef: Value]()
   for ref in modelInputs {
     guard let layer = byName[ref.layer] else {
@@ -251,6 +283,12 @@ func buildGraph(_ spec: ModelSpec, store: any WeightStore, file: String) throws(
   return cx.assembler.graph
 }
 
+/// Whether `layer`'s class has a converter (containers that were not inlined have none).
+private func isConvertible(_ layer: LayerSpec) -> Bool {
+  let key = layer.className.lowercased()
+  return !containerClassNames.contains(key) && layerConverters[key] != nil
+}
+
 private func convertLayer(_ layer: LayerSpec, name: String, inputs: [Value], _ cx: inout Conversion)
   throws(KerasImportError) -> Value
 {
@@ -259,8 +297,7 @@ private func convertLayer(_ layer: LayerSpec, name: String, inputs: [Value], _ c
       spec: layer, name: name, inputs: inputs, options: LayerOptions(spec: layer, file: cx.file))
     return try cx.emit(.identity, inputs, name: name, call: call)
   }
-  let key = layer.className.lowercased()
-  guard !containerClassNames.contains(key), let converter = layerConverters[key] else {
+  guard isConvertible(layer), let converter = layerConverters[layer.className.lowercased()] else {
     throw .unsupportedLayer(file: cx.file, layer: layer.name, className: layer.className)
   }
   let call = LayerCall(

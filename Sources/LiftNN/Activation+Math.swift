@@ -15,9 +15,7 @@ extension Activation {
     case .selu: return Activation.seluScale * (x > 0 ? x : Activation.seluAlpha * Foundation.expm1(x))
     case .sigmoid: return Activation.sigmoid(x)
     case .tanh: return Foundation.tanh(x)
-    case .softplus:
-      // log(1 + eˣ) without overflow: max(x, 0) + log1p(e^{−|x|}).
-      return max(x, 0) + Foundation.log1p(Foundation.exp(-abs(x)))
+    case .softplus: return Activation.softplus(x)
     case .swish: return x * Activation.sigmoid(x)
     case .gelu(let approximate):
       if approximate {
@@ -26,6 +24,9 @@ extension Activation {
       }
       return 0.5 * x * (1 + Foundation.erf(x / 1.4142135623730951))
     case .clip(let lo, let hi): return min(max(x, lo), hi)
+    case .hardSigmoid(let a, let b): return min(max(a * x + b, 0), 1)
+    case .hardSwish: return x * min(max(x / 6 + 0.5, 0), 1)
+    case .mish: return x * Foundation.tanh(Activation.softplus(x))
     }
   }
 
@@ -60,6 +61,18 @@ extension Activation {
       let pdf = Foundation.exp(-0.5 * x * x) / 2.5066282746310002
       return cdf + x * pdf
     case .clip(let lo, let hi): return x > lo && x < hi ? 1 : 0
+    case .hardSigmoid(let a, let b):
+      let u = a * x + b
+      return u > 0 && u < 1 ? a : 0
+    case .hardSwish:
+      // Kinks at ±3; the left-hand slope at each, as for the other kinks (torch's
+      // hardswish_backward takes the right-hand one, −0.5, at −3).
+      if x <= -3 { return 0 }
+      return x <= 3 ? x / 3 + 0.5 : 1
+    case .mish:
+      // d/dx x·tanh(sp(x)) = tanh(sp) + x·(1 − tanh²(sp))·σ(x), with sp′ = σ.
+      let t = Foundation.tanh(Activation.softplus(x))
+      return t + x * (1 - t * t) * Activation.sigmoid(x)
     }
   }
 
@@ -83,11 +96,20 @@ extension Activation {
       }
       return 0.5 * x * (1 + Foundation.erf(x / 1.4142135623730951))
     case .clip(let lo, let hi): return min(max(x, Double(lo)), Double(hi))
+    case .hardSigmoid(let a, let b): return min(max(Double(a) * x + Double(b), 0), 1)
+    case .hardSwish: return x * min(max(x / 6 + 0.5, 0), 1)
+    case .mish: return x * Foundation.tanh(max(x, 0) + Foundation.log1p(Foundation.exp(-abs(x))))
     }
   }
 
   /// Whether `f` is the plain ReLU (guided backprop modifies only ReLUs, as Captum does).
   public var isReLU: Bool { if case .relu = self { true } else { false } }
+
+  /// `log(1 + eˣ)` without overflow: `max(x, 0) + log1p(e^{−|x|})`.
+  @inline(__always)
+  static func softplus(_ x: Float) -> Float {
+    max(x, 0) + Foundation.log1p(Foundation.exp(-abs(x)))
+  }
 
   @inline(__always)
   static func sigmoid(_ x: Float) -> Float {

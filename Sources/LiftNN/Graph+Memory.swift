@@ -82,7 +82,7 @@ extension Graph {
 
   /// Checks that every parameter of every node is finite: dense and convolution weights and
   /// biases, affine scales and offsets, PReLU slopes, padding values and activation
-  /// parameters (leaky-ReLU / ELU slopes; a clip bound may be ±∞ — an open side — but not
+  /// parameters (leaky-ReLU / ELU slopes, hard-sigmoid α and β; a clip bound may be ±∞ — an open side — but not
   /// NaN). Called by the model loaders of every format, so a NaN or ±∞ read from a file is an
   /// error naming the layer, not NaN scores.
   ///
@@ -102,6 +102,7 @@ extension Graph {
         switch f {
         case .leakyRelu(let a), .elu(let a): scalars = [("alpha", a, false)]
         case .clip(let lower, let upper): scalars = [("lower bound", lower, true), ("upper bound", upper, true)]
+        case .hardSigmoid(let alpha, let beta): scalars = [("alpha", alpha, false), ("beta", beta, false)]
         default: break
         }
       default: break

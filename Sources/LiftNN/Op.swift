@@ -25,6 +25,15 @@ public enum Activation: Hashable, Sendable {
   case gelu(approximate: Bool)
   /// `min(max(x, lower), upper)` (ReLU6 is `clip(0, 6)`).
   case clip(lower: Float, upper: Float)
+  /// `max(0, min(1, α·x + β))`. ONNX `HardSigmoid` (defaults α = 0.2, β = 0.5; torch's
+  /// `nn.Hardsigmoid` exports α = 1/6), tf-keras `hard_sigmoid` (0.2, 0.5), Keras 3
+  /// `hard_sigmoid` (`relu6(x + 3)/6`: 1/6, 0.5).
+  case hardSigmoid(alpha: Float, beta: Float)
+  /// `x·max(0, min(1, x/6 + 1/2))`: 0 for `x ≤ −3`, `x` for `x ≥ 3`, `x(x + 3)/6` between
+  /// (ONNX `HardSwish`, torch `nn.Hardswish`, Keras 3 `hard_silu`/`hard_swish`).
+  case hardSwish
+  /// `x·tanh(softplus(x))` (Misra 2019; ONNX `Mish`, torch `nn.Mish`, Keras `mish`).
+  case mish
 }
 
 /// A primitive operation of the graph IR.
@@ -107,6 +116,9 @@ extension Op {
       case .swish: "swish"
       case .gelu: "gelu"
       case .clip: "clip"
+      case .hardSigmoid: "hard_sigmoid"
+      case .hardSwish: "hard_swish"
+      case .mish: "mish"
       }
     case .prelu: "prelu"
     case .softmax: "softmax"

@@ -16,6 +16,10 @@ public enum ONNXImportError: Error, Equatable, CustomStringConvertible {
   case unsupportedDomain(domain: String, opType: String, node: String)
   /// An operator without a converter (LSTM, If, Loop, Attention, …).
   case unsupportedOperator(opType: String, node: String, opset: Int)
+  /// Several nodes with operators (or domains, as `domain.OpType`) the importer does not
+  /// convert, all listed (one such node is ``unsupportedOperator(opType:node:opset:)`` or
+  /// ``unsupportedDomain(domain:opType:node:)``).
+  case unsupportedOperators(UnsupportedKinds, opset: Int)
   /// A supported operator used in a way the importer cannot express in the graph IR
   /// (an attribute value, a broadcast between two graph tensors, an op on the batch axis, …).
   case unsupportedUsage(opType: String, node: String, reason: String)
@@ -52,6 +56,8 @@ public enum ONNXImportError: Error, Equatable, CustomStringConvertible {
       "node '\(node)' (\(op)) uses operator domain '\(domain)'; only the default ONNX domain is supported"
     case .unsupportedOperator(let op, let node, let opset):
       "node '\(node)': operator \(op) (opset \(opset)) is not supported"
+    case .unsupportedOperators(let kinds, let opset):
+      "unsupported operators (opset \(opset)): \(kinds.description(noun: "node"))"
     case .unsupportedUsage(let op, let node, let reason): "node '\(node)' (\(op)): \(reason)"
     case .missingTensor(let name, let node): "node '\(node)' reads tensor '\(name)', which is never defined"
     case .unsupportedDataType(let tensor, let type):

@@ -163,12 +163,23 @@ struct Importer {
     }
     let (nodes, fused) = try fuseErfGELU(g.node, context: context)
     // Unsupported operators and domains are reported before anything else can go wrong
-    // (an LSTM's initial-state ConstantOfShape, say).
+    // (an LSTM's initial-state ConstantOfShape, say), all of them in one error.
+    var unsupported = UnsupportedKinds()
+    var firstError: ONNXImportError?
     for (index, node) in nodes.enumerated() where fused[index] == nil {
-      guard node.domain.isEmpty || node.domain == "ai.onnx" else {
-        throw .unsupportedDomain(domain: node.domain, opType: node.opType, node: displayName(node))
+      do throws(ONNXImportError) {
+        guard node.domain.isEmpty || node.domain == "ai.onnx" else {
+          throw .unsupportedDomain(domain: node.domain, opType: node.opType, node: displayName(node))
+        }
+        _ = try converter(for: node, opset: context.opset)
+      } catch {
+        firstError = firstError ?? error
+        let isDefault = node.domain.isEmpty || node.domain == "ai.onnx"
+        unsupported.add(kind: isDefault ? node.opType : "\(node.domain).\(node.opType)", name: displayName(node))
       }
-      _ = try converter(for: node, opset: context.opset)
+    }
+    if let firstError {
+      throw unsupported.count == 1 ? firstError : .unsupportedOperators(unsupported, opset: context.opset)
     }
     for (index, node) in nodes.enumerated() {
       let conversion: OperatorConverter

@@ -37,6 +37,13 @@ let converters: [String: [OperatorConverter]] = [
   "Selu": [OperatorConverter(sinceVersion: 1, convert: convertSelu)],
   "Gelu": [OperatorConverter(sinceVersion: 20, convert: convertGelu)],
   "Clip": [OperatorConverter(sinceVersion: 1, convert: convertClip)],
+  "HardSigmoid": [
+    OperatorConverter(
+      sinceVersion: 1,
+      convert: activation { a, _ in .hardSigmoid(alpha: a.float("alpha", 0.2), beta: a.float("beta", 0.5)) })
+  ],
+  "HardSwish": [OperatorConverter(sinceVersion: 14, convert: activation { _, _ in .hardSwish })],
+  "Mish": [OperatorConverter(sinceVersion: 18, convert: activation { _, _ in .mish })],
   "PRelu": [OperatorConverter(sinceVersion: 1, convert: convertPRelu)],
   "Softmax": [
     OperatorConverter(sinceVersion: 1, convert: convertSoftmaxFlattening),

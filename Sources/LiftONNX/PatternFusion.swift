@@ -8,12 +8,15 @@ import Foundation
 //
 // (or with `Mul(x, 0.5)` applied first). The graph IR has no Erf, and GELU is one
 // elementwise activation for attribution, so the chain becomes a single Gelu node. Likewise
-// `nn.SiLU` arrives as `Mul(x, Sigmoid(x))` and becomes one Swish activation.
+// `nn.SiLU` arrives as `Mul(x, Sigmoid(x))` and becomes one Swish activation, `nn.Mish` as
+// `Mul(x, Tanh(Softplus(x)))` one Mish, and `nn.Hardswish` below opset 14 as
+// `Mul(x, HardSigmoid(x))` one HardSwish.
 
 /// Replaces every erf-GELU chain by a synthetic `Gelu` node (op type `Gelu`, input `x`,
 /// output `y`, the name of the chain's last node), and every SiLU (`Mul(x, Sigmoid(x))`, as
 /// torch writes `nn.SiLU`) by a synthetic `Swish` node, and torch.export's thresholded
-/// Softplus (`Where(Greater(x, 20), x, Softplus(x))`) by a `Softplus` node. Returns the new list and the indices of
+/// Softplus (`Where(Greater(x, 20), x, Softplus(x))`) by a `Softplus` node; likewise torch's
+/// Mish and pre-opset-14 hard-swish chains by `Mish` and `HardSwish` nodes. Returns the new list and the indices of
 /// the synthetic nodes with their converters, which apply regardless of opset.
 func fuseErfGELU(_ nodes: [Onnx_NodeProto], context: ConversionContext) throws(ONNXImportError)
   -> ([Onnx_NodeProto], [Int: ConvertFunction])
@@ -69,6 +72,39 @@ func fuseErfGELU(_ nodes: [Onnx_NodeProto], context: ConversionContext) throws(O
     swish.output = [nodes[mi].output[0]]
     removed.insert(si)
     replacements[mi] = swish
+  }
+  // Mish: y = Mul(x, Tanh(Softplus(x))), as torch writes `nn.Mish` at every opset (also 18,
+  // which has a Mish operator), with the softplus and tanh read only inside the chain.
+  for (pi, sp) in nodes.enumerated() where sp.opType == "Softplus" && sp.input.count == 1 {
+    let x = sp.input[0]
+    guard let ti = soleConsumer(sp.output[0]), nodes[ti].opType == "Tanh",
+      let mi = soleConsumer(nodes[ti].output[0]), nodes[mi].opType == "Mul", nodes[mi].input.count == 2,
+      Set(nodes[mi].input) == [x, nodes[ti].output[0]], replacements[mi] == nil
+    else { continue }
+    var mish = Onnx_NodeProto()
+    mish.opType = "Mish"
+    mish.name = nodes[mi].name.isEmpty ? nodes[mi].output[0] : nodes[mi].name
+    mish.input = [x]
+    mish.output = [nodes[mi].output[0]]
+    removed.formUnion([pi, ti])
+    replacements[mi] = mish
+  }
+  // Hard-swish below opset 14: torch writes `nn.Hardswish` as Mul(x, HardSigmoid(x)) with
+  // α = 1/6, β = 0.5.
+  for (hi, hs) in nodes.enumerated() where hs.opType == "HardSigmoid" && hs.input.count == 1 {
+    let a = Attributes(hs)
+    let x = hs.input[0]
+    guard near(Double(a.float("alpha", 0.2)), 1.0 / 6), near(Double(a.float("beta", 0.5)), 0.5),
+      let mi = soleConsumer(hs.output[0]), nodes[mi].opType == "Mul", nodes[mi].input.count == 2,
+      Set(nodes[mi].input) == [x, hs.output[0]], replacements[mi] == nil
+    else { continue }
+    var hardSwish = Onnx_NodeProto()
+    hardSwish.opType = "HardSwish"
+    hardSwish.name = nodes[mi].name.isEmpty ? nodes[mi].output[0] : nodes[mi].name
+    hardSwish.input = [x]
+    hardSwish.output = [nodes[mi].output[0]]
+    removed.insert(hi)
+    replacements[mi] = hardSwish
   }
   // torch.export's Softplus (threshold 20): Where(Greater(x, t), x, Softplus(x)). For x > t ≥ 15,
   // softplus(x) − x = log1p(e⁻ˣ) < e⁻¹⁵ ≈ 3.1e-7, less than half a float32 ulp at 15 (4.8e-7),
@@ -143,6 +179,8 @@ func fuseErfGELU(_ nodes: [Onnx_NodeProto], context: ConversionContext) throws(O
       switch r.opType {
       case "Gelu": fused[out.count] = convertGelu
       case "Softplus": fused[out.count] = activation { _, _ in .softplus }
+      case "Mish": fused[out.count] = activation { _, _ in .mish }
+      case "HardSwish": fused[out.count] = activation { _, _ in .hardSwish }
       default: fused[out.count] = activation { _, _ in .swish }
       }
       out.append(r)

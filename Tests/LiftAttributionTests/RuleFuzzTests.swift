@@ -220,6 +220,7 @@ struct FuzzGraph: CustomStringConvertible {
 
   static let allActivations: [String] = [
     "relu", "leaky_relu", "elu", "selu", "sigmoid", "tanh", "softplus", "swish", "gelu", "gelu_tanh", "clip",
+    "hard_sigmoid", "hard_swish", "mish",
   ]
   static let allCoverageNames: [String] =
     ["input", "dense", "conv1d", "conv2d", "conv_strided", "conv_dilated", "conv_grouped", "conv_padded",
@@ -373,7 +374,7 @@ struct FuzzGraph: CustomStringConvertible {
   }
 
   private mutating func randomActivation() -> Op {
-    switch int(0...11) {
+    switch int(0...14) {
     case 0: return .activation(.relu)
     case 1: return .activation(.leakyRelu(alpha: pick([0.01, 0.2, 0.3])))
     case 2: return .activation(.elu(alpha: pick([0.5, 1, 1.5])))
@@ -387,6 +388,11 @@ struct FuzzGraph: CustomStringConvertible {
       // ReLU6 and clips whose kinks sit on integers (exact hits in integer graphs).
       return .activation(chance(0.5) ? .clip(lower: 0, upper: 6) : .clip(lower: pick([-1, -0.5]), upper: pick([0.5, 1, 2])))
     case 10: return .activation(.relu)
+    case 11:
+      // tf-keras / ONNX default (kinks at ±2.5) and torch / Keras 3 (kinks at ±3, integers).
+      return .activation(chance(0.5) ? .hardSigmoid(alpha: 0.2, beta: 0.5) : .hardSigmoid(alpha: 1.0 / 6, beta: 0.5))
+    case 12: return .activation(.hardSwish)
+    case 13: return .activation(.mish)
     default: return .prelu(alpha: Tensor(shape: [1], scalars: [0]))  // replaced by `nonlinear`
     }
   }

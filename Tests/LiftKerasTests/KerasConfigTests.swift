@@ -121,10 +121,10 @@ struct KerasConfigTests {
     ) { try importJSON(sequential(#"{"class_name": "ReLU", "config": {CONFIG, "threshold": 0.5}}"#)) }
     #expect(
       throws: KerasImportError.unsupportedConfiguration(
-        file: "inline.json", layer: "l", reason: "activation 'hard_sigmoid'")
+        file: "inline.json", layer: "l", reason: "activation 'hard_tanh'")
     ) {
       try importJSON(
-        sequential(#"{"class_name": "Activation", "config": {CONFIG, "activation": "hard_sigmoid"}}"#))
+        sequential(#"{"class_name": "Activation", "config": {CONFIG, "activation": "hard_tanh"}}"#))
     }
     #expect(
       throws: KerasImportError.unsupportedLayer(file: "inline.json", layer: "l", className: "Embedding")

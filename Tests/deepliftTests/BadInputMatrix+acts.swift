@@ -1,0 +1,27 @@
+import Foundation
+import Testing
+
+// Issue 20: `deeplift inspect` on a refused model names every unsupported layer or operator,
+// in one error line (fixtures from Scripts/fixtures/make_activation_fixtures.py).
+enum ActsMatrix {
+  static let cases: [BadCase] = [
+    BadCase(
+      label: "inspect: ONNX model with LSTM, two Resize and a com.microsoft node",
+      arguments: ["inspect", "&unsupported_ops.onnx"], status: 1,
+      mentions: [
+        "unsupported_ops.onnx", "LSTM (node lstm_1)", "Resize (nodes up1, up2)", "com.microsoft.FusedConv (node fc)",
+      ], precreate: nil),
+    BadCase(
+      label: "inspect: Keras model with Embedding, LSTM and two Lambda layers",
+      arguments: ["inspect", "@unsupported_layers.h5"], status: 1,
+      mentions: [
+        "unsupported_layers.h5", "Embedding (layer embed)", "LSTM (layer lstm_1)", "Lambda (layers double, shift)",
+      ], precreate: nil),
+  ]
+}
+
+@Suite("deeplift bad-input matrix: unsupported layer lists (issue 20)")
+struct ActsMatrixTests {
+  @Test("refused models", arguments: ActsMatrix.cases)
+  func refused(_ c: BadCase) throws { try BadInputMatrixTests.check(c) }
+}
