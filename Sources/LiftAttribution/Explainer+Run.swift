@@ -76,21 +76,7 @@ public struct Explainer: Sendable {
     }
     var modes = [NonlinearMode?](repeating: nil, count: graph.nodes.count)
     for id in live {
-      let node = graph[id]
-      switch node.op {
-      case .activation, .prelu, .softmax, .maximum, .minimum: break
-      default: continue
-      }
-      switch options.method {
-      case .rescale: modes[id.rawValue] = .rescale
-      case .revealCancel: modes[id.rawValue] = .revealCancel
-      case .gradient, .inputXGradient, .integratedGradients: modes[id.rawValue] = .gradient
-      case .guidedBackprop: modes[id.rawValue] = .guided
-      case .genomicsDefault:
-        if case .maximum = node.op { modes[id.rawValue] = .rescale; continue }
-        if case .minimum = node.op { modes[id.rawValue] = .rescale; continue }
-        modes[id.rawValue] = try Explainer.genomicsRule(graph, id)
-      }
+      modes[id.rawValue] = try rule(for: graph[id].op).nonlinearMode(options.method, graph: graph, id)
     }
     for (i, node) in graph.nodes.enumerated() where live.contains(NodeID(i)) {
       if case .maximum = node.op, node.inputs.count != 2 {
@@ -113,9 +99,11 @@ public struct Explainer: Sendable {
     guard options.method.isDeepLIFT, options.maxPool == .gradient else { return [] }
     return graph.nodes.indices.map { NodeID($0) }.filter { id in
       guard live.contains(id) else { return false }
-      switch graph[id].op {
-      case .maxPool, .globalMaxPool: return true
-      default: return false
+      switch rule(for: graph[id].op) {
+      case .pooling(.maxPool), .pooling(.globalMaxPool): return true
+      case .input, .linear, .elementwise, .softmax, .pooling(.averagePool), .pooling(.globalAveragePool),
+        .structural, .merge:
+        return false
       }
     }
   }
@@ -127,23 +115,6 @@ public struct Explainer: Sendable {
     switch graph[out].op {
     case .activation(.sigmoid), .softmax: return graph[out].inputs[0]
     default: return out
-    }
-  }
-
-  /// The original's DeepLIFT_GenomicsDefault resolution: walk back through BatchNorm
-  /// (`affine`) and Dropout (`identity`); conv → Rescale, dense → RevealCancel.
-  static func genomicsRule(_ graph: Graph, _ id: NodeID) throws(ExplainError) -> NonlinearMode {
-    var cur = graph[id].inputs[0]
-    while true {
-      let n = graph[cur]
-      switch n.op {
-      case .affine, .identity: cur = n.inputs[0]
-      case .conv: return .rescale
-      case .dense: return .revealCancel
-      default:
-        throw .unresolvedRule(
-          layer: graph[id].name, reason: "it follows '\(n.name)' (\(n.op.kindName)), not a dense or conv layer")
-      }
     }
   }
 

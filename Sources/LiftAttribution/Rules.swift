@@ -1,0 +1,195 @@
+import LiftNN
+import LiftTensor
+
+// Where each op's rule lives
+// =========================
+//
+// Every op of the IR belongs to one family (``rule(for:)``, an exhaustive switch over ``Op``),
+// and each family keeps, in one file, its forward split `(Δ⁺, Δ⁻)` (see the consistency rule
+// in LiftKit.docc/AttributionRules.md) and its backward rule for every ``NonlinearMode``:
+//
+// | family       | ops                                                        | file                      |
+// |--------------|------------------------------------------------------------|---------------------------|
+// | input        | input                                                      | this file (sign split)    |
+// | linear       | dense, conv, affine                                        | Rules+Linear.swift        |
+// | elementwise  | every activation, PReLU (fused Rescale, RevealCancel)      | Rules+Elementwise.swift   |
+// | softmax      | softmax                                                    | Rules+Softmax.swift       |
+// | pooling      | max pool, average pool, global max/average pool            | Rules+Pooling.swift       |
+// | structural   | reshape, transpose, pad, slice, concat, identity           | Rules+Structural.swift    |
+// | merge        | add, subtract, average, maximum, minimum                   | Rules+Merge.swift         |
+//
+// This file dispatches: ``Propagation/ownSplit(_:)`` (the forward split),
+// ``Propagation/inputMultipliers(_:operand:_:)`` (the backward rule) and
+// ``OpFamily/nonlinearMode(_:graph:_:)`` (which ops take a per-node mode, and the
+// genomics-default resolution). Each family's sub-enum carries what its rules read, and every
+// switch over a family or a mode is exhaustive with no `default:`, so a new ``Op`` case does not
+// compile until it is given a family and every method of that family handles it.
+// Backward.swift holds what all families share: multipliers, Δ, the split cache, the sign
+// collapse of sign-split nodes and the backward pass itself.
+
+/// The rule family of an op, with what its rules need.
+enum OpFamily {
+  /// A model input: split by the sign of its Δ; no operands.
+  case input
+  /// Weighted sums: split by the sign of each term (dense, conv) or scaled parts (affine).
+  case linear(LinearOp)
+  /// Elementwise nonlinearities: Rescale, RevealCancel, gradient and guided rules.
+  case elementwise(ElementwiseOp)
+  /// Softmax over `axis`: the coupled rule.
+  case softmax(axis: Int)
+  /// Max and average pools, windowed and global.
+  case pooling(PoolingOp)
+  /// Linear ops with 0/1 coefficients: act on each part, adjoint on each multiplier.
+  case structural(StructuralOp)
+  /// Merges of several operands.
+  case merge(MergeOp)
+}
+
+enum LinearOp {
+  case dense(weight: Tensor)
+  case conv(weight: Tensor, parameters: ConvParameters)
+  case affine(scale: Tensor)
+}
+
+enum ElementwiseOp {
+  case activation(Activation)
+  case prelu(alpha: Tensor)
+}
+
+enum PoolingOp {
+  case maxPool(PoolParameters)
+  case globalMaxPool
+  case averagePool(PoolParameters)
+  case globalAveragePool
+}
+
+enum StructuralOp {
+  case reshape
+  case transpose([Int])
+  case pad(before: [Int], after: [Int])
+  case slice(start: [Int])
+  case concat(axis: Int)
+  case identity
+}
+
+enum MergeOp {
+  case add
+  case subtract
+  case average
+  case maximum
+  case minimum
+}
+
+/// The family of `op` and what its rules read: the one switch over ``Op`` of the rules.
+func rule(for op: Op) -> OpFamily {
+  switch op {
+  case .input: .input
+  case .dense(let w, _): .linear(.dense(weight: w))
+  case .conv(let w, _, let p): .linear(.conv(weight: w, parameters: p))
+  case .affine(let scale, _): .linear(.affine(scale: scale))
+  case .activation(let f): .elementwise(.activation(f))
+  case .prelu(let alpha): .elementwise(.prelu(alpha: alpha))
+  case .softmax(let axis): .softmax(axis: axis)
+  case .maxPool(let p): .pooling(.maxPool(p))
+  case .globalMaxPool: .pooling(.globalMaxPool)
+  case .averagePool(let p): .pooling(.averagePool(p))
+  case .globalAveragePool: .pooling(.globalAveragePool)
+  case .reshape: .structural(.reshape)
+  case .transpose(let perm): .structural(.transpose(perm))
+  case .pad(let before, let after, _): .structural(.pad(before: before, after: after))
+  case .slice(let start, _): .structural(.slice(start: start))
+  case .concat(let axis): .structural(.concat(axis: axis))
+  case .identity: .structural(.identity)
+  case .add: .merge(.add)
+  case .subtract: .merge(.subtract)
+  case .average: .merge(.average)
+  case .maximum: .merge(.maximum)
+  case .minimum: .merge(.minimum)
+  }
+}
+
+extension OpFamily {
+  /// The node's ``NonlinearMode`` under `method`, or nil for ops without one (linear,
+  /// structural, pools, additive merges). Genomics-default: the original's resolution for
+  /// elementwise nodes and softmax (``Explainer/genomicsRule(_:_:)``), Rescale for
+  /// maximum/minimum (the original has no rule for them).
+  func nonlinearMode(_ method: AttributionMethod, graph: Graph, _ id: NodeID) throws(ExplainError) -> NonlinearMode? {
+    let uniform: NonlinearMode? =
+      switch method {
+      case .rescale: .rescale
+      case .revealCancel: .revealCancel
+      case .gradient, .inputXGradient, .integratedGradients: .gradient
+      case .guidedBackprop: .guided
+      case .genomicsDefault: nil  // per node, below
+      }
+    switch self {
+    case .input, .linear, .pooling, .structural, .merge(.add), .merge(.subtract), .merge(.average):
+      return nil
+    case .merge(.maximum), .merge(.minimum):
+      return uniform ?? .rescale
+    case .elementwise, .softmax:
+      if let uniform { return uniform }
+      return try Explainer.genomicsRule(graph, id)
+    }
+  }
+}
+
+extension Explainer {
+  /// The original's DeepLIFT_GenomicsDefault resolution: walk back through BatchNorm
+  /// (`affine`) and Dropout (`identity`); conv → Rescale, dense → RevealCancel.
+  static func genomicsRule(_ graph: Graph, _ id: NodeID) throws(ExplainError) -> NonlinearMode {
+    var cur = graph[id].inputs[0]
+    while true {
+      let n = graph[cur]
+      switch rule(for: n.op) {
+      case .linear(.affine), .structural(.identity): cur = n.inputs[0]
+      case .linear(.conv): return .rescale
+      case .linear(.dense): return .revealCancel
+      case .input, .elementwise, .softmax, .pooling, .structural, .merge:
+        throw .unresolvedRule(
+          layer: graph[id].name, reason: "it follows '\(n.name)' (\(n.op.kindName)), not a dense or conv layer")
+      }
+    }
+  }
+}
+
+extension Propagation {
+  /// The node's own split `(Δ⁺, Δ⁻)`, by its family (cached by ``split(_:)``).
+  mutating func ownSplit(_ id: NodeID) -> (pos: Tensor, neg: Tensor) {
+    switch rule(for: graph[id].op) {
+    case .input:
+      // Inputs split by the sign of Δ.
+      return signSplit(delta(id))
+    case .linear(let op): return linearSplit(id, op)
+    case .elementwise(let op): return elementwiseSplit(id, op)
+    case .softmax: return softmaxSplit(id)
+    case .pooling(let op): return poolingSplit(id, op)
+    case .structural(let op): return structuralSplit(id, op)
+    case .merge(let op): return mergeSplit(id, op)
+    }
+  }
+
+  /// The increment a node passes to its `operand`-th input.
+  mutating func inputMultipliers(_ id: NodeID, operand k: Int, _ my: Multipliers) -> Multipliers {
+    let node = graph[id]
+    let input = node.inputs[k]
+    // The operand's shape with the batch axis holding all T·P rows.
+    var full = r.shape(input.rawValue)!
+    full[0] = my.pos.shape[0]
+    switch rule(for: node.op) {
+    case .input: preconditionFailure("input nodes have no operands")
+    case .linear(let op): return linearMultipliers(id, op, input: input, full: full, my)
+    case .elementwise(let op): return elementwiseMultipliers(id, op, my)
+    case .softmax(let axis): return softmaxMultipliers(id, axis: axis, my)
+    case .pooling(let op): return poolingMultipliers(id, op, input: input, full: full, my)
+    case .structural(let op): return structuralMultipliers(id, op, operand: k, full: full, my)
+    case .merge(let op): return mergeMultipliers(id, op, operand: k, my)
+    }
+  }
+
+  /// The `(Δ⁺, Δ⁻)` of a node whose parts are `f` of its operands' parts (each part alike).
+  mutating func splitOfParts(_ id: NodeID, _ f: ([Tensor]) -> Tensor) -> (pos: Tensor, neg: Tensor) {
+    let parts = graph[id].inputs.map { split($0) }
+    return (f(parts.map(\.pos)), f(parts.map(\.neg)))
+  }
+}
