@@ -29,8 +29,8 @@ import LiftTensor
 /// computes exactly the same numbers, and the node that carries an ONNX tensor's name still
 /// holds that tensor in ONNX layout.
 ///
-/// - Complexity: O(n²) in the number of nodes per rewrite, a few hundred nodes at most for
-///   the models this targets.
+/// - Complexity: near-linear in the number of nodes for chains and residual stacks: each
+///   rewrite costs time in the nodes it touches and the scan resumes just above them.
 public func eliminateRedundantTransposes(_ graph: Graph) -> Graph {
   // Sinking a transpose read by several ops (rule 6) pays off when the copies cancel further
   // down, which is not known locally: run with and without it and keep the graph with fewer
@@ -43,6 +43,14 @@ public func eliminateRedundantTransposes(_ graph: Graph) -> Graph {
   return cost(branching) < cost(plain) ? branching : plain
 }
 
+/// Rewrites are found in node order and applied one at a time, each at the lowest node where
+/// any rule applies (so the result is that of rescanning from node 0 after every rewrite), but
+/// the scan resumes at the lowest node the rewrite touched instead of at 0: a rule at node k
+/// reads only k, its operands, their operands and the operand's operand (rule 5) — their ops,
+/// inputs, readers, output membership and shapes — all of which precede k. A node below every
+/// node whose op, inputs, readers, output membership or shape changed therefore still matches no
+/// rule. Readers and shapes are updated incrementally (a shape is recomputed where its node or an
+/// operand's shape changed), so a rewrite costs time in the nodes it touches, not in the graph.
 private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
   var nodes = graph.nodes
   var outputs = graph.outputs
@@ -58,30 +66,77 @@ private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
     return name
   }
 
-  var changed = true
-  var budget = 20 * max(nodes.count, 10)  // a safety net; every rewrite moves a transpose down
-  while changed && budget > 0 {
-    changed = false
-    budget -= 1
-    var readers = [[Int]](repeating: [], count: nodes.count)  // one entry per operand use
+  var readers = [[Int]]()  // one entry per operand use, in no particular order
+  var outputSet = Set<Int>()
+  var shapes: [[Int]?]?
+  func recomputeAll() {
+    readers = [[Int]](repeating: [], count: nodes.count)
     for (i, n) in nodes.enumerated() {
       for x in n.inputs { readers[x.rawValue].append(i) }
     }
-    let outputSet = Set(outputs.map(\.rawValue))
-    func soleReader(_ j: Int, is i: Int) -> Bool {
-      !outputSet.contains(j) && !readers[j].isEmpty && readers[j].allSatisfy { $0 == i }
+    outputSet = Set(outputs.map(\.rawValue))
+    shapes = exampleShapes(nodes)
+  }
+  recomputeAll()
+  func soleReader(_ j: Int, is i: Int) -> Bool {
+    !outputSet.contains(j) && !readers[j].isEmpty && readers[j].allSatisfy { $0 == i }
+  }
+
+  // Nodes whose op, inputs, readers or output membership changed in the current rewrite.
+  var touched = [Int]()
+  /// Replaces node `k`, keeping `readers` up to date.
+  func set(_ k: Int, _ node: Node) {
+    for x in nodes[k].inputs {
+      let r = x.rawValue
+      readers[r].remove(at: readers[r].firstIndex(of: k)!)
+      touched.append(r)
     }
+    for x in node.inputs {
+      readers[x.rawValue].append(k)
+      touched.append(x.rawValue)
+    }
+    nodes[k] = node
+    touched.append(k)
+  }
+  /// Brings `shapes` up to date after the nodes in `touched` changed, adding every node whose
+  /// shape changed to `touched`. Nodes are recomputed in index order, so operands first.
+  func updateShapes() {
+    guard shapes != nil else { return }  // an open input extent: it stays open
+    var pending = Set(touched)
+    while let k = pending.min() {
+      pending.remove(k)
+      let n = nodes[k]
+      let new: [Int]?
+      if case .input(let declared) = n.op {
+        new = [1] + declared.map { $0! }
+      } else {
+        new = exampleShape(n, operands: n.inputs.map { shapes![$0.rawValue] })
+      }
+      if new != shapes![k] {
+        shapes![k] = new
+        touched.append(k)
+        pending.formUnion(readers[k])
+      }
+    }
+  }
 
-    let shapes = exampleShapes(nodes)
+  var budget = 20 * max(nodes.count, 10)  // a safety net; every rewrite moves a transpose down
+  var start = 0  // every node below matches no rule
+  while budget > 0 {
+    budget -= 1
+    touched = []
+    var changed = false
 
-    scan: for i in nodes.indices {
+    scan: for i in start..<nodes.count {
       let n = nodes[i]
       // 4. A transpose that keeps the order of the axes longer than 1 moves data nowhere: a
       //    reshape (so it can merge with neighbouring reshapes).
       if case .transpose(let p) = n.op, let x = shapes?[n.inputs[0].rawValue],
         isOrderPreserving(p, shape: x)
       {
-        nodes[i].op = .reshape(p.dropFirst().map { x[$0] })
+        var m = n
+        m.op = .reshape(p.dropFirst().map { x[$0] })
+        set(i, m)
         changed = true
         break scan
       }
@@ -96,8 +151,10 @@ private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
           let x = shapes[nodes[t].inputs[0].rawValue], let z = shapes[r],
           let out = collapsedChain(p: p, q: q, x: x, z: z)
         {
-          nodes[i].op = .reshape(out)
-          nodes[i].inputs = nodes[t].inputs
+          var m = n
+          m.op = .reshape(out)
+          m.inputs = nodes[t].inputs
+          set(i, m)
           changed = true
           break scan
         }
@@ -112,14 +169,23 @@ private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
             nodes[i].name = unique(n.name + ":cancelled")
             nodes[source.rawValue].name = n.name
           }
-          for k in nodes.indices {
-            nodes[k].inputs = nodes[k].inputs.map { $0.rawValue == i ? source : $0 }
+          // Only the readers of i read i (each precedes nothing it reads, so none is i).
+          for k in Set(readers[i]).sorted() {
+            var m = nodes[k]
+            m.inputs = m.inputs.map { $0.rawValue == i ? source : $0 }
+            set(k, m)
           }
-          outputs = outputs.map { $0.rawValue == i ? source : $0 }
-          nodes[i] = Node(op: .identity, inputs: [source], name: n.name, origin: "dead")
+          if outputSet.contains(i) {
+            outputs = outputs.map { $0.rawValue == i ? source : $0 }
+            outputSet = Set(outputs.map(\.rawValue))
+            touched += [i, source.rawValue]
+          }
+          set(i, Node(op: .identity, inputs: [source], name: n.name, origin: "dead"))
         } else {
-          nodes[i].op = .transpose(composed)
-          nodes[i].inputs = [source]
+          var m = n
+          m.op = .transpose(composed)
+          m.inputs = [source]
+          set(i, m)
         }
         changed = true
         break scan
@@ -128,7 +194,9 @@ private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
       if case .reshape = n.op, case .reshape = nodes[n.inputs[0].rawValue].op,
         soleReader(n.inputs[0].rawValue, is: i)
       {
-        nodes[i].inputs = nodes[n.inputs[0].rawValue].inputs
+        var m = n
+        m.inputs = nodes[n.inputs[0].rawValue].inputs
+        set(i, m)
         changed = true
         break scan
       }
@@ -137,9 +205,8 @@ private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
         let j = n.inputs[0].rawValue
         if soleReader(j, is: i), let moved = permuted(n.op, through: p) {
           let source = nodes[j].inputs[0]
-          nodes[j] = Node(
-            op: moved, inputs: [source], name: unique(n.name + channelsLastSuffix), origin: n.origin)
-          nodes[i] = Node(op: .transpose(p), inputs: [NodeID(j)], name: n.name, origin: "\(n.origin) layout")
+          set(j, Node(op: moved, inputs: [source], name: unique(n.name + channelsLastSuffix), origin: n.origin))
+          set(i, Node(op: .transpose(p), inputs: [NodeID(j)], name: n.name, origin: "\(n.origin) layout"))
           changed = true
           break scan
         }
@@ -152,20 +219,25 @@ private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
         let slots = Set(n.inputs.map(\.rawValue))
         let host = slots.max()!
         let sources = n.inputs.map { nodes[$0.rawValue].inputs[0] }
-        for s in slots where s != host {
-          nodes[s] = Node(op: .identity, inputs: [nodes[s].inputs[0]], name: nodes[s].name, origin: "dead")
+        for s in slots.sorted() where s != host {
+          set(s, Node(op: .identity, inputs: [nodes[s].inputs[0]], name: nodes[s].name, origin: "dead"))
         }
-        nodes[host] = Node(
-          op: moved, inputs: sources, name: unique(n.name + channelsLastSuffix), origin: n.origin)
-        nodes[i] = Node(op: .transpose(p), inputs: [NodeID(host)], name: n.name, origin: "\(n.origin) layout")
+        set(host, Node(op: moved, inputs: sources, name: unique(n.name + channelsLastSuffix), origin: n.origin))
+        set(i, Node(op: .transpose(p), inputs: [NodeID(host)], name: n.name, origin: "\(n.origin) layout"))
         changed = true
         break scan
       }
     }
+    if changed {
+      updateShapes()
+      start = touched.min()!
+      continue
+    }
     // 6. A transpose read by several ops, each of which could take it (a unary op, or an n-ary
     //    op whose operands are all transposed the same way): every reader gets its own copy of
-    //    the transpose below it. New nodes go to the end; the order is restored after.
-    if multipleReaders && !changed {
+    //    the transpose below it. New nodes go to the end; the order is restored after, and
+    //    everything is recomputed.
+    if multipleReaders {
       rule6: for j in nodes.indices where !outputSet.contains(j) {
         guard case .transpose(let p) = nodes[j].op else { continue }
         let distinct = Array(Set(readers[j])).sorted()
@@ -191,10 +263,13 @@ private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
             op: .transpose(p), inputs: [NodeID(nodes.count - 1)], name: n.name, origin: "\(n.origin) layout")
         }
         (nodes, outputs) = topologicallySorted(nodes, outputs: outputs)
+        recomputeAll()
+        start = 0
         changed = true
         break rule6
       }
     }
+    if !changed { break }
   }
   // A moved op whose ONNX-named transpose disappeared takes the ONNX name back (its value is
   // that tensor in channels-last layout, or without its trailing 1-extents), so layers stay
@@ -261,16 +336,18 @@ private func exampleShapes(_ nodes: [Node]) -> [[Int]?]? {
       shapes.append([1] + declared.map { $0! })
       continue
     }
-    let operands = n.inputs.map { shapes[$0.rawValue] }
-    guard operands.allSatisfy({ $0 != nil }),
-      let out = try? Graph.outputShape(n, inputs: operands.map { Shape($0!) })
-    else {
-      shapes.append(nil)
-      continue
-    }
-    shapes.append(out.dimensions)
+    shapes.append(exampleShape(n, operands: n.inputs.map { shapes[$0.rawValue] }))
   }
   return shapes
+}
+
+/// The full shape of `n` from its operands' full shapes, or `nil` when one is unknown or the
+/// shape does not check.
+private func exampleShape(_ n: Node, operands: [[Int]?]) -> [Int]? {
+  guard operands.allSatisfy({ $0 != nil }),
+    let out = try? Graph.outputShape(n, inputs: operands.map { Shape($0!) })
+  else { return nil }
+  return out.dimensions
 }
 
 /// Whether `transpose(p)` of a tensor of full shape `x` keeps the relative order of the axes
