@@ -529,3 +529,18 @@ extension TransposeEliminationTests {
     for (u, v) in zip(before.scalars, after.scalars) { #expect(abs(u - v) <= 1e-6 * max(1, abs(u))) }
   }
 }
+
+@Suite("ONNX constant folding of empty tensors")
+struct EmptyFoldingTests {
+  /// `ConstantOfShape([2³¹ − 1, 0])` concatenated with itself along axis 1 is empty: folding
+  /// it took 80 s in a loop over the outer extent (a FuzzONNXFolding timeout find); now the
+  /// model imports at once (the unused constant is dropped) and the fuzzer's model is refused
+  /// at once for its constant output.
+  @Test func emptyConcatenationBesideAHugeExtentFoldsAtOnce() throws {
+    let graph = try loadONNXModel(from: Data(contentsOf: fixtureURL("empty_concat_huge_outer", "onnx")))
+    #expect(graph.outputs.count == 1)
+    #expect(throws: ONNXImportError.self) {
+      try loadONNXModel(from: Data(contentsOf: fixtureURL("fuzz_folding_empty_concat", "onnx")))
+    }
+  }
+}

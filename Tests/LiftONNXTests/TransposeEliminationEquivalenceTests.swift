@@ -143,18 +143,14 @@ struct TransposeEliminationEquivalenceTests {
     Self.expectSame(g, "earlier node")
   }
 
-  /// The pass the timing test runs (the reference rescans after every rewrite: quadratic, and
-  /// shape inference per rescan makes a 3,000-layer chain take many minutes in a debug build).
-  static let pass: @Sendable (Graph) -> Graph = eliminateRedundantTransposes
-
-  @Test("a 3,000-layer Conv → Relu → MaxPool chain is optimised in well under a minute")
+  /// A 3,000-layer Conv → Relu → MaxPool chain (about 1 s in a debug build; the old pass,
+  /// which rescanned after every rewrite, took many minutes). Not timed (no timed unit tests:
+  /// BENCHMARKS-style timings are in the closing note); a quadratic regression shows as a
+  /// suite that no longer finishes in CI's time.
+  @Test("a 3,000-layer Conv → Relu → MaxPool chain is optimised")
   func longChain() throws {
     let g = try Self.chain(blocks: 1000, rank: 1)
-    let clock = ContinuousClock()
-    var optimised = g
-    let elapsed = clock.measure { optimised = Self.pass(g) }
+    let optimised = eliminateRedundantTransposes(g)
     #expect(transposeCount(optimised) < transposeCount(g))
-    // About 1 s in a debug build on one loaded core; the bound leaves room for a busy machine.
-    #expect(elapsed < .seconds(60), "took \(elapsed)")
   }
 }
