@@ -25,54 +25,6 @@ func kerasArchive(input: [Int], layers: [String]) -> Data {
   return storedZip([("config.json", Data(config.utf8))])
 }
 
-/// Protocol-buffer encoding of the few ONNX messages the rows need (field numbers from
-/// onnx.proto3): enough for a graph of one or two nodes with declared inputs and float
-/// initializers.
-enum ONNXBytes {
-  static func varint(_ v: UInt64) -> [UInt8] {
-    var v = v, out: [UInt8] = []
-    repeat {
-      var b = UInt8(v & 0x7F)
-      v >>= 7
-      if v != 0 { b |= 0x80 }
-      out.append(b)
-    } while v != 0
-    return out
-  }
-  static func key(_ field: Int, _ wire: Int) -> [UInt8] { varint(UInt64(field << 3 | wire)) }
-  static func int(_ field: Int, _ v: Int64) -> [UInt8] { key(field, 0) + varint(UInt64(bitPattern: v)) }
-  static func bytes(_ field: Int, _ b: [UInt8]) -> [UInt8] { key(field, 2) + varint(UInt64(b.count)) + b }
-  static func string(_ field: Int, _ s: String) -> [UInt8] { bytes(field, Array(s.utf8)) }
-
-  /// ValueInfoProto of a float tensor; a nil extent is the symbolic batch `N`.
-  static func valueInfo(_ name: String, _ dims: [Int64?]) -> [UInt8] {
-    let shape = dims.flatMap { d in bytes(1, d.map { int(1, $0) } ?? string(2, "N")) }
-    let tensorType = int(1, 1) + bytes(2, shape)
-    return string(1, name) + bytes(2, bytes(1, tensorType))
-  }
-  /// TensorProto: float32 `values` of shape `dims` as raw little-endian bytes.
-  static func tensor(_ name: String, _ dims: [Int64], _ values: [Float]) -> [UInt8] {
-    let raw = values.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) } }
-    return dims.flatMap { int(1, $0) } + int(2, 1) + string(8, name) + bytes(9, raw)
-  }
-  /// AttributeProto of a list of ints (type INTS = 7) or one int (INT = 2).
-  static func ints(_ name: String, _ v: [Int64]) -> [UInt8] { string(1, name) + v.flatMap { int(8, $0) } + int(20, 7) }
-  static func intAttribute(_ name: String, _ v: Int64) -> [UInt8] { string(1, name) + int(3, v) + int(20, 2) }
-  static func node(_ op: String, _ inputs: [String], _ outputs: [String], _ attributes: [[UInt8]] = []) -> [UInt8] {
-    inputs.flatMap { string(1, $0) } + outputs.flatMap { string(2, $0) } + string(3, outputs[0]) + string(4, op)
-      + attributes.flatMap { bytes(5, $0) }
-  }
-  /// ModelProto (IR 7, opset 13).
-  static func model(
-    nodes: [[UInt8]], inputs: [[UInt8]], outputs: [String], initializers: [[UInt8]] = []
-  ) -> Data {
-    let graph =
-      nodes.flatMap { bytes(1, $0) } + string(2, "g") + initializers.flatMap { bytes(5, $0) }
-      + inputs.flatMap { bytes(11, $0) } + outputs.flatMap { bytes(12, valueInfo($0, [])) }
-    return Data(int(1, 7) + bytes(7, graph) + bytes(8, string(1, "") + int(2, 13)))
-  }
-}
-
 /// `ZeroPadding1D` of 1,050,000,000 on each side of a `(10, 1)` input: a 386-byte file whose
 /// one example needs 8.4 GB (2,100,000,010 floats, under the 2³¹ element cap).
 let hugePaddingModel = kerasArchive(
@@ -105,28 +57,29 @@ let overflowingModel = kerasArchive(
     #"{"class_name": "Rescaling", "config": {"name": "b", "scale": 3e38, "offset": 0}}"#,
   ])
 
+// ONNX models, encoded with the matrix's protobuf writer (`ONNXProto`, BadInputMatrix+ONNX.swift).
+
 /// ONNX: `y = x + b` with `b` holding NaN at index 1 (an initializer read from the file).
-let nanInitializerModel = ONNXBytes.model(
-  nodes: [ONNXBytes.node("Add", ["x", "b"], ["y"])], inputs: [ONNXBytes.valueInfo("x", [nil, 3])], outputs: ["y"],
-  initializers: [ONNXBytes.tensor("b", [3], [1, .nan, 2])])
+let nanInitializerModel = ONNXProto.model(
+  nodes: [ONNXProto.node("Add", ["x", "b"], ["y"], name: "y")],
+  initializers: [ONNXProto.tensor("b", dims: [3], floats: [1, .nan, 2])],
+  inputs: [ONNXProto.valueInfo("x", [nil, 3])], outputs: [ONNXProto.valueInfo("y", [])])
 
 /// ONNX: Flatten of an input declared `[N, 2³¹, 2³¹, 2³¹]` (trapped in `inspect` before).
-let hugeFlattenModel = ONNXBytes.model(
-  nodes: [ONNXBytes.node("Flatten", ["x"], ["y"], [ONNXBytes.intAttribute("axis", 1)])],
-  inputs: [ONNXBytes.valueInfo("x", [nil, 1 << 31, 1 << 31, 1 << 31])], outputs: ["y"])
+let hugeFlattenModel = ONNXProto.model(
+  nodes: [ONNXProto.node("Flatten", ["x"], ["y"], name: "y", ["axis": .int(1)])],
+  inputs: [ONNXProto.valueInfo("x", [nil, 1 << 31, 1 << 31, 1 << 31])], outputs: [ONNXProto.valueInfo("y", [])])
 
 /// ONNX: MaxPool of `(1, 8)` with pads of 2⁶² (trapped in the window arithmetic before).
-let hugePoolPadModel = ONNXBytes.model(
-  nodes: [
-    ONNXBytes.node("MaxPool", ["x"], ["y"], [ONNXBytes.ints("kernel_shape", [2]), ONNXBytes.ints("pads", [1 << 62, 1 << 62])])
-  ],
-  inputs: [ONNXBytes.valueInfo("x", [nil, 1, 8])], outputs: ["y"])
+let hugePoolPadModel = ONNXProto.model(
+  nodes: [ONNXProto.node("MaxPool", ["x"], ["y"], name: "y", ["kernel_shape": .ints([2]), "pads": .ints([1 << 62, 1 << 62])])],
+  inputs: [ONNXProto.valueInfo("x", [nil, 1, 8])], outputs: [ONNXProto.valueInfo("y", [])])
 
 /// ONNX: `out = a + b` with inputs named `a` and `b`.
 func twoInputModel(_ a: String, _ b: String) -> Data {
-  ONNXBytes.model(
-    nodes: [ONNXBytes.node("Add", [a, b], ["out"])],
-    inputs: [ONNXBytes.valueInfo(a, [nil, 3]), ONNXBytes.valueInfo(b, [nil, 3])], outputs: ["out"])
+  ONNXProto.model(
+    nodes: [ONNXProto.node("Add", [a, b], ["out"], name: "out")],
+    inputs: [ONNXProto.valueInfo(a, [nil, 3]), ONNXProto.valueInfo(b, [nil, 3])], outputs: [ONNXProto.valueInfo("out", [])])
 }
 
 // MARK: - The rows
