@@ -54,7 +54,7 @@ for h in "${HARNESSES[@]}"; do
   echo "== $h: $RUNS runs (at most ${MAX_TIME}s) on Corpus/$c"
   start=$(date +%s)
   log=".build-fuzz/$h.log"
-  ASAN_OPTIONS="detect_leaks=$(leaks_of "$h")" "$scratch/release/$h" ".build-fuzz/corpus/$c" "Corpus/$c" -runs="$RUNS" -max_total_time="$MAX_TIME" \
+  ASAN_OPTIONS="detect_leaks=$(leaks_of "$h")" LSAN_OPTIONS="suppressions=$PWD/lsan.supp" "$scratch/release/$h" ".build-fuzz/corpus/$c" "Corpus/$c" -runs="$RUNS" -max_total_time="$MAX_TIME" \
     -rss_limit_mb="$RSS_LIMIT_MB" -timeout="${TIMEOUT:-30}" -detect_leaks="$(leaks_of "$h")" "${extra[@]}" -artifact_prefix=".build-fuzz/artifacts/$h/" -print_final_stats=1 \
     > "$log" 2>&1
   rc=$?
