@@ -137,3 +137,73 @@ struct UnaryReductionRuleTests {
     }
   }
 }
+
+/// The gradient family through the new ops: gradients equal central differences of the
+/// forward pass; integrated gradients sum to Δ (completeness) with enough steps.
+@Suite("Exp, log, sqrt, pow and reductions under the gradient methods")
+struct UnaryReductionGradientTests {
+  /// `x [3, 4] → exp → op → reduce(kind over axes) → dense → out`.
+  static func graph(_ kind: Reduction, axes: [Int], keepDims: Bool, _ f: Activation) -> Graph {
+    var g = Graph()
+    let x = g.add(.input(shape: [3, 4]), name: "x")
+    let e = g.add(.activation(.exp), inputs: [x], name: "exp")
+    let a = g.add(.activation(f), inputs: [e], name: "f")
+    let r = g.add(.reduce(kind, axes: axes, keepDims: keepDims), inputs: [a], name: "reduce")
+    let flat = g.add(.reshape([-1]), inputs: [r], name: "flat")
+    let width = axes == [1] ? 4 : (axes == [2] ? 3 : 1)
+    let w = Tensor(shape: [width, 1], scalars: (0..<width).map { Float($0 % 3) - 0.75 })
+    let o = g.add(.dense(weight: w, bias: nil), inputs: [flat], name: "out")
+    g.outputs = [o]
+    return g
+  }
+
+  static let cases: [(Reduction, [Int], Activation)] = [
+    (.sum, [1], .log), (.mean, [2], .sqrt), (.max, [1, 2], .pow(exponent: 2)), (.logSumExp, [1], .pow(exponent: 0.5)),
+    (.logSumExp, [1, 2], .log),
+  ]
+
+  @Test(arguments: 0..<5)
+  func gradientIsTheSlope(_ c: Int) throws {
+    let (kind, axes, f) = Self.cases[c]
+    let g = Self.graph(kind, axes: axes, keepDims: c % 2 == 0, f)
+    let x = Tensor(shape: [1, 3, 4], scalars: (0..<12).map { Float(($0 * 5) % 12) / 12 - 0.4 })
+    var o = ExplainOptions()
+    o.method = .gradient
+    let grad = try Explainer(graph: g, options: o).explain(inputs: [x]).scores[0]
+    let out = g.outputs[0].rawValue
+    for i in 0..<12 {
+      let h: Float = 1e-2
+      var up = x.scalars, down = x.scalars
+      up[i] += h
+      down[i] -= h
+      let fu = try forward(g, inputs: [Tensor(shape: x.shape, scalars: up)])[out].scalars[0]
+      let fd = try forward(g, inputs: [Tensor(shape: x.shape, scalars: down)])[out].scalars[0]
+      let slope = (fu - fd) / (2 * h)
+      #expect(abs(grad.scalars[i] - slope) <= 2e-3 * max(1, abs(slope)), "\(kind) \(axes) \(f) unit \(i): \(grad.scalars[i]) vs \(slope)")
+    }
+    // Guided backprop and input × gradient run through them (no ReLU here: guided = gradient).
+    o.method = .guidedBackprop
+    #expect(try Explainer(graph: g, options: o).explain(inputs: [x]).scores[0] == grad)
+    o.method = .inputXGradient
+    let ixg = try Explainer(graph: g, options: o).explain(inputs: [x]).scores[0]
+    for i in 0..<12 { #expect(ixg.scalars[i] == grad.scalars[i] * x.scalars[i]) }
+  }
+
+  @Test(arguments: 0..<5)
+  func integratedGradientsAreComplete(_ c: Int) throws {
+    let (kind, axes, f) = Self.cases[c]
+    let g = Self.graph(kind, axes: axes, keepDims: c % 2 == 1, f)
+    let x = Tensor(shape: [1, 3, 4], scalars: (0..<12).map { Float(($0 * 5) % 12) / 12 - 0.4 })
+    let r = Tensor(shape: [3, 4], scalars: (0..<12).map { Float(($0 * 3) % 5) / 5 - 0.5 })
+    var o = ExplainOptions()
+    o.method = .integratedGradients
+    o.steps = 200
+    let s = try Explainer(graph: g, options: o).explain(inputs: [x], references: .shared([r])).scores[0]
+    let out = g.outputs[0].rawValue
+    let delta = try forward(g, inputs: [x])[out].scalars[0]
+      - forward(g, inputs: [r.reshaped(Shape([1, 3, 4]))])[out].scalars[0]
+    let total = s.scalars.reduce(0, +)
+    // Max's kinks along the path cost IG some accuracy; the others are smooth.
+    #expect(abs(total - delta) <= (kind == .max ? 2e-2 : 1e-3) * max(1, abs(delta)), "\(kind) \(axes) \(f): Σ \(total) vs Δ \(delta)")
+  }
+}
