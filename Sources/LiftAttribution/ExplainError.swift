@@ -16,6 +16,10 @@ public enum ExplainError: Error, Equatable, CustomStringConvertible {
   case unsupported(String)
   /// Inputs given for an explanation disagree among themselves.
   case inputs(String)
+  /// An op defined on part of the reals only (log, sqrt, pow with a non-integer exponent)
+  /// received a value outside it on the `side` ("input" or "reference") of the pairs: its
+  /// forward is NaN or infinite there (as onnxruntime's), so the scores would be.
+  case outsideDomain(layer: String, op: String, side: String, value: Float)
 
   public var description: String {
     func fmt(_ s: [Int]) -> String { "(" + s.map(String.init).joined(separator: ", ") + ")" }
@@ -34,6 +38,9 @@ public enum ExplainError: Error, Equatable, CustomStringConvertible {
       return "genomics-default cannot choose a rule for layer '\(layer)': \(reason)"
     case .unsupported(let s): return s
     case .inputs(let s): return s
+    case .outsideDomain(let layer, let op, let side, let value):
+      return
+        "layer '\(layer)' (\(op)) is undefined at \(side == "input" ? "an" : "a") \(side): its operand holds \(value), where \(op) is NaN or infinite (in onnxruntime too), so the scores would be; use values inside its domain (log: x > 0, sqrt: x >= 0, pow: x >= 0 for a non-integer exponent, x != 0 for a negative one)"
     }
   }
 }

@@ -100,9 +100,9 @@ public struct Explainer: Sendable {
     return graph.nodes.indices.map { NodeID($0) }.filter { id in
       guard live.contains(id) else { return false }
       switch rule(for: graph[id].op) {
-      case .pooling(.maxPool), .pooling(.globalMaxPool): return true
+      case .pooling(.maxPool), .pooling(.globalMaxPool), .reduction(.max, _, _): return true
       case .input, .linear, .elementwise, .softmax, .pooling(.averagePool), .pooling(.globalAveragePool),
-        .structural, .merge:
+        .structural, .merge, .reduction(.sum, _, _), .reduction(.mean, _, _), .reduction(.logSumExp, _, _):
         return false
       }
     }
@@ -161,6 +161,7 @@ public struct Explainer: Sendable {
         } catch { throw .graph(error) }
       }
     }
+    if let cached { try checkDomains(cached, inputRows: 0) }
     let tasks = options.tasks
     var outputs = [[Tensor]](repeating: [], count: inputs.count)
     var layerOutputs = [[Tensor]](repeating: [], count: options.layers.count)
@@ -223,6 +224,7 @@ public struct Explainer: Sendable {
     let stacked = batchRefs.map { r in zip(xs, r).map { Tensor.concatenate(batches: [$0, $1]) } } ?? xs
     let acts: [Tensor?]
     do { acts = try LiftNN.forward(graph, inputs: stacked, computing: [target]) } catch { throw .graph(error) }
+    try checkDomains(acts, inputRows: b)
     // Pairs: P = b·M, example-major. Nothing is copied: pair p = e·M + j reads input row e
     // and, for per-example references, row b + p of the same stacked activations; shared rows
     // (one reference, zeros or an M-row background) are read as row j of the cached pass.
@@ -387,6 +389,7 @@ public struct Explainer: Sendable {
       let points = zip(refRows, diffs).map { r, d in Tensor.zip2(r, d) { $0 + Float(alpha) * $1 } }
       let acts: [Tensor?]
       do { acts = try LiftNN.forward(graph, inputs: points, computing: [target]) } catch { throw .graph(error) }
+      try checkDomains(acts, inputRows: Int.max)
       let side = PairSide(acts, pairs: pairs)
       var prop = Propagation(graph: graph, modes: modes, maxPoolRule: .gradient, x: side, r: side)
       let seed = seedMultipliers(tasks: tasks, pairs: pairs, targetShape: acts[target.rawValue]!.shape)

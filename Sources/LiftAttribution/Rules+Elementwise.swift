@@ -248,6 +248,14 @@ func revealCancelScalar<F: UnitFunction>(
   let a = pseudocount(p), b = pseudocount(n)
   let x = Double(x0), pa = Double(a), pb = Double(b)
   let f0 = f(x, i), fa = f(x + pa, i), fb = f(x + pb, i), fab = f(x + pa + pb, i)
+  if f.hasRestrictedDomain && !(fa.isFinite && fb.isFinite) && f0.isFinite && fab.isFinite {
+    // A restricted domain (log, sqrt, pow) holds x⁰ and x but not x⁰ + a or x⁰ + b: split
+    // Δy by the secant, Rescale's parts (k·a, k·b), which keep Δy⁺ + Δy⁻ = Δy.
+    let s = pa + pb
+    let h = 1e-6 * Swift.max(1, abs(x))
+    let k = abs(s) < 1e-7 ? (f(x + h, i) - f0) / h : (fab - f0) / s
+    return (Float(k * pa), Float(k * pb), a, b)
+  }
   return (Float(0.5 * ((fa - f0) + (fab - fb))), Float(0.5 * ((fb - f0) + (fab - fa))), a, b)
 }
 
@@ -255,6 +263,13 @@ func revealCancelScalar<F: UnitFunction>(
 /// within the node's input `[P, …]`, for PReLU's α). Loops generic over it specialise.
 protocol UnitFunction {
   func callAsFunction(_ v: Double, _ i: Int) -> Double
+  /// Whether `f` is undefined on part of the reals (``revealCancelScalar(_:_:_:_:_:)``'s
+  /// fallback; false for the piecewise-linear units, so their loops skip the check).
+  var hasRestrictedDomain: Bool { get }
+}
+
+extension UnitFunction {
+  var hasRestrictedDomain: Bool { false }
 }
 
 struct ReLUUnit: UnitFunction {
@@ -275,6 +290,7 @@ struct PReLUUnit: UnitFunction {
 
 struct ActivationUnit: UnitFunction {
   let activation: Activation
+  var hasRestrictedDomain: Bool { activation.hasRestrictedDomain }
   @inline(__always) func callAsFunction(_ v: Double, _ i: Int) -> Double { activation.apply(v) }
 }
 

@@ -17,6 +17,7 @@ import LiftTensor
 // | pooling      | max pool, average pool, global max/average pool            | Rules+Pooling.swift       |
 // | structural   | reshape, transpose, pad, slice, concat, identity           | Rules+Structural.swift    |
 // | merge        | add, subtract, average, maximum, minimum                   | Rules+Merge.swift         |
+// | reduction    | reduce sum, mean, max, log-sum-exp                         | Rules+Reduction.swift     |
 //
 // This file dispatches: ``Propagation/ownSplit(_:)`` (the forward split),
 // ``Propagation/inputMultipliers(_:operand:_:)`` (the backward rule) and
@@ -43,6 +44,9 @@ enum OpFamily {
   case structural(StructuralOp)
   /// Merges of several operands.
   case merge(MergeOp)
+  /// Reductions over `axes` of the full tensor: sum and mean linear, max as max pooling,
+  /// log-sum-exp by the chained secants.
+  case reduction(Reduction, axes: [Int], keepDims: Bool)
 }
 
 enum LinearOp {
@@ -105,14 +109,15 @@ func rule(for op: Op) -> OpFamily {
   case .average: .merge(.average)
   case .maximum: .merge(.maximum)
   case .minimum: .merge(.minimum)
+  case .reduce(let kind, let axes, let keepDims): .reduction(kind, axes: axes, keepDims: keepDims)
   }
 }
 
 extension OpFamily {
   /// The node's ``NonlinearMode`` under `method`, or nil for ops without one (linear,
-  /// structural, pools, additive merges). Genomics-default: the original's resolution for
-  /// elementwise nodes and softmax (``Explainer/genomicsRule(_:_:)``), Rescale for
-  /// maximum/minimum (the original has no rule for them).
+  /// structural, pools, additive merges, sums, means, max). Genomics-default: the original's
+  /// resolution for elementwise nodes and softmax (``Explainer/genomicsRule(_:_:)``), Rescale
+  /// for maximum/minimum, log-sum-exp and exp/log/sqrt/pow (the original has no rule for them).
   func nonlinearMode(_ method: AttributionMethod, graph: Graph, _ id: NodeID) throws(ExplainError) -> NonlinearMode? {
     let uniform: NonlinearMode? =
       switch method {
@@ -126,6 +131,17 @@ extension OpFamily {
     case .input, .linear, .pooling, .structural, .merge(.add), .merge(.subtract), .merge(.average):
       return nil
     case .merge(.maximum), .merge(.minimum):
+      return uniform ?? .rescale
+    case .reduction(.sum, _, _), .reduction(.mean, _, _), .reduction(.max, _, _):
+      // Max: no mode of its own, like max pools (it follows the run's mode and --maxpool).
+      return nil
+    case .reduction(.logSumExp, _, _):
+      // The original has no rule for it; its rule is the same under Rescale and RevealCancel.
+      return uniform ?? .rescale
+    case .elementwise(.activation(.exp)), .elementwise(.activation(.log)), .elementwise(.activation(.sqrt)),
+      .elementwise(.activation(.pow)):
+      // Not layer activations in the original's sense (no dense/conv before them to choose
+      // by): genomics-default takes Rescale, the secant.
       return uniform ?? .rescale
     case .elementwise, .softmax:
       if let uniform { return uniform }
@@ -145,7 +161,7 @@ extension Explainer {
       case .linear(.affine), .structural(.identity): cur = n.inputs[0]
       case .linear(.conv): return .rescale
       case .linear(.dense): return .revealCancel
-      case .input, .elementwise, .softmax, .pooling, .structural, .merge:
+      case .input, .elementwise, .softmax, .pooling, .structural, .merge, .reduction:
         throw .unresolvedRule(
           layer: graph[id].name, reason: "it follows '\(n.name)' (\(n.op.kindName)), not a dense or conv layer")
       }
@@ -166,6 +182,7 @@ extension Propagation {
     case .pooling(let op): return poolingSplit(id, op)
     case .structural(let op): return structuralSplit(id, op)
     case .merge(let op): return mergeSplit(id, op)
+    case .reduction(let kind, let axes, let keepDims): return reductionSplit(id, kind, axes: axes, keepDims: keepDims)
     }
   }
 
@@ -184,6 +201,7 @@ extension Propagation {
     case .pooling(let op): return poolingMultipliers(id, op, input: input, full: full, my)
     case .structural(let op): return structuralMultipliers(id, op, operand: k, full: full, my)
     case .merge(let op): return mergeMultipliers(id, op, operand: k, my)
+    case .reduction(let kind, let axes, _): return reductionMultipliers(id, kind, axes: axes, input: input, full: full, my)
     }
   }
 

@@ -102,6 +102,7 @@ struct Conversion {
       return .activation(major >= 3 ? .hardSigmoid(alpha: 1.0 / 6, beta: 0.5) : .hardSigmoid(alpha: 0.2, beta: 0.5))
     case "hard_silu", "hard_swish": return .activation(.hardSwish)
     case "mish": return .activation(.mish)
+    case "exponential": return .activation(.exp)
     case "leaky_relu": return .activation(.leakyRelu(alpha: 0.2))
     case "softmax": return .softmax(axis: max(rank ?? 1, 1))
     default: throw call.options.unsupported("activation '\(name)'")

@@ -27,6 +27,10 @@ extension Activation {
     case .hardSigmoid(let a, let b): return min(max(a * x + b, 0), 1)
     case .hardSwish: return x * min(max(x / 6 + 0.5, 0), 1)
     case .mish: return x * Foundation.tanh(Activation.softplus(x))
+    case .exp: return Foundation.exp(x)
+    case .log: return Foundation.log(x)
+    case .sqrt: return x.squareRoot()
+    case .pow(let p): return Activation.power(x, p)
     }
   }
 
@@ -73,6 +77,15 @@ extension Activation {
       // d/dx x·tanh(sp(x)) = tanh(sp) + x·(1 − tanh²(sp))·σ(x), with sp′ = σ.
       let t = Foundation.tanh(Activation.softplus(x))
       return t + x * (1 - t * t) * Activation.sigmoid(x)
+    case .exp: return Foundation.exp(x)
+    // Outside the domain (x < 0) NaN, like the forward; at 0 log′ and sqrt′ are +∞.
+    case .log: return 1 / x
+    case .sqrt: return 0.5 / x.squareRoot()
+    case .pow(let p):
+      // p·xᵖ⁻¹; p = 0 is the constant 1 (0, also at x = 0), p = 1 the identity.
+      if p == 0 { return 0 }
+      if p == 1 { return 1 }
+      return p * Activation.power(x, p - 1)
     }
   }
 
@@ -99,7 +112,37 @@ extension Activation {
     case .hardSigmoid(let a, let b): return min(max(Double(a) * x + Double(b), 0), 1)
     case .hardSwish: return x * min(max(x / 6 + 0.5, 0), 1)
     case .mish: return x * Foundation.tanh(max(x, 0) + Foundation.log1p(Foundation.exp(-abs(x))))
+    case .exp: return Foundation.exp(x)
+    case .log: return Foundation.log(x)
+    case .sqrt: return x.squareRoot()
+    case .pow(let p): return Activation.power(x, Double(p))
     }
+  }
+
+  /// Whether `f` is defined only on part of the reals (log, sqrt, pow with a non-integer or
+  /// negative exponent): its forward gives NaN or ±∞ outside, so an explanation checks its
+  /// operands.
+  public var hasRestrictedDomain: Bool {
+    switch self {
+    case .log, .sqrt: return true
+    case .pow(let p): return p.rounded() != p || p < 0
+    case .relu, .leakyRelu, .elu, .selu, .sigmoid, .tanh, .softplus, .swish, .gelu, .clip, .hardSigmoid,
+      .hardSwish, .mish, .exp:
+      return false
+    }
+  }
+
+  /// `xᵖ` as `powf` (NaN for a negative base and a non-integer exponent); squares exactly.
+  @inline(__always)
+  static func power(_ x: Float, _ p: Float) -> Float {
+    if p == 2 { return x * x }
+    return Foundation.pow(x, p)
+  }
+
+  @inline(__always)
+  static func power(_ x: Double, _ p: Double) -> Double {
+    if p == 2 { return x * x }
+    return Foundation.pow(x, p)
   }
 
   /// Whether `f` is the plain ReLU (guided backprop modifies only ReLUs, as Captum does).

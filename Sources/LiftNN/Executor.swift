@@ -83,6 +83,7 @@ public func evaluate(_ op: Op, _ x: [Tensor]) -> Tensor {
   case .maximum: return x.dropFirst().reduce(x[0]) { $0.zipMap($1) { max($0, $1) } }
   case .minimum: return x.dropFirst().reduce(x[0]) { $0.zipMap($1) { min($0, $1) } }
   case .identity: return x[0]
+  case .reduce(let kind, let axes, let keepDims): return reduce(x[0], kind, axes: axes, keepDims: keepDims)
   }
 }
 

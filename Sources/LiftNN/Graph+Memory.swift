@@ -103,6 +103,7 @@ extension Graph {
         case .leakyRelu(let a), .elu(let a): scalars = [("alpha", a, false)]
         case .clip(let lower, let upper): scalars = [("lower bound", lower, true), ("upper bound", upper, true)]
         case .hardSigmoid(let alpha, let beta): scalars = [("alpha", alpha, false), ("beta", beta, false)]
+        case .pow(let p): scalars = [("exponent", p, false)]
         default: break
         }
       default: break

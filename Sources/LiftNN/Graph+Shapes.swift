@@ -285,6 +285,22 @@ extension Graph {
         }
       }
       return out
+    case .reduce(let kind, let axes, let keepDims):
+      let x = try one()
+      guard !axes.isEmpty, axes == Array(Set(axes)).sorted(), axes.allSatisfy({ $0 >= 1 && $0 <= x.count }) else {
+        throw fail("reduction axes \(axes) must be distinct ascending axes 1...\(x.count) of the full tensor")
+      }
+      // A sum over nothing is 0, but a mean, maximum or log-sum-exp over nothing is not a number.
+      if kind != .sum, axes.contains(where: { x[$0 - 1] == 0 }) { throw fail("reduction over an empty axis") }
+      var out = [Int?]()
+      for (i, e) in x.enumerated() {
+        if axes.contains(i + 1) {
+          if keepDims { out.append(1) }
+        } else {
+          out.append(e)
+        }
+      }
+      return out
     }
   }
 

@@ -34,6 +34,27 @@ public enum Activation: Hashable, Sendable {
   case hardSwish
   /// `x·tanh(softplus(x))` (Misra 2019; ONNX `Mish`, torch `nn.Mish`, Keras `mish`).
   case mish
+  /// `eˣ` (ONNX `Exp`, Keras `exponential`).
+  case exp
+  /// `ln x`; NaN for `x < 0` and −∞ at 0, as onnxruntime (ONNX `Log`).
+  case log
+  /// `√x`; NaN for `x < 0` (ONNX `Sqrt`).
+  case sqrt
+  /// `xᵖ` with a constant exponent `p` (ONNX `Pow` with a constant exponent): NaN for `x < 0`
+  /// when `p` is not an integer, as `powf` and onnxruntime.
+  case pow(exponent: Float)
+}
+
+/// A reduction over some axes of each example (``Op/reduce(_:axes:keepDims:)``).
+public enum Reduction: Hashable, Sendable {
+  /// `Σ x`.
+  case sum
+  /// `Σ x / n`, `n` the number of reduced elements.
+  case mean
+  /// `max x`.
+  case max
+  /// `log Σ eˣ`, computed as `c + log Σ e^{x−c}` with `c = max x` (ChromBPNet's count head).
+  case logSumExp
 }
 
 /// A primitive operation of the graph IR.
@@ -94,6 +115,10 @@ public enum Op: Sendable {
   case minimum
   /// `y = x` (Dropout, GaussianNoise and other inference no-ops; also a named tap point).
   case identity
+  /// A reduction over `axes` (axes of the full tensor, batch included; each ≥ 1, ascending,
+  /// distinct, non-empty). With `keepDims` each reduced axis stays with extent 1, else it is
+  /// removed (an example may become a scalar, per-example shape `[]`).
+  case reduce(Reduction, axes: [Int], keepDims: Bool)
 }
 
 extension Op {
@@ -119,6 +144,10 @@ extension Op {
       case .hardSigmoid: "hard_sigmoid"
       case .hardSwish: "hard_swish"
       case .mish: "mish"
+      case .exp: "exp"
+      case .log: "log"
+      case .sqrt: "sqrt"
+      case .pow: "pow"
       }
     case .prelu: "prelu"
     case .softmax: "softmax"
@@ -137,6 +166,13 @@ extension Op {
     case .maximum: "maximum"
     case .minimum: "minimum"
     case .identity: "identity"
+    case .reduce(let kind, _, _):
+      switch kind {
+      case .sum: "reduce_sum"
+      case .mean: "reduce_mean"
+      case .max: "reduce_max"
+      case .logSumExp: "reduce_log_sum_exp"
+      }
     }
   }
 

@@ -55,12 +55,20 @@ let converters: [String: [OperatorConverter]] = [
   "GlobalAveragePool": [OperatorConverter(sinceVersion: 1, convert: globalPooling(max: false))],
   "GlobalMaxPool": [OperatorConverter(sinceVersion: 1, convert: globalPooling(max: true))],
   "ReduceMean": [
-    OperatorConverter(sinceVersion: 1, convert: reduction(mean: true, axesAsInput: false)),
-    OperatorConverter(sinceVersion: 18, convert: reduction(mean: true, axesAsInput: true)),
+    OperatorConverter(sinceVersion: 1, convert: reduction(.mean, axesAsInput: false)),
+    OperatorConverter(sinceVersion: 18, convert: reduction(.mean, axesAsInput: true)),
   ],
   "ReduceMax": [
-    OperatorConverter(sinceVersion: 1, convert: reduction(mean: false, axesAsInput: false)),
-    OperatorConverter(sinceVersion: 18, convert: reduction(mean: false, axesAsInput: true)),
+    OperatorConverter(sinceVersion: 1, convert: reduction(.max, axesAsInput: false)),
+    OperatorConverter(sinceVersion: 18, convert: reduction(.max, axesAsInput: true)),
+  ],
+  "ReduceSum": [
+    OperatorConverter(sinceVersion: 1, convert: reduction(.sum, axesAsInput: false)),
+    OperatorConverter(sinceVersion: 13, convert: reduction(.sum, axesAsInput: true)),
+  ],
+  "ReduceLogSumExp": [
+    OperatorConverter(sinceVersion: 1, convert: reduction(.logSumExp, axesAsInput: false)),
+    OperatorConverter(sinceVersion: 18, convert: reduction(.logSumExp, axesAsInput: true)),
   ],
   // Shapes and layout
   "Flatten": [OperatorConverter(sinceVersion: 1, convert: convertFlatten)],
@@ -94,6 +102,10 @@ let converters: [String: [OperatorConverter]] = [
   "Mean": [OperatorConverter(sinceVersion: 8, convert: variadic(.average))],
   "Max": [OperatorConverter(sinceVersion: 8, convert: variadic(.maximum))],
   "Min": [OperatorConverter(sinceVersion: 8, convert: variadic(.minimum))],
+  "Exp": [OperatorConverter(sinceVersion: 1, convert: unary(.exp))],
+  "Log": [OperatorConverter(sinceVersion: 1, convert: unary(.log))],
+  "Sqrt": [OperatorConverter(sinceVersion: 1, convert: unary(.sqrt))],
+  "Pow": [OperatorConverter(sinceVersion: 7, convert: convertPow)],
 ]
 
 /// The converter for `node` at `opset`.
@@ -407,23 +419,29 @@ func globalPooling(max useMax: Bool) -> ConvertFunction {
   }
 }
 
-/// ReduceMean / ReduceMax over all spatial axes (global pooling); ReduceMean also over the
-/// last axis alone (a dense layer with weights 1/n).
-func reduction(mean: Bool, axesAsInput: Bool) -> ConvertFunction {
+/// ReduceSum / ReduceMean / ReduceMax / ReduceLogSumExp over `axes` (an attribute, or from
+/// opset 13 for ReduceSum and 18 for the others an optional input; `noop_with_empty_axes`).
+/// ReduceMean and ReduceMax over all spatial axes stay global pools, and ReduceMean over the
+/// last axis alone a dense layer with weights 1/n (the forms older fixtures rely on); every
+/// other reduction is the IR's ``Op/reduce(_:axes:keepDims:)`` in ONNX's layout.
+func reduction(_ kind: Reduction, axesAsInput: Bool) -> ConvertFunction {
   { node, ctx throws(ONNXImportError) in
     let a = Attributes(node)
     let x = try ctx.graphInput(node, 0)
     let r = x.shape.count + 1
     let keepDims = a.int("keepdims", 1) != 0
     let rawAxes = axesAsInput ? try ctx.integerInput(node, 1) : a.ints("axes")
-    var axes = [Int]()
-    for ax in rawAxes ?? Array(0..<r) { axes.append(try normalizeAxis(ax, rank: r, node)) }
-    axes = Array(Set(axes)).sorted()
-    guard !axes.contains(0) else { throw usage(node, "reduction over the batch axis") }
-    if r >= 3, axes == Array(2..<r) {
-      return try emitGlobalPool(max: !mean, input: x, keepDims: keepDims, node, &ctx)
+    if (rawAxes ?? []).isEmpty && a.int("noop_with_empty_axes", 0) != 0 {
+      return try ctx.emit(.identity, inputs: [x.id], name: node.output[0], origin: node.opType, onnxNode: node)
     }
-    if mean, axes == [r - 1] {
+    var axes = [Int]()
+    for ax in (rawAxes ?? []).isEmpty ? Array(0..<r) : rawAxes! { axes.append(try normalizeAxis(ax, rank: r, node)) }
+    axes = Array(Set(axes)).sorted()
+    guard !axes.contains(0) else { throw usage(node, "reduction over the batch axis (axes \(axes))") }
+    if kind == .mean || kind == .max, r >= 3, axes == Array(2..<r) {
+      return try emitGlobalPool(max: kind == .max, input: x, keepDims: keepDims, node, &ctx)
+    }
+    if kind == .mean, axes == [r - 1] {
       let n = x.shape[r - 2]
       let w = Tensor(repeating: 1 / Float(n), shape: [n, 1])
       if keepDims {
@@ -439,10 +457,12 @@ func reduction(mean: Bool, axesAsInput: Bool) -> ConvertFunction {
         .reshape(Array(x.shape.dropLast())), inputs: [id], name: node.output[0],
         origin: "\(node.opType) layout", onnxNode: node)
     }
-    throw usage(
-      node,
-      "reduction over axes \(axes) of a rank-\(r) tensor (only all spatial axes, or the last axis for ReduceMean)"
-    )
+    if kind != .sum, axes.contains(where: { x.shape[$0 - 1] == 0 }) {
+      throw usage(node, "\(node.opType) over an empty axis of shape \(x.shape)")
+    }
+    return try ctx.emit(
+      .reduce(kind, axes: axes, keepDims: keepDims), inputs: [x.id], name: node.output[0], origin: node.opType,
+      onnxNode: node)
   }
 }
 
@@ -450,7 +470,9 @@ func reduction(mean: Bool, axesAsInput: Bool) -> ConvertFunction {
 
 func convertFlatten(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
   let x = try ctx.graphInput(node, 0)
-  let axis = try normalizeAxis(Attributes(node).int("axis", 1), rank: x.shape.count + 1, node)
+  // ONNX allows axis = rank: a batch of scalars (a reduction's output) becomes (N, 1).
+  let raw = Attributes(node).int("axis", 1)
+  let axis = x.shape.isEmpty && raw == 1 ? 1 : try normalizeAxis(raw, rank: x.shape.count + 1, node)
   guard axis == 1 else { throw usage(node, "Flatten at axis \(axis) would merge the batch axis") }
   // `-1`: shape inference computes the extent with overflow checks (a product here trapped
   // on an input declared [N, 2³¹, 2³¹, 2³¹]).
@@ -900,5 +922,54 @@ func variadic(_ op: Op) -> ConvertFunction {
     guard !ids.isEmpty else { throw usage(node, "no operands") }
     return try ctx.emit(
       ids.count == 1 ? .identity : op, inputs: ids, name: node.output[0], origin: node.opType, onnxNode: node)
+  }
+}
+
+/// Exp / Log / Sqrt: the activation on a graph tensor, folded on a constant (in double
+/// precision, as shape arithmetic such as `Sqrt` of a head size needs).
+func unary(_ f: Activation) -> ConvertFunction {
+  { node, ctx throws(ONNXImportError) in
+    switch try ctx.value(node, 0) {
+    case .constant(let c):
+      guard !c.containsBatchMarker else { throw usage(node, "\(node.opType) of a dynamic shape") }
+      _ = try ctx.reserveFolded(c.dims, node)
+      return .constant(Constant(dims: c.dims, values: c.values.map { f.apply($0) }))
+    case .node(let id, _):
+      return try ctx.emit(.activation(f), inputs: [id], name: node.output[0], origin: node.opType, onnxNode: node)
+    }
+  }
+}
+
+/// `Pow(X, Y)` with a constant exponent `Y` whose elements are all equal (a scalar, or a
+/// constant that broadcasts without changing `X`'s shape): ``Activation/pow(exponent:)``.
+/// Both constant: folded. A graph tensor as the exponent is refused.
+func convertPow(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
+  let base = try ctx.value(node, 0)
+  guard case .constant(let e) = try ctx.value(node, 1) else {
+    throw usage(node, "Pow with a non-constant exponent '\(node.input[1])' is not supported (only a constant exponent)")
+  }
+  switch base {
+  case .constant(let c):
+    guard !c.containsBatchMarker && !e.containsBatchMarker else { throw usage(node, "Pow of a dynamic shape") }
+    guard let out = Constant.broadcastShape(c.dims, e.dims) else {
+      throw usage(node, "shapes \(c.dims) and \(e.dims) do not broadcast")
+    }
+    _ = try ctx.reserveFolded(out, node)
+    guard let folded = Constant.broadcast(c, e, { Foundation.pow($0, $1) }) else { preconditionFailure("checked above") }
+    return .constant(folded)
+  case .node(let id, let shape):
+    guard !e.containsBatchMarker, let p = e.values.first, p.isFinite else {
+      throw usage(node, "Pow exponent \(e.values.first.map { "\($0)" } ?? "(empty)") is not a finite number")
+    }
+    guard e.values.allSatisfy({ $0 == p }) else {
+      throw usage(node, "Pow with an exponent that varies by element (shape \(e.dims)) is not supported")
+    }
+    // The exponent must not widen X: rank at most X's (batch included), extents 1 or equal.
+    let full = [Int?](repeating: nil, count: 1) + shape.map { Optional($0) }
+    guard e.rank <= full.count,
+      zip(e.dims.reversed(), full.reversed()).allSatisfy({ $0 == 1 || $0 == $1 })
+    else { throw usage(node, "exponent of shape \(e.dims) would broadcast X of per-example shape \(shape)") }
+    return try ctx.emit(
+      .activation(.pow(exponent: Float(p))), inputs: [id], name: node.output[0], origin: "Pow", onnxNode: node)
   }
 }

@@ -220,13 +220,14 @@ struct FuzzGraph: CustomStringConvertible {
 
   static let allActivations: [String] = [
     "relu", "leaky_relu", "elu", "selu", "sigmoid", "tanh", "softplus", "swish", "gelu", "gelu_tanh", "clip",
-    "hard_sigmoid", "hard_swish", "mish",
+    "hard_sigmoid", "hard_swish", "mish", "exp", "log", "sqrt", "pow",
   ]
   static let allCoverageNames: [String] =
     ["input", "dense", "conv1d", "conv2d", "conv_strided", "conv_dilated", "conv_grouped", "conv_padded",
      "affine", "affine_negative", "prelu", "softmax", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
      "global_max_pool", "global_avg_pool", "reshape", "transpose", "pad", "pad_nonzero", "slice", "concat",
-     "add", "add3", "subtract", "average", "maximum", "minimum", "identity"] + allActivations
+     "add", "add3", "subtract", "average", "maximum", "minimum", "identity",
+     "reduce_sum", "reduce_mean", "reduce_max", "reduce_log_sum_exp"] + allActivations
 
   /// A name for coverage counting that distinguishes the variants worth covering.
   static func coverageName(_ node: Node) -> String {
@@ -504,6 +505,33 @@ struct FuzzGraph: CustomStringConvertible {
     return emit(.concat(axis: chance(0.5) ? axis : axis - s.count - 1), operands)
   }
 
+  /// Exp, log, sqrt and pow of a bounded value: `tanh` first (after a dense layer in genomics
+  /// style, so that genomics-default resolves), then an integer power of it, or `exp` of it
+  /// (in [1/e, e]: positive and far from overflow) and maybe log / sqrt / pow of that. The
+  /// fuzzer's graphs stay inside every op's domain and range.
+  private mutating func unary(_ h: NodeID) -> NodeID? {
+    var h = h
+    if genomicsStyle {
+      guard let l = dense(h, out: shapes[h.rawValue].last!) else { return nil }
+      h = l
+    }
+    guard let bounded = emit(.activation(.tanh), [h]) else { return nil }
+    if chance(0.25) { return emit(.activation(.pow(exponent: pick([2, 3]))), [bounded]) }
+    guard let positive = emit(.activation(.exp), [bounded]) else { return nil }
+    if chance(0.2) { return positive }
+    let f: Activation = pick([.log, .sqrt, .pow(exponent: 0.5), .pow(exponent: 1.5), .pow(exponent: -1)])
+    return emit(.activation(f), [positive])
+  }
+
+  /// A reduction over a random non-empty set of axes; an example never becomes a scalar.
+  private mutating func reduction(_ h: NodeID) -> NodeID? {
+    let r = shapes[h.rawValue].count
+    var axes = (1...r).filter { _ in chance(0.5) }
+    if axes.isEmpty { axes = [int(1...r)] }
+    let keepDims = axes.count == r || chance(0.5)
+    return emit(.reduce(pick([.sum, .mean, .max, .logSumExp]), axes: axes, keepDims: keepDims), [h])
+  }
+
   /// A short shape-preserving branch from `h` (1–2 ops).
   private mutating func branch(_ h: NodeID) -> NodeID {
     var y = h
@@ -547,7 +575,7 @@ struct FuzzGraph: CustomStringConvertible {
       let h: NodeID =
         chance(0.7) ? frontier[frontier.count - 1 - int(0...min(1, frontier.count - 1))] : NodeID(int(0...(graph.nodes.count - 1)))
       let y: NodeID?
-      switch int(0...17) {
+      switch int(0...18) {
       case 0, 1: y = dense(h)
       case 2, 3: y = conv(h)
       case 4: y = affine(h)
@@ -560,6 +588,7 @@ struct FuzzGraph: CustomStringConvertible {
       case 13: y = chance(0.5) ? pad(h) : slice(h)
       case 14: y = concat(h)
       case 15: y = emit(.identity, [h])
+      case 16: y = chance(0.5) ? unary(h) : reduction(h)
       default: y = merge(h)
       }
       guard let y else { continue }

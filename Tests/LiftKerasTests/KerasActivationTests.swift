@@ -88,6 +88,26 @@ struct KerasActivationTests {
     }
   }
 
+  /// `activation="exponential"` (tf-keras and Keras 3: `ops.exp`) is the exp activation.
+  @Test func exponentialActivationIsExp() throws {
+    let config = Data(
+      #"""
+      {"class_name": "Sequential", "config": [
+        {"class_name": "Activation", "config": {"name": "ex", "batch_input_shape": [null, 3], "activation": "exponential"}}]}
+      """#.utf8)
+    let graph = try KerasConfigImporter().importGraph(configJSON: config)
+    let id = try #require(graph.node(named: "ex"))
+    guard case .activation(.exp) = graph[id].op else {
+      Issue.record("ex is \(graph[id].op.kindName)")
+      return
+    }
+    let x = Tensor(shape: [1, 3], scalars: [-1, 0, 2])
+    let y = try forward(graph, inputs: [x])[id.rawValue]
+    for (v, want) in zip(y.scalars, [Foundation.exp(-1.0), 1, Foundation.exp(2.0)]) {
+      #expect(abs(Double(v) - want) <= 1e-6 * want)
+    }
+  }
+
   /// Every unsupported layer class is named in one error, with all its layers.
   @Test func everyUnsupportedLayerIsNamed() throws {
     let error = #expect(throws: KerasImportError.self) {
