@@ -17,6 +17,7 @@ import LiftTensor
 // | pooling      | max pool, average pool, global max/average pool            | Rules+Pooling.swift       |
 // | structural   | reshape, transpose, pad, slice, concat, identity           | Rules+Structural.swift    |
 // | merge        | add, subtract, average, maximum, minimum                   | Rules+Merge.swift         |
+// | product      | multiply, matmul (products of two activations)             | Rules+Product.swift       |
 //
 // This file dispatches: ``Propagation/ownSplit(_:)`` (the forward split),
 // ``Propagation/inputMultipliers(_:operand:_:)`` (the backward rule) and
@@ -43,6 +44,8 @@ enum OpFamily {
   case structural(StructuralOp)
   /// Merges of several operands.
   case merge(MergeOp)
+  /// Products of two activations: the bilinear (Shapley) midpoint rule.
+  case product(ProductOp)
 }
 
 enum LinearOp {
@@ -80,6 +83,11 @@ enum MergeOp {
   case minimum
 }
 
+enum ProductOp {
+  case multiply
+  case matmul
+}
+
 /// The family of `op` and what its rules read: the one switch over ``Op`` of the rules.
 func rule(for op: Op) -> OpFamily {
   switch op {
@@ -105,6 +113,8 @@ func rule(for op: Op) -> OpFamily {
   case .average: .merge(.average)
   case .maximum: .merge(.maximum)
   case .minimum: .merge(.minimum)
+  case .multiply: .product(.multiply)
+  case .matmul: .product(.matmul)
   }
 }
 
@@ -124,6 +134,10 @@ extension OpFamily {
       }
     switch self {
     case .input, .linear, .pooling, .structural, .merge(.add), .merge(.subtract), .merge(.average):
+      return nil
+    case .product:
+      // One rule for every method: the midpoint rule, which is the Jacobian when x = x⁰
+      // (gradient methods run with the input on both sides).
       return nil
     case .merge(.maximum), .merge(.minimum):
       return uniform ?? .rescale
@@ -145,7 +159,7 @@ extension Explainer {
       case .linear(.affine), .structural(.identity): cur = n.inputs[0]
       case .linear(.conv): return .rescale
       case .linear(.dense): return .revealCancel
-      case .input, .elementwise, .softmax, .pooling, .structural, .merge:
+      case .input, .elementwise, .softmax, .pooling, .structural, .merge, .product:
         throw .unresolvedRule(
           layer: graph[id].name, reason: "it follows '\(n.name)' (\(n.op.kindName)), not a dense or conv layer")
       }
@@ -166,6 +180,7 @@ extension Propagation {
     case .pooling(let op): return poolingSplit(id, op)
     case .structural(let op): return structuralSplit(id, op)
     case .merge(let op): return mergeSplit(id, op)
+    case .product(let op): return productSplit(id, op)
     }
   }
 
@@ -184,6 +199,7 @@ extension Propagation {
     case .pooling(let op): return poolingMultipliers(id, op, input: input, full: full, my)
     case .structural(let op): return structuralMultipliers(id, op, operand: k, full: full, my)
     case .merge(let op): return mergeMultipliers(id, op, operand: k, my)
+    case .product(let op): return productMultipliers(id, op, operand: k, full: full, my)
     }
   }
 

@@ -27,6 +27,7 @@ extension Activation {
     case .hardSigmoid(let a, let b): return min(max(a * x + b, 0), 1)
     case .hardSwish: return x * min(max(x / 6 + 0.5, 0), 1)
     case .mish: return x * Foundation.tanh(Activation.softplus(x))
+    case .reciprocal: return 1 / x
     }
   }
 
@@ -73,6 +74,7 @@ extension Activation {
       // d/dx x·tanh(sp(x)) = tanh(sp) + x·(1 − tanh²(sp))·σ(x), with sp′ = σ.
       let t = Foundation.tanh(Activation.softplus(x))
       return t + x * (1 - t * t) * Activation.sigmoid(x)
+    case .reciprocal: return -1 / (x * x)
     }
   }
 
@@ -99,6 +101,7 @@ extension Activation {
     case .hardSigmoid(let a, let b): return min(max(Double(a) * x + Double(b), 0), 1)
     case .hardSwish: return x * min(max(x / 6 + 0.5, 0), 1)
     case .mish: return x * Foundation.tanh(max(x, 0) + Foundation.log1p(Foundation.exp(-abs(x))))
+    case .reciprocal: return 1 / x
     }
   }
 

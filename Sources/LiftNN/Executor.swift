@@ -83,6 +83,8 @@ public func evaluate(_ op: Op, _ x: [Tensor]) -> Tensor {
   case .maximum: return x.dropFirst().reduce(x[0]) { $0.zipMap($1) { max($0, $1) } }
   case .minimum: return x.dropFirst().reduce(x[0]) { $0.zipMap($1) { min($0, $1) } }
   case .identity: return x[0]
+  case .multiply: return multiplied(x[0], x[1])
+  case .matmul: return batchedMatmul(x[0], x[1])
   }
 }
 

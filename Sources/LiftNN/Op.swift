@@ -34,6 +34,9 @@ public enum Activation: Hashable, Sendable {
   case hardSwish
   /// `x·tanh(softplus(x))` (Misra 2019; ONNX `Mish`, torch `nn.Mish`, Keras `mish`).
   case mish
+  /// `1 / x` (ONNX `Reciprocal`; the divisor of ONNX `Div` by a graph tensor). Undefined at
+  /// `x = 0`: `±∞` there, as in ONNX Runtime and torch.
+  case reciprocal
 }
 
 /// A primitive operation of the graph IR.
@@ -94,6 +97,16 @@ public enum Op: Sendable {
   case minimum
   /// `y = x` (Dropout, GaussianNoise and other inference no-ops; also a named tap point).
   case identity
+  /// Elementwise product `inputs[0] ⊙ inputs[1]` with numpy broadcasting of the per-example
+  /// axes: both operands have the same rank and each per-example extent is equal or 1 (the
+  /// batch axis is never broadcast across examples). Keras `Multiply` of more operands is a
+  /// chain of these.
+  case multiply
+  /// Batched matrix product of two activations (numpy `matmul` / ONNX `MatMul` on the full
+  /// tensors): `[N, B…, m, k] · [N, B…, k, n] → [N, B…, m, n]`. Both operands have the same
+  /// rank ≥ 3 (batch axis, then at least one matrix per example); the per-example batch axes
+  /// `B…` broadcast (equal or 1) and the batch axis itself is shared, never contracted.
+  case matmul
 }
 
 extension Op {
@@ -119,6 +132,7 @@ extension Op {
       case .hardSigmoid: "hard_sigmoid"
       case .hardSwish: "hard_swish"
       case .mish: "mish"
+      case .reciprocal: "reciprocal"
       }
     case .prelu: "prelu"
     case .softmax: "softmax"
@@ -137,6 +151,8 @@ extension Op {
     case .maximum: "maximum"
     case .minimum: "minimum"
     case .identity: "identity"
+    case .multiply: "multiply"
+    case .matmul: "matmul"
     }
   }
 
