@@ -45,6 +45,7 @@ func splitConverter(sizesAsInput: Bool) -> ConvertFunction {
     case .node(_, let s): dims = [Int.max / 4] + s
     }
     let axis = try normalizeAxis(a.int("axis", 0), rank: dims.count, node)
+    if case .node = data, axis == 0 { throw usage(node, "splitting the batch axis") }
     let n = dims[axis], k = node.output.count
     var sizes = sizesAsInput ? try ctx.integerInput(node, 1) : a.ints("split")
     if sizes == nil {
@@ -75,7 +76,6 @@ func splitConverter(sizesAsInput: Bool) -> ConvertFunction {
         _ = try ctx.reserveFolded(zip(lo, hi).map { $1 - $0 }, node)
         value = .constant(c.slice(start: lo, end: hi))
       case .node(let id, _):
-        guard axis != 0 else { throw usage(node, "splitting the batch axis") }
         if out.isEmpty && i > 0 { continue }
         guard size > 0 else { throw usage(node, "output '\(out)' would be empty") }
         value = try ctx.emit(
