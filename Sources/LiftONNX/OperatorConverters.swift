@@ -20,6 +20,7 @@ let converters: [String: [OperatorConverter]] = [
   // Linear algebra
   "Gemm": [OperatorConverter(sinceVersion: 1, convert: convertGemm)],
   "MatMul": [OperatorConverter(sinceVersion: 1, convert: convertMatMul)],
+  "Einsum": [OperatorConverter(sinceVersion: 12, convert: convertEinsum)],
   "Conv": [OperatorConverter(sinceVersion: 1, convert: convertConv)],
   "BatchNormalization": [OperatorConverter(sinceVersion: 1, convert: convertBatchNormalization)],
   // Activations

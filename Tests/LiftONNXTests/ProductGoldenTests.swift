@@ -10,7 +10,8 @@ import Testing
 /// Goldens for products of two activations (issue 19), written by
 /// Scripts/fixtures/make_product_goldens.py: tangermeme 1.6 `deep_lift_shap` (float64) on
 /// torch models whose products go through its `BilinearOp` (its `_glu` rule for nn.GLU), and
-/// ONNX Runtime's forward pass of their ONNX twins (plain `*`, `@`, nn.GLU's Split, `/`).
+/// ONNX Runtime's forward pass of their ONNX twins (plain `*`, `@`, nn.GLU's Split, `/`,
+/// `torch.einsum`).
 @Suite("Products of activations: tangermeme goldens and ONNX Runtime forward (issue 19)")
 struct ProductGoldenTests {
   static let directory = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!
@@ -50,11 +51,12 @@ struct ProductGoldenTests {
     #expect(try kinds("glu").isSuperset(of: ["multiply", "slice", "sigmoid"]))
     #expect(try kinds("attention").contains("matmul"))
     #expect(try kinds("divide").isSuperset(of: ["multiply", "reciprocal"]))
+    #expect(try kinds("einsum").isSuperset(of: ["matmul", "transpose"]))
   }
 
   /// Rescale equals tangermeme (the bilinear rule, and `_glu` for the GLU: the same thing),
   /// zero and random references, both targets; every DeepLIFT method sums to Δ.
-  @Test(arguments: ["gated", "glu", "attention"])
+  @Test(arguments: ["gated", "glu", "attention", "einsum"])
   func deepLiftMatchesTangermeme(name: String) throws {
     let m = Self.model(name)
     let graph = try loadONNXModel(at: Self.directory.appendingPathComponent(m["onnx"] as! String))

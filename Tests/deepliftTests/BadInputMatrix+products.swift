@@ -38,6 +38,10 @@ enum ProductMatrix {
         [P.node("Split", ["x", "sizes"], ["y", "rest"], name: "split", ["axis": .int(1)])],
         [P.tensor("sizes", dims: [2], int64s: [3, 4])]), ["split", "[3, 4]", "10"]),
     row(
+      "Einsum that is not a batched matrix product",
+      model([unsqueeze, P.node("Einsum", ["u", "u"], ["y"], name: "ein", ["equation": .string("bij,bij->bi")])], [axes]),
+      ["ein", "bij,bij->bi"]),
+    row(
       "Split of the batch axis",
       model([P.node("Split", ["x"], ["y", "rest"], name: "split", ["axis": .int(0)])]), ["split", "batch axis"]),
   ]
