@@ -220,4 +220,25 @@ struct ProductRuleTests {
     #expect(footprint.largest == s)
     #expect(footprint.bytesPerExample == 4 * (64 * 4 + 64 * 2 + 2 * 64 + 64 * 64))
   }
+
+  /// A matmul whose first operand is broadcast over 16 heads: its backward product for that
+  /// operand, `[16, 64, 32]` per example before the sum over heads, outgrows every activation
+  /// (the largest is `[16, 64, 2]`), and the batch plan counts it: `6·Σ + 4·T·L` per pair with
+  /// `L = 4·16·(64·32 + 32·2)` bytes.
+  @Test func theBudgetCountsBroadcastMatmulBackward() throws {
+    var r = TestRandom(5)
+    var g = Graph()
+    let a = g.add(.input(shape: [1, 64, 32]), name: "a")
+    let b = g.add(.input(shape: [16, 32, 2]), name: "b")
+    let y = g.add(.matmul, inputs: [a, b], name: "y")
+    let t = g.add(.dense(weight: r.tensor([2, 1]), bias: nil), inputs: [y], name: "t")
+    g.outputs = [t]
+    var o = ExplainOptions()
+    o.method = .rescale
+    o.tasks = [0]
+    let plan = try Explainer(graph: g, options: o).batchPlan(
+      inputShapes: [Shape([1, 1, 64, 32]), Shape([1, 16, 32, 2])], referencesPerExample: 1, sharedReferenceRows: 1)
+    let sigma = 4 * (64 * 32 + 16 * 32 * 2 + 16 * 64 * 2 + 16 * 64 * 1)
+    #expect(plan.bytesPerPair == 6 * sigma + 4 * 1 * (4 * 16 * (64 * 32 + 32 * 2)))
+  }
 }
