@@ -25,6 +25,10 @@ enum ProductMatrix {
   }
 
   static let rows: [BadCase] = [
+    BadCase(
+      label: "Keras Dot with normalize=True",
+      arguments: ["explain", "@products_normalize.h5", "--input", "x6.npy", "--output", "out.npy"], status: 1,
+      mentions: ["products_normalize.h5", "cosine", "normalize"], setup: write(matrix(4, 6), "x6.npy")),
     row(
       "Mul of graph tensors of ranks 2 and 3",
       model([unsqueeze, P.node("Mul", ["x", "u"], ["y"], name: "mul")], [axes]), ["mul", "ranks 2 and 3"]),
