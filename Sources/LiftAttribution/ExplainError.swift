@@ -40,7 +40,7 @@ public enum ExplainError: Error, Equatable, CustomStringConvertible {
     case .inputs(let s): return s
     case .outsideDomain(let layer, let op, let side, let value):
       return
-        "layer '\(layer)' (\(op)) is undefined at \(side == "input" ? "an" : "a") \(side): its operand holds \(value), where \(op) is NaN or infinite (in onnxruntime too), so the scores would be; use values inside its domain (log: x > 0, sqrt: x >= 0, pow: x >= 0 for a non-integer exponent, x != 0 for a negative one)"
+        "layer '\(layer)' (\(op)) is undefined at \(side == "input" ? "an" : "a") \(side): its operand holds \(value), where \(op) is NaN or infinite (in onnxruntime too), so the scores would be; use values inside its domain (log: x > 0, sqrt: x >= 0, pow: x >= 0 for a non-integer exponent, x != 0 for a negative one, reciprocal: x != 0)"
     }
   }
 }

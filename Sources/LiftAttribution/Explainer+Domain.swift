@@ -2,7 +2,7 @@ import LiftNN
 import LiftTensor
 
 extension Explainer {
-  /// The live nodes whose op is undefined on part of the reals (log, sqrt, pow with a
+  /// The live nodes whose op is undefined on part of the reals (log, sqrt, reciprocal, pow with a
   /// non-integer exponent; ``LiftNN/Activation/hasRestrictedDomain``).
   var restrictedDomainNodes: [NodeID] {
     graph.nodes.indices.map { NodeID($0) }.filter { id in

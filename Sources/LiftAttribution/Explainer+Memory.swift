@@ -30,7 +30,9 @@ extension Explainer {
   /// over the nodes the target depends on, `L` = the largest of them, `T` = tasks):
   /// `6·Σ + 4·T·L` — the input and reference sides' activations, their `[P, …]` views and the
   /// `Δ⁺`/`Δ⁻` split of every node (6·Σ), and the multipliers `m⁺`/`m⁻` of all tasks for a
-  /// node and its operand at once (4·T·L). The `r` shared rows' forward pass (`r·Σ`,
+  /// node and its operand at once (4·T·L). `L` also covers a matmul's backward products
+  /// before they are summed over broadcast axes (`B…·(m·k + k·n)` per example, larger than
+  /// its operands and output when one operand is broadcast). The `r` shared rows' forward pass (`r·Σ`,
   /// DeepLIFT only) is held for the whole run. Examples per batch:
   /// `min(requested, (budget − r·Σ) / (M · perPair))`, where `requested` is
   /// `max(1, batchSize / M)` for DeepLIFT and `batchSize` for gradient methods.
@@ -58,9 +60,10 @@ extension Explainer {
     typealias F = ActivationFootprint
     let footprint = graph.activationFootprint(shapes: shapes, nodes: live)
     let sigma = footprint.bytesPerExample
+    let largest = max(footprint.largestBytes, productTransientBytes(shapes))
     let tasks = max(tasks ?? options.tasks.count, 1)
     let perPair = F.saturatingSum(
-      F.saturatingProduct(6, sigma), F.saturatingProduct(F.saturatingProduct(4, tasks), footprint.largestBytes))
+      F.saturatingProduct(6, sigma), F.saturatingProduct(F.saturatingProduct(4, tasks), largest))
     let refs = max(m, 1)
     let pairsPerExample = options.method.isDeepLIFT || options.method == .integratedGradients ? refs : 1
     let shared = options.method.isDeepLIFT ? F.saturatingProduct(max(r, 0), sigma) : 0
@@ -80,5 +83,26 @@ extension Explainer {
     return BatchPlan(
       examples: max(1, min(requested, fitting)), requested: requested, pairsPerExample: pairsPerExample,
       bytesPerPair: perPair, budget: budget)
+  }
+}
+
+extension Explainer {
+  /// The largest per-example float32 bytes of a live matmul's backward products before the
+  /// sum over broadcast leading axes: `B…·(m·k + k·n)` for `[B…, m, k]·[B…, k, n]` with the
+  /// broadcast leading extents `B…` (0 without matmuls). Saturates at `Int.max`.
+  func productTransientBytes(_ shapes: [Shape]) -> Int {
+    typealias F = ActivationFootprint
+    var worst = 0
+    for id in live {
+      guard case .matmul = graph[id].op else { continue }
+      let a = shapes[graph[id].inputs[0].rawValue].dimensions, b = shapes[graph[id].inputs[1].rawValue].dimensions
+      let r = a.count
+      guard r >= 3, b.count == r else { continue }
+      let lead = (1..<(r - 2)).reduce(1) { F.saturatingProduct($0, max(a[$1], b[$1])) }
+      let (m, k, n) = (a[r - 2], a[r - 1], b[r - 1])
+      let matrices = F.saturatingSum(F.saturatingProduct(m, k), F.saturatingProduct(k, n))
+      worst = max(worst, F.saturatingProduct(4, F.saturatingProduct(lead, matrices)))
+    }
+    return worst
   }
 }

@@ -102,7 +102,7 @@ public struct Explainer: Sendable {
       switch rule(for: graph[id].op) {
       case .pooling(.maxPool), .pooling(.globalMaxPool), .reduction(.max, _, _): return true
       case .input, .linear, .elementwise, .softmax, .pooling(.averagePool), .pooling(.globalAveragePool),
-        .structural, .merge, .reduction(.sum, _, _), .reduction(.mean, _, _), .reduction(.logSumExp, _, _):
+        .structural, .merge, .reduction(.sum, _, _), .reduction(.mean, _, _), .reduction(.logSumExp, _, _), .product:
         return false
       }
     }

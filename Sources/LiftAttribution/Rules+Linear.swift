@@ -61,23 +61,20 @@ extension Propagation {
     if my.isSymmetric { return Multipliers(pos: back(my.pos, w), neg: nil) }
     // a = m⁺W⁺ᵀ + m⁻W⁻ᵀ, b = m⁺W⁻ᵀ + m⁻W⁺ᵀ from two products instead of four:
     // a + b = (m⁺ + m⁻)Wᵀ, a − b = (m⁺ − m⁻)|W|ᵀ.
-    let mPos = my.pos, mNeg = my.negative
-    let (sum, difference) = Tensor.pair(shape: mPos.shape) { s, d in
-      mPos.withUnsafeBufferPointer { pp in
-        mNeg.withUnsafeBufferPointer { np in
-          for i in 0..<pp.count {
-            s[i] = pp[i] + np[i]
-            d[i] = pp[i] - np[i]
-          }
-        }
-      }
-    }
+    let (sum, difference) = my.sumAndDifference
     let sb = back(sum, w), db = back(difference, absoluteWeight(id, w))
+    return Multipliers(pos: signSelected(sum: sb, difference: db, input: input), neg: nil)
+  }
+
+  /// The multiplier of an operand whose terms are split by sign: with `a = ½(s + d)` (the
+  /// weight of Δx > 0) and `b = ½(s − d)` (of Δx < 0), `[Δx>0]⊙a + [Δx<0]⊙b + [Δx=0]⊙½(a+b)`
+  /// with `Δx` the `input`'s Δ tiled over the `[T·P, …]` rows of `s` and `d`.
+  func signSelected(sum sb: Tensor, difference db: Tensor, input: NodeID) -> Tensor {
     // The sign of Δx = x − r of the input, from both sides (no Δ tensor).
     let xi = x[input.rawValue]!, ri = r[input.rawValue]!
     let k = xi.scalarCount, n = sb.scalarCount
     precondition(k > 0 ? n % k == 0 : n == 0, "cannot tile \(xi.shape) over \(sb.shape)")
-    let result = Tensor(shape: sb.shape) { out in
+    return Tensor(shape: sb.shape) { out in
       sb.withUnsafeBufferPointer { sp in
         db.withUnsafeBufferPointer { dp in
           xi.withUnsafeBufferPointer { xp in
@@ -96,6 +93,22 @@ extension Propagation {
         }
       }
     }
-    return Multipliers(pos: result, neg: nil)
+  }
+}
+
+extension Multipliers {
+  /// `(m⁺ + m⁻, m⁺ − m⁻)` in one pass: a sign-split rule's two products (``Propagation/signSelected(sum:difference:input:)``).
+  var sumAndDifference: (Tensor, Tensor) {
+    let mPos = pos, mNeg = negative
+    return Tensor.pair(shape: mPos.shape) { s, d in
+      mPos.withUnsafeBufferPointer { pp in
+        mNeg.withUnsafeBufferPointer { np in
+          for i in 0..<pp.count {
+            s[i] = pp[i] + np[i]
+            d[i] = pp[i] - np[i]
+          }
+        }
+      }
+    }
   }
 }

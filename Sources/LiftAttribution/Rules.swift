@@ -18,6 +18,7 @@ import LiftTensor
 // | structural   | reshape, transpose, pad, slice, concat, identity           | Rules+Structural.swift    |
 // | merge        | add, subtract, average, maximum, minimum                   | Rules+Merge.swift         |
 // | reduction    | reduce sum, mean, max, log-sum-exp                         | Rules+Reduction.swift     |
+// | product      | multiply, matmul (products of two activations)             | Rules+Product.swift       |
 //
 // This file dispatches: ``Propagation/ownSplit(_:)`` (the forward split),
 // ``Propagation/inputMultipliers(_:operand:_:)`` (the backward rule) and
@@ -47,6 +48,8 @@ enum OpFamily {
   /// Reductions over `axes` of the full tensor: sum and mean linear, max as max pooling,
   /// log-sum-exp by the chained secants.
   case reduction(Reduction, axes: [Int], keepDims: Bool)
+  /// Products of two activations: the bilinear (Shapley) midpoint rule.
+  case product(ProductOp)
 }
 
 enum LinearOp {
@@ -84,6 +87,11 @@ enum MergeOp {
   case minimum
 }
 
+enum ProductOp {
+  case multiply
+  case matmul
+}
+
 /// The family of `op` and what its rules read: the one switch over ``Op`` of the rules.
 func rule(for op: Op) -> OpFamily {
   switch op {
@@ -110,6 +118,8 @@ func rule(for op: Op) -> OpFamily {
   case .maximum: .merge(.maximum)
   case .minimum: .merge(.minimum)
   case .reduce(let kind, let axes, let keepDims): .reduction(kind, axes: axes, keepDims: keepDims)
+  case .multiply: .product(.multiply)
+  case .matmul: .product(.matmul)
   }
 }
 
@@ -129,6 +139,10 @@ extension OpFamily {
       }
     switch self {
     case .input, .linear, .pooling, .structural, .merge(.add), .merge(.subtract), .merge(.average):
+      return nil
+    case .product:
+      // One rule for every method: the midpoint rule, which is the Jacobian when x = x⁰
+      // (gradient methods run with the input on both sides).
       return nil
     case .merge(.maximum), .merge(.minimum):
       return uniform ?? .rescale
@@ -161,7 +175,7 @@ extension Explainer {
       case .linear(.affine), .structural(.identity): cur = n.inputs[0]
       case .linear(.conv): return .rescale
       case .linear(.dense): return .revealCancel
-      case .input, .elementwise, .softmax, .pooling, .structural, .merge, .reduction:
+      case .input, .elementwise, .softmax, .pooling, .structural, .merge, .reduction, .product:
         throw .unresolvedRule(
           layer: graph[id].name, reason: "it follows '\(n.name)' (\(n.op.kindName)), not a dense or conv layer")
       }
@@ -183,6 +197,7 @@ extension Propagation {
     case .structural(let op): return structuralSplit(id, op)
     case .merge(let op): return mergeSplit(id, op)
     case .reduction(let kind, let axes, let keepDims): return reductionSplit(id, kind, axes: axes, keepDims: keepDims)
+    case .product(let op): return productSplit(id, op)
     }
   }
 
@@ -202,6 +217,7 @@ extension Propagation {
     case .structural(let op): return structuralMultipliers(id, op, operand: k, full: full, my)
     case .merge(let op): return mergeMultipliers(id, op, operand: k, my)
     case .reduction(let kind, let axes, _): return reductionMultipliers(id, kind, axes: axes, input: input, full: full, my)
+    case .product(let op): return productMultipliers(id, op, operand: k, full: full, my)
     }
   }
 

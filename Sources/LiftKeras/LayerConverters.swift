@@ -14,6 +14,7 @@ enum LayerConverter: Sendable {
   case zeroPadding(spatial: Int)
   case cropping(spatial: Int)
   case merge(Op)
+  case multiply, dot
 
   /// Converts one call of a layer into graph nodes and returns the node holding its output.
   func convert(_ c: LayerCall, _ x: inout Conversion) throws(KerasImportError) -> Value {
@@ -40,6 +41,8 @@ enum LayerConverter: Sendable {
     case .zeroPadding(let d): try convertZeroPadding(c, &x, spatial: d)
     case .cropping(let d): try convertCropping(c, &x, spatial: d)
     case .merge(let op): try convertMerge(c, &x, op: op)
+    case .multiply: try convertMultiply(c, &x)
+    case .dot: try convertDot(c, &x)
     }
   }
 }
@@ -61,6 +64,7 @@ let layerConverters: [String: LayerConverter] = [
   "concatenate": .concatenate,
   "add": .merge(.add), "subtract": .merge(.subtract), "average": .merge(.average),
   "maximum": .merge(.maximum), "minimum": .merge(.minimum),
+  "multiply": .multiply, "dot": .dot,
   "rescaling": .rescaling,
   "dropout": .identity, "spatialdropout1d": .identity, "spatialdropout2d": .identity,
   "gaussiannoise": .identity, "gaussiandropout": .identity, "alphadropout": .identity,

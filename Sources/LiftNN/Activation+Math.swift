@@ -31,6 +31,7 @@ extension Activation {
     case .log: return Foundation.log(x)
     case .sqrt: return x.squareRoot()
     case .pow(let p): return Activation.power(x, p)
+    case .reciprocal: return 1 / x
     }
   }
 
@@ -86,6 +87,7 @@ extension Activation {
       if p == 0 { return 0 }
       if p == 1 { return 1 }
       return p * Activation.power(x, p - 1)
+    case .reciprocal: return -1 / (x * x)
     }
   }
 
@@ -116,15 +118,16 @@ extension Activation {
     case .log: return Foundation.log(x)
     case .sqrt: return x.squareRoot()
     case .pow(let p): return Activation.power(x, Double(p))
+    case .reciprocal: return 1 / x
     }
   }
 
-  /// Whether `f` is defined only on part of the reals (log, sqrt, pow with a non-integer or
-  /// negative exponent): its forward gives NaN or ±∞ outside, so an explanation checks its
+  /// Whether `f` is defined only on part of the reals (log, sqrt, reciprocal, pow with a
+  /// non-integer or negative exponent): its forward gives NaN or ±∞ outside, so an explanation checks its
   /// operands.
   public var hasRestrictedDomain: Bool {
     switch self {
-    case .log, .sqrt: return true
+    case .log, .sqrt, .reciprocal: return true
     case .pow(let p): return p.rounded() != p || p < 0
     case .relu, .leakyRelu, .elu, .selu, .sigmoid, .tanh, .softplus, .swish, .gelu, .clip, .hardSigmoid,
       .hardSwish, .mish, .exp:

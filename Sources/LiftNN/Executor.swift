@@ -84,6 +84,8 @@ public func evaluate(_ op: Op, _ x: [Tensor]) -> Tensor {
   case .minimum: return x.dropFirst().reduce(x[0]) { $0.zipMap($1) { min($0, $1) } }
   case .identity: return x[0]
   case .reduce(let kind, let axes, let keepDims): return reduce(x[0], kind, axes: axes, keepDims: keepDims)
+  case .multiply: return multiplied(x[0], x[1])
+  case .matmul: return batchedMatmul(x[0], x[1])
   }
 }
 

@@ -301,7 +301,45 @@ extension Graph {
         }
       }
       return out
+    case .multiply:
+      guard s.count == 2 else { throw fail("multiply takes 2 operands, has \(s.count)") }
+      guard let out = broadcastExamples(s[0], s[1]) else {
+        throw fail("operand shapes \(describe(s[0])) and \(describe(s[1])) do not broadcast (equal ranks, extents equal or 1)")
+      }
+      return out
+    case .matmul:
+      guard s.count == 2 else { throw fail("matmul takes 2 operands, has \(s.count)") }
+      let (a, b) = (s[0], s[1])
+      guard a.count >= 2, b.count == a.count else {
+        throw fail("needs two operands of one rank with a matrix per example, has \(describe(a)) and \(describe(b))")
+      }
+      let r = a.count
+      if let k = a[r - 1], let kb = b[r - 2], k != kb {
+        throw fail("inner extents differ: \(describe(a)) · \(describe(b))")
+      }
+      guard let lead = broadcastExamples(Array(a.prefix(r - 2)), Array(b.prefix(r - 2))) else {
+        throw fail("leading axes of \(describe(a)) and \(describe(b)) do not broadcast")
+      }
+      return lead + [a[r - 2], b[r - 1]]
     }
+  }
+
+  /// The numpy broadcast of two per-example shapes of equal rank (extents equal or 1), nil
+  /// when they cannot fit; an unknown extent facing a known one other than 1 becomes it
+  /// (1 broadcasts to it and anything else must equal it), facing 1 or unknown stays unknown.
+  static func broadcastExamples(_ a: [Int?], _ b: [Int?]) -> [Int?]? {
+    guard a.count == b.count else { return nil }
+    var out = [Int?]()
+    for (x, y) in zip(a, b) {
+      switch (x, y) {
+      case (let u?, let v?):
+        guard u == v || u == 1 || v == 1 else { return nil }
+        out.append(u == 1 ? v : u)
+      case (nil, let v?), (let v?, nil): out.append(v == 1 ? nil : v)
+      case (nil, nil): out.append(nil)
+      }
+    }
+    return out
   }
 
   /// The example shape `x` refined by a parameter of shape `p` that broadcasts to it, or nil

@@ -55,6 +55,9 @@ public enum Reduction: Hashable, Sendable {
   case max
   /// `log Σ eˣ`, computed as `c + log Σ e^{x−c}` with `c = max x` (ChromBPNet's count head).
   case logSumExp
+  /// `1 / x` (ONNX `Reciprocal`; the divisor of ONNX `Div` by a graph tensor). Undefined at
+  /// `x = 0`: `±∞` there, as in ONNX Runtime and torch.
+  case reciprocal
 }
 
 /// A primitive operation of the graph IR.
@@ -119,6 +122,16 @@ public enum Op: Sendable {
   /// distinct, non-empty). With `keepDims` each reduced axis stays with extent 1, else it is
   /// removed (an example may become a scalar, per-example shape `[]`).
   case reduce(Reduction, axes: [Int], keepDims: Bool)
+  /// Elementwise product `inputs[0] ⊙ inputs[1]` with numpy broadcasting of the per-example
+  /// axes: both operands have the same rank and each per-example extent is equal or 1 (the
+  /// batch axis is never broadcast across examples). Keras `Multiply` of more operands is a
+  /// chain of these.
+  case multiply
+  /// Batched matrix product of two activations (numpy `matmul` / ONNX `MatMul` on the full
+  /// tensors): `[N, B…, m, k] · [N, B…, k, n] → [N, B…, m, n]`. Both operands have the same
+  /// rank ≥ 3 (batch axis, then at least one matrix per example); the per-example batch axes
+  /// `B…` broadcast (equal or 1) and the batch axis itself is shared, never contracted.
+  case matmul
 }
 
 extension Op {
@@ -148,6 +161,7 @@ extension Op {
       case .log: "log"
       case .sqrt: "sqrt"
       case .pow: "pow"
+      case .reciprocal: "reciprocal"
       }
     case .prelu: "prelu"
     case .softmax: "softmax"
@@ -173,6 +187,8 @@ extension Op {
       case .max: "reduce_max"
       case .logSumExp: "reduce_log_sum_exp"
       }
+    case .multiply: "multiply"
+    case .matmul: "matmul"
     }
   }
 

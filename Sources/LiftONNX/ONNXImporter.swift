@@ -190,7 +190,8 @@ struct Importer {
       }
       // Dropout's mask, MaxPool's indices, BatchNormalization's running statistics: only the
       // first output is produced.
-      for extra in node.output.dropFirst() where !extra.isEmpty && (context.useCounts[extra] ?? 0) > 0 {
+      for extra in node.output.dropFirst()
+      where !extra.isEmpty && (context.useCounts[extra] ?? 0) > 0 && !operatorsWithSeveralOutputs.contains(node.opType) {
         throw .unsupportedUsage(
           opType: node.opType, node: displayName(node),
           reason: "only the first output can be used, '\(extra)' is read")

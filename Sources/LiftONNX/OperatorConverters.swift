@@ -20,6 +20,7 @@ let converters: [String: [OperatorConverter]] = [
   // Linear algebra
   "Gemm": [OperatorConverter(sinceVersion: 1, convert: convertGemm)],
   "MatMul": [OperatorConverter(sinceVersion: 1, convert: convertMatMul)],
+  "Einsum": [OperatorConverter(sinceVersion: 12, convert: convertEinsum)],
   "Conv": [OperatorConverter(sinceVersion: 1, convert: convertConv)],
   "BatchNormalization": [OperatorConverter(sinceVersion: 1, convert: convertBatchNormalization)],
   // Activations
@@ -44,6 +45,7 @@ let converters: [String: [OperatorConverter]] = [
   ],
   "HardSwish": [OperatorConverter(sinceVersion: 14, convert: activation { _, _ in .hardSwish })],
   "Mish": [OperatorConverter(sinceVersion: 18, convert: activation { _, _ in .mish })],
+  "Reciprocal": [OperatorConverter(sinceVersion: 6, convert: activation { _, _ in .reciprocal })],
   "PRelu": [OperatorConverter(sinceVersion: 1, convert: convertPRelu)],
   "Softmax": [
     OperatorConverter(sinceVersion: 1, convert: convertSoftmaxFlattening),
@@ -85,6 +87,10 @@ let converters: [String: [OperatorConverter]] = [
   "Concat": [OperatorConverter(sinceVersion: 4, convert: convertConcat)],
   "Pad": [OperatorConverter(sinceVersion: 11, convert: convertPad)],
   "Slice": [OperatorConverter(sinceVersion: 10, convert: convertSlice)],
+  "Split": [
+    OperatorConverter(sinceVersion: 2, convert: splitConverter(sizesAsInput: false)),
+    OperatorConverter(sinceVersion: 13, convert: splitConverter(sizesAsInput: true)),
+  ],
   "Shape": [OperatorConverter(sinceVersion: 1, convert: convertShape)],
   "Gather": [OperatorConverter(sinceVersion: 1, convert: convertGather)],
   "Cast": [OperatorConverter(sinceVersion: 1, convert: convertCast)],
@@ -152,6 +158,15 @@ func convertGemm(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(
 }
 
 func convertMatMul(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
+  if case .node(let a, let sa) = try ctx.value(node, 0), case .node(let b, let sb) = try ctx.value(node, 1) {
+    // Both operands computed from the inputs: a product of activations (attention's Q·Kᵀ).
+    guard sa.count >= 2, sb.count == sa.count else {
+      throw usage(
+        node,
+        "a product of two graph tensors needs operands of one rank with a matrix per example (batch axis first, never contracted); per-example shapes are \(sa) and \(sb)")
+    }
+    return try ctx.emit(.matmul, inputs: [a, b], name: node.output[0], origin: "MatMul", onnxNode: node)
+  }
   let x = try ctx.graphInput(node, 0)
   let w = try ctx.constantInput(node, 1)
   guard w.rank == 2 else {
@@ -835,8 +850,8 @@ func arithmetic(_ kind: ArithmeticKind) -> ConvertFunction {
       guard let c = Constant.broadcast(a, b, kind.apply) else { preconditionFailure("checked above") }
       return .constant(c)
     case (.node(let a, let sa), .node(let b, let sb)):
-      guard kind == .add || kind == .subtract else {
-        throw usage(node, "multiplying or dividing two graph tensors is not supported")
+      if kind == .multiply || kind == .divide {
+        return try ctx.emitProduct(a: (a, sa), b: (b, sb), divide: kind == .divide, name: name, node: node)
       }
       guard sa == sb else {
         throw usage(node, "broadcasting between graph tensors of shapes \(sa) and \(sb)")
@@ -860,8 +875,13 @@ func arithmetic(_ kind: ArithmeticKind) -> ConvertFunction {
       case .multiply:
         op = .affine(scale: p, offset: filled(0, rank: rank))
       case .divide:
-        guard !constantFirst else {
-          throw usage(node, "dividing a constant by a graph tensor is not supported")
+        if constantFirst {
+          // c / x = c · (1/x).
+          let inverse = try ctx.emit(
+            .activation(.reciprocal), inputs: [id], name: name + ":reciprocal", origin: "Div", onnxNode: node)
+          guard case .node(let inv, _) = inverse else { preconditionFailure("emit returns a node") }
+          return try ctx.emit(
+            .affine(scale: p, offset: filled(0, rank: rank)), inputs: [inv], name: name, origin: "Div", onnxNode: node)
         }
         op = .affine(scale: p.map { 1 / $0 }, offset: filled(0, rank: rank))
       }

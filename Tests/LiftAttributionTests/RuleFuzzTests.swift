@@ -227,7 +227,8 @@ struct FuzzGraph: CustomStringConvertible {
      "affine", "affine_negative", "prelu", "softmax", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
      "global_max_pool", "global_avg_pool", "reshape", "transpose", "pad", "pad_nonzero", "slice", "concat",
      "add", "add3", "subtract", "average", "maximum", "minimum", "identity",
-     "reduce_sum", "reduce_mean", "reduce_max", "reduce_log_sum_exp"] + allActivations
+     "reduce_sum", "reduce_mean", "reduce_max", "reduce_log_sum_exp", "multiply", "multiply_broadcast",
+     "multiply_square", "matmul", "matmul_broadcast", "reciprocal"] + allActivations
 
   /// A name for coverage counting that distinguishes the variants worth covering.
   static func coverageName(_ node: Node) -> String {
@@ -242,6 +243,9 @@ struct FuzzGraph: CustomStringConvertible {
     case .pad(_, _, let v): return v != 0 ? "pad_nonzero" : "pad"
     case .activation(.gelu(approximate: true)): return "gelu_tanh"
     case .add: return node.inputs.count > 2 ? "add3" : "add"
+    case .multiply where node.inputs[0] == node.inputs[1]: return "multiply_square"
+    case .multiply where node.name.hasSuffix("b"): return "multiply_broadcast"
+    case .matmul where node.name.hasSuffix("b"): return "matmul_broadcast"
     default: return node.op.kindName
     }
   }
@@ -291,8 +295,8 @@ struct FuzzGraph: CustomStringConvertible {
 
   /// Appends `op` if it fits its operands (and stays small); nil otherwise.
   @discardableResult
-  private mutating func emit(_ op: Op, _ inputs: [NodeID]) -> NodeID? {
-    let name = "n\(graph.nodes.count)"
+  private mutating func emit(_ op: Op, _ inputs: [NodeID], suffix: String = "") -> NodeID? {
+    let name = "n\(graph.nodes.count)" + suffix
     let node = Node(op: op, inputs: inputs, name: name)
     guard let s = try? Graph.outputShape(node, inputs: inputs.map { Shape([1] + shapes[$0.rawValue]) }) else {
       return nil
@@ -563,6 +567,52 @@ struct FuzzGraph: CustomStringConvertible {
     return emit(op, operands)
   }
 
+  /// A product of two activations: `f(h) ⊙ g(h)` (same shape, `h ⊙ h`, or a gate of one
+  /// unit broadcast over the last axis, perhaps through a sigmoid; outside genomics style
+  /// also a divisor `1/(1 + σ(·))`), or an attention-like `f(h)·g(h)ᵀ` (then `·v`), with the
+  /// leading axis of one operand sliced to 1 (broadcast) sometimes.
+  private mutating func product(_ h: NodeID) -> NodeID? {
+    let s = shapes[h.rawValue]
+    let r = s.count
+    if r >= 2 && chance(0.45) {
+      guard let q = chance(0.3) ? h : dense(h, out: int(1...3)) else { return nil }
+      let d = shapes[q.rawValue].last!
+      guard let k = dense(h, out: d) else { return nil }
+      guard let kt = emit(.transpose([0] + Array(1..<(r - 1)) + [r, r - 1]), [k]) else { return nil }
+      var a = q, suffix = ""
+      if r == 3 && s[0] > 1 && chance(0.5) {
+        let i = int(0...(s[0] - 1))
+        guard let one = emit(.slice(start: [i, 0, 0], end: [i + 1] + Array(shapes[q.rawValue].dropFirst())), [q]) else {
+          return nil
+        }
+        a = one
+        suffix = "b"
+      }
+      guard let scores = emit(.matmul, [a, kt], suffix: suffix) else { return nil }
+      guard chance(0.5) else { return scores }
+      return emit(.matmul, [scores, branch(h)])
+    }
+    let a = branch(h)
+    switch int(0...4) {
+    case 0: return emit(.multiply, [a, a])
+    case 1, 2:
+      guard var gate = dense(h, out: 1) else { return nil }
+      if chance(0.5), let g = emit(.activation(.sigmoid), [gate]) { gate = g }
+      let operands = chance(0.5) ? [a, gate] : [gate, a]
+      return emit(.multiply, operands, suffix: s.last! > 1 ? "b" : "")
+    case 3 where !genomicsStyle:
+      // a / (1 + σ(b)): a divisor in (1, 2), away from the pole of 1/x.
+      let b = branch(h)
+      guard let sg = emit(.activation(.sigmoid), [b]),
+        let shifted = emit(.affine(scale: Tensor(shape: [1], scalars: [1]), offset: Tensor(shape: [1], scalars: [1])), [sg]),
+        let inv = emit(.activation(.reciprocal), [shifted])
+      else { return nil }
+      return emit(.multiply, [a, inv])
+    default:
+      return emit(.multiply, [a, chance(0.3) ? h : branch(h)])
+    }
+  }
+
   private mutating func build() {
     var frontier = [addInput()]
     if chance(0.2) { frontier.append(addInput()) }
@@ -575,7 +625,7 @@ struct FuzzGraph: CustomStringConvertible {
       let h: NodeID =
         chance(0.7) ? frontier[frontier.count - 1 - int(0...min(1, frontier.count - 1))] : NodeID(int(0...(graph.nodes.count - 1)))
       let y: NodeID?
-      switch int(0...18) {
+      switch int(0...19) {
       case 0, 1: y = dense(h)
       case 2, 3: y = conv(h)
       case 4: y = affine(h)
@@ -589,6 +639,7 @@ struct FuzzGraph: CustomStringConvertible {
       case 14: y = concat(h)
       case 15: y = emit(.identity, [h])
       case 16: y = chance(0.5) ? unary(h) : reduction(h)
+      case 17: y = product(h)
       default: y = merge(h)
       }
       guard let y else { continue }

@@ -364,11 +364,13 @@ struct ONNXHandBuiltTests {
     #expect(throws: ONNXImportError.self) { try loadONNXModel(from: data) }
   }
 
-  @Test("Mul of two graph tensors (not a GELU pattern) is rejected")
+  @Test("Mul of two graph tensors (not a GELU pattern) is a product (issue 19)")
   func mulOfTensors() throws {
     let data = try modelData(
       nodes: [nodeProto("Mul", ["x", "x"], ["y"], name: "m")], inputDims: [.dimParam("n"), .dimValue(3)])
-    #expect(throws: ONNXImportError.self) { try loadONNXModel(from: data) }
+    let graph = try loadONNXModel(from: data)
+    let y = try forward(graph, inputs: [Tensor(shape: [1, 3], scalars: [1, -2, 3])])[graph.outputs[0].rawValue]
+    #expect(y.scalars == [1, 4, 9])
   }
 
   @Test("a fixed batch extent in the file still allows any batch")

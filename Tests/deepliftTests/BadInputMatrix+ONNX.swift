@@ -82,11 +82,12 @@ enum ONNXProto {
     return t
   }
 
-  /// An attribute value of an `AttributeProto` (name 1; f 2, i 3, t 5, ints 8; type 20).
+  /// An attribute value of an `AttributeProto` (name 1; f 2, i 3, s 4, t 5, ints 8; type 20).
   enum Attribute {
     case int(Int64)
     case ints([Int64])
     case tensor(ProtoMessage)
+    case string(String)
   }
 
   /// `NodeProto` (input 1, output 2, name 3, op_type 4, attribute 5).
@@ -111,6 +112,9 @@ enum ONNXProto {
       case .tensor(let t):
         a.message(5, t)
         a.int(20, 4)
+      case .string(let v):
+        a.string(4, v)
+        a.int(20, 3)
       }
       n.message(5, a)
     }
