@@ -24,7 +24,7 @@ extension ModelExplainer {
   /// batch's scores to `sinks` in row order; memory stays flat in the number of examples
   /// (only one batch of rows, references and scores is held, plus what a sink keeps).
   ///
-  /// Batches hold ``BatchPlan/examples`` examples of ``batchPlan(inputShapes:references:)``
+  /// Batches hold `BatchPlan.examples` examples of ``batchPlan(inputShapes:references:)``
   /// (``AttributionOptions/batchSize``, the model's ``Model/suggestedBatchSize`` by
   /// default, lowered to fit the memory budget), from row 0 on: the split that
   /// ``explain(inputs:references:progress:)`` makes of the whole arrays, so the scores are

@@ -92,16 +92,10 @@ public final class NpyRows: RowSource {
 /// - Throws: ``LiftKitError/arrays(_:)``: `x.npy: NaN at index [3, 0, 1]; inputs, references
 ///   and backgrounds must be finite`.
 public func checkFinite(_ tensor: Tensor, name: String, firstRow: Int = 0) throws(LiftKitError) {
-  let bad = tensor.withUnsafeBufferPointer { buffer in buffer.firstIndex { !$0.isFinite } }
-  guard let bad else { return }
-  var index = [Int](repeating: 0, count: tensor.rank)
-  var rest = bad
-  for axis in stride(from: tensor.rank - 1, through: 0, by: -1) where tensor.shape[axis] > 0 {
-    index[axis] = rest % tensor.shape[axis]
-    rest /= tensor.shape[axis]
-  }
+  guard let found = tensor.firstNonFinite() else { return }
+  var index = found.index
+  let value = found.value
   if !index.isEmpty { index[0] += firstRow }
-  let value = tensor.withUnsafeBufferPointer { $0[bad] }
   let what = value.isNaN ? "NaN" : (value > 0 ? "inf" : "-inf")
   throw .arrays(
     "\(name): \(what) at index [\(index.map(String.init).joined(separator: ", "))]; inputs, references and backgrounds must be finite")

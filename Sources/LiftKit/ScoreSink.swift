@@ -53,6 +53,7 @@ public final class NpyScoreSink: ScoreSink {
   /// A sink writing `url`.
   ///
   /// - Parameters:
+  ///   - url: the `.npy` file to write.
   ///   - kind: which scores (`nil`: the explainer's ``AttributionOptions/output``).
   ///   - input: which model input's scores.
   ///   - transaction: the run's outputs, committed by the caller; `nil` writes `url` on
