@@ -324,7 +324,10 @@ public struct Explainer: Sendable {
 
   /// DeepLIFT input scores of one kind per pair and task (`[T·P, …]`) from the input's
   /// multipliers: `m⁺·Δx⁺ + m⁻·Δx⁻`, `½(m⁺ + m⁻)`, or the hypothetical contributions of the
-  /// multipliers against each pair's reference row.
+  /// multipliers against each pair's reference row. Not inlined: inlined into
+  /// ``explainBatch(_:refs:range:cached:tasks:extraKinds:)``, Swift 6.3.1's optimiser crashes
+  /// (an ownership error in CopyPropagation, `swift build -c release`).
+  @inline(never)
   func deepLIFTScores(
     _ kind: ScoreForms, _ inputID: NodeID, _ mi: Multipliers, _ prop: inout Propagation, ra: PairSide, tasks: Int
   ) throws(ExplainError) -> Tensor {
