@@ -28,6 +28,9 @@ public struct Explanation: Sendable {
   public var layerScores: [Tensor] = []
   /// The nodes of ``layerScores`` (``ExplainOptions/layers``).
   public var layers: [NodeID] = []
+  /// The input scores of each kind of ``ExplainOptions/additionalScores`` (one tensor per
+  /// model input, shaped like ``scores``).
+  public var additionalScores: [ScoreForms: [Tensor]] = [:]
 }
 
 /// Explains the predictions of one graph with one method; a value you build once and apply to
@@ -146,6 +149,9 @@ public struct Explainer: Sendable {
     if let j = options.contrast, j < 0 || j >= targetSize {
       throw .contrastOutOfRange(contrast: j, size: targetSize, target: graph[target].name)
     }
+    if !options.additionalScores.isEmpty && !options.method.isDeepLIFT {
+      throw .unsupported("additional score kinds need a DeepLIFT method, not \(options.method.rawValue)")
+    }
     let refs = try ReferencePlan(references, inputs: inputs, graph: graph)
     // Checked before anything is propagated: one example must fit the memory budget, and
     // batches are made smaller when `batchSize` pairs would not (never changing a result).
@@ -165,6 +171,8 @@ public struct Explainer: Sendable {
     let tasks = options.tasks
     var outputs = [[Tensor]](repeating: [], count: inputs.count)
     var layerOutputs = [[Tensor]](repeating: [], count: options.layers.count)
+    let extraKinds = ScoreForms.all.filter { options.additionalScores.contains($0) }
+    var extraOutputs = [[[Tensor]]](repeating: [[Tensor]](repeating: [], count: inputs.count), count: extraKinds.count)
     var errors = [Float](), targetDeltas = [Float]()
     // A batch holds at most `batchSize` example–reference pairs (rows through the network),
     // fewer when the memory budget says so, so memory does not grow with the number of
@@ -174,21 +182,30 @@ public struct Explainer: Sendable {
     while start < n {
       let end = min(n, start + batch)
       let xs = inputs.map { $0.slice(batch: start..<end) }
-      let (scores, check, layerScores) = try explainBatch(xs, refs: refs, range: start..<end, cached: cached, tasks: tasks)
+      let (scores, check, layerScores, extras) = try explainBatch(
+        xs, refs: refs, range: start..<end, cached: cached, tasks: tasks, extraKinds: extraKinds)
       for i in 0..<inputs.count { outputs[i].append(scores[i]) }
+      for (k, perInput) in extras.enumerated() {
+        for i in 0..<inputs.count { extraOutputs[k][i].append(perInput[i]) }
+      }
       for i in 0..<layerScores.count { layerOutputs[i].append(layerScores[i]) }
       errors.append(contentsOf: check.errors)
       targetDeltas.append(contentsOf: check.deltas)
       start = end
       progress?(end)
     }
-    let scores = outputs.enumerated().map { i, parts -> Tensor in
-      if parts.isEmpty {
-        let inner = inputs[i].shape.dropFirst
-        return .zeros(Shape([0] + (tasks.count > 1 ? [tasks.count] : []) + inner.dimensions))
+    func joined(_ perInput: [[Tensor]]) -> [Tensor] {
+      perInput.enumerated().map { i, parts -> Tensor in
+        if parts.isEmpty {
+          let inner = inputs[i].shape.dropFirst
+          return .zeros(Shape([0] + (tasks.count > 1 ? [tasks.count] : []) + inner.dimensions))
+        }
+        return Tensor.concatenate(batches: parts)
       }
-      return Tensor.concatenate(batches: parts)
     }
+    let scores = joined(outputs)
+    var additional: [ScoreForms: [Tensor]] = [:]
+    for (k, kind) in extraKinds.enumerated() { additional[kind] = joined(extraOutputs[k]) }
     let layerScores = layerOutputs.enumerated().map { i, parts -> Tensor in
       if parts.isEmpty {
         let inner = shapes[options.layers[i].rawValue].dropFirst
@@ -203,18 +220,20 @@ public struct Explainer: Sendable {
     }
     return Explanation(
       scores: scores, convergenceDelta: worst, summationErrors: errors, targetDeltas: targetDeltas, target: target,
-      layerScores: layerScores, layers: options.layers)
+      layerScores: layerScores, layers: options.layers, additionalScores: additional)
   }
 
   /// One batch of `b` examples: builds the pairs, runs the stacked forward pass and the
-  /// backward pass for all tasks, and averages over each example's references.
+  /// backward pass for all tasks, and averages over each example's references. The last
+  /// result holds, per kind of `extraKinds` (DeepLIFT only), one tensor per input.
   func explainBatch(
-    _ xs: [Tensor], refs: ReferencePlan, range: Range<Int>, cached: [Tensor?]?, tasks: [Int]
-  ) throws(ExplainError) -> ([Tensor], (errors: [Float], deltas: [Float]), [Tensor]) {
+    _ xs: [Tensor], refs: ReferencePlan, range: Range<Int>, cached: [Tensor?]?, tasks: [Int],
+    extraKinds: [ScoreForms] = []
+  ) throws(ExplainError) -> ([Tensor], (errors: [Float], deltas: [Float]), [Tensor], [[Tensor]]) {
     let b = xs[0].shape[0]
     if options.method == .integratedGradients {
       let scores = try integratedGradients(xs, refs: refs, range: range, cached: cached, tasks: tasks)
-      return (scores, ([], []), [])
+      return (scores, ([], []), [], [])
     }
     // Gradient methods ignore the references: one "pair" per example, x on both sides.
     let isGradientFamily = !options.method.isDeepLIFT
@@ -247,10 +266,13 @@ public struct Explainer: Sendable {
     }
     // Per input: scores per pair and task, then the mean over each example's M references.
     var results = [Tensor]()
+    var extras = [[Tensor]](repeating: [], count: extraKinds.count)
     var sums = [Double](repeating: 0, count: tasks.count * pairs)
     for (k, inputID) in graph.inputs.enumerated() {
       guard let mi = mult[inputID.rawValue] else {
-        results.append(.zeros(Shape([b] + (tasks.count > 1 ? [tasks.count] : []) + xs[k].shape.dropFirst.dimensions)))
+        let zeros = Tensor.zeros(Shape([b] + (tasks.count > 1 ? [tasks.count] : []) + xs[k].shape.dropFirst.dimensions))
+        results.append(zeros)
+        for e in extras.indices { extras[e].append(zeros) }
         continue
       }
       let perPair: Tensor
@@ -260,17 +282,12 @@ public struct Explainer: Sendable {
       case .inputXGradient:
         perPair = options.multipliers ? mi.mean : mi.mean.multipliedTiled(xa[inputID.rawValue]!)
       default:
-        if options.hypothetical {
-          let refs = ra[inputID.rawValue]!.tiledBatch(tasks.count)
-          do {
-            perPair = try hypotheticalContributions(multipliers: mi.mean, references: refs, channelAxis: options.channelAxis)
-          } catch {
-            throw .unsupported("--hypothetical on input '\(graph[inputID].name)': \(error)")
-          }
-        } else if options.multipliers {
-          perPair = mi.mean
-        } else {
-          perPair = prop.inputContributions(inputID, mi)
+        let main: ScoreForms = options.hypothetical ? .hypothetical : (options.multipliers ? .multipliers : .contributions)
+        perPair = try deepLIFTScores(main, inputID, mi, &prop, ra: ra, tasks: tasks.count)
+        // Every kind from the same multipliers: what a run of that kind computes, per pair.
+        for (e, kind) in extraKinds.enumerated() {
+          let extra = kind == main ? perPair : try deepLIFTScores(kind, inputID, mi, &prop, ra: ra, tasks: tasks.count)
+          extras[e].append(averageOverReferences(extra, examples: b, refs: m, tasks: tasks.count))
         }
         let contributions = options.multipliers || options.hypothetical
           ? Tensor.sum(mi.pos.multipliedTiled(prop.split(inputID).pos), mi.negative.multipliedTiled(prop.split(inputID).neg))
@@ -304,7 +321,31 @@ public struct Explainer: Sendable {
         }
       }
     }
-    return (results, (errors, deltas), layerScores)
+    return (results, (errors, deltas), layerScores, extras)
+  }
+
+  /// DeepLIFT input scores of one kind per pair and task (`[T·P, …]`) from the input's
+  /// multipliers: `m⁺·Δx⁺ + m⁻·Δx⁻`, `½(m⁺ + m⁻)`, or the hypothetical contributions of the
+  /// multipliers against each pair's reference row. Not inlined: inlined into
+  /// ``explainBatch(_:refs:range:cached:tasks:extraKinds:)``, Swift 6.3.1's optimiser crashes
+  /// (an ownership error in CopyPropagation, `swift build -c release`).
+  @inline(never)
+  func deepLIFTScores(
+    _ kind: ScoreForms, _ inputID: NodeID, _ mi: Multipliers, _ prop: inout Propagation, ra: PairSide, tasks: Int
+  ) throws(ExplainError) -> Tensor {
+    switch kind {
+    case .hypothetical:
+      let refs = ra[inputID.rawValue]!.tiledBatch(tasks)
+      do {
+        return try hypotheticalContributions(multipliers: mi.mean, references: refs, channelAxis: options.channelAxis)
+      } catch {
+        throw .unsupported("--hypothetical on input '\(graph[inputID].name)': \(error)")
+      }
+    case .multipliers:
+      return mi.mean
+    default:
+      return prop.inputContributions(inputID, mi)
+    }
   }
 
   /// Seeds `[T·P, target…]`: row `t·P + p` is 1 at the flattened index `tasks[t]` (one-hot),

@@ -78,6 +78,21 @@ public enum References: Sendable {
   case perInput([InputReference])
 }
 
+/// Kinds of input scores (``ExplainOptions/additionalScores``).
+public struct ScoreForms: OptionSet, Sendable, Hashable {
+  public let rawValue: Int
+  public init(rawValue: Int) { self.rawValue = rawValue }
+  /// Contribution scores `m⁺·Δx⁺ + m⁻·Δx⁻`.
+  public static let contributions = ScoreForms(rawValue: 1)
+  /// Multipliers `½(m⁺ + m⁻)`.
+  public static let multipliers = ScoreForms(rawValue: 2)
+  /// Hypothetical contributions `H_c = m_c − Σ_c' r_c'·m_c'` along
+  /// ``ExplainOptions/channelAxis``.
+  public static let hypothetical = ScoreForms(rawValue: 4)
+  /// The single kinds, in this order.
+  public static let all: [ScoreForms] = [.contributions, .multipliers, .hypothetical]
+}
+
 /// What to explain and how.
 public struct ExplainOptions: Sendable {
   public var method: AttributionMethod = .rescale
@@ -102,6 +117,14 @@ public struct ExplainOptions: Sendable {
   /// Output hypothetical contributions `H_c = m_c − Σ_c' r_c'·m_c'` along ``channelAxis``
   /// (the original's `get_hypothetical_contribs_func_onehot`), averaged over references.
   public var hypothetical: Bool = false
+  /// DeepLIFT methods: input scores of other kinds computed beside the main ones
+  /// (``multipliers`` / ``hypothetical`` / contributions) from the same forward and backward
+  /// pass, into ``Explanation/additionalScores``. Each equals, bit for bit, the main scores
+  /// of a run with that kind and the same batches: one pass serves, for instance, both the
+  /// contributions and the hypothetical contributions TF-MoDISco reads. Each kind costs one
+  /// more input-sized array per batch (not counted by the memory plan, which stays the one
+  /// of a run of the main kind, so that the batches and hence the bytes are the same).
+  public var additionalScores: ScoreForms = []
   /// The channel axis of the model inputs for ``hypothetical`` (−1: channels last, Keras;
   /// 1: channels first, ONNX/torch).
   public var channelAxis: Int = -1

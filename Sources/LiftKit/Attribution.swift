@@ -19,6 +19,9 @@ public struct Attribution: Sendable {
   public let layerScores: [Tensor]
   /// What ``scores`` holds.
   public let kind: ScoreKind
+  /// The input scores of each kind of ``AttributionOptions/additionalOutputs``, one array
+  /// per input shaped like ``scores``, from the same backward pass.
+  public var additionalScores: [ScoreKind: [Tensor]] = [:]
   /// DeepLIFT methods: per example, the worst over tasks of `|Σ contributions − Δtarget|`
   /// over all inputs (Δ of `f_K − f_J` with a contrast), both averaged over the references
   /// (NaN when any is NaN). Empty for gradient methods.
@@ -61,6 +64,12 @@ public struct Attribution: Sendable {
     summation = SummationReport(
       errors: summationErrors, deltas: targetDeltas.count == summationErrors.count ? targetDeltas : summationErrors.map { _ in 0 },
       tasks: tasks, possibleCause: summationCause)
+  }
+
+  /// The input scores of `kind`: ``scores`` when it is ``kind``, else those of
+  /// ``additionalScores``; `nil` when they were not computed.
+  public func scores(_ kind: ScoreKind) -> [Tensor]? {
+    kind == self.kind ? scores : additionalScores[kind]
   }
 
   /// The scores of the input or layer called `name` (inputs first).

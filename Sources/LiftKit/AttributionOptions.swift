@@ -26,6 +26,11 @@ public struct AttributionOptions: Sendable, Equatable {
   public var layers: [String] = []
   /// Contributions, multipliers or hypothetical contributions.
   public var output: ScoreKind = .contributions
+  /// DeepLIFT methods: input scores of other kinds computed beside ``output`` from the same
+  /// backward pass (``Attribution/additionalScores``), each bit-identical to the scores of a
+  /// separate run with that ``output``: contributions and hypothetical contributions for
+  /// TF-MoDISco at the cost of one explanation.
+  public var additionalOutputs: Set<ScoreKind> = []
   /// The paper's §3.6 softmax adjustment: the weights of the target layer (a dense or conv
   /// layer feeding a softmax) are mean-normalised over its units, so the contributions to
   /// class `j` become `C_j − mean_j' C_j'`.
@@ -35,8 +40,9 @@ public struct AttributionOptions: Sendable, Equatable {
   public var normalizeFirstConvolution = false
   /// Rule for max pooling.
   public var maxPool: MaxPoolRule = .gradient
-  /// Examples per batch: memory and speed only, never results.
-  public var batchSize = 64
+  /// Example–reference pairs per batch: memory and speed only, never results. `nil` (the
+  /// default) takes the model's ``Model/suggestedBatchSize``.
+  public var batchSize: Int? = nil
   /// Integrated gradients: the number of points (1...10000; more is an error).
   public var steps = 50
   /// Integrated gradients: the quadrature (Captum's names).
@@ -55,5 +61,16 @@ public struct AttributionOptions: Sendable, Equatable {
     self.tasks = tasks
     self.layers = layers
     self.output = output
+  }
+}
+
+extension ScoreKind {
+  /// The engine's name of the kind.
+  var form: ScoreForms {
+    switch self {
+    case .contributions: return .contributions
+    case .multipliers: return .multipliers
+    case .hypothetical: return .hypothetical
+    }
   }
 }

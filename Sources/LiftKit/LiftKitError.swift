@@ -1,5 +1,6 @@
 import LiftAttribution
 import LiftGenomics
+import LiftIO
 import LiftNN
 
 /// Errors of the LiftKit API; each prints as one line naming the layer, input or shape at
@@ -31,6 +32,9 @@ public enum LiftKitError: Error, CustomStringConvertible {
   case duplicateLayer(String)
   /// A `.npy` / `.npz` file could not be read or written (the message names the file).
   case arrays(String)
+  /// A file could not be read or written, or an output would replace an input or another
+  /// output (LiftIO's error, which names the file).
+  case file(NumpyIOError)
 
   /// One line naming the layer, input, shape or file at fault.
   public var description: String {
@@ -60,6 +64,8 @@ public enum LiftKitError: Error, CustomStringConvertible {
       return "layer '\(name)' is requested twice"
     case .arrays(let message):
       return message
+    case .file(let error):
+      return error.description
     }
   }
 }

@@ -92,7 +92,8 @@ public struct ModelExplainer: Sendable {
     o.steps = options.steps
     o.integration = options.integration
     o.maxPool = options.maxPool
-    o.batchSize = options.batchSize
+    o.batchSize = options.batchSize ?? original.suggestedBatchSize
+    o.additionalScores = try ModelExplainer.additionalForms(options, method: method)
     o.multipliers = options.output == .multipliers
     o.hypothetical = options.output == .hypothetical
     o.channelAxis = options.channelAxis ?? original.channelAxis
@@ -115,6 +116,42 @@ public struct ModelExplainer: Sendable {
     self.target = model.graph[targetID].name
     self.normalizedConvolutions = normalized
     self.targetFeedsSoftmax = model.graph.feedsSoftmax(targetID)
+  }
+
+  /// This explainer with `kinds` added to ``AttributionOptions/additionalOutputs`` (the same
+  /// model, target and batches; the engine rebuilt with the extra kinds).
+  func adding(_ kinds: Set<ScoreKind>) throws(LiftKitError) -> ModelExplainer {
+    var options = self.options
+    options.additionalOutputs.formUnion(kinds)
+    var o = engine.options
+    o.additionalScores = try ModelExplainer.additionalForms(options, method: method)
+    let engine: Explainer
+    do { engine = try Explainer(graph: model.graph, options: o) } catch { throw .explain(error) }
+    return ModelExplainer(copying: self, options: options, engine: engine)
+  }
+
+  /// The engine's kinds for ``AttributionOptions/additionalOutputs`` (the main output left
+  /// out).
+  ///
+  /// - Throws: ``LiftKitError/explain(_:)`` for extra kinds with a method that is not
+  ///   DeepLIFT.
+  static func additionalForms(_ options: AttributionOptions, method: AttributionMethod) throws(LiftKitError) -> ScoreForms {
+    let forms = ScoreForms(options.additionalOutputs.subtracting([options.output]).map(\.form))
+    guard forms.isEmpty || method.isDeepLIFT else {
+      throw .explain(.unsupported("additional score kinds need a DeepLIFT method, not \(method.rawValue)"))
+    }
+    return forms
+  }
+
+  /// A copy of `other` with other options and engine.
+  private init(copying other: ModelExplainer, options: AttributionOptions, engine: Explainer) {
+    model = other.model
+    method = other.method
+    self.options = options
+    target = other.target
+    normalizedConvolutions = other.normalizedConvolutions
+    targetFeedsSoftmax = other.targetFeedsSoftmax
+    self.engine = engine
   }
 
   /// The target's size per example from the declared input shapes, when they are all known.
@@ -215,11 +252,15 @@ public struct ModelExplainer: Sendable {
     do {
       result = try explainer.explain(inputs: inputs, references: refs, progress: progress)
     } catch { throw .explain(error) }
-    return Attribution(
+    var attribution = Attribution(
       inputNames: graph.inputNames, scores: result.scores, layerNames: o.layers.map { graph[$0].name },
       layerScores: result.layerScores, kind: options.output, convergenceDelta: result.convergenceDelta,
       target: target, tasks: o.tasks, contrast: o.contrast, summationErrors: result.summationErrors,
       targetDeltas: result.targetDeltas, summationCause: summationCause(of: explainer))
+    for kind in options.additionalOutputs where kind != options.output {
+      attribution.additionalScores[kind] = result.additionalScores[kind.form]
+    }
+    return attribution
   }
 
   /// What the explainer knows can break summation-to-delta (``SummationReport/possibleCause``).

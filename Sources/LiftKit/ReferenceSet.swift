@@ -24,6 +24,11 @@ public enum ReferenceSet: Sendable {
   case shuffles(count: Int, seed: Int = 0)
   /// The explainer's own form, used as it is.
   case explicit(References)
+  /// Per-example reference arrays (`[N, …]` or `[N, M, …]`, one per model input, read by
+  /// ``form(reference:input:)`` like ``arrays(_:)``) read from a row source batch by batch
+  /// by ``ModelExplainer/explain(rows:references:into:progress:)``, so that they are never
+  /// held whole (a whole-array explanation reads every row first).
+  case rows(any RowSource)
 
   /// The references in the explainer's form.
   ///
@@ -51,29 +56,76 @@ public enum ReferenceSet: Sendable {
       } catch {
         throw .genomics(error)
       }
+    case .rows(let source):
+      return try ReferenceSet.arrays(source.rows(0..<source.rowCount)).resolve(
+        inputs: inputs, inputNames: inputNames, channelAxis: channelAxis)
     case .arrays(let refs):
       guard refs.count == inputs.count else { throw .inputCount(expected: inputNames, found: refs.count) }
       var forms = [InputReference]()
+      var kinds = Set<Int>()  // -1 shared, 0 per example, 1 [N, M, …]
       for (k, (x, r)) in zip(inputs, refs).enumerated() {
-        switch r.rank - x.rank {
-        case -1: forms.append(.shared(r))
-        case 0: forms.append(.perExample(r))
-        case 1: forms.append(.multiple(r))
-        default:
+        guard let form = ReferenceSet.form(reference: r.shape, input: x.shape) else {
           throw .referenceRank(
             input: k < inputNames.count ? inputNames[k] : "#\(k)", inputShape: x.shape.dimensions,
             referenceShape: r.shape.dimensions)
         }
+        switch form {
+        case .shared: forms.append(.shared(r)); kinds.insert(-1)
+        case .perExample: forms.append(.perExample(r)); kinds.insert(0)
+        case .multiple: forms.append(.multiple(r)); kinds.insert(1)
+        }
       }
       // One form for every input keeps the uniform cases (a shared reference is then
       // propagated once per call); a mix is passed per input.
-      let ranks = Set(zip(inputs, refs).map { $0.1.rank - $0.0.rank })
-      switch (ranks.count, ranks.first) {
+      switch (kinds.count, kinds.first) {
       case (1, -1): return .shared(refs)
       case (1, 0): return .perExample(refs)
       case (1, 1): return .multiple(refs)
       default: return .perInput(forms)
       }
+    }
+  }
+}
+
+/// How a reference array is read against its input `[N, …]` (CLI.md, "References"): the one
+/// place that holds these rank rules.
+public enum ReferenceForm: Sendable, Equatable {
+  /// The input's rank − 1: one reference shared by every example.
+  case shared
+  /// The input's rank: one reference per example.
+  case perExample
+  /// The input's rank + 1, `[N, M, …]`: M references per example, the scores averaged.
+  case multiple(Int)
+
+  /// Whether each example has its own reference rows (read with the example's rows).
+  public var isPerExample: Bool { self != .shared }
+}
+
+extension ReferenceSet {
+  /// The form of a reference of shape `reference` for an input of shape `input` (`[N, …]`),
+  /// from the ranks alone: rank − 1 shared, the same rank per example, rank + 1 `[N, M, …]`
+  /// (M = `reference[1]`); `nil` for any other rank. ``checkedForm(reference:input:)`` also
+  /// checks the extents.
+  public static func form(reference: Shape, input: Shape) -> ReferenceForm? {
+    switch reference.rank - input.rank {
+    case -1: return .shared
+    case 0: return .perExample
+    case 1: return .multiple(reference.rank > 1 ? reference[1] : 1)
+    default: return nil
+    }
+  }
+
+  /// ``form(reference:input:)`` when the extents fit as well: one example's shape (shared),
+  /// the input's shape (per example), or `[N, M ≥ 1, …]` with the input's N and example shape;
+  /// `nil` otherwise.
+  public static func checkedForm(reference r: Shape, input x: Shape) -> ReferenceForm? {
+    guard let form = form(reference: r, input: x) else { return nil }
+    let example = x.dropFirst.dimensions
+    switch form {
+    case .shared: return r.dimensions == example ? form : nil
+    case .perExample: return r == x ? form : nil
+    case .multiple(let m):
+      return r[0] == x[0] && m >= 1 && Array(r.dimensions.dropFirst(2)) == example ? form : nil
     }
   }
 }
@@ -94,19 +146,22 @@ extension ReferenceSet {
       case .background(let r): return (r.rank > 0 ? r.shape[0] : 1, true)
       }
     }
+    func shapeCount(_ r: Shape, _ x: Shape) -> (m: Int?, shared: Bool) {
+      switch ReferenceSet.form(reference: r, input: x) {
+      case .shared: return (nil, true)
+      case .multiple(let m): return (m, false)
+      case .perExample, nil: return (nil, false)
+      }
+    }
     var forms: [(m: Int?, shared: Bool)]
     switch self {
     case .zeros: forms = [(nil, true)]
     case .shuffles(let n, _): forms = [(n, false)]
     case .background(let ts): forms = ts.map { count(.background($0)) }
     case .arrays(let ts):
-      forms = zip(ts, inputShapes).map { r, x in
-        switch r.rank - x.rank {
-        case -1: return (nil, true)
-        case 1: return count(.multiple(r))
-        default: return (nil, false)
-        }
-      }
+      forms = zip(ts.map(\.shape), inputShapes).map(shapeCount)
+    case .rows(let source):
+      forms = zip(source.shapes, inputShapes).map(shapeCount)
     case .explicit(let refs):
       switch refs {
       case .zeros: forms = [(nil, true)]

@@ -112,16 +112,7 @@ extension Graph {
         throw .nonFiniteParameter(node: node.name, op: node.op.kindName, parameter: name, index: [], value: value)
       }
       for (name, t) in tensors {
-        let bad = t.withUnsafeBufferPointer { $0.firstIndex { !$0.isFinite } }
-        guard let bad else { continue }
-        // Row-major index of the flat position.
-        var index = [Int](repeating: 0, count: t.rank)
-        var rest = bad
-        for axis in stride(from: t.rank - 1, through: 0, by: -1) where t.shape[axis] > 0 {
-          index[axis] = rest % t.shape[axis]
-          rest /= t.shape[axis]
-        }
-        let value = t.withUnsafeBufferPointer { $0[bad] }
+        guard let (index, value) = t.firstNonFinite() else { continue }
         throw .nonFiniteParameter(node: node.name, op: node.op.kindName, parameter: name, index: index, value: value)
       }
     }

@@ -114,3 +114,19 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
     return "Tensor(\(shape): [\(head)\(scalars.count > 8 ? ", …" : "")])"
   }
 }
+
+extension Tensor {
+  /// The first NaN or infinity in row-major order, with its multi-index (one entry per
+  /// axis), or nil when every scalar is finite.
+  public func firstNonFinite() -> (index: [Int], value: Float)? {
+    let bad = withUnsafeBufferPointer { $0.firstIndex { !$0.isFinite } }
+    guard let bad else { return nil }
+    var index = [Int](repeating: 0, count: rank)
+    var rest = bad
+    for axis in stride(from: rank - 1, through: 0, by: -1) where shape[axis] > 0 {
+      index[axis] = rest % shape[axis]
+      rest /= shape[axis]
+    }
+    return (index, withUnsafeBufferPointer { $0[bad] })
+  }
+}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LiftIO
+import LiftKit
 
 #if canImport(Glibc)
   import Glibc
@@ -77,6 +78,9 @@ func exitReporting(_ error: any Error) -> Never {
   if let error = error as? CLIError { fail(error.message, code: error.code) }
   // An output that would overwrite an input or another output: the command line is at fault.
   if let error = error as? NumpyIOError, case .sameFile = error { fail(error.description, code: ExitStatus.usageError) }
+  if let error = error as? LiftKitError, case .file(let e) = error, case .sameFile = e {
+    fail(e.description, code: ExitStatus.usageError)
+  }
   if let code = error as? ExitCode { exit(code.rawValue) }
   let code = DeepLift.exitCode(for: error)
   if code == .success {

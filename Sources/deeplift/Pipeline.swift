@@ -26,14 +26,14 @@ import LiftTensor
 #endif
 
 /// Runs `deeplift explain`, writing through `outputs` (``ExplainRequest/plannedOutputs()``)
-/// and committing them at the end.
+/// and committing them at the end: one streamed LiftKit explanation
+/// (``ModelExplainer/explain(rows:references:into:progress:)``) from a row source into the
+/// score sinks the options ask for.
 func runExplain(_ request: ExplainRequest, outputs: OutputTransaction) throws {
-  var request = request
   let clock = BenchTiming()
   defer { clock.report() }
   if let threads = request.threads { BLAS.setThreads(threads) }
   let model = try loadModel(request.model)
-  if request.batchSize == nil { request.batchSize = model.suggestedBatchSize }
   let explainer = try cli { () throws(LiftKitError) in
     try model.explainer(method: request.method, target: request.target, options: request.attributionOptions)
   }
@@ -46,68 +46,59 @@ func runExplain(_ request: ExplainRequest, outputs: OutputTransaction) throws {
       note("note: --softmax-normalize: the target '\(explainer.target)' does not feed a softmax; its weights were mean-normalised over its units anyway")
     }
   }
-  if inputsAreStreamable(request, model: model) {
-    try runExplainStreaming(request, model: model, explainer: explainer, outputs: outputs)
-    return
+  // Rows from disk batch by batch where every output can be streamed; else read whole first
+  // (and checked whole, before any work).
+  let streamed = inputsAreStreamable(request, model: model)
+  let (source, references) = streamed ? try streamedRows(request, model: model) : try rowsInMemory(request, model: model)
+  let url = URL(fileURLWithPath: request.output)
+  var sinks: [any ScoreSink] = []
+  if model.inputNames.count == 1 && request.layers.isEmpty && url.pathExtension.lowercased() != "npz" {
+    sinks.append(NpyScoreSink(url: url, transaction: outputs))
+  } else {
+    sinks.append(ArchiveScoreSink(url: url, transaction: outputs))
   }
-  let inputs = try readInputs(request.inputs, model: model, option: "--input")
-  // Nothing to explain is an error rather than an empty output (CLI help, "Exit status").
-  if inputs[0].shape[0] == 0 {
-    throw CLIError.data("\(request.inputs.paths(in: model.inputNames)[0]): no examples (shape \(shapeText(inputs[0].shape))); nothing to explain")
+  var modisco: ModiscoSink? = nil
+  if let directory = request.modisco {
+    guard model.inputNames.count == 1 else {
+      throw CLIError.usage("--modisco needs a single-input sequence model; this one has \(model.inputNames.count) inputs")
+    }
+    do {
+      modisco = try ModiscoSink(
+        directory: URL(fileURLWithPath: directory), inputShape: source.shapes[0],
+        channelAxis: request.channelAxis ?? model.channelAxis, transaction: outputs)
+    } catch {
+      throw CLIError.data("--modisco: input '\(model.inputNames[0])' \(error)")
+    }
+    sinks.append(modisco!)
   }
-  let channelAxis = request.channelAxis ?? model.channelAxis
-  if request.modisco != nil { try checkModiscoInputs(inputs, inputNames: model.inputNames, channelAxis: channelAxis) }
-  let references = try readReferenceSet(
-    request.references, model: model, inputs: inputs, inputFiles: request.inputs.paths(in: model.inputNames))
+  // `--plot` draws the first example of a streamed run, every example otherwise.
+  let plot = request.plot.map { _ in ArraySink(keepingRows: streamed ? 1 : nil) }
+  if let plot { sinks.append(plot) }
   let plan = try cli { () throws(LiftKitError) in
-    try explainer.batchPlan(inputShapes: inputs.map(\.shape), references: references)
+    try explainer.batchPlan(inputShapes: source.shapes, references: references)
   }
   noteBatchPlan(plan, quiet: request.quiet)
-  let n = inputs[0].shape[0]
-  let progress = ProgressBar(total: n, enabled: !request.quiet)
-  let result = try cli { () throws(LiftKitError) in
-    try explainer.explain(inputs: inputs, references: references) { progress.update($0) }
+  let progress = ProgressBar(total: source.rowCount, enabled: !request.quiet)
+  let run: StreamedExplanation
+  do {
+    run = try cli { () throws(LiftKitError) in
+      try explainer.explain(rows: source, references: references, into: sinks) { progress.update($0) }
+    }
+  } catch LiftKitError.genomics(let error) {
+    throw CLIError.data("--shuffles: \(request.inputs.paths(in: model.inputNames)[0]): \(error)")
   }
   progress.finish()
-  try checkSummation(request, result.summation)
-  // TF-MoDISco wants hypothetical scores: reuse the run's own when it computed them, else a
-  // second run with the same references (computed before anything is written).
-  var modisco: Attribution? = nil
-  if request.modisco != nil {
-    if result.kind == .hypothetical {
-      modisco = result
-    } else {
-      var o = request.attributionOptions
-      o.output = .hypothetical
-      o.layers = []
-      let hypothetical = try cli { () throws(LiftKitError) in
-        try model.explainer(method: request.method, target: request.target, options: o)
-      }
-      modisco = try cli { () throws(LiftKitError) in try hypothetical.explain(inputs: inputs, references: references) }
-    }
-  }
-  if request.layers.isEmpty {
-    try writeOutputs(result.scores, names: result.inputNames, to: request.output, transaction: outputs)
-  } else {
-    let arrays = result.namedArrays
-    try NumPy.writeArchive(arrays, to: URL(fileURLWithPath: request.output), transaction: outputs)
-  }
-  var written: [URL] = []
-  if let directory = request.modisco, let hyp = modisco {
-    written = try writeModiscoInputs(
-      sequences: inputs[0], hypothetical: hyp.scores[0], tasks: hyp.tasks, channelAxis: channelAxis,
-      to: URL(fileURLWithPath: directory), transaction: outputs)
-  }
-  if let plot = request.plot {
+  try checkSummation(request, run.summation)
+  if let path = request.plot, let plot {
     var o = PlotOptions()
-    o.input = inputs[0]
-    try renderPlot(scores: result.scores[0], from: request.output, options: o, to: plot, transaction: outputs)
+    o.input = plot.inputs[0]
+    try renderPlot(scores: plot.scores()[0], from: request.output, options: o, to: path, transaction: outputs)
   }
   try outputs.commit()
-  if let directory = request.modisco, !request.quiet {
-    note("modisco: wrote \(written.map(\.lastPathComponent).joined(separator: ", ")) to \(directory) (N, 4, L)")
+  if let directory = request.modisco, let modisco, !request.quiet {
+    note("modisco: wrote \(modisco.files.map(\.lastPathComponent).joined(separator: ", ")) to \(directory) (N, 4, L)")
   }
-  reportConvergence(request, result.summation, examples: n, target: result.target, contrast: result.contrast)
+  reportConvergence(request, run.summation, examples: run.examples, target: run.target, contrast: run.contrast)
 }
 
 /// Wall-clock split of `deeplift explain` for the benchmark harness (Benchmarks/): with the
@@ -164,11 +155,10 @@ func checkSummation(_ request: ExplainRequest, _ report: SummationReport) throws
       + (report.cause.map { "; likely cause: \($0)" } ?? "") + "); no output written")
 }
 
-/// Single-input models whose scores go to one `.npy` are explained batch by batch: rows of the
-/// input (and of per-example references) are read from disk as needed and the scores are
-/// appended to the output file, so memory stays flat in the number of examples
-/// (`Benchmarks/rss.sh`). Not with `--modisco`, whose files hold every example's sequence and
-/// scores.
+/// Single-input models whose scores go to one `.npy` (and no `--layer`, `--modisco`) are
+/// explained from the file batch by batch: rows of the input (and of per-example references)
+/// are read as needed and the scores appended to the output, so memory stays flat in the
+/// number of examples (`Benchmarks/rss.sh`).
 func inputsAreStreamable(_ request: ExplainRequest, model: Model) -> Bool {
   guard model.inputNames.count == 1, request.layers.isEmpty, request.modisco == nil, case .single = request.inputs else {
     return false
@@ -176,144 +166,51 @@ func inputsAreStreamable(_ request: ExplainRequest, model: Model) -> Bool {
   return URL(fileURLWithPath: request.output).pathExtension.lowercased() != "npz"
 }
 
-func runExplainStreaming(_ request: ExplainRequest, model: Model, explainer: ModelExplainer, outputs: OutputTransaction) throws {
-  guard case .single(let inputPath) = request.inputs else { return }
+/// The input file as a row source and its references, checked from the headers: a shared
+/// reference or a background is read whole, per-example references (`[N, …]`, `[N, M, …]`)
+/// are read with their examples' rows.
+func streamedRows(_ request: ExplainRequest, model: Model) throws -> (any RowSource, ReferenceSet) {
+  guard case .single(let inputPath) = request.inputs else { throw CLIError.usage("--input: one file expected") }
   let input = try NpyFile(url: URL(fileURLWithPath: inputPath))
-  let n = input.rowCount
   try checkShape(input.shape, fits: model.graph, input: 0, file: inputPath, option: "--input")
-  guard n > 0 else {
+  guard input.rowCount > 0 else {
     throw CLIError.data("\(inputPath): no examples (shape \(shapeText(input.shape))); nothing to explain")
   }
-  // References: arrays shaped like one example (shared) or [M, …] (background) are read
-  // whole; per-example ones ([N, …] or [N, M, …]) are read chunk by chunk like the input.
-  var perExampleReferences: NpyFile? = nil
-  var referencePath: String? = nil
-  var fixed: ReferenceSet = .zeros
-  var shuffle: (count: Int, rng: RandomState)? = nil
-  var referencesPerExample = 1
+  let references: ReferenceSet
   switch request.references {
-  case .zeros: fixed = .zeros
+  case .zeros: references = .zeros
   case .background(let files):
     let b = try readInputs(files, model: model, option: "--background")
     try checkBackground(b, paths: files.paths(in: model.inputNames), inputShapes: [input.shape], names: model.inputNames)
-    referencesPerExample = max(1, b[0].rank > 0 ? b[0].shape[0] : 1)
-    fixed = .background(b)
+    references = .background(b)
   case .shuffles(let count, let seed):
     try checkFitsInMemory([count] + input.shape.dimensions.dropFirst(), what: "\(inputPath): --shuffles \(count)")
-    do { shuffle = (count, try RandomState(validatingSeed: seed)) } catch { throw CLIError.usage("--seed: \(error)") }
-    referencesPerExample = count
+    references = .shuffles(count: count, seed: seed)
   case .reference(let files):
-    guard case .single(let path) = files else { return }
+    guard case .single(let path) = files else { throw CLIError.usage("--reference: one file expected") }
     let r = try NpyFile(url: URL(fileURLWithPath: path))
-    try checkReferenceShape(r.shape, input: input.shape, file: path, name: model.inputNames[0])
-    switch r.shape.rank - input.shape.rank {
-    case -1:
+    let form = try checkReferenceShape(r.shape, input: input.shape, file: path, name: model.inputNames[0])
+    if form.isPerExample {
+      references = .rows(NpyRows([r]))
+    } else {
       let shared = try readArray(path)
-      try checkFinite(shared, file: path)
-      fixed = .arrays([shared])
-    case 0, 1:
-      guard r.rowCount == n else {
-        throw CLIError.data("--reference for input '\(model.inputNames[0])' has shape \(r.shape) but the input has shape \(input.shape): a per-example reference needs one row per example")
-      }
-      perExampleReferences = r
-      referencePath = path
-      if r.shape.rank > input.shape.rank { referencesPerExample = max(1, r.shape[1]) }
-    default:
-      throw CLIError.data("--reference for input '\(model.inputNames[0])' has shape \(r.shape) but the input has shape \(input.shape): give one example's shape, the input's shape, or [N, M, …]")
+      try checkFinite(shared, name: path)
+      references = .arrays([shared])
     }
   }
-  let channelAxis = request.channelAxis ?? model.channelAxis
-  let batchSize = request.batchSize ?? 64
-  let chunk = max(1, max(batchSize, 1024) / referencesPerExample)
-  // The explainer's batch: `batchSize` example–reference pairs for DeepLIFT, `batchSize`
-  // examples for the gradient methods (Explainer.explain), fewer when the memory budget says
-  // so. Rows shared by every example: zeros, one shared reference, a background.
-  var sharedRows = 0
-  switch request.references {
-  case .zeros: sharedRows = 1
-  case .background: sharedRows = referencesPerExample
-  case .reference: sharedRows = perExampleReferences == nil ? 1 : 0
-  case .shuffles: sharedRows = 0
+  return (NpyRows([input]), references)
+}
+
+/// The inputs and references read whole and checked (``readInputs(_:model:option:)``).
+func rowsInMemory(_ request: ExplainRequest, model: Model) throws -> (any RowSource, ReferenceSet) {
+  let inputs = try readInputs(request.inputs, model: model, option: "--input")
+  // Nothing to explain is an error rather than an empty output (CLI help, "Exit status").
+  if inputs[0].shape[0] == 0 {
+    throw CLIError.data("\(request.inputs.paths(in: model.inputNames)[0]): no examples (shape \(shapeText(inputs[0].shape))); nothing to explain")
   }
-  let plan = try cli { () throws(LiftKitError) in
-    try explainer.batchPlan(
-      inputShapes: [input.shape], referencesPerExample: referencesPerExample, sharedReferenceRows: sharedRows)
-  }
-  noteBatchPlan(plan, quiet: request.quiet)
-  let perCall = plan.examples
-  let progress = ProgressBar(total: n, enabled: !request.quiet)
-  var writer: NpyStreamWriter? = nil
-  var summation = SummationReport()
-  var firstScores: Tensor? = nil
-  var firstInputs: Tensor? = nil
-  var target = explainer.target
-  var contrast: Int? = nil
-  var start = 0
-  do {
-    repeat {
-      // Chunks of `chunk` examples, each split into the explainer's batches from its start,
-      // as one explainer call per chunk would; one call per batch, its rows (and per-example
-      // references) read just before and its scores appended at once, so nothing of size
-      // N or of a whole chunk is held (the split, not the reads, keeps the bytes the same).
-      let end = min(n, start + chunk)
-      var lo = start
-      while lo < end {
-        let hi = min(end, lo + perCall)
-        let x = try input.readRows(lo..<hi)
-        try checkFinite(x, file: inputPath, firstRow: lo)
-        let references: ReferenceSet
-        if let file = perExampleReferences {
-          let rows = try file.readRows(lo..<hi)
-          try checkFinite(rows, file: referencePath ?? file.name, firstRow: lo)
-          references = .arrays([rows])
-        } else if var s = shuffle {
-          // The stream is drawn example by example: batch by batch gives the same references.
-          let layout: SequenceLayout = channelAxis == 1 ? .ncl : .nlc
-          let refs: Tensor
-          do { refs = try shuffledReferences(x, shuffles: s.count, rng: &s.rng, layout: layout) } catch {
-            throw CLIError.data("--shuffles: \(input.name): \(error)")
-          }
-          shuffle = s
-          references = .explicit(.multiple([refs]))
-        } else {
-          references = fixed
-        }
-        let base = lo
-        let result = try cli { () throws(LiftKitError) in
-          try explainer.explain(inputs: [x], references: references) { progress.update(base + $0) }
-        }
-        if writer == nil {
-          writer = try NpyStreamWriter(
-            url: URL(fileURLWithPath: request.output), shape: result.scores[0].shape.dropFirst.prepending(n),
-            transaction: outputs)
-          // `--plot` draws example 0 only: keep that row (a copy), not the first batch's scores.
-          if request.plot != nil {
-            firstScores = result.scores[0].slice(batch: 0..<1)
-            firstInputs = x.slice(batch: 0..<1)
-          }
-        }
-        try writer!.append(result.scores[0])
-        summation.append(result.summation)
-        target = result.target
-        contrast = result.contrast
-        lo = hi
-      }
-      start = end
-    } while start < n
-    progress.finish()
-    try checkSummation(request, summation)
-    try writer!.commit()
-  } catch {
-    writer?.abort()
-    throw error
-  }
-  if let plot = request.plot, let scores = firstScores {
-    var o = PlotOptions()
-    o.input = firstInputs
-    try renderPlot(scores: scores, from: request.output, options: o, to: plot, transaction: outputs)
-  }
-  try outputs.commit()
-  reportConvergence(request, summation, examples: n, target: target, contrast: contrast)
+  let references = try readReferenceSet(
+    request.references, model: model, inputs: inputs, inputFiles: request.inputs.paths(in: model.inputNames))
+  return (ArrayRows(inputs), references)
 }
 
 /// Runs `deeplift predict`, writing through `outputs` and committing it.
@@ -550,7 +447,7 @@ func readInputs(_ files: FileSet, model: Model, option: String) throws -> [Tenso
     try checkShape(file.shape, fits: model.graph, input: k, file: path, option: option)
     try checkFitsInMemory(file.shape.dimensions, what: path)
     let tensor = try file.readAll()
-    try checkFinite(tensor, file: path)
+    try checkFinite(tensor, name: path)
     return tensor
   }
 }
@@ -599,21 +496,15 @@ func checkShape(_ shape: Shape, fits graph: Graph, input k: Int, file: String, o
   }
 }
 
-/// Checks a `--reference` shape against its input's: one example's shape, the input's shape,
-/// or `[N, M ≥ 1, …]`.
-func checkReferenceShape(_ r: Shape, input x: Shape, file: String, name: String) throws {
-  let example = x.dropFirst.dimensions
-  let fits: Bool
-  switch r.rank - x.rank {
-  case -1: fits = r.dimensions == example
-  case 0: fits = r == x
-  case 1: fits = r[0] == x[0] && r[1] >= 1 && Array(r.dimensions.dropFirst(2)) == example
-  default: fits = false
-  }
-  guard fits else {
+/// Checks a `--reference` shape against its input's (``ReferenceSet/checkedForm(reference:input:)``:
+/// one example's shape, the input's shape, or `[N, M ≥ 1, …]`) and returns its form.
+@discardableResult
+func checkReferenceShape(_ r: Shape, input x: Shape, file: String, name: String) throws -> ReferenceForm {
+  guard let form = ReferenceSet.checkedForm(reference: r, input: x) else {
     throw CLIError.data(
       "\(file): reference shape \(shapeText(r)) does not fit input '\(name)' of shape \(shapeText(x)) (give one example's shape, the input's shape, or (N, M, …))")
   }
+  return form
 }
 
 /// Checks `--background` rows: at least one, each with the input's example shape.
@@ -628,24 +519,6 @@ func checkBackground(_ rows: [Tensor], paths: [String], inputShapes: [Shape], na
         "\(path): background shape \(shapeText(b.shape)) does not fit input shape \(shapeText(x)) (expected (M\(x.dropFirst.dimensions.map { ", \($0)" }.joined())))")
     }
   }
-}
-
-/// Throws naming the file and the index of the first NaN or infinity in `tensor`, whose rows
-/// start at row `firstRow` of the file.
-func checkFinite(_ tensor: Tensor, file: String, firstRow: Int = 0) throws {
-  let bad = tensor.withUnsafeBufferPointer { buffer in buffer.firstIndex { !$0.isFinite } }
-  guard let bad else { return }
-  var index = [Int](repeating: 0, count: tensor.rank)
-  var rest = bad
-  for axis in stride(from: tensor.rank - 1, through: 0, by: -1) where tensor.shape[axis] > 0 {
-    index[axis] = rest % tensor.shape[axis]
-    rest /= tensor.shape[axis]
-  }
-  if !index.isEmpty { index[0] += firstRow }
-  let value = tensor.withUnsafeBufferPointer { $0[bad] }
-  let what = value.isNaN ? "NaN" : (value > 0 ? "inf" : "-inf")
-  throw CLIError.data(
-    "\(file): \(what) at index [\(index.map(String.init).joined(separator: ", "))]; inputs, references and backgrounds must be finite")
 }
 
 /// A shape as NumPy prints it: `()`, `(5,)`, `(4, 3)`.
@@ -694,70 +567,6 @@ func writeOutputs(_ arrays: [Tensor], names: [String], to path: String, transact
   }
 }
 
-// MARK: - TF-MoDISco inputs
-
-/// Checks, before any work, that `--modisco` can apply: one model input of one-hot DNA,
-/// `[N, L, 4]` (channels last) or `[N, 4, L]` (``ExplainOptions/channelAxis`` 1).
-func checkModiscoInputs(_ inputs: [Tensor], inputNames: [String], channelAxis: Int) throws {
-  guard inputs.count == 1 else {
-    throw CLIError.usage("--modisco needs a single-input sequence model; this one has \(inputs.count) inputs")
-  }
-  let x = inputs[0]
-  let axis = channelAxis < 0 ? x.rank + channelAxis : channelAxis
-  guard x.rank == 3, axis == 1 || axis == 2, x.shape[axis] == 4 else {
-    throw CLIError.data(
-      "--modisco: input '\(inputNames[0])' has shape \(x.shape); TF-MoDISco needs one-hot DNA [N, L, 4] (or [N, 4, L] with --channel-axis 1)")
-  }
-}
-
-/// Writes the inputs of TF-MoDISco (modisco-lite's `modisco motifs -s ohe.npz -a hyp.npz`)
-/// into `directory`, creating it if needed:
-///
-/// - `ohe.npz`: the one-hot sequences,
-/// - `hyp.npz` (one task) or `hyp_task<K>.npz` for each task index K (several tasks): the
-///   hypothetical scores of that task,
-///
-/// each a single float32 array named `arr_0` (the member modisco-lite reads, as
-/// `np.savez(path, array)` names it) of shape `(N, 4, L)`, length last, as modisco-lite
-/// expects. `sequences` is `[N, L, 4]` (or `[N, 4, L]` when `channelAxis` is 1) and
-/// `hypothetical` the same, with a task axis after the batch axis when `tasks.count > 1`.
-/// The files (and the directory, if new) are part of `transaction`, which checks each against
-/// the run's inputs and other outputs.
-///
-/// - Returns: the files written, `ohe.npz` first.
-@discardableResult
-func writeModiscoInputs(
-  sequences: Tensor, hypothetical: Tensor, tasks: [Int], channelAxis: Int, to directory: URL,
-  transaction: OutputTransaction
-) throws -> [URL] {
-  let channelsLast = channelAxis != 1
-  func lengthLast(_ t: Tensor) -> Tensor { channelsLast ? transposed(t, permutation: [0, 2, 1]) : t }
-  let names = modiscoFileNames(tasks: tasks)
-  var files: [(URL, Tensor)] = [(directory.appendingPathComponent(names[0]), lengthLast(sequences))]
-  if tasks.count == 1 {
-    files.append((directory.appendingPathComponent(names[1]), lengthLast(hypothetical)))
-  } else {
-    precondition(hypothetical.rank == 4 && hypothetical.shape[1] == tasks.count, "hypothetical scores lack the task axis")
-    for t in tasks.indices {
-      // [N, T, …] -> task t's [N, …]: move the task axis first and take row t.
-      let perTask = transposed(hypothetical, permutation: [1, 0, 2, 3]).slice(batch: t..<(t + 1))
-      let shape = Shape(Array(perTask.shape.dimensions.dropFirst()))
-      files.append((directory.appendingPathComponent(names[t + 1]), lengthLast(perTask.reshaped(shape))))
-    }
-  }
-  try transaction.createDirectory(at: directory)
-  for (url, tensor) in files {
-    try NumPy.writeArchive([(name: "arr_0", tensor: tensor)], to: url, transaction: transaction)
-  }
-  return files.map(\.0)
-}
-
-/// The files `--modisco` writes for these task indices: `ohe.npz`, then `hyp.npz` (one task)
-/// or `hyp_task<K>.npz` per task.
-func modiscoFileNames(tasks: [Int]) -> [String] {
-  ["ohe.npz"] + (tasks.count == 1 ? ["hyp.npz"] : tasks.map { "hyp_task\($0).npz" })
-}
-
 func note(_ message: String) {
   var err = StandardError()
   print(message, to: &err)
@@ -793,7 +602,7 @@ extension ExplainRequest {
       written.append(FileRole("--modisco", modisco, isDirectory: true))
       let names: [String]
       switch tasks {
-      case .indices(let k): names = modiscoFileNames(tasks: k)
+      case .indices(let k): names = ModiscoSink.fileNames(tasks: k)
       case .all: names = ["ohe.npz"]
       }
       written += names.map { FileRole("--modisco", URL(fileURLWithPath: modisco).appendingPathComponent($0).relativePath) }

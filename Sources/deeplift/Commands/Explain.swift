@@ -33,7 +33,7 @@ struct ExplainRequest: Sendable {
   var method: AttributionMethod
   var steps: Int
   var integration: IntegrationRule
-  /// Pairs per batch; nil until `runExplain` resolves it from the model (``Model/suggestedBatchSize``).
+  /// Pairs per batch; nil: the library's default (``Model/suggestedBatchSize``).
   var batchSize: Int?
   var maxPool: MaxPoolRule
   var hypothetical: Bool
@@ -54,7 +54,7 @@ struct ExplainRequest: Sendable {
   /// `--normalize-first-conv`: mean-normalise the convolutions that read the input.
   var normalizeFirstConv = false
   /// `--modisco DIR`: also write TF-MoDISco inputs (one-hot sequences and hypothetical
-  /// scores, `(N, 4, L)`) to this directory; see ``writeModiscoInputs(sequences:hypothetical:tasks:channelAxis:to:)``.
+  /// scores, `(N, 4, L)`) to this directory; see LiftKit's `ModiscoSink`.
   var modisco: String? = nil
   /// `--max-delta-error E`: a DeepLIFT run whose worst |Σ scores − Δ| exceeds E fails
   /// (exit 1, no output) instead of warning.
@@ -70,7 +70,7 @@ struct ExplainRequest: Sendable {
     o.softmaxNormalize = softmaxNormalize
     o.normalizeFirstConvolution = normalizeFirstConv
     o.maxPool = maxPool
-    o.batchSize = batchSize ?? 64
+    o.batchSize = batchSize
     o.steps = steps
     o.integration = integration
     o.channelAxis = channelAxis

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LiftGenomics
+import LiftKit
 import LiftIO
 import LiftTensor
 
@@ -50,7 +51,7 @@ extension DeepLift {
       try requireReadableFile(input)
       let outputs = try OutputTransaction(inputs: [FileRole("--input", input)], outputs: [FileRole("--output", output)])
       let x = try readArray(input)
-      try checkFinite(x, file: input)
+      try checkFinite(x, name: input)
       guard x.rank == 3 else {
         throw CLIError.data("\(input): expected one-hot sequences of rank 3, got shape \(x.shape)")
       }
