@@ -43,6 +43,9 @@ public enum Activation: Hashable, Sendable {
   /// `xᵖ` with a constant exponent `p` (ONNX `Pow` with a constant exponent): NaN for `x < 0`
   /// when `p` is not an integer, as `powf` and onnxruntime.
   case pow(exponent: Float)
+  /// `1 / x` (ONNX `Reciprocal`; the divisor of ONNX `Div` by a graph tensor). Undefined at
+  /// `x = 0`: `±∞` there, as in ONNX Runtime and torch.
+  case reciprocal
 }
 
 /// A reduction over some axes of each example (``Op/reduce(_:axes:keepDims:)``).
@@ -55,9 +58,6 @@ public enum Reduction: Hashable, Sendable {
   case max
   /// `log Σ eˣ`, computed as `c + log Σ e^{x−c}` with `c = max x` (ChromBPNet's count head).
   case logSumExp
-  /// `1 / x` (ONNX `Reciprocal`; the divisor of ONNX `Div` by a graph tensor). Undefined at
-  /// `x = 0`: `±∞` there, as in ONNX Runtime and torch.
-  case reciprocal
 }
 
 /// A primitive operation of the graph IR.
