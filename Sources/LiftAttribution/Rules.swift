@@ -11,12 +11,13 @@ import LiftTensor
 // | family       | ops                                                        | file                      |
 // |--------------|------------------------------------------------------------|---------------------------|
 // | input        | input                                                      | this file (sign split)    |
-// | linear       | dense, conv, affine                                        | Rules+Linear.swift        |
+// | linear       | dense, conv, affine, transposed conv                       | Rules+Linear.swift        |
 // | elementwise  | every activation, PReLU (fused Rescale, RevealCancel)      | Rules+Elementwise.swift   |
 // | softmax      | softmax                                                    | Rules+Softmax.swift       |
 // | pooling      | max pool, average pool, global max/average pool            | Rules+Pooling.swift       |
 // | structural   | reshape, transpose, pad, slice, concat, identity           | Rules+Structural.swift    |
 // | merge        | add, subtract, average, maximum, minimum                   | Rules+Merge.swift         |
+// | resampling   | resize (nearest, linear)                                   | Rules+Resampling.swift    |
 //
 // This file dispatches: ``Propagation/ownSplit(_:)`` (the forward split),
 // ``Propagation/inputMultipliers(_:operand:_:)`` (the backward rule) and
@@ -43,12 +44,16 @@ enum OpFamily {
   case structural(StructuralOp)
   /// Merges of several operands.
   case merge(MergeOp)
+  /// Linear ops with non-negative coefficients (resize): act on each part, adjoint on each
+  /// multiplier.
+  case resampling(ResizeParameters)
 }
 
 enum LinearOp {
   case dense(weight: Tensor)
   case conv(weight: Tensor, parameters: ConvParameters)
   case affine(scale: Tensor)
+  case convTranspose(weight: Tensor, parameters: ConvParameters, outputPadding: [Int])
 }
 
 enum ElementwiseOp {
@@ -105,6 +110,9 @@ func rule(for op: Op) -> OpFamily {
   case .average: .merge(.average)
   case .maximum: .merge(.maximum)
   case .minimum: .merge(.minimum)
+  case .resize(let p): .resampling(p)
+  case .convTranspose(let w, _, let p, let outputPadding):
+    .linear(.convTranspose(weight: w, parameters: p, outputPadding: outputPadding))
   }
 }
 
@@ -123,7 +131,7 @@ extension OpFamily {
       case .genomicsDefault: nil  // per node, below
       }
     switch self {
-    case .input, .linear, .pooling, .structural, .merge(.add), .merge(.subtract), .merge(.average):
+    case .input, .linear, .pooling, .structural, .merge(.add), .merge(.subtract), .merge(.average), .resampling:
       return nil
     case .merge(.maximum), .merge(.minimum):
       return uniform ?? .rescale
@@ -143,9 +151,10 @@ extension Explainer {
       let n = graph[cur]
       switch rule(for: n.op) {
       case .linear(.affine), .structural(.identity): cur = n.inputs[0]
-      case .linear(.conv): return .rescale
+      // A transposed convolution is a convolution's adjoint: the conv rule.
+      case .linear(.conv), .linear(.convTranspose): return .rescale
       case .linear(.dense): return .revealCancel
-      case .input, .elementwise, .softmax, .pooling, .structural, .merge:
+      case .input, .elementwise, .softmax, .pooling, .structural, .merge, .resampling:
         throw .unresolvedRule(
           layer: graph[id].name, reason: "it follows '\(n.name)' (\(n.op.kindName)), not a dense or conv layer")
       }
@@ -166,6 +175,7 @@ extension Propagation {
     case .pooling(let op): return poolingSplit(id, op)
     case .structural(let op): return structuralSplit(id, op)
     case .merge(let op): return mergeSplit(id, op)
+    case .resampling(let p): return resamplingSplit(id, p)
     }
   }
 
@@ -184,6 +194,7 @@ extension Propagation {
     case .pooling(let op): return poolingMultipliers(id, op, input: input, full: full, my)
     case .structural(let op): return structuralMultipliers(id, op, operand: k, full: full, my)
     case .merge(let op): return mergeMultipliers(id, op, operand: k, my)
+    case .resampling(let p): return resamplingMultipliers(p, full: full, my)
     }
   }
 

@@ -83,6 +83,9 @@ public func evaluate(_ op: Op, _ x: [Tensor]) -> Tensor {
   case .maximum: return x.dropFirst().reduce(x[0]) { $0.zipMap($1) { max($0, $1) } }
   case .minimum: return x.dropFirst().reduce(x[0]) { $0.zipMap($1) { min($0, $1) } }
   case .identity: return x[0]
+  case .resize(let p): return resize(x[0], p)
+  case .convTranspose(let w, let b, let p, let outputPadding):
+    return convTranspose(x[0], weight: w, bias: b, parameters: p, outputPadding: outputPadding)
   }
 }
 
