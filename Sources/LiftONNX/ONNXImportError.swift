@@ -61,7 +61,7 @@ public enum ONNXImportError: Error, Equatable, CustomStringConvertible {
     case .unsupportedUsage(let op, let node, let reason): "node '\(node)' (\(op)): \(reason)"
     case .missingTensor(let name, let node): "node '\(node)' reads tensor '\(name)', which is never defined"
     case .unsupportedDataType(let tensor, let type):
-      "tensor '\(tensor)' has unsupported ONNX data type \(type)"
+      "tensor '\(tensor)' has unsupported ONNX data type \(type) (\(onnxDataTypeName(type)))"
     case .invalidTensor(let name, let reason): "tensor '\(name)': \(reason)"
     case .missingExternalData(let tensor, let file):
       "initializer '\(tensor)' stores its data in external file '\(file)', which is missing or too short"

@@ -92,3 +92,41 @@ struct ZooLayerTests {
     }
   }
 }
+
+/// sklearn `MLPClassifier` through skl2onnx 1.20 (Scripts/fixtures/make_zoo_fixtures.py): a
+/// label output (ArgMax, int64) and probabilities (ZipMap maps, or a tensor with zipmap=False).
+@Suite("ONNX import: skl2onnx classifiers explain their probabilities (issue 20)")
+struct SklearnClassifierTests {
+  private struct Probabilities: Decodable {
+    var inputs: [FixtureArray]
+    var outputs: [FixtureArray]
+  }
+
+  @Test(arguments: [true, false])
+  func probabilitiesAreTheOutputAndTheLabelIsSkipped(zipmap: Bool) throws {
+    let name = "sklearn_mlp_zipmap\(zipmap ? 1 : 0)"
+    let dir = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("zoo")
+    let graph = try loadONNXModel(at: dir.appendingPathComponent(name + ".onnx"))
+    let f = try JSONDecoder().decode(Probabilities.self, from: Data(contentsOf: dir.appendingPathComponent(name + ".json")))
+    #expect(graph.outputs.count == 1)
+    let label = zipmap ? "output_label" : "label"
+    #expect(graph.notes.first == "output '\(label)' (int64) is skipped: only float outputs are explained (a class label from ArgMax has no gradient)")
+    #expect(graph.notes.count == (zipmap ? 2 : 1))
+    if zipmap { #expect(graph.notes.last?.hasPrefix("output 'output_probability' (ZipMap") == true) }
+    // Neither ArgMax nor the ai.onnx.ml label nodes are converted.
+    #expect(!graph.nodes.contains { $0.origin.contains("ArgMax") || $0.origin.contains("ArrayFeatureExtractor") })
+    let y = try forward(graph, inputs: [f.inputs[0].tensor])[graph.outputs[0].rawValue]
+    expectMatches(y, f.outputs[0], name)
+    // The default target is the softmax's input (the logits).
+    #expect(Explainer.defaultTarget(graph) != graph.outputs[0])
+  }
+
+  @Test func dataTypesAreNamedInWords() throws {
+    var bad = try modelData(nodes: [nodeProto("Relu", ["x"], ["y"], name: "r")], inputDims: [.dimParam("n"), .dimValue(2)])
+    var m = try Onnx_ModelProto(serializedBytes: bad)
+    m.graph.input[0].type.tensorType.elemType = 7
+    bad = try m.serializedData()
+    let error = #expect(throws: ONNXImportError.self) { try loadONNXModel(from: bad) }
+    #expect(error?.description == "tensor 'x' has unsupported ONNX data type 7 (int64)")
+  }
+}
