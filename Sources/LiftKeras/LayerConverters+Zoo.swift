@@ -237,3 +237,81 @@ func convertTFOpLambda(_ call: LayerCall, _ cx: inout Conversion) throws(KerasIm
       offset: Tensor(shape: Shape(shape), scalars: offset.map { Float($0) })),
     call.inputs, name: call.name, call: call)
 }
+
+/// tf-keras `SlicingOpLambda` (`x[:, 1:4]`, `x[..., 2]`): the call's `slice_spec` over the
+/// full tensor's axes (batch first): slices with step 1 (or none), integer indices (the axis is
+/// dropped) and one ellipsis. The batch axis must be kept whole. → `slice` (+ `reshape` when an
+/// index drops an axis).
+func convertSlicingOpLambda(_ call: LayerCall, _ cx: inout Conversion) throws(KerasImportError) -> Value {
+  let o = call.options
+  let function = try o.string("function", default: "__operators__.getitem")
+  guard function == "__operators__.getitem" else { throw o.unsupported("SlicingOpLambda function '\(function)'") }
+  let spec = call.keywordArguments["slice_spec"]
+  // A single entry may be written without the list.
+  guard let specValue = spec, specValue != .null else { throw o.invalid("no slice_spec") }
+  let items = specValue.array ?? [specValue]
+  let x = call.input
+  let rank = x.rank + 1
+  let ellipses = items.filter { $0["class_name"]?.string == "__ellipsis__" }.count
+  guard ellipses <= 1, items.count - ellipses <= rank else {
+    throw o.unsupported("slice_spec with \(items.count) entries for a tensor of rank \(rank)")
+  }
+  // One entry per full axis: the ellipsis stands for the axes the others leave.
+  enum Entry { case all, range(Int?, Int?), index(Int) }
+  var entries = [Entry]()
+  for item in items {
+    if item["class_name"]?.string == "__ellipsis__" {
+      entries += [Entry](repeating: .all, count: rank - (items.count - 1))
+    } else if let i = item.int {
+      entries.append(.index(i))
+    } else if item.object != nil {
+      let step = item["step"]
+      guard step == nil || step == .null || step?.int == 1 else {
+        throw o.unsupported("slicing with a step other than 1 (\(items.count) entries)")
+      }
+      func bound(_ key: String) throws(KerasImportError) -> Int? {
+        guard let v = item[key], v != .null else { return nil }
+        guard let i = v.int, abs(i) <= LayerOptions.integerBound else { throw o.invalid("slice bound '\(key)'") }
+        return i
+      }
+      let (start, stop) = (try bound("start"), try bound("stop"))
+      entries.append(start == nil && stop == nil ? .all : .range(start, stop))
+    } else {
+      throw o.unsupported("slice_spec entry \(item) (slices, integers and ... are supported)")
+    }
+  }
+  entries += [Entry](repeating: .all, count: rank - entries.count)
+  guard case .all = entries[0] else { throw o.unsupported("slicing the batch axis") }
+  var start = [Int](), end = [Int](), kept = [Int]()
+  for (a, e) in entries.dropFirst().enumerated() {
+    if case .all = e {
+      start.append(0)
+      guard let n = x.shape[a] else { throw o.unsupported("slicing next to an axis without a fixed extent") }
+      end.append(n)
+      kept.append(a)
+      continue
+    }
+    guard let n = x.shape[a] else { throw o.unsupported("slicing an axis without a fixed extent") }
+    func resolve(_ v: Int) -> Int { min(max(v < 0 ? v + n : v, 0), n) }
+    switch e {
+    case .all: break
+    case .range(let s, let t):
+      let lo = resolve(s ?? 0), hi = resolve(t ?? n)
+      guard lo < hi else { throw o.unsupported("an empty slice \(lo)..<\(hi) of axis \(a + 1)") }
+      start.append(lo)
+      end.append(hi)
+      kept.append(a)
+    case .index(let i):
+      guard i >= -n, i < n else { throw o.invalid("index \(i) out of range for axis \(a + 1) of extent \(n)") }
+      let j = i < 0 ? i + n : i
+      start.append(j)
+      end.append(j + 1)
+    }
+  }
+  let dropsAxes = kept.count < x.rank
+  let sliced = try cx.emit(
+    .slice(start: start, end: end), call.inputs, name: dropsAxes ? call.name + "/slice" : call.name, call: call)
+  guard dropsAxes else { return sliced }
+  let target = kept.map { end[$0] - start[$0] }
+  return try cx.emit(.reshape(target.isEmpty ? [1] : target), [sliced], name: call.name, call: call)
+}

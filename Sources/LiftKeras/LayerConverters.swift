@@ -18,6 +18,7 @@ enum LayerConverter: Sendable {
   case upSampling(spatial: Int)
   case convTranspose(spatial: Int)
   case tfOpLambda
+  case slicingOpLambda
 
   /// Converts one call of a layer into graph nodes and returns the node holding its output.
   func convert(_ c: LayerCall, _ x: inout Conversion) throws(KerasImportError) -> Value {
@@ -48,6 +49,7 @@ enum LayerConverter: Sendable {
     case .upSampling(let d): try convertUpSampling(c, &x, spatial: d)
     case .convTranspose(let d): try convertConvTranspose(c, &x, spatial: d)
     case .tfOpLambda: try convertTFOpLambda(c, &x)
+    case .slicingOpLambda: try convertSlicingOpLambda(c, &x)
     }
   }
 }
@@ -89,7 +91,7 @@ let layerConverters: [String: LayerConverter] = [
   "upsampling1d": .upSampling(spatial: 1), "upsampling2d": .upSampling(spatial: 2),
   "conv1dtranspose": .convTranspose(spatial: 1), "conv2dtranspose": .convTranspose(spatial: 2),
   "convolution1dtranspose": .convTranspose(spatial: 1), "convolution2dtranspose": .convTranspose(spatial: 2),
-  "tfoplambda": .tfOpLambda,
+  "tfoplambda": .tfOpLambda, "slicingoplambda": .slicingOpLambda,
 ]
 
 // MARK: - Helpers

@@ -26,6 +26,15 @@ struct KerasZooLayerTests {
     expectForwardClose(y, try loadNpy("\(prefix).y.npy"), file)
   }
 
+  /// tf-keras `SlicingOpLambda`: `x[:, 1:4]`, `x[..., 2]` (an index drops the axis),
+  /// `x[:, -3:, 1:3]` (negative start) followed by a TFOpLambda `* 2`.
+  @Test func slicingOpLambdaMatchesKeras() throws {
+    let graph = try loadKerasModel(at: try fixture("slicing_tfk.h5"))
+    #expect(graph.nodes.filter { $0.origin == "SlicingOpLambda" && $0.op.kindName == "slice" }.count == 3)
+    let y = try forward(graph, inputs: [try loadNpy("slicing_tfk.x.npy")])[graph.outputs[0].rawValue]
+    expectForwardClose(y, try loadNpy("slicing_tfk.y.npy"), "slicing_tfk.h5")
+  }
+
   @Test(arguments: cases.map(\.0))
   func summationToDelta(_ file: String) throws {
     let prefix = Self.cases.first { $0.0 == file }!.1
