@@ -70,6 +70,41 @@ struct ZooLayerTests {
     #expect(worst <= 1e-4 * scale, "\(name): max |diff| \(worst), max |score| \(scale)")
   }
 
+  /// On the linear graphs every method reduces to the gradient: integrated gradients equals the analytic `(x − r)·∇y`; gradient and guided backprop give
+  /// `∇y` itself (no ReLU to guide), input×gradient `x·∇y`.
+  @Test(arguments: ["resize_nearest_half_pixel", "resize_linear_sizes", "resize_nearest_1d_floor", "upsample9_nearest", "resize10_linear"])
+  func gradientMethodsOnLinearGraphs(_ name: String) throws {
+    let (graph, f) = try ZooFixture.load(name)
+    let x = f.inputs[0].tensor, r = f.reference.tensor
+    let t = f.scores.shape[0], n = f.scores.shape[1], per = f.scores.data.count / (t * n)
+    let scale = max(f.scores.data.map(abs).max() ?? 0, 1)
+    for method in [AttributionMethod.integratedGradients, .gradient, .guidedBackprop, .inputXGradient] {
+      var options = ExplainOptions()
+      options.method = method
+      options.tasks = [0, 1, 2]
+      let s = try Explainer(graph: graph, options: options).explain(inputs: [x], references: .perExample([r])).scores[0]
+      var worst = 0.0
+      for ti in 0..<t {
+        for ni in 0..<n {
+          for k in 0..<per {
+            let golden = f.scores.data[(ti * n + ni) * per + k]
+            let d = Double(x.scalars[ni * per + k]) - Double(r.scalars[ni * per + k])
+            // The gradient from the golden: (x − r)·g / (x − r), where x ≠ r.
+            guard abs(d) > 1e-3 else { continue }
+            let want: Double =
+              switch method {
+              case .integratedGradients: golden
+              case .inputXGradient: Double(x.scalars[ni * per + k]) * golden / d
+              default: golden / d
+              }
+            worst = max(worst, abs(Double(s.scalars[(ni * t + ti) * per + k]) - want))
+          }
+        }
+      }
+      #expect(worst <= 1e-3 * scale, "\(name) \(method): max |diff| \(worst)")
+    }
+  }
+
   /// Every method sums to Δ; reveal-cancel and the deepshap max-pool rule included.
   @Test(arguments: cases.map(\.0))
   func summationToDelta(_ name: String) throws {
