@@ -120,8 +120,9 @@ func convertUpSampling(_ call: LayerCall, _ cx: inout Conversion, spatial d: Int
 
 /// `Conv1DTranspose` / `Conv2DTranspose`: kernel `[k…, filters, C_in]` (already the IR's
 /// transposed-convolution layout), padding `valid` (`out = s·(in − 1) + k_eff`, or `in·s`
-/// when the dilated kernel is shorter than the stride) or `same` (`out = in·s`);
-/// `output_padding` must be unset.
+/// when the dilated kernel is shorter than the stride) or `same` (`out = in·s`); with
+/// `output_padding` (each below its stride) Keras' `(in − 1)·s + k_eff − 2·p + output_padding`
+/// and TensorFlow's pads.
 func convertConvTranspose(_ call: LayerCall, _ cx: inout Conversion, spatial d: Int) throws(KerasImportError) -> Value
 {
   let o = call.options
@@ -134,7 +135,10 @@ func convertConvTranspose(_ call: LayerCall, _ cx: inout Conversion, spatial d: 
   guard filters >= 1, (size + strides + dilations).allSatisfy({ $0 >= 1 }) else {
     throw o.invalid("non-positive kernel_size/strides/dilation_rate/filters")
   }
-  if !o.isAbsent("output_padding") { throw o.unsupported("output_padding (leave it unset)") }
+  let requestedPadding = o.isAbsent("output_padding") ? nil : try o.ints("output_padding", count: d)
+  if let p = requestedPadding, zip(p, strides).contains(where: { $0 < 0 || $0 >= $1 }) {
+    throw o.invalid("output_padding \(p) must lie in 0..<strides \(strides)")
+  }
   if try o.int("groups", default: 1) != 1 { throw o.unsupported("groups ≠ 1") }
   let channelsFirst = try o.channelsFirst()
   var x = call.input
@@ -149,7 +153,25 @@ func convertConvTranspose(_ call: LayerCall, _ cx: inout Conversion, spatial d: 
   if let bias { try cx.check(bias, [filters], weight: "bias", call: call) }
   var outputPadding = [Int](repeating: 0, count: d)
   let pad: Padding
-  if padding == "same" {
+  if let requested = requestedPadding {
+    // Keras: out = (in − 1)·s + k_eff − 2·p + output_padding, p = k_eff / 2 (same) or 0
+    // (valid); TensorFlow then pads as a convolution from `out` to `in` would:
+    // total = max((in − 1)·s + k_eff − out, 0), the smaller half before.
+    let extents = Array(x.shape.dropLast())
+    guard extents.allSatisfy({ $0 != nil }) else { throw o.unsupported("output_padding with an input extent left open") }
+    var before = [Int](), after = [Int]()
+    for i in 0..<d {
+      let effective = (size[i] - 1) * dilations[i] + 1
+      let p = padding == "same" ? effective / 2 : 0
+      let full = (extents[i]! - 1) * strides[i] + effective
+      let out = full - 2 * p + requested[i]
+      let total = max(full - out, 0)
+      before.append(total / 2)
+      after.append(total - total / 2)
+      outputPadding[i] = out - (full - total)
+    }
+    pad = .explicit(before: before, after: after)
+  } else if padding == "same" {
     pad = .same
   } else {
     pad = .explicit(before: [Int](repeating: 0, count: d), after: [Int](repeating: 0, count: d))

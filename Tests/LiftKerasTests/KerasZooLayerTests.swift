@@ -26,6 +26,16 @@ struct KerasZooLayerTests {
     expectForwardClose(y, try loadNpy("\(prefix).y.npy"), file)
   }
 
+  /// Conv2DTranspose (same, valid) and Conv1DTranspose with `output_padding`: Keras' output
+  /// length and TensorFlow's pads.
+  @Test(arguments: [("outpad_k3.keras", "outpad_k3"), ("outpad_tfk.h5", "outpad_tfk")])
+  func transposedConvolutionsWithOutputPadding(_ file: String, _ prefix: String) throws {
+    let graph = try loadKerasModel(at: try fixture(file))
+    #expect(graph.nodes.filter { $0.op.kindName.hasPrefix("conv_transpose") }.count == 3)
+    let y = try forward(graph, inputs: [try loadNpy("\(prefix).x.npy")])[graph.outputs[0].rawValue]
+    expectForwardClose(y, try loadNpy("\(prefix).y.npy"), file)
+  }
+
   /// tf-keras `SlicingOpLambda`: `x[:, 1:4]`, `x[..., 2]` (an index drops the axis),
   /// `x[:, -3:, 1:3]` (negative start) followed by a TFOpLambda `* 2`.
   @Test func slicingOpLambdaMatchesKeras() throws {
