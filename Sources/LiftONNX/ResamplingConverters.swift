@@ -112,8 +112,8 @@ private func emitResize(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext, 
 }
 
 /// `ConvTranspose`: 1-D and 2-D, any `group`, `strides`, `dilations`, `pads`,
-/// `output_padding`; `auto_pad` NOTSET or VALID; `output_shape` only where it equals the shape
-/// the other attributes give.
+/// `output_padding`; `auto_pad` NOTSET, VALID, SAME_UPPER or SAME_LOWER (`out = in·s`);
+/// `output_shape` only where it equals the shape the other attributes give.
 func convertConvTranspose(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
   let a = Attributes(node)
   let x = try ctx.graphInput(node, 0)
@@ -147,6 +147,16 @@ func convertConvTranspose(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext
     guard pads.count == 2 * d else { throw usage(node, "bad pads \(pads)") }
     try checkExtents(pads, "pads", node)
   case "VALID": break
+  case "SAME_UPPER", "SAME_LOWER":
+    // out = in·s; total = s·(in − 1) + output_padding + k_eff − out, split with the odd
+    // element at the end (SAME_UPPER) or the start (SAME_LOWER).
+    for i in 0..<d {
+      let total = outputPadding[i] + (kernel[i] - 1) * dilations[i] + 1 - strides[i]
+      guard total >= 0 else { throw usage(node, "auto_pad \(mode) with a kernel shorter than the stride") }
+      let small = total / 2
+      pads[i] = mode == "SAME_UPPER" ? small : total - small
+      pads[d + i] = total - pads[i]
+    }
   default: throw usage(node, "auto_pad \(mode) is not supported")
   }
   let cin = x.shape[0]

@@ -34,6 +34,7 @@ struct ZooLayerTests {
     ("resize_nearest_half_pixel", ["resize2d"]), ("resize_linear_sizes", ["resize2d"]),
     ("resize_nearest_1d_floor", ["resize1d"]), ("upsample9_nearest", ["resize2d"]),
     ("resize10_linear", ["resize2d"]), ("avgpool_ceil_include_pad", ["avg_pool2d"]),
+    ("convtranspose_same_upper", ["conv_transpose2d"]), ("convtranspose_same_lower", ["conv_transpose2d"]),
   ]
 
   @Test(arguments: cases.map(\.0))
@@ -70,9 +71,10 @@ struct ZooLayerTests {
     #expect(worst <= 1e-4 * scale, "\(name): max |diff| \(worst), max |score| \(scale)")
   }
 
-  /// On the linear graphs every method reduces to the gradient: integrated gradients equals the analytic `(x − r)·∇y`; gradient and guided backprop give
+  /// On the linear graphs (resize, transposed conv) every method reduces to the gradient: integrated gradients equals the analytic `(x − r)·∇y`; gradient and guided backprop give
   /// `∇y` itself (no ReLU to guide), input×gradient `x·∇y`.
-  @Test(arguments: ["resize_nearest_half_pixel", "resize_linear_sizes", "resize_nearest_1d_floor", "upsample9_nearest", "resize10_linear"])
+  @Test(arguments: ["resize_nearest_half_pixel", "resize_linear_sizes", "resize_nearest_1d_floor", "upsample9_nearest", "resize10_linear",
+    "convtranspose_same_upper", "convtranspose_same_lower"])
   func gradientMethodsOnLinearGraphs(_ name: String) throws {
     let (graph, f) = try ZooFixture.load(name)
     let x = f.inputs[0].tensor, r = f.reference.tensor
