@@ -91,7 +91,7 @@ let package = Package(
       name: "LiftIOTests", dependencies: ["LiftIO", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),
     .testTarget(
-      name: "LiftKerasTests", dependencies: ["LiftKeras", "LiftHDF5", "LiftIO", "LiftTestSupport"],
+      name: "LiftKerasTests", dependencies: ["LiftKeras", "LiftHDF5", "LiftIO", "LiftAttribution", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),
     .testTarget(name: "LiftKitTests", dependencies: ["LiftKit", "LiftIO", "LiftNN", "LiftTestSupport"]),
     .testTarget(name: "LiftPlotTests", dependencies: ["LiftPlot", "LiftTensor"]),

@@ -6,7 +6,9 @@ framework's forward pass, and sum to delta under Rescale and RevealCancel (issue
 Models (made by make_models.py in a subprocess per framework, under --out or a temporary
 folder; nothing is written into the repository): torchvision resnet18 and densenet121 exported
 to ONNX, keras.applications ResNet50, DenseNet121 and NASNetMobile saved by tf-keras as `.h5`
-and by Keras 3 as `.keras`.
+and by Keras 3 as `.keras`; issue 20's zoo rows: torchvision googlenet (ceil-mode pools) and
+mobilenet_v3_small, keras.applications MobileNetV3Small (tf-keras: TFOpLambda hard-swish) and
+EfficientNetB0 (Rescaling + Normalization preprocessing; .h5 and .keras).
 
 For each model file:
   load      `deeplift inspect` succeeds; its "default target:" line names the target T
@@ -39,9 +41,9 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 GROUPS = {  # group -> (format, model folder names)
-    "torch": ("onnx", ["resnet18", "densenet121"]),
-    "tfkeras": ("h5", ["resnet50", "densenet121", "nasnetmobile"]),
-    "keras3": ("keras", ["resnet50", "densenet121", "nasnetmobile"]),
+    "torch": ("onnx", ["resnet18", "densenet121", "googlenet", "mobilenet_v3_small"]),
+    "tfkeras": ("h5", ["resnet50", "densenet121", "nasnetmobile", "mobilenetv3small", "efficientnetb0"]),
+    "keras3": ("keras", ["resnet50", "densenet121", "nasnetmobile", "efficientnetb0"]),
 }
 METHODS = ["rescale", "reveal-cancel"]
 REFERENCES = ["zero", "rand"]

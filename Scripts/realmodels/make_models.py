@@ -52,8 +52,11 @@ def rel(a, b):
 
 def logits(keras, model, x):
     """The pre-activation of the model's final Dense layer (the default DeepLIFT target when
-    it ends in a softmax), in float64 from the layer's weights and its input."""
+    it ends in a softmax), in float64 from the layer's weights and its input; for a model that
+    ends in a softmax Activation layer (MobileNetV3), that layer's input."""
     last = model.layers[-1]
+    if type(last).__name__ == "Activation":
+        return np.asarray(keras.Model(model.inputs, last.input)(x, training=False), np.float64)
     assert type(last).__name__ == "Dense", type(last).__name__
     features = keras.Model(model.inputs, last.input)
     kernel, bias = [np.asarray(w, np.float64) for w in last.get_weights()]
@@ -106,7 +109,11 @@ def make_torch(out, names, n, size):
     tv = import_torchvision()
     torch.manual_seed(SEED)
     torch.set_num_threads(2)
-    builders = {"resnet18": tv.models.resnet18, "densenet121": tv.models.densenet121}
+    builders = {"resnet18": tv.models.resnet18, "densenet121": tv.models.densenet121,
+                # weights=None: no input transform; the auxiliary heads run only in training.
+                "googlenet": lambda weights: tv.models.googlenet(weights=weights, aux_logits=False,
+                                                                 init_weights=True),
+                "mobilenet_v3_small": tv.models.mobilenet_v3_small}
     for name in names:
         if name not in builders:
             continue
@@ -158,7 +165,8 @@ def make_torch(out, names, n, size):
 
 # --- keras.applications -------------------------------------------------------------------------
 
-KERAS_APPS = {"ResNet50": "resnet50", "DenseNet121": "densenet121", "NASNetMobile": "nasnetmobile"}
+KERAS_APPS = {"ResNet50": "resnet50", "DenseNet121": "densenet121", "NASNetMobile": "nasnetmobile",
+              "MobileNetV3Small": "mobilenetv3small", "EfficientNetB0": "efficientnetb0"}
 
 
 def calibrate_batchnorm(model, shape):
@@ -216,6 +224,14 @@ def make_keras(out, names, n, size, legacy):
         ctor = getattr(keras.applications, name)
         shape = (size, size, 3)
         model = ctor(weights=None, input_shape=shape)
+        # Preprocessing Normalization layers (EfficientNet): statistics other than 0 and 1.
+        rng = np.random.default_rng(SEED + 4)
+        for layer in model.layers:
+            if type(layer).__name__ == "Normalization" and layer.get_weights():
+                ws = layer.get_weights()
+                c = ws[0].shape
+                layer.set_weights([(0.5 + 0.1 * rng.standard_normal(c)).astype(np.float32),
+                                   (0.05 + 0.05 * rng.random(c)).astype(np.float32)] + ws[2:])
         calibrate_batchnorm(model, shape)
         folder = os.path.join(out, f"{KERAS_APPS[name]}-{fmt}")
         os.makedirs(folder, exist_ok=True)
@@ -225,6 +241,7 @@ def make_keras(out, names, n, size, legacy):
         out_x = np.asarray(model(arrays["x"], training=False))
         arrays["fw_output"] = out_x
         act = getattr(model.layers[-1].activation, "__name__", str(model.layers[-1].activation))
+        act = "softmax" if "softmax" in act else act
         logits32 = logits(keras, model, arrays["x"])
         # The reference logits in float64: the same architecture built with floatx float64 and
         # given the same weights, so the errors measured are the tool's, not float32 rounding
@@ -234,8 +251,9 @@ def make_keras(out, names, n, size, legacy):
             keras.config.set_dtype_policy("float64")
         try:
             twin = ctor(weights=None, input_shape=shape)
-            assert "float64" in str(twin.layers[-1].kernel.dtype), twin.layers[-1].kernel.dtype
-            twin.set_weights([np.asarray(w, np.float64) for w in model.get_weights()])
+            assert "float64" in str(twin.weights[-1].dtype), twin.weights[-1].dtype
+            twin.set_weights([np.asarray(w, np.float64) if np.asarray(w).dtype.kind == "f" else np.asarray(w)
+                              for w in model.get_weights()])
             for r in ("x", "ref_zero", "ref_rand"):
                 arrays["fw_logits_" + r] = logits(keras, twin, arrays[r].astype(np.float64))
         finally:

@@ -236,8 +236,11 @@ func absoluteWeights(_ graph: Graph, nodes: Set<NodeID>) -> [Tensor?] {
   var out = [Tensor?](repeating: nil, count: graph.nodes.count)
   for id in nodes {
     switch rule(for: graph[id].op) {
-    case .linear(.dense(let w)), .linear(.conv(let w, _)): out[id.rawValue] = absolute(w)
-    case .input, .linear(.affine), .elementwise, .softmax, .pooling, .structural, .merge, .reduction, .product: continue
+    case .linear(.dense(let w)), .linear(.conv(let w, _)), .linear(.convTranspose(let w, _, _)):
+      out[id.rawValue] = absolute(w)
+    case .input, .linear(.affine), .elementwise, .softmax, .pooling, .structural, .merge, .reduction, .product,
+      .resampling:
+      continue
     }
   }
   return out

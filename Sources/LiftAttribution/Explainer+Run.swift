@@ -105,18 +105,22 @@ public struct Explainer: Sendable {
       switch rule(for: graph[id].op) {
       case .pooling(.maxPool), .pooling(.globalMaxPool), .reduction(.max, _, _): return true
       case .input, .linear, .elementwise, .softmax, .pooling(.averagePool), .pooling(.globalAveragePool),
-        .structural, .merge, .reduction(.sum, _, _), .reduction(.mean, _, _), .reduction(.logSumExp, _, _), .product:
+        .structural, .merge, .reduction(.sum, _, _), .reduction(.mean, _, _), .reduction(.logSumExp, _, _), .product,
+        .resampling:
         return false
       }
     }
   }
 
   /// The model's first output, or the input of that output when it is a sigmoid or softmax
-  /// (the paper's §3.6 choice of target: the pre-activation logit).
+  /// (the paper's §3.6 choice of target: the pre-activation logit), also behind identity
+  /// nodes (skl2onnx's `Identity` after the softmax).
   public static func defaultTarget(_ graph: Graph) -> NodeID {
     let out = graph.outputs.first ?? NodeID(graph.nodes.count - 1)
-    switch graph[out].op {
-    case .activation(.sigmoid), .softmax: return graph[out].inputs[0]
+    var node = out
+    while case .identity = graph[node].op { node = graph[node].inputs[0] }
+    switch graph[node].op {
+    case .activation(.sigmoid), .softmax: return graph[node].inputs[0]
     default: return out
     }
   }

@@ -2,7 +2,7 @@ import Foundation
 import LiftNN
 import LiftTensor
 
-// The linear family: dense, conv and affine (see Rules.swift).
+// The linear family: dense, conv, affine and transposed conv (see Rules.swift).
 extension Propagation {
   /// Split of a dense or conv node by the sign of each term `wᵢΔxᵢ`; of an affine node, its
   /// operand's parts scaled (and swapped where the scale is negative).
@@ -15,6 +15,12 @@ extension Propagation {
       return splitOwnDelta(id, d)
     case .conv(let w, let p):
       let d = conv(absoluteDelta(node.inputs[0]), weight: absoluteWeight(id, w), bias: nil, parameters: p)
+      return splitOwnDelta(id, d)
+    case .convTranspose(let w, let p, let outputPadding):
+      // As for conv: P − N = |Δx| through the transposed convolution with |W|.
+      let d = convTranspose(
+        absoluteDelta(node.inputs[0]), weight: absoluteWeight(id, w), bias: nil, parameters: p,
+        outputPadding: outputPadding)
       return splitOwnDelta(id, d)
     case .affine(let scale):
       let (ip, ineg) = split(node.inputs[0])
@@ -37,6 +43,15 @@ extension Propagation {
       return linearRule(id, my, input: input, weight: w) {
         convBackwardInput($0, weight: $1, inputShape: full, parameters: p)
       }
+    case .convTranspose(let w, let p, let outputPadding):
+      // The adjoint of a transposed convolution is the convolution it transposes.
+      let d = w.rank - 2
+      guard
+        let adjoint = convTransposeGeometry(
+          kernel: Array(w.shape.dimensions[0..<d]), input: Array(full.dimensions[1...d]), parameters: p,
+          outputPadding: outputPadding)?.conv
+      else { preconditionFailure("transposed convolution of '\(graph[id].name)' does not fit \(full)") }
+      return linearRule(id, my, input: input, weight: w) { conv($0, weight: $1, bias: nil, parameters: adjoint) }
     case .affine(let scale):
       let sc = broadcast(exampleShaped(scale, like: r.stored[input.rawValue]!), to: r.shape(input.rawValue)!)
       if my.isSymmetric { return my.map { $0.multipliedTiled(sc) } }

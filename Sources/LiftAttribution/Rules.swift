@@ -11,7 +11,7 @@ import LiftTensor
 // | family       | ops                                                        | file                      |
 // |--------------|------------------------------------------------------------|---------------------------|
 // | input        | input                                                      | this file (sign split)    |
-// | linear       | dense, conv, affine                                        | Rules+Linear.swift        |
+// | linear       | dense, conv, affine, transposed conv                       | Rules+Linear.swift        |
 // | elementwise  | every activation, PReLU (fused Rescale, RevealCancel)      | Rules+Elementwise.swift   |
 // | softmax      | softmax                                                    | Rules+Softmax.swift       |
 // | pooling      | max pool, average pool, global max/average pool            | Rules+Pooling.swift       |
@@ -19,6 +19,7 @@ import LiftTensor
 // | merge        | add, subtract, average, maximum, minimum                   | Rules+Merge.swift         |
 // | reduction    | reduce sum, mean, max, log-sum-exp                         | Rules+Reduction.swift     |
 // | product      | multiply, matmul (products of two activations)             | Rules+Product.swift       |
+// | resampling   | resize (nearest, linear)                                   | Rules+Resampling.swift    |
 //
 // This file dispatches: ``Propagation/ownSplit(_:)`` (the forward split),
 // ``Propagation/inputMultipliers(_:operand:_:)`` (the backward rule) and
@@ -50,12 +51,16 @@ enum OpFamily {
   case reduction(Reduction, axes: [Int], keepDims: Bool)
   /// Products of two activations: the bilinear (Shapley) midpoint rule.
   case product(ProductOp)
+  /// Linear ops with non-negative coefficients (resize): act on each part, adjoint on each
+  /// multiplier.
+  case resampling(ResizeParameters)
 }
 
 enum LinearOp {
   case dense(weight: Tensor)
   case conv(weight: Tensor, parameters: ConvParameters)
   case affine(scale: Tensor)
+  case convTranspose(weight: Tensor, parameters: ConvParameters, outputPadding: [Int])
 }
 
 enum ElementwiseOp {
@@ -120,6 +125,9 @@ func rule(for op: Op) -> OpFamily {
   case .reduce(let kind, let axes, let keepDims): .reduction(kind, axes: axes, keepDims: keepDims)
   case .multiply: .product(.multiply)
   case .matmul: .product(.matmul)
+  case .resize(let p): .resampling(p)
+  case .convTranspose(let w, _, let p, let outputPadding):
+    .linear(.convTranspose(weight: w, parameters: p, outputPadding: outputPadding))
   }
 }
 
@@ -138,7 +146,7 @@ extension OpFamily {
       case .genomicsDefault: nil  // per node, below
       }
     switch self {
-    case .input, .linear, .pooling, .structural, .merge(.add), .merge(.subtract), .merge(.average):
+    case .input, .linear, .pooling, .structural, .merge(.add), .merge(.subtract), .merge(.average), .resampling:
       return nil
     case .product:
       // One rule for every method: the midpoint rule, which is the Jacobian when x = x⁰
@@ -173,9 +181,10 @@ extension Explainer {
       let n = graph[cur]
       switch rule(for: n.op) {
       case .linear(.affine), .structural(.identity): cur = n.inputs[0]
-      case .linear(.conv): return .rescale
+      // A transposed convolution is a convolution's adjoint: the conv rule.
+      case .linear(.conv), .linear(.convTranspose): return .rescale
       case .linear(.dense): return .revealCancel
-      case .input, .elementwise, .softmax, .pooling, .structural, .merge, .reduction, .product:
+      case .input, .elementwise, .softmax, .pooling, .structural, .merge, .reduction, .product, .resampling:
         throw .unresolvedRule(
           layer: graph[id].name, reason: "it follows '\(n.name)' (\(n.op.kindName)), not a dense or conv layer")
       }
@@ -198,6 +207,7 @@ extension Propagation {
     case .merge(let op): return mergeSplit(id, op)
     case .reduction(let kind, let axes, let keepDims): return reductionSplit(id, kind, axes: axes, keepDims: keepDims)
     case .product(let op): return productSplit(id, op)
+    case .resampling(let p): return resamplingSplit(id, p)
     }
   }
 
@@ -218,6 +228,7 @@ extension Propagation {
     case .merge(let op): return mergeMultipliers(id, op, operand: k, my)
     case .reduction(let kind, let axes, _): return reductionMultipliers(id, kind, axes: axes, input: input, full: full, my)
     case .product(let op): return productMultipliers(id, op, operand: k, full: full, my)
+    case .resampling(let p): return resamplingMultipliers(p, full: full, my)
     }
   }
 

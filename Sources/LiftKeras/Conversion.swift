@@ -9,8 +9,15 @@ struct LayerCall {
   let name: String
   let inputs: [Value]
   let options: LayerOptions
+  /// Which call of the layer this is (0 unless the layer is shared).
+  var callIndex = 0
 
   var input: Value { inputs[0] }
+
+  /// The call's keyword arguments (``LayerSpec/callArguments``), `null` when none.
+  var keywordArguments: JSONValue {
+    callIndex < spec.callArguments.count ? spec.callArguments[callIndex] : .null
+  }
 }
 
 /// State shared by the converters: the graph under construction and the weights.

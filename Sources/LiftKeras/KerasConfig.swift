@@ -29,6 +29,9 @@ struct LayerSpec: Sendable {
   var nested: NestedModel?
   /// The synthetic node that carries a flattened nested model's output (an identity).
   var isNestedOutput = false
+  /// The keyword arguments of each call (tf-keras `TFOpLambda`: the constant operand of
+  /// `tf.math.multiply(x, y=…)`), `null` where the call has none.
+  var callArguments: [JSONValue] = []
 
   init(className: String, name: String, config: JSONValue, inbound: [[TensorRef]], nested: NestedModel? = nil)
   {
@@ -121,16 +124,20 @@ private func parseLayer(_ entry: JSONValue, index: Int, functional: Bool, file: 
     throw .invalidConfig(file: file, reason: "layer #\(index) (\(className)) has no name")
   }
   var inbound = [[TensorRef]]()
+  var arguments = [JSONValue]()
   if functional, let nodes = entry["inbound_nodes"]?.array {
     for node in nodes {
       inbound.append(try parseInboundNode(node, layer: name, file: file))
+      arguments.append(callKeywordArguments(node))
     }
   }
   var nested: NestedModel?
   if containerClassNames.contains(className.lowercased()), config["layers"] != nil || config.array != nil {
     nested = NestedModel(try parseModelConfig(entry, file: file))
   }
-  return LayerSpec(className: className, name: name, config: config, inbound: inbound, nested: nested)
+  var spec = LayerSpec(className: className, name: name, config: config, inbound: inbound, nested: nested)
+  spec.callArguments = arguments
+  return spec
 }
 
 /// `[name, node, tensor]` or `[name, node, tensor, kwargs]`.
@@ -177,6 +184,15 @@ private func parseInboundNode(_ node: JSONValue, layer: String, file: String)
     refs.append(ref)
   }
   return refs
+}
+
+/// The keyword arguments of one inbound node: tf-keras `[name, node, tensor, kwargs]` (alone
+/// or first in a list), Keras 3 `{"kwargs": …}`; `null` when there are none.
+private func callKeywordArguments(_ node: JSONValue) -> JSONValue {
+  if node.object != nil { return node["kwargs"] ?? .null }
+  guard let items = node.array else { return .null }
+  let first = items.first?.string != nil ? node : (items.first ?? .null)
+  return first.array?.dropFirst(3).first ?? .null
 }
 
 /// Collects Keras 3 `__keras_tensor__` references in document order.

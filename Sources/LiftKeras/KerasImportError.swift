@@ -28,6 +28,11 @@ public enum KerasImportError: Error, Equatable, Sendable, CustomStringConvertibl
   /// The layer's input shapes are inconsistent with what it does (rank, extents).
   case shapeMismatch(file: String, layer: String, reason: String)
 
+  /// What to do about a `Lambda` layer: the file stores its Python code (or only its name),
+  /// which no importer can run.
+  static let lambdaAdvice =
+    " (a Lambda layer holds Python code that the file cannot carry: re-save the model with built-in layers in place of the Lambda, or export it to ONNX)"
+
   public var description: String {
     switch self {
     case .unreadable(let file, let reason): "\(file): cannot read file: \(reason)"
@@ -37,8 +42,10 @@ public enum KerasImportError: Error, Equatable, Sendable, CustomStringConvertibl
     case .unsupportedModel(let file, let reason): "\(file): unsupported model: \(reason)"
     case .unsupportedLayer(let file, let layer, let className):
       "\(file): layer '\(layer)' has unsupported class \(className)"
+        + (className == "Lambda" ? KerasImportError.lambdaAdvice : "")
     case .unsupportedLayers(let file, let kinds):
       "\(file): unsupported layers: \(kinds.description(noun: "layer"))"
+        + (kinds.entries.contains { $0.kind == "Lambda" } ? KerasImportError.lambdaAdvice : "")
     case .unsupportedConfiguration(let file, let layer, let reason):
       "\(file): layer '\(layer)': unsupported configuration: \(reason)"
     case .missingWeight(let file, let layer, let weight):

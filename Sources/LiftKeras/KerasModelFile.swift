@@ -258,7 +258,7 @@ func buildGraph(
       }
       let name = item.node == 0 ? item.layer.name : "\(item.layer.name)@\(item.node)"
       values[TensorRef(layer: item.layer.name, node: item.node, tensor: 0)] =
-        try convertLayer(item.layer, name: name, inputs: inputs, &cx)
+        try convertLayer(item.layer, name: name, callIndex: item.node, inputs: inputs, &cx)
     }
     if remaining.count == pending.count {
       let stuck = remaining[0]
@@ -289,7 +289,9 @@ private func isConvertible(_ layer: LayerSpec) -> Bool {
   return !containerClassNames.contains(key) && layerConverters[key] != nil
 }
 
-private func convertLayer(_ layer: LayerSpec, name: String, inputs: [Value], _ cx: inout Conversion)
+private func convertLayer(
+  _ layer: LayerSpec, name: String, callIndex: Int, inputs: [Value], _ cx: inout Conversion
+)
   throws(KerasImportError) -> Value
 {
   if layer.isNestedOutput {
@@ -301,6 +303,6 @@ private func convertLayer(_ layer: LayerSpec, name: String, inputs: [Value], _ c
     throw .unsupportedLayer(file: cx.file, layer: layer.name, className: layer.className)
   }
   let call = LayerCall(
-    spec: layer, name: name, inputs: inputs, options: LayerOptions(spec: layer, file: cx.file))
+    spec: layer, name: name, inputs: inputs, options: LayerOptions(spec: layer, file: cx.file), callIndex: callIndex)
   return try converter.convert(call, &cx)
 }

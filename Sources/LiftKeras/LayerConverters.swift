@@ -15,6 +15,11 @@ enum LayerConverter: Sendable {
   case cropping(spatial: Int)
   case merge(Op)
   case multiply, dot
+  case normalization
+  case upSampling(spatial: Int)
+  case convTranspose(spatial: Int)
+  case tfOpLambda
+  case slicingOpLambda
 
   /// Converts one call of a layer into graph nodes and returns the node holding its output.
   func convert(_ c: LayerCall, _ x: inout Conversion) throws(KerasImportError) -> Value {
@@ -43,6 +48,11 @@ enum LayerConverter: Sendable {
     case .merge(let op): try convertMerge(c, &x, op: op)
     case .multiply: try convertMultiply(c, &x)
     case .dot: try convertDot(c, &x)
+    case .normalization: try convertNormalization(c, &x)
+    case .upSampling(let d): try convertUpSampling(c, &x, spatial: d)
+    case .convTranspose(let d): try convertConvTranspose(c, &x, spatial: d)
+    case .tfOpLambda: try convertTFOpLambda(c, &x)
+    case .slicingOpLambda: try convertSlicingOpLambda(c, &x)
     }
   }
 }
@@ -81,22 +91,27 @@ let layerConverters: [String: LayerConverter] = [
   "globalavgpool1d": .globalPool(spatial: 1, max: false),
   "globalaveragepooling2d": .globalPool(spatial: 2, max: false),
   "globalavgpool2d": .globalPool(spatial: 2, max: false),
+  "normalization": .normalization,
+  "upsampling1d": .upSampling(spatial: 1), "upsampling2d": .upSampling(spatial: 2),
+  "conv1dtranspose": .convTranspose(spatial: 1), "conv2dtranspose": .convTranspose(spatial: 2),
+  "convolution1dtranspose": .convTranspose(spatial: 1), "convolution2dtranspose": .convTranspose(spatial: 2),
+  "tfoplambda": .tfOpLambda, "slicingoplambda": .slicingOpLambda,
 ]
 
 // MARK: - Helpers
 
 /// Full-tensor axis (batch = 0) of a Keras axis for a per-example rank `rank`; `nil` if out
 /// of range or the batch axis.
-private func fullAxis(_ axis: Int, rank: Int) -> Int? {
+func fullAxis(_ axis: Int, rank: Int) -> Int? {
   let a = axis < 0 ? axis + rank + 1 : axis
   return a >= 1 && a <= rank ? a : nil
 }
 
 /// Permutations between channels-first `[C, S…]` and channels-last `[S…, C]` per-example layouts.
-private func toChannelsLast(rank: Int) -> [Int] { [0] + Array(2...rank) + [1] }
-private func toChannelsFirst(rank: Int) -> [Int] { [0, rank] + Array(1..<rank) }
+func toChannelsLast(rank: Int) -> [Int] { [0] + Array(2...rank) + [1] }
+func toChannelsFirst(rank: Int) -> [Int] { [0, rank] + Array(1..<rank) }
 
-private func requireRank(_ call: LayerCall, _ rank: Int, what: String) throws(KerasImportError) {
+func requireRank(_ call: LayerCall, _ rank: Int, what: String) throws(KerasImportError) {
   guard call.input.rank == rank else {
     throw .shapeMismatch(
       file: call.options.file, layer: call.spec.name,
@@ -104,7 +119,7 @@ private func requireRank(_ call: LayerCall, _ rank: Int, what: String) throws(Ke
   }
 }
 
-private func paddingMode(_ call: LayerCall, allowCausal: Bool) throws(KerasImportError) -> String {
+func paddingMode(_ call: LayerCall, allowCausal: Bool) throws(KerasImportError) -> String {
   let padding = try call.options.string("padding", default: "valid").lowercased()
   guard padding == "valid" || padding == "same" || (allowCausal && padding == "causal") else {
     throw call.options.unsupported("padding '\(padding)'")
@@ -500,16 +515,20 @@ private func convertMerge(_ call: LayerCall, _ cx: inout Conversion, op: Op) thr
 }
 
 private func convertRescaling(_ call: LayerCall, _ cx: inout Conversion) throws(KerasImportError) -> Value {
+  // `y = x·scale + offset`, each a number or one value per channel (last axis).
   let o = call.options
-  guard o.config["scale"]?.array == nil, o.config["offset"]?.array == nil else {
-    throw o.unsupported("per-channel Rescaling")
+  guard let scale = o.isAbsent("scale") ? [1] : numbers(o.config["scale"]),
+    let offset = o.isAbsent("offset") ? [0] : numbers(o.config["offset"])
+  else { throw o.invalid("'scale' and 'offset' must be numbers or lists of numbers") }
+  let rank = call.input.rank
+  let channels = max(scale.count, offset.count)
+  guard scale.count == 1 || offset.count == 1 || scale.count == offset.count, rank >= 1,
+    channels == 1 || call.input.shape[rank - 1] == nil || call.input.shape[rank - 1] == channels,
+    (scale + offset).allSatisfy(\.isFinite)
+  else { throw o.unsupported("scale \(scale) / offset \(offset) for an input of shape \(call.input.shape)") }
+  let shape = Shape([Int](repeating: 1, count: max(rank - 1, 0)) + [channels])
+  func spread(_ v: [Double]) -> Tensor {
+    Tensor(shape: shape, scalars: (0..<channels).map { Float(v.count == 1 ? v[0] : v[$0]) })
   }
-  let scale = try o.double("scale", default: 1)
-  let offset = try o.double("offset", default: 0)
-  let ones = Shape([Int](repeating: 1, count: call.input.rank))
-  return try cx.emit(
-    .affine(
-      scale: Tensor(repeating: Float(scale), shape: ones),
-      offset: Tensor(repeating: Float(offset), shape: ones)),
-    call.inputs, name: call.name, call: call)
+  return try cx.emit(.affine(scale: spread(scale), offset: spread(offset)), call.inputs, name: call.name, call: call)
 }

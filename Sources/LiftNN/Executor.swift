@@ -86,6 +86,9 @@ public func evaluate(_ op: Op, _ x: [Tensor]) -> Tensor {
   case .reduce(let kind, let axes, let keepDims): return reduce(x[0], kind, axes: axes, keepDims: keepDims)
   case .multiply: return multiplied(x[0], x[1])
   case .matmul: return batchedMatmul(x[0], x[1])
+  case .resize(let p): return resize(x[0], p)
+  case .convTranspose(let w, let b, let p, let outputPadding):
+    return convTranspose(x[0], weight: w, bias: b, parameters: p, outputPadding: outputPadding)
   }
 }
 

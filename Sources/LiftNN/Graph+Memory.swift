@@ -93,7 +93,7 @@ extension Graph {
       var tensors: [(String, Tensor)] = []
       var scalars: [(String, Float, allowInfinite: Bool)] = []
       switch node.op {
-      case .dense(let w, let b), .conv(let w, let b, _):
+      case .dense(let w, let b), .conv(let w, let b, _), .convTranspose(let w, let b, _, _):
         tensors = [("weight", w)] + (b.map { [("bias", $0)] } ?? [])
       case .affine(let scale, let offset): tensors = [("scale", scale), ("offset", offset)]
       case .prelu(let alpha): tensors = [("alpha", alpha)]

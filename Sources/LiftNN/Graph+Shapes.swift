@@ -321,6 +321,58 @@ extension Graph {
         throw fail("leading axes of \(describe(a)) and \(describe(b)) do not broadcast")
       }
       return lead + [a[r - 2], b[r - 1]]
+    case .resize(let p):
+      let x = try one()
+      let d = p.spatialRank
+      guard d == 1 || d == 2, x.count == d + 1, p.sizes.map({ $0.count == d }) ?? true else {
+        throw fail("needs \(d) spatial axes and a channel axis")
+      }
+      var out = [Int?]()
+      for i in 0..<d {
+        guard let e = x[i] else {
+          // Fixed sizes do not depend on the input; scales are checked once it is known.
+          guard p.sizes == nil || p.outputExtent(axis: i, input: 1) != nil else { throw fail("bad sizes \(p.sizes!)") }
+          out.append(p.sizes?[i])
+          continue
+        }
+        guard let o = p.outputExtent(axis: i, input: e) else {
+          throw fail("scales \(p.scales) / sizes \(p.sizes.map { "\($0)" } ?? "none") give no output extent for input extent \(e)")
+        }
+        out.append(o)
+      }
+      return out + [x[d]]
+    case .convTranspose(let w, let b, let p, let outputPadding):
+      let x = try one()
+      let d = w.rank - 2
+      guard d == 1 || d == 2, x.count == d + 1, p.groups >= 1, p.strides.count == d, p.dilations.count == d,
+        outputPadding.count == d
+      else { throw fail("needs a rank-\(w.rank) input (batch, \(max(d, 0)) spatial, channels)") }
+      let coutPerGroup = w.shape[d], cin = w.shape[d + 1]
+      let (cout, overflow) = coutPerGroup.multipliedReportingOverflow(by: p.groups)
+      guard !overflow, fits(x[d], cin), cin % p.groups == 0 else {
+        throw fail("\(x[d].map(String.init) ?? "?") input channels do not match the kernel \(w.shape) with \(p.groups) group(s)")
+      }
+      if let b, b.shape != [cout] { throw fail("bias shape \(b.shape) does not match \(cout) filters") }
+      let kernel = Array(w.shape.dimensions[0..<d])
+      var out = [Int?]()
+      for i in 0..<d {
+        // Axis by axis, so that an unknown extent leaves only its own axis open.
+        var axis = p
+        axis.strides = [p.strides[i]]
+        axis.dilations = [p.dilations[i]]
+        if case .explicit(let before, let after) = p.padding {
+          guard before.count == d, after.count == d else { throw fail("bad padding \(before) \(after)") }
+          axis.padding = .explicit(before: [before[i]], after: [after[i]])
+        }
+        let probe = x[i] ?? 1
+        guard let g = convTransposeGeometry(kernel: [kernel[i]], input: [probe], parameters: axis, outputPadding: [outputPadding[i]])
+        else {
+          if x[i] == nil { out.append(nil); continue }
+          throw fail("the kernel, strides, padding and output padding do not fit input extent \(probe)")
+        }
+        out.append(x[i] == nil ? nil : g.output[0])
+      }
+      return out + [cout]
     }
   }
 

@@ -37,6 +37,9 @@ public struct Graph: Sendable {
   public private(set) var inputs: [NodeID]
   /// The model outputs, in the model's output order.
   public var outputs: [NodeID]
+  /// What the importer changed or left out that the user should know (an ONNX label output
+  /// skipped, a ZipMap output explained as the tensor it maps); one sentence each.
+  public var notes: [String] = []
   /// Node index by name, so ``add(_:inputs:name:origin:)`` and ``node(named:)`` take constant
   /// time and building an n-node graph takes O(n), not O(n²) (a 170k-node ONNX chain).
   private var indexByName: [String: Int]

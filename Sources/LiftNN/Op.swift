@@ -132,6 +132,15 @@ public enum Op: Sendable {
   /// rank ≥ 3 (batch axis, then at least one matrix per example); the per-example batch axes
   /// `B…` broadcast (equal or 1) and the batch axis itself is shared, never contracted.
   case matmul
+  /// Nearest or linear resizing of the spatial axes (`[N, S…, C]`, 1 or 2 spatial axes): ONNX
+  /// `Resize`/`Upsample`, Keras `UpSampling1D/2D`. Each output reads at most two positions per
+  /// axis with non-negative weights (``LiftTensor/resize(_:_:)``).
+  case resize(ResizeParameters)
+  /// Transposed convolution over 1 or 2 spatial axes (ONNX `ConvTranspose`, Keras
+  /// `Conv{1,2}DTranspose`): the adjoint of the convolution with the same `weight` and
+  /// parameters, plus `bias`. `weight` is `[k…, C_out / groups, C_in]` (Keras' layout), `bias`
+  /// `[C_out]`; output extents follow ``LiftTensor/convTransposeGeometry(kernel:input:parameters:outputPadding:)``.
+  case convTranspose(weight: Tensor, bias: Tensor?, parameters: ConvParameters, outputPadding: [Int])
 }
 
 extension Op {
@@ -189,13 +198,16 @@ extension Op {
       }
     case .multiply: "multiply"
     case .matmul: "matmul"
+    case .resize(let p): "resize\(p.spatialRank)d"
+    case .convTranspose(let w, _, _, _): "conv_transpose\(w.rank - 2)d"
     }
   }
 
   /// Number of trainable scalars held by the op (weights, biases, affine parameters).
   public var parameterCount: Int {
     switch self {
-    case .dense(let w, let b), .conv(let w, let b, _): w.scalarCount + (b?.scalarCount ?? 0)
+    case .dense(let w, let b), .conv(let w, let b, _), .convTranspose(let w, let b, _, _):
+      w.scalarCount + (b?.scalarCount ?? 0)
     case .affine(let s, let o): s.scalarCount + o.scalarCount
     case .prelu(let a): a.scalarCount
     default: 0

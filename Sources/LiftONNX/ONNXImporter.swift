@@ -5,7 +5,7 @@ import SwiftProtobuf
 
 /// Reads an ONNX model file (`.onnx`) into a ``LiftNN/Graph``.
 ///
-/// Supported: the default operator domain at opsets 11…21, float32 inputs whose first axis is
+/// Supported: the default operator domain at opsets 7…21, float32 inputs whose first axis is
 /// the (possibly symbolic) batch axis and whose other extents are fixed, initializers stored
 /// inline or in external data files next to the model, and the operators listed in
 /// `Sources/LiftONNX/README.md`. The graph's inputs and outputs keep the ONNX layout
@@ -134,7 +134,7 @@ struct Importer {
     self.baseDirectory = baseDirectory
     let defaults = model.opsetImport.filter { $0.domain.isEmpty || $0.domain == "ai.onnx" }
     guard let version = defaults.map({ Int($0.version) }).max() else { throw .unsupportedOpset(version: nil) }
-    guard (11...21).contains(version) else { throw .unsupportedOpset(version: version) }
+    guard (7...21).contains(version) else { throw .unsupportedOpset(version: version) }
     context = ConversionContext(opset: version)
   }
 
@@ -153,15 +153,16 @@ struct Importer {
       try addInput(vi)
     }
     guard !context.nodes.isEmpty else { throw .invalidModel("the graph has no float inputs") }
-    for n in g.node {
-      for i in n.input where !i.isEmpty { context.useCounts[i, default: 0] += 1 }
-    }
-    for o in g.output { context.useCounts[o.name, default: 0] += 1 }
-
     for n in g.node where n.output.first?.isEmpty ?? true {
       throw .invalidModel("node '\(displayName(n))' (\(n.opType)) has no output")
     }
-    let (nodes, fused) = try fuseErfGELU(g.node, context: context)
+    let (outputNames, notes) = try explainableOutputs(g)
+    let needed = neededNodes(g.node, outputs: outputNames)
+    for n in needed {
+      for i in n.input where !i.isEmpty { context.useCounts[i, default: 0] += 1 }
+    }
+    for o in outputNames { context.useCounts[o, default: 0] += 1 }
+    let (nodes, fused) = try fuseErfGELU(needed, context: context)
     // Unsupported operators and domains are reported before anything else can go wrong
     // (an LSTM's initial-state ConstantOfShape, say), all of them in one error.
     var unsupported = UnsupportedKinds()
@@ -203,15 +204,76 @@ struct Importer {
     }
 
     var outputs = [NodeID]()
-    for o in g.output {
-      guard let v = context.values[o.name] else { throw .missingTensor(name: o.name, node: "graph output") }
+    for o in outputNames {
+      guard let v = context.values[o] else { throw .missingTensor(name: o, node: "graph output") }
       guard case .node(let id, _) = v else {
-        throw .invalidModel("output '\(o.name)' is a constant, not computed from the inputs")
+        throw .invalidModel("output '\(o)' is a constant, not computed from the inputs")
       }
       outputs.append(id)
     }
     guard !outputs.isEmpty else { throw .invalidModel("the graph has no outputs") }
-    return buildGraph(nodes: context.nodes, outputs: outputs)
+    var graph = buildGraph(nodes: context.nodes, outputs: outputs)
+    graph.notes = notes
+    return graph
+  }
+
+  /// The graph outputs that can be explained, by tensor name, and a note for each one that
+  /// changed: a classifier's `ZipMap` output (skl2onnx: a sequence of {class: probability}
+  /// maps) is explained as the probability tensor it maps; an output that is not a float
+  /// tensor (skl2onnx's ArgMax label, int64 or string) is skipped.
+  ///
+  /// - Throws: ``ONNXImportError/invalidModel(_:)`` when no output is left.
+  func explainableOutputs(_ g: Onnx_GraphProto) throws(ONNXImportError) -> (names: [String], notes: [String]) {
+    var producer = [String: Onnx_NodeProto]()
+    for n in g.node {
+      for o in n.output where !o.isEmpty { producer[o] = n }
+    }
+    var names = [String](), notes = [String]()
+    for o in g.output {
+      if let p = producer[o.name], p.opType == "ZipMap", p.domain == "ai.onnx.ml", let input = p.input.first {
+        names.append(input)
+        notes.append(
+          "output '\(o.name)' (ZipMap: a list of {class: probability} maps) is explained as the probability tensor it maps, '\(input)'")
+        continue
+      }
+      let type = o.type
+      let kind: String? =
+        switch type.value {
+        case .tensorType(let t):
+          t.elemType == Int32(ONNXDataType.float.rawValue) || t.elemType == 0 ? nil : onnxDataTypeName(Int(t.elemType))
+        case .sequenceType: "a sequence"
+        case .mapType: "a map"
+        case nil: nil
+        default: "not a tensor"
+        }
+      if let kind {
+        notes.append("output '\(o.name)' (\(kind)) is skipped: only float outputs are explained (a class label from ArgMax has no gradient)")
+        continue
+      }
+      names.append(o.name)
+    }
+    guard !names.isEmpty else {
+      throw .invalidModel("no output can be explained: \(notes.joined(separator: "; "))")
+    }
+    return (names, notes)
+  }
+
+  /// The nodes the kept outputs depend on, in file order (what feeds only skipped outputs,
+  /// such as a label's ArgMax, is not converted).
+  func neededNodes(_ nodes: [Onnx_NodeProto], outputs: [String]) -> [Onnx_NodeProto] {
+    var producer = [String: Int]()
+    for (i, n) in nodes.enumerated() {
+      for o in n.output where !o.isEmpty { producer[o] = i }
+    }
+    var keep = Set<Int>()
+    var stack = outputs.compactMap { producer[$0] }
+    while let i = stack.popLast() {
+      guard keep.insert(i).inserted else { continue }
+      for input in nodes[i].input where !input.isEmpty {
+        if let j = producer[input] { stack.append(j) }
+      }
+    }
+    return nodes.indices.filter { keep.contains($0) }.map { nodes[$0] }
   }
 
   /// Every tensor name has one writer: an initializer, a graph input, or one node output.

@@ -112,6 +112,13 @@ let converters: [String: [OperatorConverter]] = [
   "Log": [OperatorConverter(sinceVersion: 1, convert: unary(.log))],
   "Sqrt": [OperatorConverter(sinceVersion: 1, convert: unary(.sqrt))],
   "Pow": [OperatorConverter(sinceVersion: 7, convert: convertPow)],
+  // Resampling (ResamplingConverters.swift)
+  "Resize": [
+    OperatorConverter(sinceVersion: 10, convert: convertResize10),
+    OperatorConverter(sinceVersion: 11, convert: convertResize),
+  ],
+  "Upsample": [OperatorConverter(sinceVersion: 7, convert: convertUpsample)],
+  "ConvTranspose": [OperatorConverter(sinceVersion: 1, convert: convertConvTranspose)],
 ]
 
 /// The converter for `node` at `opset`.
@@ -267,6 +274,8 @@ func convertBatchNormalization(_ node: Onnx_NodeProto, _ ctx: inout ConversionCo
 {
   let a = Attributes(node)
   guard a.int("training_mode", 0) == 0 else { throw usage(node, "training_mode=1 is not an inference model") }
+  // Before opset 9, spatial=0 normalised every position separately.
+  guard a.int("spatial", 1) == 1 else { throw usage(node, "spatial=0 (per-position statistics) is not supported") }
   let x = try ctx.graphInput(node, 0)
   guard let c = x.shape.first else { throw usage(node, "needs a channel axis") }
   let eps = Double(a.float("epsilon", 1e-5))
@@ -397,16 +406,36 @@ func pooling(max useMax: Bool) -> ConvertFunction {
     let ones = [Int](repeating: 1, count: d)
     let (before, after) = try spatialPads(
       a, input: spatial, kernel: kernel, strides: strides, dilations: ones, node)
+    let includePad = a.int("count_include_pad", 0) != 0
+    // ceil_mode: ⌈(in + pads − k)/s⌉ + 1 windows, less one where the last would start past
+    // the input and the front padding (torch's rule, which onnxruntime follows). The partial
+    // last window reads past the padded end: extra padding after, which a max pool never
+    // picks and an average pool leaves out of its divisor.
+    var extra = [Int](repeating: 0, count: d)
     if a.int("ceil_mode", 0) != 0 {
-      // ceil_mode changes the result only where the last window would start inside the input
-      // but run past the padded end.
-      for i in 0..<d where (spatial[i] + before[i] + after[i] - kernel[i]) % strides[i] != 0 {
-        throw usage(node, "ceil_mode=1 with a partial last window is not supported")
+      for i in 0..<d {
+        let span = spatial[i] + before[i] + after[i] - kernel[i]
+        guard span >= 0 else { continue }  // the window does not fit: refused below
+        var windows = (span + strides[i] - 1) / strides[i] + 1
+        if (windows - 1) * strides[i] >= spatial[i] + before[i] { windows -= 1 }
+        extra[i] = max(0, (windows - 1) * strides[i] + kernel[i] - (spatial[i] + before[i] + after[i]))
       }
     }
+    if includePad && !useMax && extra.contains(where: { $0 > 0 }) && (before + after).contains(where: { $0 > 0 }) {
+      // count_include_pad counts the pads but not the ceil overhang (torch, onnxruntime): pad
+      // with zeros first, then pool counting only the real (now padded) input.
+      guard case .node(let padded, let shape) = try ctx.emit(
+        .pad(before: [0] + before, after: [0] + after, value: 0), inputs: [x.id],
+        name: node.output[0] + ":pads", origin: "AveragePool padding", onnxNode: node)
+      else { preconditionFailure() }
+      let p = PoolParameters(
+        size: kernel, strides: strides, padding: .explicit(before: ones.map { _ in 0 }, after: extra),
+        countIncludePad: false)
+      return try ctx.emitChannelsLast(.averagePool(p), input: (padded, shape), node: node)
+    }
     let p = PoolParameters(
-      size: kernel, strides: strides, padding: .explicit(before: before, after: after),
-      countIncludePad: a.int("count_include_pad", 0) != 0)
+      size: kernel, strides: strides, padding: .explicit(before: before, after: zip(after, extra).map { $0 + $1 }),
+      countIncludePad: includePad && !extra.contains(where: { $0 > 0 }))
     return try ctx.emitChannelsLast(useMax ? .maxPool(p) : .averagePool(p), input: x, node: node)
   }
 }

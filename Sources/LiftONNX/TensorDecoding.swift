@@ -22,6 +22,17 @@ enum ONNXDataType: Int {
   case bfloat16 = 16
 }
 
+/// The name of an ONNX `TensorProto.DataType` (`7` → `int64`), for messages.
+func onnxDataTypeName(_ type: Int) -> String {
+  let names = [
+    0: "undefined", 1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
+    8: "string", 9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 14: "complex64",
+    15: "complex128", 16: "bfloat16", 17: "float8e4m3fn", 18: "float8e4m3fnuz", 19: "float8e5m2",
+    20: "float8e5m2fnuz", 21: "uint4", 22: "int4", 23: "float4e2m1",
+  ]
+  return names[type] ?? "unknown type"
+}
+
 /// float16 bits → Float (exact; subnormals, infinities and NaN included).
 func halfToFloat(_ bits: UInt16) -> Float {
   let sign: UInt32 = UInt32(bits & 0x8000) << 16

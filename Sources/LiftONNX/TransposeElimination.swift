@@ -40,7 +40,9 @@ public func eliminateRedundantTransposes(_ graph: Graph) -> Graph {
   func cost(_ g: Graph) -> (Int, Int) {
     (g.nodes.filter { if case .transpose = $0.op { true } else { false } }.count, g.nodes.count)
   }
-  return cost(branching) < cost(plain) ? branching : plain
+  var best = cost(branching) < cost(plain) ? branching : plain
+  best.notes = graph.notes
+  return best
 }
 
 /// Rewrites are found in node order and applied one at a time, each at the lowest node where

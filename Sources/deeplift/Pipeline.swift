@@ -33,7 +33,7 @@ func runExplain(_ request: ExplainRequest, outputs: OutputTransaction) throws {
   let clock = BenchTiming()
   defer { clock.report() }
   if let threads = request.threads { BLAS.setThreads(threads) }
-  let model = try loadModel(request.model)
+  let model = try loadModel(request.model, quiet: request.quiet)
   let explainer = try cli { () throws(LiftKitError) in
     try model.explainer(method: request.method, target: request.target, options: request.attributionOptions)
   }
@@ -216,7 +216,7 @@ func rowsInMemory(_ request: ExplainRequest, model: Model) throws -> (any RowSou
 /// Runs `deeplift predict`, writing through `outputs` and committing it.
 func runPredict(_ request: PredictRequest, outputs: OutputTransaction) throws {
   if let threads = request.threads { BLAS.setThreads(threads) }
-  let model = try loadModel(request.model)
+  let model = try loadModel(request.model, quiet: request.quiet)
   let graph = model.graph
   let inputs = try readInputs(request.inputs, model: model, option: "--input")
   let layers: [NodeID]
@@ -274,12 +274,17 @@ func runInspect(model path: String, common: CommonOptions) throws {
 /// status 1. libhdf5 1.10 can loop without end on some damaged files (Fuzz/FuzzKerasFile found
 /// global-heap references that make `H5Aread` spin); nothing has been written at this point,
 /// so exiting leaves no output behind.
-func loadModel(_ path: String) throws -> Model {
+func loadModel(_ path: String, quiet: Bool = false) throws -> Model {
   let watchdog = LoadWatchdog(file: path, seconds: try loadTimeout())
   defer { watchdog.finish() }
   let guardSignals = LoadCrashGuard(file: path)
   defer { guardSignals.finish() }
-  return try Model(contentsOf: URL(fileURLWithPath: path))
+  let model = try Model(contentsOf: URL(fileURLWithPath: path))
+  // What the importer skipped or reinterpreted (an ONNX label output, a ZipMap).
+  if !quiet {
+    for n in model.graph.notes { note("note: \(URL(fileURLWithPath: path).lastPathComponent): \(n)") }
+  }
+  return model
 }
 
 /// `DEEPLIFT_LOAD_TIMEOUT` in seconds: a plain decimal number in (0, 86400] (one day), at

@@ -228,7 +228,8 @@ struct FuzzGraph: CustomStringConvertible {
      "global_max_pool", "global_avg_pool", "reshape", "transpose", "pad", "pad_nonzero", "slice", "concat",
      "add", "add3", "subtract", "average", "maximum", "minimum", "identity",
      "reduce_sum", "reduce_mean", "reduce_max", "reduce_log_sum_exp", "multiply", "multiply_broadcast",
-     "multiply_square", "matmul", "matmul_broadcast", "reciprocal"] + allActivations
+     "multiply_square", "matmul", "matmul_broadcast", "reciprocal",
+     "resize_nearest", "resize_linear", "conv_transpose", "conv_transpose_padded"] + allActivations
 
   /// A name for coverage counting that distinguishes the variants worth covering.
   static func coverageName(_ node: Node) -> String {
@@ -246,6 +247,12 @@ struct FuzzGraph: CustomStringConvertible {
     case .multiply where node.inputs[0] == node.inputs[1]: return "multiply_square"
     case .multiply where node.name.hasSuffix("b"): return "multiply_broadcast"
     case .matmul where node.name.hasSuffix("b"): return "matmul_broadcast"
+    case .resize(let p):
+      if case .linear = p.mode { return "resize_linear" }
+      return "resize_nearest"
+    case .convTranspose(_, _, let p, let outputPadding):
+      if case .explicit = p.padding { return "conv_transpose_padded" }
+      return outputPadding.contains { $0 > 0 } ? "conv_transpose_padded" : "conv_transpose"
     default: return node.op.kindName
     }
   }
@@ -536,6 +543,48 @@ struct FuzzGraph: CustomStringConvertible {
     return emit(.reduce(pick([.sum, .mean, .max, .logSumExp]), axes: axes, keepDims: keepDims), [h])
   }
 
+  /// Nearest or linear resizing of 1 or 2 spatial axes: every coordinate mode and rounding,
+  /// scales up and down, or fixed sizes.
+  private mutating func resize(_ h: NodeID) -> NodeID? {
+    let s = shapes[h.rawValue]
+    guard s.count == 2 || s.count == 3 else { return nil }
+    let d = s.count - 1
+    let rounding: NearestRounding = pick([.roundPreferFloor, .roundPreferCeil, .floor, .ceil])
+    let mode: ResizeMode = chance(0.5) ? .nearest(rounding) : .linear
+    let coordinates: ResizeCoordinates = pick([.halfPixel, .pytorchHalfPixel, .alignCorners, .asymmetric, .tfHalfPixelForNN])
+    let scales = (0..<d).map { _ in pick([Float(0.5), 1, 1.5, 2, 3]) }
+    let sizes = chance(0.3) ? (0..<d).map { _ in int(1...5) } : nil
+    return emit(.resize(ResizeParameters(mode: mode, coordinates: coordinates, scales: scales, sizes: sizes)), [h])
+  }
+
+  /// A transposed convolution: strides, dilations, pads, output padding, groups.
+  private mutating func convTranspose(_ h: NodeID) -> NodeID? {
+    let s = shapes[h.rawValue]
+    guard s.count == 2 || s.count == 3 else { return nil }
+    let d = s.count - 1
+    let cin = s.last!
+    let groups = cin > 1 && chance(0.2) ? cin : 1
+    let cout = groups * int(1...2)
+    let kernel = (0..<d).map { _ in int(1...3) }
+    let strides = (0..<d).map { _ in int(1...2) }
+    let dilations = (0..<d).map { _ in chance(0.2) ? 2 : 1 }
+    let padding: Padding
+    var outputPadding = [Int](repeating: 0, count: d)
+    switch int(0...2) {
+    case 0: padding = .valid
+    case 1: padding = .same
+    default:
+      padding = .explicit(before: kernel.map { int(0...($0 - 1)) }, after: kernel.map { int(0...($0 - 1)) })
+      outputPadding = strides.map { int(0...($0 - 1)) }
+    }
+    let fanIn = kernel.reduce(1, *) * cin / groups
+    let w = weights(kernel + [cout / groups, cin], scale: 1.5 / Float(fanIn).squareRoot())
+    let p = ConvParameters(strides: strides, dilations: dilations, padding: padding, groups: groups)
+    return emit(
+      .convTranspose(weight: w, bias: chance(0.8) ? weights([cout], scale: 0.5) : nil, parameters: p, outputPadding: outputPadding),
+      [h])
+  }
+
   /// A short shape-preserving branch from `h` (1–2 ops).
   private mutating func branch(_ h: NodeID) -> NodeID {
     var y = h
@@ -625,7 +674,7 @@ struct FuzzGraph: CustomStringConvertible {
       let h: NodeID =
         chance(0.7) ? frontier[frontier.count - 1 - int(0...min(1, frontier.count - 1))] : NodeID(int(0...(graph.nodes.count - 1)))
       let y: NodeID?
-      switch int(0...19) {
+      switch int(0...21) {
       case 0, 1: y = dense(h)
       case 2, 3: y = conv(h)
       case 4: y = affine(h)
@@ -640,6 +689,8 @@ struct FuzzGraph: CustomStringConvertible {
       case 15: y = emit(.identity, [h])
       case 16: y = chance(0.5) ? unary(h) : reduction(h)
       case 17: y = product(h)
+      case 18: y = resize(h)
+      case 19: y = convTranspose(h)
       default: y = merge(h)
       }
       guard let y else { continue }

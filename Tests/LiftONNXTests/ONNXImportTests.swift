@@ -248,11 +248,12 @@ struct ONNXErrorTests {
     }
   }
 
-  @Test("opset 9 is rejected")
+  @Test("opset 9 loads (Upsample's opsets 7–9, issue 20); opset 6 is rejected")
   func oldOpset() throws {
-    #expect(throws: ONNXImportError.unsupportedOpset(version: 9)) {
-      try loadONNXModel(at: try fixtureURL("opset9", "onnx"))
-    }
+    let graph = try loadONNXModel(at: try fixtureURL("opset9", "onnx"))
+    #expect(graph.nodes.contains { $0.op.kindName == "relu" })
+    let six = try modelData(nodes: [nodeProto("Relu", ["x"], ["y"], name: "r")], inputDims: [.dimParam("n"), .dimValue(2)], opset: 6)
+    #expect(throws: ONNXImportError.unsupportedOpset(version: 6)) { try loadONNXModel(from: six) }
   }
 
   @Test("a missing external data file names the tensor and the file")

@@ -6,10 +6,10 @@ import Testing
 enum ActsMatrix {
   static let cases: [BadCase] = [
     BadCase(
-      label: "inspect: ONNX model with LSTM, two Resize and a com.microsoft node",
+      label: "inspect: ONNX model with LSTM, two DepthToSpace and a com.microsoft node",
       arguments: ["inspect", "&unsupported_ops.onnx"], status: 1,
       mentions: [
-        "unsupported_ops.onnx", "LSTM (node lstm_1)", "Resize (nodes up1, up2)", "com.microsoft.FusedConv (node fc)",
+        "unsupported_ops.onnx", "LSTM (node lstm_1)", "DepthToSpace (nodes up1, up2)", "com.microsoft.FusedConv (node fc)",
       ], precreate: nil),
     BadCase(
       label: "inspect: Keras model with Embedding, LSTM and two Lambda layers",

@@ -1,0 +1,24 @@
+import Foundation
+import Testing
+
+// Issue 20, part 2 (zoo layers): refusals that say what to do, and data types in words
+// (fixtures from Scripts/fixtures/make_activation_fixtures.py and make_zoo_fixtures.py).
+enum ZooMatrix {
+  static let cases: [BadCase] = [
+    BadCase(
+      label: "inspect: Keras Lambda layers: named, with what to do",
+      arguments: ["inspect", "@unsupported_layers.h5"], status: 1,
+      mentions: ["Lambda (layers double, shift)", "re-save the model with built-in layers", "export it to ONNX"],
+      precreate: nil),
+    BadCase(
+      label: "inspect: ONNX int64 input (token ids): the type in words",
+      arguments: ["inspect", "&zoo/int64_input.onnx"], status: 1,
+      mentions: ["int64_input.onnx", "tensor 'ids'", "data type 7 (int64)"], precreate: nil),
+  ]
+}
+
+@Suite("deeplift bad-input matrix: zoo layers (issue 20)")
+struct ZooMatrixTests {
+  @Test("refused models", arguments: ZooMatrix.cases)
+  func refused(_ c: BadCase) throws { try BadInputMatrixTests.check(c) }
+}
