@@ -15,7 +15,8 @@ import LiftTensor
 // | elementwise  | every activation, PReLU (fused Rescale, RevealCancel)      | Rules+Elementwise.swift   |
 // | softmax      | softmax                                                    | Rules+Softmax.swift       |
 // | pooling      | max pool, average pool, global max/average pool            | Rules+Pooling.swift       |
-// | structural   | reshape, transpose, pad, slice, concat, identity           | Rules+Structural.swift    |
+// | structural   | reshape, transpose, pad, slice, concat, identity, gather,  | Rules+Structural.swift    |
+// |              | constant (Δ = 0)                                           |                           |
 // | merge        | add, subtract, average, maximum, minimum                   | Rules+Merge.swift         |
 //
 // This file dispatches: ``Propagation/ownSplit(_:)`` (the forward split),
@@ -70,6 +71,9 @@ enum StructuralOp {
   case slice(start: [Int])
   case concat(axis: Int)
   case identity
+  case gather(axis: Int, indices: [Int])
+  /// A per-example constant: Δ = 0, no multiplier to its operand.
+  case constant
 }
 
 enum MergeOp {
@@ -105,6 +109,8 @@ func rule(for op: Op) -> OpFamily {
   case .average: .merge(.average)
   case .maximum: .merge(.maximum)
   case .minimum: .merge(.minimum)
+  case .gather(let axis, let indices): .structural(.gather(axis: axis, indices: indices))
+  case .constant: .structural(.constant)
   }
 }
 

@@ -83,6 +83,8 @@ public func evaluate(_ op: Op, _ x: [Tensor]) -> Tensor {
   case .maximum: return x.dropFirst().reduce(x[0]) { $0.zipMap($1) { max($0, $1) } }
   case .minimum: return x.dropFirst().reduce(x[0]) { $0.zipMap($1) { min($0, $1) } }
   case .identity: return x[0]
+  case .gather(let axis, let indices): return gathered(x[0], axis: x[0].shape.normalizedAxis(axis), indices: indices)
+  case .constant(let value): return broadcastOverBatch(value, batch: x[0].shape[0])
   }
 }
 

@@ -94,6 +94,18 @@ public enum Op: Sendable {
   case minimum
   /// `y = x` (Dropout, GaussianNoise and other inference no-ops; also a named tap point).
   case identity
+  /// The elements at `indices` along `axis` (an axis of the full tensor, ≥ 1), in that order:
+  /// `y[…, j, …] = x[…, indices[j], …]`, output extent `indices.count` on `axis`; indices lie
+  /// in `0..<extent` and may repeat. ONNX `Gather` / `Split` of an activation with constant
+  /// indices (a scalar index, `x[:, 0]`, adds a reshape dropping the axis). Structural: each
+  /// output element is one input element, so the adjoint scatters (adds) multipliers back.
+  case gather(axis: Int, indices: [Int])
+  /// A constant broadcast over the batch: every example of the output is `value` (per-example
+  /// shape). The one operand is read only for its batch extent (any node will do; importers
+  /// use the first model input). Its Δ is 0 for every reference: it contributes to the bias,
+  /// never to the scores, and passes no multiplier to its operand. (ViT's class token,
+  /// `cls.expand(B, -1, -1)`; masks built from `ones(B, L)`.)
+  case constant(value: Tensor)
 }
 
 extension Op {
@@ -137,6 +149,8 @@ extension Op {
     case .maximum: "maximum"
     case .minimum: "minimum"
     case .identity: "identity"
+    case .gather: "gather"
+    case .constant: "constant"
     }
   }
 
@@ -146,6 +160,7 @@ extension Op {
     case .dense(let w, let b), .conv(let w, let b, _): w.scalarCount + (b?.scalarCount ?? 0)
     case .affine(let s, let o): s.scalarCount + o.scalarCount
     case .prelu(let a): a.scalarCount
+    case .constant(let v): v.scalarCount
     default: 0
     }
   }
