@@ -188,17 +188,34 @@ struct Importer {
       } else {
         conversion = try converter(for: node, opset: context.opset)
       }
+      guard let out = node.output.first, !out.isEmpty else {
+        throw .invalidModel("node '\(displayName(node))' has no output")
+      }
+      // A constant broadcast over the batch reaches only converters that keep its axis 0 the
+      // batch axis (ShapeFolding.swift).
+      if !batchBroadcastAware.contains(node.opType) {
+        for i in node.input.indices where !node.input[i].isEmpty {
+          if case .constant(let c)? = context.values[node.input[i]], c.batchBroadcast {
+            throw .unsupportedUsage(
+              opType: node.opType, node: displayName(node),
+              reason: "input \(i) ('\(node.input[i])') is a constant broadcast over the batch, which \(node.opType) does not take")
+          }
+        }
+      }
+      var result = try conversion.convert(node, &context)
+      if case .constant(var c) = result {
+        c.isInteger = integerResult(node, context)
+        result = .constant(c)
+      }
+      context.values[out] = result
       // Dropout's mask, MaxPool's indices, BatchNormalization's running statistics: only the
-      // first output is produced.
-      for extra in node.output.dropFirst() where !extra.isEmpty && (context.useCounts[extra] ?? 0) > 0 {
+      // first output is produced (Split defines all of its own).
+      for extra in node.output.dropFirst()
+      where !extra.isEmpty && (context.useCounts[extra] ?? 0) > 0 && context.values[extra] == nil {
         throw .unsupportedUsage(
           opType: node.opType, node: displayName(node),
           reason: "only the first output can be used, '\(extra)' is read")
       }
-      guard let out = node.output.first, !out.isEmpty else {
-        throw .invalidModel("node '\(displayName(node))' has no output")
-      }
-      context.values[out] = try conversion.convert(node, &context)
     }
 
     var outputs = [NodeID]()

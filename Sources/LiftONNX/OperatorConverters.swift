@@ -94,6 +94,20 @@ let converters: [String: [OperatorConverter]] = [
   "Mean": [OperatorConverter(sinceVersion: 8, convert: variadic(.average))],
   "Max": [OperatorConverter(sinceVersion: 8, convert: variadic(.maximum))],
   "Min": [OperatorConverter(sinceVersion: 8, convert: variadic(.minimum))],
+  // Shape arithmetic folded at import, and Split (ShapeFolding.swift)
+  "Equal": [OperatorConverter(sinceVersion: 1, convert: comparison("Equal"))],
+  "Less": [OperatorConverter(sinceVersion: 1, convert: comparison("Less"))],
+  "Greater": [OperatorConverter(sinceVersion: 1, convert: comparison("Greater"))],
+  "Not": [OperatorConverter(sinceVersion: 1, convert: unaryFold { $0 == 0 ? 1 : 0 })],
+  "Where": [OperatorConverter(sinceVersion: 9, convert: convertWhere)],
+  "Mod": [OperatorConverter(sinceVersion: 10, convert: convertMod)],
+  "Range": [OperatorConverter(sinceVersion: 11, convert: convertRange)],
+  "Expand": [OperatorConverter(sinceVersion: 8, convert: convertExpand)],
+  "Sqrt": [OperatorConverter(sinceVersion: 1, convert: unaryFold { $0.squareRoot() })],
+  "Floor": [OperatorConverter(sinceVersion: 1, convert: unaryFold({ $0.rounded(.down) }, keepsMarker: true))],
+  "Ceil": [OperatorConverter(sinceVersion: 1, convert: unaryFold({ $0.rounded(.up) }, keepsMarker: true))],
+  "Split": [OperatorConverter(sinceVersion: 2, convert: convertSplit)],
+  "ScatterND": [OperatorConverter(sinceVersion: 11, convert: convertScatterND)],
 ]
 
 /// The converter for `node` at `opset`.
@@ -473,6 +487,14 @@ func convertReshape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) thro
   }
   switch data {
   case .constant(let c):
+    if c.batchBroadcast {
+      // A constant broadcast over the batch keeps axis 0: the target must start with the
+      // batch extent (or 0, "copy"); the rest reshapes each example.
+      guard let first = target.first, first == nil || (first == 0 && !allowZero) else {
+        throw usage(node, "reshaping a constant broadcast over the batch across its batch axis")
+      }
+      target[0] = 1
+    }
     guard var dims = target as? [Int] else { throw usage(node, "reshaping a constant to a dynamic shape") }
     for i in dims.indices where dims[i] == 0 && !allowZero && i < c.rank { dims[i] = c.dims[i] }
     guard dims.allSatisfy({ $0 >= -1 }), dims.filter({ $0 == -1 }).count <= 1 else {
@@ -488,7 +510,9 @@ func convertReshape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) thro
     guard TensorLimits.checkedElements(dims) == c.count else {
       throw usage(node, "cannot reshape \(c.dims) to \(dims)")
     }
-    return .constant(Constant(dims: dims, values: c.values))
+    var reshaped = Constant(dims: dims, values: c.values)
+    reshaped.batchBroadcast = c.batchBroadcast
+    return .constant(reshaped)
   case .node(let id, let shape):
     guard !target.isEmpty else { throw usage(node, "reshape to a scalar") }
     // Resolve 0 (copy the input extent) first.
@@ -572,7 +596,16 @@ func squeeze(unsqueeze: Bool, axesAsInput: Bool) -> ConvertFunction {
       }
     }
     switch data {
-    case .constant(let c): return .constant(Constant(dims: dims, values: c.values))
+    case .constant(let c):
+      var out = Constant(dims: dims, values: c.values)
+      if c.batchBroadcast {
+        // Axis 0 must stay the batch axis: no axis inserted before it or removed at it.
+        guard (rawAxes ?? []).allSatisfy({ $0 != 0 && $0 != -fullDims.count - (unsqueeze ? rawAxes!.count : 0) }),
+          dims.first == 1, dims.count >= 1
+        else { throw usage(node, "\(node.opType) at the batch axis of a constant broadcast over it") }
+        out.batchBroadcast = true
+      }
+      return .constant(out)
     case .node(let id, _):
       return try ctx.emit(
         .reshape(Array(dims.dropFirst())), inputs: [id], name: node.output[0], origin: node.opType,
@@ -588,25 +621,36 @@ func convertConcat(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throw
   let constants = values.compactMap { v -> Constant? in if case .constant(let c) = v { c } else { nil } }
   if constants.count == values.count, let first = constants.first {
     let axis = try normalizeAxis(axisAttribute, rank: first.rank, node)
+    let flagged = constants.filter(\.batchBroadcast).count
+    guard flagged == 0 || (flagged == constants.count && axis >= 1) else {
+      throw usage(node, "concatenating a constant broadcast over the batch with plain constants, or along the batch axis")
+    }
     var dims = first.dims
     dims[axis] = 0
     for c in constants where c.rank == first.rank {
       dims[axis] = min(dims[axis] + c.dims[axis], Int.max / 2)  // each extent ≤ 2³¹
     }
     _ = try ctx.reserveFolded(dims, node)
-    guard let c = Constant.concat(constants, axis: axis) else {
+    guard var c = Constant.concat(constants, axis: axis) else {
       throw usage(node, "operand shapes differ off the axis")
     }
+    c.batchBroadcast = flagged > 0
     return .constant(c)
   }
   var ids = [NodeID]()
   var rank = 0
-  for v in values {
-    guard case .node(let id, let s) = v else {
-      throw usage(node, "concatenating constants with graph tensors is not supported")
+  for (k, v) in values.enumerated() {
+    switch v {
+    case .node(let id, let s):
+      ids.append(id)
+      rank = s.count + 1
+    case .constant(let c):
+      // A constant broadcast over the batch (ViT's class token) joins as a constant node.
+      guard c.batchBroadcast else {
+        throw usage(node, "concatenating constants with graph tensors is not supported (only constants broadcast over the batch)")
+      }
+      ids.append(try emitBatchConstant(c, name: "\(node.output[0]):constant\(k)", node, &ctx).id)
     }
-    ids.append(id)
-    rank = s.count + 1
   }
   let axis = try normalizeAxis(axisAttribute, rank: rank, node)
   guard axis >= 1 else { throw usage(node, "concatenation along the batch axis") }
@@ -678,8 +722,13 @@ func convertSlice(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws
   }
   switch data {
   case .constant(let c):
+    if c.batchBroadcast && (lo[0] != 0 || hi[0] != dims[0]) {
+      throw usage(node, "slicing the batch axis of a constant broadcast over it")
+    }
     _ = try ctx.reserveFolded(zip(lo, hi).map { $1 - $0 }, node)
-    return .constant(c.slice(start: lo, end: hi))
+    var part = c.slice(start: lo, end: hi)
+    part.batchBroadcast = c.batchBroadcast
+    return .constant(part)
   case .node(let id, _):
     guard lo[0] == 0, hi[0] == dims[0] else { throw usage(node, "slicing the batch axis") }
     return try ctx.emit(
@@ -689,9 +738,11 @@ func convertSlice(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws
 }
 
 func convertShape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
-  let values: [Double]
+  var values: [Double]
   switch try ctx.value(node, 0) {
-  case .constant(let c): values = c.dims.map(Double.init)
+  case .constant(let c):
+    values = c.dims.map(Double.init)
+    if c.batchBroadcast { values[0] = ctx.fixedBatch.map(Double.init) ?? Constant.batchMarker }
   case .node(_, let s):
     values = [ctx.fixedBatch.map(Double.init) ?? Constant.batchMarker] + s.map(Double.init)
   }
@@ -704,13 +755,19 @@ func convertShape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws
 }
 
 func convertGather(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
-  guard case .constant(let data) = try ctx.value(node, 0) else {
-    throw usage(node, "Gather on graph tensors is not supported (only on constants such as shapes)")
-  }
   let indices = try ctx.constantInput(node, 1)
+  let data: Constant
+  switch try ctx.value(node, 0) {
+  case .node(let id, let shape): return try gatherActivation(node, &ctx, id: id, shape: shape, indices: indices)
+  case .constant(let c): data = c
+  }
   let axis = try normalizeAxis(Attributes(node).int("axis", 0), rank: data.rank, node)
+  if data.batchBroadcast && axis == 0 {
+    throw usage(node, "gathering along the batch axis of a constant broadcast over it")
+  }
   _ = try ctx.reserveFolded(data.gatherDims(indices: indices, axis: axis), node)
-  guard let c = data.gather(indices: indices, axis: axis) else { throw usage(node, "indices out of range") }
+  guard var c = data.gather(indices: indices, axis: axis) else { throw usage(node, "indices out of range") }
+  c.batchBroadcast = data.batchBroadcast
   return .constant(c)
 }
 
@@ -722,18 +779,19 @@ func convertCast(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(
     guard let type = ONNXDataType(rawValue: to) else {
       throw .unsupportedDataType(tensor: node.output[0], dataType: to)
     }
+    let values: [Double]
     switch type {
     case .float, .double, .float16, .bfloat16:
       // The marker test hoisted out of the map: per element it made a Cast quadratic (a
       // 10⁵-element constant took minutes; Fuzz/FuzzONNXFolding find).
       let keep = c.containsBatchMarker
-      return .constant(Constant(dims: c.dims, values: keep ? c.values : c.values.map { Double(Float($0)) }))
-    case .bool: return .constant(Constant(dims: c.dims, values: c.values.map { $0 != 0 ? 1 : 0 }))
-    default:
-      return .constant(
-        Constant(
-          dims: c.dims, values: c.values.map { $0 == Constant.batchMarker ? $0 : $0.rounded(.towardZero) }))
+      values = keep ? c.values : c.values.map { Double(Float($0)) }
+    case .bool: values = c.values.map { $0 != 0 ? 1 : 0 }  // the batch marker: N ≥ 1 is true
+    default: values = c.values.map { $0 == Constant.batchMarker ? $0 : $0.rounded(.towardZero) }
     }
+    var out = Constant(dims: c.dims, values: values)
+    out.batchBroadcast = c.batchBroadcast
+    return .constant(out)
   case .node(let id, _):
     guard to == ONNXDataType.float.rawValue else { throw usage(node, "casting a graph tensor to type \(to)") }
     return try ctx.emit(.identity, inputs: [id], name: node.output[0], origin: "Cast", onnxNode: node)
@@ -761,15 +819,22 @@ func convertConstant(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) thr
 func convertConstantOfShape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError)
   -> Value
 {
-  guard let dims = try ctx.integerInput(node, 0), dims.allSatisfy({ $0 >= 0 }) else {
-    throw usage(node, "the shape must be known at import time")
+  // A shape starting with the batch extent (`ones(B, L)`, an attention mask) gives a constant
+  // broadcast over the batch.
+  var shape = try ctx.constantInput(node, 0)
+  let overBatch = shape.values.first == Constant.batchMarker && shape.rank == 1
+  if overBatch { shape.values[0] = 1 }
+  guard !shape.containsBatchMarker, let dims = shape.integers, dims.allSatisfy({ $0 >= 0 }) else {
+    throw usage(node, "the shape must be known at import time (the batch extent only on axis 0)")
   }
   let count = try ctx.reserveFolded(dims, node)
   var fill = 0.0
   if let t = Attributes(node).tensor("value") {
     fill = try decodeTensor(t, baseDirectory: nil).values.first ?? 0
   }
-  return .constant(Constant(dims: dims, values: [Double](repeating: fill, count: count)))
+  var out = Constant(dims: dims, values: [Double](repeating: fill, count: count))
+  out.batchBroadcast = overBatch
+  return .constant(out)
 }
 
 func convertIdentity(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value
@@ -809,8 +874,14 @@ func arithmetic(_ kind: ArithmeticKind) -> ConvertFunction {
       guard let out = Constant.broadcastShape(a.dims, b.dims) else {
         throw usage(node, "shapes \(a.dims) and \(b.dims) do not broadcast")
       }
+      let flag = try foldedBatchFlag([a, b], out: out, node)
       _ = try ctx.reserveFolded(out, node)
-      guard let c = Constant.broadcast(a, b, kind.apply) else { preconditionFailure("checked above") }
+      // Integer Div truncates toward zero (ONNX, as C).
+      let integer = kind == .divide && a.isInteger && b.isInteger
+      if integer && b.values.contains(0) { throw usage(node, "integer division by zero") }
+      guard var c = Constant.broadcast(a, b, integer ? { ($0 / $1).rounded(.towardZero) } : kind.apply)
+      else { preconditionFailure("checked above") }
+      c.batchBroadcast = flag
       return .constant(c)
     case (.node(let a, let sa), .node(let b, let sb)):
       guard kind == .add || kind == .subtract else {
@@ -823,6 +894,11 @@ func arithmetic(_ kind: ArithmeticKind) -> ConvertFunction {
         kind == .add ? .add : .subtract, inputs: [a, b], name: name, origin: node.opType, onnxNode: node)
     case (.node(let id, let shape), .constant(let c)), (.constant(let c), .node(let id, let shape)):
       let constantFirst: Bool = if case .constant = lhs { true } else { false }
+      // A constant broadcast over the batch lines up with the tensor's batch axis only at
+      // its full rank (then it is the same for every example: a per-example parameter).
+      if c.batchBroadcast && c.rank != shape.count + 1 {
+        throw usage(node, "a constant broadcast over the batch (shape \(c.dims)) against a tensor of rank \(shape.count + 1)")
+      }
       let p = try exampleParameter(c, example: shape, node)
       let rank = shape.count
       let op: Op
@@ -878,7 +954,9 @@ func convertNeg(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(O
   case .constant(let c):
     guard !c.containsBatchMarker else { throw usage(node, "arithmetic on a dynamic shape") }
     _ = try ctx.reserveFolded(c.dims, node)
-    return .constant(Constant(dims: c.dims, values: c.values.map { -$0 }))
+    var out = Constant(dims: c.dims, values: c.values.map { -$0 })
+    out.batchBroadcast = c.batchBroadcast
+    return .constant(out)
   case .node(let id, let shape):
     return try ctx.emit(
       .affine(scale: filled(-1, rank: shape.count), offset: filled(0, rank: shape.count)), inputs: [id],
