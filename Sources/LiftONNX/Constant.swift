@@ -62,7 +62,8 @@ struct Constant: Sendable {
     return out
   }
 
-  var containsBatchMarker: Bool { values.contains(Constant.batchMarker) }
+  /// Whether a value is the batch extent (or a multiple of it, ``batchFactor(_:)``).
+  var containsBatchMarker: Bool { values.contains { $0 <= Constant.batchMarker } }
 
   /// The per-example value of a ``batchBroadcast`` constant (axis 0 dropped), as float32.
   var exampleTensor: Tensor {

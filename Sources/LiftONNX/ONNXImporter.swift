@@ -78,6 +78,8 @@ struct ConversionContext {
   /// value is allocated, so the memory an import uses stays within a small multiple of the
   /// file's own tensors plus 2²⁴ elements, whatever the number of nodes.
   var foldingBudget = TensorLimits.maximumFoldedElements
+  /// Graph tensors whose ONNX batch axis is not first, by node index (BatchViews.swift).
+  var views: [Int: BatchView] = [:]
 
   init(opset: Int) { self.opset = opset }
 
@@ -202,7 +204,23 @@ struct Importer {
           }
         }
       }
+      // A tensor whose batch axis is not first reaches only converters that know views.
+      let viewed = node.input.compactMap { name -> NodeID? in
+        guard case .node(let id, _)? = context.values[name], !context.view(id).isNormal else { return nil }
+        return id
+      }
+      if let first = viewed.first {
+        guard batchViewAware.contains(node.opType) else {
+          throw .unsupportedUsage(
+            opType: node.opType, node: displayName(node),
+            reason: "its input's batch axis is not first (moved by a Transpose or merged by a Reshape), which \(node.opType) does not take")
+        }
+        try checkViewOperands(node, context, view: context.view(first))
+      }
       var result = try conversion.convert(node, &context)
+      if let first = viewed.first, batchViewPreserving.contains(node.opType), case .node(let id, _) = result {
+        context.views[id.rawValue] = context.view(first)
+      }
       if case .constant(var c) = result {
         c.isInteger = integerResult(node, context)
         result = .constant(c)
@@ -223,6 +241,9 @@ struct Importer {
       guard let v = context.values[o.name] else { throw .missingTensor(name: o.name, node: "graph output") }
       guard case .node(let id, _) = v else {
         throw .invalidModel("output '\(o.name)' is a constant, not computed from the inputs")
+      }
+      guard context.view(id).isNormal else {
+        throw .invalidModel("output '\(o.name)' has its batch axis elsewhere than first")
       }
       outputs.append(id)
     }

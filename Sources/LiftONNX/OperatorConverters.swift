@@ -129,7 +129,9 @@ func convertGemm(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(
   let a = Attributes(node)
   let x = try ctx.graphInput(node, 0)
   guard a.int("transA", 0) == 0 else { throw usage(node, "transA=1 would transpose the batch axis") }
-  guard x.shape.count == 1 else {
+  // (With the batch merged into axis 0 — torch attention's (L·N, E) — the node holds more
+  // axes; the product still acts on the last.)
+  guard ctx.logicalShape(x.id, x.shape).count == 2 else {
     throw usage(node, "input A must be 2-D (batch, features), has per-example shape \(x.shape)")
   }
   let b = try ctx.constantInput(node, 1)
@@ -478,7 +480,7 @@ func convertReshape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) thro
   // Target extents; nil stands for the dynamic batch extent (from `Shape` of a graph tensor).
   var target = [Int?]()
   for v in shapeConstant.values {
-    if v == Constant.batchMarker {
+    if Constant.batchFactor(v) != nil {
       target.append(nil)
       continue
     }
@@ -515,6 +517,14 @@ func convertReshape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) thro
     return .constant(reshaped)
   case .node(let id, let shape):
     guard !target.isEmpty else { throw usage(node, "reshape to a scalar") }
+    // The batch elsewhere than first (in the input or the target): BatchViews.swift.
+    let batchElsewhere =
+      shapeConstant.values.enumerated().contains { i, v in
+        Constant.batchFactor(v).map { $0 > 1 || i > 0 } ?? false
+      }
+    if !ctx.view(id).isNormal || batchElsewhere {
+      return try reshapeViewed(node, &ctx, id: id, physical: shape, target: shapeConstant.values, allowZero: allowZero)
+    }
     // Resolve 0 (copy the input extent) first.
     for i in target.indices where target[i] == 0 && !allowZero {
       guard i <= shape.count else { throw usage(node, "0 in the shape at axis \(i), beyond the input rank") }
@@ -549,10 +559,13 @@ func convertReshape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) thro
 func convertTranspose(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value
 {
   let x = try ctx.graphInput(node, 0)
-  let r = x.shape.count + 1
+  let r = ctx.logicalShape(x.id, x.shape).count
   let perm = Attributes(node).ints("perm") ?? Array((0..<r).reversed())
   guard perm.count == r, Set(perm) == Set(0..<r) else { throw usage(node, "bad perm \(perm) for rank \(r)") }
-  guard perm[0] == 0 else { throw usage(node, "perm \(perm) moves the batch axis") }
+  if perm[0] != 0 || !ctx.view(x.id).isNormal {
+    // The batch axis moves (torch's (L, N, E) attention layout): BatchViews.swift.
+    return try transposeViewed(node, &ctx, id: x.id, physical: x.shape, perm: perm)
+  }
   if perm == Array(0..<r) {
     return try ctx.emit(.identity, inputs: [x.id], name: node.output[0], origin: "Transpose", onnxNode: node)
   }
@@ -564,6 +577,14 @@ func squeeze(unsqueeze: Bool, axesAsInput: Bool) -> ConvertFunction {
   { node, ctx throws(ONNXImportError) in
     let data = try ctx.value(node, 0)
     let rawAxes = axesAsInput ? try ctx.integerInput(node, 1) : Attributes(node).ints("axes")
+    if case .node(let id, _) = data, rawAxes == nil, !ctx.view(id).isNormal {
+      throw usage(node, "squeezing every unit axis of a tensor whose batch axis is not first (give the axes)")
+    }
+    if case .node(let id, let s) = data, let rawAxes,
+      !ctx.view(id).isNormal || (unsqueeze && rawAxes.contains { $0 == 0 || $0 == -(s.count + 1 + rawAxes.count) })
+    {
+      return try squeezeViewed(node, &ctx, id: id, physical: s, axes: rawAxes, unsqueeze: unsqueeze)
+    }
     let fullDims: [Int]
     let isNode: Bool
     switch data {
@@ -743,8 +764,16 @@ func convertShape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws
   case .constant(let c):
     values = c.dims.map(Double.init)
     if c.batchBroadcast { values[0] = ctx.fixedBatch.map(Double.init) ?? Constant.batchMarker }
-  case .node(_, let s):
-    values = [ctx.fixedBatch.map(Double.init) ?? Constant.batchMarker] + s.map(Double.init)
+  case .node(let id, let s):
+    let v = ctx.view(id)
+    if v.isNormal {
+      values = [ctx.fixedBatch.map(Double.init) ?? Constant.batchMarker] + s.map(Double.init)
+    } else {
+      // N·outer·inner on the batch axis (a multiple of the marker; with a fixed batch, its value).
+      let k = Double(v.outer * v.inner)
+      let batch = ctx.fixedBatch.map { Double($0) * k } ?? Constant.batchMarker * k
+      values = ctx.logicalShape(id, s).map { $0.map(Double.init) ?? batch }
+    }
   }
   let a = Attributes(node)
   let n = values.count
@@ -758,7 +787,9 @@ func convertGather(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throw
   let indices = try ctx.constantInput(node, 1)
   let data: Constant
   switch try ctx.value(node, 0) {
-  case .node(let id, let shape): return try gatherActivation(node, &ctx, id: id, shape: shape, indices: indices)
+  case .node(let id, let shape):
+    if !ctx.view(id).isNormal { return try gatherViewed(node, &ctx, id: id, physical: shape, indices: indices) }
+    return try gatherActivation(node, &ctx, id: id, shape: shape, indices: indices)
   case .constant(let c): data = c
   }
   let axis = try normalizeAxis(Attributes(node).int("axis", 0), rank: data.rank, node)
@@ -868,6 +899,15 @@ func arithmetic(_ kind: ArithmeticKind) -> ConvertFunction {
     let name = node.output[0]
     switch (lhs, rhs) {
     case (.constant(let a), .constant(let b)):
+      if kind == .multiply && (a.containsBatchMarker || b.containsBatchMarker), a.count == 1, b.count == 1 {
+        // N·k times a positive integer c: N·(k·c) (torch's bsz * num_heads, tgt_len * bsz).
+        let (m, c) = a.containsBatchMarker ? (a.values[0], b.values[0]) : (b.values[0], a.values[0])
+        guard let k = Constant.batchFactor(m), c >= 1, c.rounded() == c, Double(k) * c <= 0x1p20 else {
+          throw usage(node, "arithmetic on a dynamic shape")
+        }
+        let dims = a.rank >= b.rank ? a.dims : b.dims
+        return .constant(Constant(dims: dims, values: [Constant.batchMarker * Double(k) * c]))
+      }
       guard !a.containsBatchMarker && !b.containsBatchMarker else {
         throw usage(node, "arithmetic on a dynamic shape")
       }

@@ -141,15 +141,20 @@ func comparison(_ kind: String) -> ConvertFunction {
       node, &ctx, inputs: cs, why: "the comparison depends on the batch size"
     ) { args in
       let (a, b) = (args[0], args[1])
-      if a == m || b == m {
-        if a == m && b == m { return kind == "Equal" ? 1 : 0 }
-        let other = a == m ? b : a
+      let (ka, kb) = (Constant.batchFactor(a), Constant.batchFactor(b))
+      if ka != nil || kb != nil {
+        _ = m
+        if let ka, let kb {
+          guard kind == "Equal" || ka == kb else { return nil }
+          return ka == kb ? (kind == "Equal" ? 1 : 0) : 0
+        }
+        let other = ka == nil ? a : b
         guard other < 1 else { return nil }
-        // N > other for every N ≥ 1.
+        // N·k > other for every N ≥ 1.
         switch kind {
         case "Equal": return 0
-        case "Greater": return a == m ? 1 : 0
-        default: return a == m ? 0 : 1
+        case "Greater": return ka != nil ? 1 : 0
+        default: return ka != nil ? 0 : 1
         }
       }
       switch kind {
