@@ -29,7 +29,7 @@ struct BatchView: Equatable, Sendable {
 /// Op types whose converters handle inputs held in a ``BatchView``.
 let batchViewAware: Set<String> = [
   "Transpose", "Reshape", "Unsqueeze", "Squeeze", "Gather", "Shape", "MatMul", "Gemm", "Add", "Sub", "Mul", "Div",
-  "Identity", "Dropout", "Cast", "Relu", "Sigmoid", "Tanh", "Gelu", "Erf",
+  "Identity", "Dropout", "Cast", "Relu", "Sigmoid", "Tanh", "Gelu", "Erf", "Softmax",
 ]
 
 /// Op types whose graph-tensor result keeps the view of their first graph-tensor operand:

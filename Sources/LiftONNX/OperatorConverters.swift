@@ -336,6 +336,15 @@ func convertPRelu(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws
 /// Softmax from opset 13: along one axis.
 func convertSoftmax(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
   let x = try ctx.graphInput(node, 0)
+  let v = ctx.view(x.id)
+  if !v.isNormal {
+    // Batch axis elsewhere (Swin's windows, N·nW): an axis after it is the node's axis + 1.
+    let r = ctx.logicalShape(x.id, x.shape).count
+    let a = try normalizeAxis(Attributes(node).int("axis", -1), rank: r, node)
+    guard a != v.axis else { throw usage(node, "softmax over the batch axis") }
+    return try ctx.emitViewed(
+      .softmax(axis: a < v.axis ? a + 1 : a + 2), input: x.id, view: v, name: node.output[0], node)
+  }
   let axis = try normalizeAxis(Attributes(node).int("axis", -1), rank: x.shape.count + 1, node)
   guard axis >= 1 else { throw usage(node, "softmax over the batch axis") }
   return try ctx.emit(
@@ -522,7 +531,10 @@ func convertReshape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) thro
       shapeConstant.values.enumerated().contains { i, v in
         Constant.batchFactor(v).map { $0 > 1 || i > 0 } ?? false
       }
-    if !ctx.view(id).isNormal || batchElsewhere {
+    // A leading −1 that cannot be the batch alone holds it with other factors (Swin's
+    // windows: `reshape(-1, ws·ws, C)`).
+    let leadingMinusOne = target.first == -1 && Shape.checkedCount(target.dropFirst().compactMap { $0 }) != shape.reduce(1, *)
+    if !ctx.view(id).isNormal || batchElsewhere || leadingMinusOne {
       return try reshapeViewed(node, &ctx, id: id, physical: shape, target: shapeConstant.values, allowZero: allowZero)
     }
     // Resolve 0 (copy the input extent) first.
