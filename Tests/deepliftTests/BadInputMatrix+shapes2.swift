@@ -77,6 +77,28 @@ enum ShapesMatrix {
           ONNXProto.node("Add", ["x", "t"], ["y"], name: "y"),
         ]),
       ["'swap'", "constant broadcast over the batch"]),
+    // Tensors whose batch axis is not first (torch attention's (L, N, E)): refused by name
+    // where an op or an output cannot take them.
+    inspect(
+      "a transposed (3, N) tensor as the model output",
+      shapeModel([ONNXProto.node("Transpose", ["x"], ["y"], name: "swap", ["perm": .ints([1, 0])])]),
+      ["output 'y'", "batch axis elsewhere than first"]),
+    inspect(
+      "Flatten of a transposed (3, N) tensor",
+      shapeModel([
+        ONNXProto.node("Transpose", ["x"], ["t"], name: "swap", ["perm": .ints([1, 0])]),
+        ONNXProto.node("Flatten", ["t"], ["y"], name: "flat"),
+      ]),
+      ["'flat'", "batch axis is not first", "Flatten does not take"]),
+    inspect(
+      "Reshape of a transposed (3, N) tensor to (N, 3) (reorders the elements across examples)",
+      shapeModel(
+        [
+          ONNXProto.node("Transpose", ["x"], ["t"], name: "swap", ["perm": .ints([1, 0])]),
+          ONNXProto.node("Shape", ["x"], ["s"], name: "shape"),
+          ONNXProto.node("Reshape", ["t", "s"], ["y"], name: "back"),
+        ]),
+      ["'back'", "moves the batch within the order"]),
   ]
 }
 
