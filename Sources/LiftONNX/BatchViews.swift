@@ -259,7 +259,9 @@ func checkViewParameter(_ c: Constant, view v: BatchView, rank: Int, _ node: Onn
 /// The operands of a view-preserving op on a tensor in view `v`: other graph tensors in the
 /// same view and of the same shape, constants only on the axes after the batch axis.
 func checkViewOperands(_ node: Onnx_NodeProto, _ ctx: ConversionContext, view v: BatchView) throws(ONNXImportError) {
-  guard batchViewPreserving.contains(node.opType) else { return }
+  // MatMul / Gemm: the weight is the converter's concern (a product of two graph tensors is
+  // the products family's).
+  guard batchViewPreserving.contains(node.opType), node.opType != "MatMul", node.opType != "Gemm" else { return }
   var rank = 0
   var shapes = [[Int]]()
   for name in node.input where !name.isEmpty {
@@ -270,7 +272,6 @@ func checkViewOperands(_ node: Onnx_NodeProto, _ ctx: ConversionContext, view v:
     }
   }
   guard shapes.allSatisfy({ $0 == shapes[0] }) else { throw usage(node, "operands of different shapes") }
-  if node.opType == "MatMul" || node.opType == "Gemm" { return }  // weights on the last axis
   for name in node.input where !name.isEmpty {
     if case .constant(let c)? = ctx.values[name] { try checkViewParameter(c, view: v, rank: rank, node) }
   }

@@ -22,7 +22,10 @@ struct Constant: Sendable {
 
   /// Stands for the (dynamic) batch extent in values produced by `Shape` of a graph tensor,
   /// so `x.view(x.size(0), -1)` patterns resolve. Arithmetic on it is rejected.
-  static let batchMarker: Double = -0x1p52
+  /// Its multiples `batchMarker·k` (exact in a double for k < 2⁵⁰) stand for `N·k`
+  /// (``batchFactor(_:)``); it is 3·2⁴⁰ rather than a power of two so that no int64 extreme
+  /// torch writes (±2⁶³ − 1 as Slice ends) is one of them.
+  static let batchMarker: Double = -3 * 0x1p40
 
   init(dims: [Int], values: [Double]) {
     precondition(Shape.checkedCount(dims) == values.count, "constant \(dims) with \(values.count) values")
@@ -63,7 +66,8 @@ struct Constant: Sendable {
   }
 
   /// Whether a value is the batch extent (or a multiple of it, ``batchFactor(_:)``).
-  var containsBatchMarker: Bool { values.contains { $0 <= Constant.batchMarker } }
+  /// (A large negative float such as `finfo.min`, an attention mask's fill, is not one.)
+  var containsBatchMarker: Bool { values.contains { $0 <= Constant.batchMarker && Constant.batchFactor($0) != nil } }
 
   /// The per-example value of a ``batchBroadcast`` constant (axis 0 dropped), as float32.
   var exampleTensor: Tensor {

@@ -570,6 +570,7 @@ func convertReshape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) thro
 
 func convertTranspose(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value
 {
+  if case .constant(let c) = try ctx.value(node, 0) { return try transposeConstant(node, &ctx, c) }
   let x = try ctx.graphInput(node, 0)
   let r = ctx.logicalShape(x.id, x.shape).count
   let perm = Attributes(node).ints("perm") ?? Array((0..<r).reversed())
@@ -745,7 +746,9 @@ func convertSlice(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws
   guard axes.allSatisfy({ $0 < r }), Set(axes).count == axes.count else {
     throw usage(node, "slice axes \(axes) for a tensor of rank \(r)")
   }
-  guard steps.allSatisfy({ $0 == 1 }) else { throw usage(node, "slice steps other than 1 are not supported") }
+  if !steps.allSatisfy({ $0 == 1 }) {
+    return try slicedWithSteps(node, &ctx, data: data, dims: dims, axes: axes, starts: starts, ends: ends, steps: steps)
+  }
   var lo = [Int](repeating: 0, count: r)
   var hi = dims
   for (k, a) in axes.enumerated() {

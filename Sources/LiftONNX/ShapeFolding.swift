@@ -449,3 +449,73 @@ func integerResult(_ node: Onnx_NodeProto, _ ctx: ConversionContext) -> Bool {
   default: return input(0)  // Reshape, Squeeze, Unsqueeze, Gather, Slice, Concat, Expand, Neg, Identity, …
   }
 }
+
+/// Slice with steps other than 1 (torch's `flip`, `x[..., ::2]`): the picked indices of each
+/// axis, ONNX's clamping (`start` to `0…n−1` and `end` to `−1…n−1` for a negative step), as one
+/// gather per axis — ``LiftNN/Op/gather(axis:indices:)`` nodes for a graph tensor (not on the
+/// batch axis), folded for a constant.
+func slicedWithSteps(
+  _ node: Onnx_NodeProto, _ ctx: inout ConversionContext, data: Value, dims: [Int], axes: [Int], starts: [Int],
+  ends: [Int], steps: [Int]
+) throws(ONNXImportError) -> Value {
+  var value = data
+  for (k, a) in axes.enumerated() {
+    let n = dims[a], step = steps[k]
+    guard step != 0 else { throw usage(node, "slice step 0") }
+    func norm(_ v: Int) -> Int { v < 0 ? v + n : v }
+    let indices: [Int]
+    if step > 0 {
+      let lo = min(max(norm(starts[k]), 0), n), hi = min(max(norm(ends[k]), 0), n)
+      indices = lo < hi ? Array(stride(from: lo, to: hi, by: step)) : []
+    } else {
+      let lo = min(max(norm(starts[k]), 0), n - 1), hi = min(max(norm(ends[k]), -1), n - 1)
+      indices = lo > hi ? Array(stride(from: lo, to: hi, by: step)) : []
+    }
+    guard !indices.isEmpty else { throw usage(node, "an empty slice") }
+    if indices == Array(0..<n) { continue }
+    switch value {
+    case .constant(let c):
+      if c.batchBroadcast && a == 0 { throw usage(node, "slicing the batch axis of a constant broadcast over it") }
+      let idx = Constant(dims: [indices.count], values: indices.map(Double.init))
+      _ = try ctx.reserveFolded(c.gatherDims(indices: idx, axis: a), node)
+      guard var g = c.gather(indices: idx, axis: a) else { preconditionFailure("indices in range") }
+      (g.batchBroadcast, g.isInteger) = (c.batchBroadcast, c.isInteger)
+      value = .constant(g)
+    case .node(let id, _):
+      guard a >= 1, ctx.view(id).isNormal else { throw usage(node, "slicing the batch axis") }
+      value = try ctx.emit(
+        .gather(axis: a, indices: indices), inputs: [id], name: node.output[0] + ":axis\(a)", origin: "Slice",
+        onnxNode: node)
+    }
+  }
+  if case .node(let id, _) = value, case .node(let original, _) = data, id == original {
+    return try ctx.emit(.identity, inputs: [id], name: node.output[0], origin: "Slice", onnxNode: node)
+  }
+  return value
+}
+
+/// Transpose of a constant (Swin's relative-position tables), folded.
+func transposeConstant(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext, _ c: Constant)
+  throws(ONNXImportError) -> Value
+{
+  let r = c.rank
+  let perm = Attributes(node).ints("perm") ?? Array((0..<r).reversed())
+  guard perm.count == r, Set(perm) == Set(0..<r) else { throw usage(node, "bad perm \(perm) for rank \(r)") }
+  if c.batchBroadcast && perm.first != 0 { throw usage(node, "moving the batch axis of a constant broadcast over it") }
+  let dims = perm.map { c.dims[$0] }
+  _ = try ctx.reserveFolded(dims, node)
+  let inStrides = Constant.strides(c.dims), outStrides = Constant.strides(dims)
+  var values = [Double](repeating: 0, count: c.count)
+  for flat in 0..<c.count {
+    var src = 0, rem = flat
+    for i in 0..<r {
+      let q = rem / outStrides[i]
+      rem %= outStrides[i]
+      src += q * inStrides[perm[i]]
+    }
+    values[flat] = c.values[src]
+  }
+  var out = Constant(dims: dims, values: values)
+  (out.batchBroadcast, out.isInteger) = (c.batchBroadcast, c.isInteger)
+  return .constant(out)
+}
