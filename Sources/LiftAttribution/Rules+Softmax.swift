@@ -45,17 +45,23 @@ extension Propagation {
   }
 
   /// DeepLIFT rule of a softmax along `axis` (Rescale, RevealCancel and genomics-default
-  /// alike), for multipliers `m` already collapsed by the sign of the node's Δy. Each output
-  /// is `yⱼ = exp(zⱼ)` with `zⱼ = xⱼ − L(x)`, `L = log Σᵢ exp(xᵢ)`: Rescale on the exp with
-  /// the secant `kⱼ = Δyⱼ/Δzⱼ` gives `Δyⱼ = kⱼ(Δxⱼ − ΔL)`, and because `Σⱼ Δyⱼ = 0` the shared
-  /// `ΔL = Σⱼ kⱼΔxⱼ / Σⱼ kⱼ` exactly. So
+  /// alike), for multipliers `m` already collapsed by the sign of the node's Δy: tangermeme
+  /// 1.6's `_softmax` (`_deep_lift_utils.py`), which chains exact multipliers through
+  /// `aⱼ = exp(xⱼ − c)`, `s = Σ aᵢ`, `v = 1/s`, `yⱼ = aⱼ·v`, the product taken in log space
+  /// (`Δlog yⱼ = Δxⱼ + Δlog v`):
   /// ```
-  /// m_xⱼ = kⱼ·(mⱼ − m̄),   m̄ = Σᵢ kᵢmᵢ / Σᵢ kᵢ,   kⱼ = (e^{zⱼ} − e^{z⁰ⱼ}) / (zⱼ − z⁰ⱼ)
+  /// m_xⱼ = mⱼ·Dⱼ + (Δaⱼ/Δxⱼ)·(Δlog v/Δv)·(−v·v⁰)·Σᵢ mᵢ·Dᵢ,   Dⱼ = Δyⱼ / Δlog yⱼ
   /// ```
-  /// (`kⱼ → y⁰ⱼ` as `Δzⱼ → 0`), and `Σⱼ m_xⱼΔxⱼ = Σⱼ mⱼΔyⱼ`: summation-to-delta holds across
-  /// the coupled units. At `x = x⁰` this is the softmax's Jacobian-vector product
+  /// With `L = log Σ eˣ`, `φ(t) = (eᵗ − 1)/t` (φ(0) = 1) and `Δzⱼ = Δxⱼ − ΔL` this is
+  /// ```
+  /// Dⱼ = y⁰ⱼ·φ(Δzⱼ),   m_xⱼ = mⱼ·Dⱼ − e^{x⁰ⱼ − L}·φ(Δxⱼ)/φ(−ΔL) · Σᵢ mᵢ·Dᵢ
+  /// ```
+  /// evaluated so in double precision (`expm1`: no 0/0 where a Δ vanishes; tangermeme falls
+  /// back to the derivative below |Δ| = 1e-6, the same limit). Summation-to-delta:
+  /// `Σⱼ e^{x⁰ⱼ − L}·φ(Δxⱼ)·Δxⱼ = 1 − e^{−ΔL} = φ(−ΔL)·ΔL`, so `Σⱼ m_xⱼΔxⱼ = Σⱼ mⱼDⱼ(Δxⱼ − ΔL)
+  /// = Σⱼ mⱼΔyⱼ` across the coupled units. At `x = x⁰` it is the Jacobian-vector product
   /// `y⁰ ⊙ (m − Σ y⁰m)`. (The original applies elementwise Rescale, `m·Δyⱼ/Δxⱼ`, which loses
-  /// `Δyⱼ` wherever `Δxⱼ ≈ 0` while the other units move.) Evaluated in double precision.
+  /// `Δyⱼ` wherever `Δxⱼ ≈ 0` while the other units move.)
   func softmaxRule(_ id: NodeID, axis: Int, _ my: Multipliers) -> Multipliers {
     let input = graph[id].inputs[0]
     let xi = x[input.rawValue]!, ri = r[input.rawValue]!
@@ -63,13 +69,16 @@ extension Propagation {
     let dims = xi.shape.dimensions
     let n = dims[a], inner = dims[(a + 1)...].reduce(1, *), outer = dims[..<a].reduce(1, *)
     let size = xi.scalarCount
-    // Secants kⱼ and the normalised weights kⱼ / Σᵢ kᵢ, per unit of the [P, …] pairs.
-    var k = [Double](repeating: 0, count: size), w = k
+    /// φ(t) = (eᵗ − 1)/t.
+    func phi(_ t: Double) -> Double { t == 0 ? 1 : expm1(t) / t }
+    // Dⱼ and the coefficients cⱼ = e^{x⁰ⱼ − L}·φ(Δxⱼ)/φ(−ΔL), per unit of the [P, …] pairs.
+    var d = [Double](repeating: 0, count: size), c = d
     xi.withUnsafeBufferPointer { xp in
       ri.withUnsafeBufferPointer { rp in
         func logSumExp(_ p: UnsafeBufferPointer<Float>, _ base: Int) -> Double {
           var top = -Double.infinity
           for j in 0..<n { top = max(top, Double(p[base + j * inner])) }
+          guard top.isFinite else { return top }
           var sum = 0.0
           for j in 0..<n { sum += exp(Double(p[base + j * inner]) - top) }
           return top + log(sum)
@@ -77,20 +86,18 @@ extension Propagation {
         for o in 0..<outer {
           for i in 0..<inner {
             let base = o * n * inner + i
-            let lx = logSumExp(xp, base), lr = logSumExp(rp, base)
-            var total = 0.0
+            let l = logSumExp(xp, base), l0 = logSumExp(rp, base)
+            let dl = l - l0
+            let shared = 1 / phi(-dl)
             for j in 0..<n {
               let u = base + j * inner
-              let z = Double(xp[u]) - lx, z0 = Double(rp[u]) - lr
-              let dz = z - z0
-              let y0 = exp(z0)
-              // Near Δz = 0 the secant's quotient loses its digits; its series does not.
-              k[u] = abs(dz) < 1e-5 ? y0 * (1 + dz * (0.5 + dz / 6)) : (exp(z) - y0) / dz
-              total += k[u]
-            }
-            for j in 0..<n {
-              let u = base + j * inner
-              w[u] = total > 0 ? k[u] / total : 0
+              let x1 = Double(xp[u]), x0 = Double(rp[u])
+              let dx = x1 - x0
+              let dz = dx - dl
+              // The secants directly where the Δ is not small (no overflow of e^{Δ}), through φ
+              // where it is (no cancellation).
+              d[u] = abs(dz) > 1e-3 ? (exp(x1 - l) - exp(x0 - l0)) / dz : exp(x0 - l0) * phi(dz)
+              c[u] = (abs(dx) > 1e-3 ? (exp(x1 - l) - exp(x0 - l)) / dx : exp(x0 - l) * phi(dx)) * shared
             }
           }
         }
@@ -104,11 +111,11 @@ extension Propagation {
             for o in 0..<outer {
               for i in 0..<inner {
                 let base = o * n * inner + i, shift = t * size
-                var mean = 0.0
-                for j in 0..<n { mean += w[base + j * inner] * Double(mp[shift + base + j * inner]) }
+                var total = 0.0
+                for j in 0..<n { total += Double(mp[shift + base + j * inner]) * d[base + j * inner] }
                 for j in 0..<n {
                   let u = base + j * inner
-                  out[shift + u] = Float(k[u] * (Double(mp[shift + u]) - mean))
+                  out[shift + u] = Float(Double(mp[shift + u]) * d[u] - c[u] * total)
                 }
               }
             }

@@ -1,15 +1,20 @@
 import LiftNN
 import LiftTensor
 
-// The structural family: reshape, transpose, pad, slice, concat, identity (see Rules.swift).
+// The structural family: reshape, transpose, pad, slice, concat, identity, gather, and the
+// per-example constant (see Rules.swift).
 extension Propagation {
   /// Split of a structural node: linear ops with 0/1 coefficients act on each part as on the
   /// whole (pad adds zeros: the padding does not move).
+  /// A per-example constant has Δ = 0: both parts are zero (its value is bias, not score).
   mutating func structuralSplit(_ id: NodeID, _ op: StructuralOp) -> (pos: Tensor, neg: Tensor) {
     let forward: Op
     switch op {
     case .pad(let before, let after): forward = .pad(before: before, after: after, value: 0)
-    case .reshape, .transpose, .slice, .concat, .identity: forward = graph[id].op
+    case .reshape, .transpose, .slice, .concat, .identity, .gather: forward = graph[id].op
+    case .constant:
+      let zero = Tensor(repeating: 0, shape: delta(id).shape)
+      return (zero, zero)
     }
     return splitOfParts(id) { evaluate(forward, $0) }
   }
@@ -46,6 +51,14 @@ extension Propagation {
       end[a] = offset + full[a]
       return my.map { sliced($0, start: start, end: end) }
     case .identity: return my
+    case .gather(let axis, let indices):
+      // Adjoint of a pick: each output element's multiplier goes back to the element it
+      // copied, added where an index repeats.
+      let a = full.normalizedAxis(axis)
+      return my.map { scatteredAdd($0, axis: a, indices: indices, extent: full[a]) }
+    case .constant:
+      // The operand only lends its batch extent: the output does not depend on its values.
+      return my.map { _ in Tensor(repeating: 0, shape: full) }
     }
   }
 }

@@ -15,7 +15,8 @@ import LiftTensor
 // | elementwise  | every activation, PReLU (fused Rescale, RevealCancel)      | Rules+Elementwise.swift   |
 // | softmax      | softmax                                                    | Rules+Softmax.swift       |
 // | pooling      | max pool, average pool, global max/average pool            | Rules+Pooling.swift       |
-// | structural   | reshape, transpose, pad, slice, concat, identity           | Rules+Structural.swift    |
+// | structural   | reshape, transpose, pad, slice, concat, identity, gather,  | Rules+Structural.swift    |
+// |              | constant (Δ = 0)                                           |                           |
 // | merge        | add, subtract, average, maximum, minimum                   | Rules+Merge.swift         |
 // | reduction    | reduce sum, mean, max, log-sum-exp                         | Rules+Reduction.swift     |
 // | product      | multiply, matmul (products of two activations)             | Rules+Product.swift       |
@@ -82,6 +83,9 @@ enum StructuralOp {
   case slice(start: [Int])
   case concat(axis: Int)
   case identity
+  case gather(axis: Int, indices: [Int])
+  /// A per-example constant: Δ = 0, no multiplier to its operand.
+  case constant
 }
 
 enum MergeOp {
@@ -128,6 +132,8 @@ func rule(for op: Op) -> OpFamily {
   case .resize(let p): .resampling(p)
   case .convTranspose(let w, _, let p, let outputPadding):
     .linear(.convTranspose(weight: w, parameters: p, outputPadding: outputPadding))
+  case .gather(let axis, let indices): .structural(.gather(axis: axis, indices: indices))
+  case .constant: .structural(.constant)
   }
 }
 

@@ -89,6 +89,8 @@ public func evaluate(_ op: Op, _ x: [Tensor]) -> Tensor {
   case .resize(let p): return resize(x[0], p)
   case .convTranspose(let w, let b, let p, let outputPadding):
     return convTranspose(x[0], weight: w, bias: b, parameters: p, outputPadding: outputPadding)
+  case .gather(let axis, let indices): return gathered(x[0], axis: x[0].shape.normalizedAxis(axis), indices: indices)
+  case .constant(let value): return broadcastOverBatch(value, batch: x[0].shape[0])
   }
 }
 

@@ -97,6 +97,7 @@ extension Graph {
         tensors = [("weight", w)] + (b.map { [("bias", $0)] } ?? [])
       case .affine(let scale, let offset): tensors = [("scale", scale), ("offset", offset)]
       case .prelu(let alpha): tensors = [("alpha", alpha)]
+      case .constant(let value): tensors = [("value", value)]
       case .pad(_, _, let value): scalars = [("padding value", value, false)]
       case .activation(let f):
         switch f {

@@ -373,6 +373,17 @@ extension Graph {
         out.append(x[i] == nil ? nil : g.output[0])
       }
       return out + [cout]
+    case .gather(let axis, let indices):
+      var x = try one()
+      guard let full = fullAxis(axis, exampleRank: x.count) else { throw fail("axis \(axis) out of range") }
+      guard !indices.isEmpty, indices.allSatisfy({ $0 >= 0 && $0 < (x[full - 1] ?? Int.max) }) else {
+        throw fail("indices \(indices) out of range for extent \(x[full - 1].map(String.init) ?? "?")")
+      }
+      x[full - 1] = indices.count
+      return x
+    case .constant(let value):
+      _ = try one()
+      return value.shape.dimensions.map { Optional($0) }
     }
   }
 

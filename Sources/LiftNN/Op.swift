@@ -141,6 +141,18 @@ public enum Op: Sendable {
   /// parameters, plus `bias`. `weight` is `[k…, C_out / groups, C_in]` (Keras' layout), `bias`
   /// `[C_out]`; output extents follow ``LiftTensor/convTransposeGeometry(kernel:input:parameters:outputPadding:)``.
   case convTranspose(weight: Tensor, bias: Tensor?, parameters: ConvParameters, outputPadding: [Int])
+  /// The elements at `indices` along `axis` (an axis of the full tensor, ≥ 1), in that order:
+  /// `y[…, j, …] = x[…, indices[j], …]`, output extent `indices.count` on `axis`; indices lie
+  /// in `0..<extent` and may repeat. ONNX `Gather` / `Split` of an activation with constant
+  /// indices (a scalar index, `x[:, 0]`, adds a reshape dropping the axis). Structural: each
+  /// output element is one input element, so the adjoint scatters (adds) multipliers back.
+  case gather(axis: Int, indices: [Int])
+  /// A constant broadcast over the batch: every example of the output is `value` (per-example
+  /// shape). The one operand is read only for its batch extent (any node will do; importers
+  /// use the first model input). Its Δ is 0 for every reference: it contributes to the bias,
+  /// never to the scores, and passes no multiplier to its operand. (ViT's class token,
+  /// `cls.expand(B, -1, -1)`; masks built from `ones(B, L)`.)
+  case constant(value: Tensor)
 }
 
 extension Op {
@@ -200,6 +212,8 @@ extension Op {
     case .matmul: "matmul"
     case .resize(let p): "resize\(p.spatialRank)d"
     case .convTranspose(let w, _, _, _): "conv_transpose\(w.rank - 2)d"
+    case .gather: "gather"
+    case .constant: "constant"
     }
   }
 
@@ -210,6 +224,7 @@ extension Op {
       w.scalarCount + (b?.scalarCount ?? 0)
     case .affine(let s, let o): s.scalarCount + o.scalarCount
     case .prelu(let a): a.scalarCount
+    case .constant(let v): v.scalarCount
     default: 0
     }
   }

@@ -9,10 +9,23 @@ struct Constant: Sendable {
   var dims: [Int]
   /// Row-major values.
   var values: [Double]
+  /// Whether axis 0 stands for the model's batch axis: the constant is the same for every
+  /// example, stored once (`dims[0] == 1`), and has extent N in the model (a class token
+  /// expanded over the batch, `ones(B, L)`). Folding keeps the flag through ops that leave
+  /// axis 0 in place; the importer refuses it where an op would move axis 0, and turns it into
+  /// an ``LiftNN/Op/constant(value:)`` node where it meets graph tensors in a Concat.
+  var batchBroadcast = false
+  /// Whether the ONNX element type is an integer (or boolean) type: `Div` of two integer
+  /// constants truncates, as ONNX Runtime's does (torch's `chunk` computes `(n + 2) / 3`).
+  /// Set by decoding and by the importer for each folded result (``integerResult(_:_:)``).
+  var isInteger = false
 
   /// Stands for the (dynamic) batch extent in values produced by `Shape` of a graph tensor,
   /// so `x.view(x.size(0), -1)` patterns resolve. Arithmetic on it is rejected.
-  static let batchMarker: Double = -0x1p52
+  /// Its multiples `batchMarker·k` (exact in a double for k < 2⁵⁰) stand for `N·k`
+  /// (``batchFactor(_:)``); it is 3·2⁴⁰ rather than a power of two so that no int64 extreme
+  /// torch writes (±2⁶³ − 1 as Slice ends) is one of them.
+  static let batchMarker: Double = -3 * 0x1p40
 
   init(dims: [Int], values: [Double]) {
     precondition(Shape.checkedCount(dims) == values.count, "constant \(dims) with \(values.count) values")
@@ -52,7 +65,15 @@ struct Constant: Sendable {
     return out
   }
 
-  var containsBatchMarker: Bool { values.contains(Constant.batchMarker) }
+  /// Whether a value is the batch extent (or a multiple of it, ``batchFactor(_:)``).
+  /// (A large negative float such as `finfo.min`, an attention mask's fill, is not one.)
+  var containsBatchMarker: Bool { values.contains { $0 <= Constant.batchMarker && Constant.batchFactor($0) != nil } }
+
+  /// The per-example value of a ``batchBroadcast`` constant (axis 0 dropped), as float32.
+  var exampleTensor: Tensor {
+    precondition(batchBroadcast && dims.first == 1)
+    return tensor(shape: Array(dims.dropFirst()))
+  }
 
   /// Row-major strides of `dims`.
   static func strides(_ dims: [Int]) -> [Int] {

@@ -78,6 +78,8 @@ struct ConversionContext {
   /// value is allocated, so the memory an import uses stays within a small multiple of the
   /// file's own tensors plus 2²⁴ elements, whatever the number of nodes.
   var foldingBudget = TensorLimits.maximumFoldedElements
+  /// Graph tensors whose ONNX batch axis is not first, by node index (BatchViews.swift).
+  var views: [Int: BatchView] = [:]
 
   init(opset: Int) { self.opset = opset }
 
@@ -189,18 +191,50 @@ struct Importer {
       } else {
         conversion = try converter(for: node, opset: context.opset)
       }
+      guard let out = node.output.first, !out.isEmpty else {
+        throw .invalidModel("node '\(displayName(node))' has no output")
+      }
+      // A constant broadcast over the batch reaches only converters that keep its axis 0 the
+      // batch axis (ShapeFolding.swift).
+      if !batchBroadcastAware.contains(node.opType) {
+        for i in node.input.indices where !node.input[i].isEmpty {
+          if case .constant(let c)? = context.values[node.input[i]], c.batchBroadcast {
+            throw .unsupportedUsage(
+              opType: node.opType, node: displayName(node),
+              reason: "input \(i) ('\(node.input[i])') is a constant broadcast over the batch, which \(node.opType) does not take")
+          }
+        }
+      }
+      // A tensor whose batch axis is not first reaches only converters that know views.
+      let viewed = node.input.compactMap { name -> NodeID? in
+        guard case .node(let id, _)? = context.values[name], !context.view(id).isNormal else { return nil }
+        return id
+      }
+      if let first = viewed.first {
+        guard batchViewAware.contains(node.opType) else {
+          throw .unsupportedUsage(
+            opType: node.opType, node: displayName(node),
+            reason: "its input's batch axis is not first (moved by a Transpose or merged by a Reshape), which \(node.opType) does not take")
+        }
+        try checkViewOperands(node, context, view: context.view(first))
+      }
+      var result = try conversion.convert(node, &context)
+      if let first = viewed.first, batchViewPreserving.contains(node.opType), case .node(let id, _) = result {
+        context.views[id.rawValue] = context.view(first)
+      }
+      if case .constant(var c) = result {
+        c.isInteger = integerResult(node, context)
+        result = .constant(c)
+      }
+      context.values[out] = result
       // Dropout's mask, MaxPool's indices, BatchNormalization's running statistics: only the
-      // first output is produced.
+      // first output is produced (Split defines all of its own).
       for extra in node.output.dropFirst()
-      where !extra.isEmpty && (context.useCounts[extra] ?? 0) > 0 && !operatorsWithSeveralOutputs.contains(node.opType) {
+      where !extra.isEmpty && (context.useCounts[extra] ?? 0) > 0 && context.values[extra] == nil {
         throw .unsupportedUsage(
           opType: node.opType, node: displayName(node),
           reason: "only the first output can be used, '\(extra)' is read")
       }
-      guard let out = node.output.first, !out.isEmpty else {
-        throw .invalidModel("node '\(displayName(node))' has no output")
-      }
-      context.values[out] = try conversion.convert(node, &context)
     }
 
     var outputs = [NodeID]()
@@ -208,6 +242,9 @@ struct Importer {
       guard let v = context.values[o] else { throw .missingTensor(name: o, node: "graph output") }
       guard case .node(let id, _) = v else {
         throw .invalidModel("output '\(o)' is a constant, not computed from the inputs")
+      }
+      guard context.view(id).isNormal else {
+        throw .invalidModel("output '\(o)' has its batch axis elsewhere than first")
       }
       outputs.append(id)
     }

@@ -87,10 +87,6 @@ let converters: [String: [OperatorConverter]] = [
   "Concat": [OperatorConverter(sinceVersion: 4, convert: convertConcat)],
   "Pad": [OperatorConverter(sinceVersion: 11, convert: convertPad)],
   "Slice": [OperatorConverter(sinceVersion: 10, convert: convertSlice)],
-  "Split": [
-    OperatorConverter(sinceVersion: 2, convert: splitConverter(sizesAsInput: false)),
-    OperatorConverter(sinceVersion: 13, convert: splitConverter(sizesAsInput: true)),
-  ],
   "Shape": [OperatorConverter(sinceVersion: 1, convert: convertShape)],
   "Gather": [OperatorConverter(sinceVersion: 1, convert: convertGather)],
   "Cast": [OperatorConverter(sinceVersion: 1, convert: convertCast)],
@@ -119,6 +115,19 @@ let converters: [String: [OperatorConverter]] = [
   ],
   "Upsample": [OperatorConverter(sinceVersion: 7, convert: convertUpsample)],
   "ConvTranspose": [OperatorConverter(sinceVersion: 1, convert: convertConvTranspose)],
+  // Shape arithmetic folded at import, and Split (ShapeFolding.swift)
+  "Equal": [OperatorConverter(sinceVersion: 1, convert: comparison("Equal"))],
+  "Less": [OperatorConverter(sinceVersion: 1, convert: comparison("Less"))],
+  "Greater": [OperatorConverter(sinceVersion: 1, convert: comparison("Greater"))],
+  "Not": [OperatorConverter(sinceVersion: 1, convert: unaryFold { $0 == 0 ? 1 : 0 })],
+  "Where": [OperatorConverter(sinceVersion: 9, convert: convertWhere)],
+  "Mod": [OperatorConverter(sinceVersion: 10, convert: convertMod)],
+  "Range": [OperatorConverter(sinceVersion: 11, convert: convertRange)],
+  "Expand": [OperatorConverter(sinceVersion: 8, convert: convertExpand)],
+  "Floor": [OperatorConverter(sinceVersion: 1, convert: unaryFold({ $0.rounded(.down) }, keepsMarker: true))],
+  "Ceil": [OperatorConverter(sinceVersion: 1, convert: unaryFold({ $0.rounded(.up) }, keepsMarker: true))],
+  "Split": [OperatorConverter(sinceVersion: 2, convert: convertSplit)],
+  "ScatterND": [OperatorConverter(sinceVersion: 11, convert: convertScatterND)],
 ]
 
 /// The converter for `node` at `opset`.
@@ -140,7 +149,9 @@ func convertGemm(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(
   let a = Attributes(node)
   let x = try ctx.graphInput(node, 0)
   guard a.int("transA", 0) == 0 else { throw usage(node, "transA=1 would transpose the batch axis") }
-  guard x.shape.count == 1 else {
+  // (With the batch merged into axis 0 — torch attention's (L·N, E) — the node holds more
+  // axes; the product still acts on the last.)
+  guard ctx.logicalShape(x.id, x.shape).count == 2 else {
     throw usage(node, "input A must be 2-D (batch, features), has per-example shape \(x.shape)")
   }
   let b = try ctx.constantInput(node, 1)
@@ -356,6 +367,15 @@ func convertPRelu(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws
 /// Softmax from opset 13: along one axis.
 func convertSoftmax(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
   let x = try ctx.graphInput(node, 0)
+  let v = ctx.view(x.id)
+  if !v.isNormal {
+    // Batch axis elsewhere (Swin's windows, N·nW): an axis after it is the node's axis + 1.
+    let r = ctx.logicalShape(x.id, x.shape).count
+    let a = try normalizeAxis(Attributes(node).int("axis", -1), rank: r, node)
+    guard a != v.axis else { throw usage(node, "softmax over the batch axis") }
+    return try ctx.emitViewed(
+      .softmax(axis: a < v.axis ? a + 1 : a + 2), input: x.id, view: v, name: node.output[0], node)
+  }
   let axis = try normalizeAxis(Attributes(node).int("axis", -1), rank: x.shape.count + 1, node)
   guard axis >= 1 else { throw usage(node, "softmax over the batch axis") }
   return try ctx.emit(
@@ -530,7 +550,7 @@ func convertReshape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) thro
   // Target extents; nil stands for the dynamic batch extent (from `Shape` of a graph tensor).
   var target = [Int?]()
   for v in shapeConstant.values {
-    if v == Constant.batchMarker {
+    if Constant.batchFactor(v) != nil {
       target.append(nil)
       continue
     }
@@ -539,6 +559,14 @@ func convertReshape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) thro
   }
   switch data {
   case .constant(let c):
+    if c.batchBroadcast {
+      // A constant broadcast over the batch keeps axis 0: the target must start with the
+      // batch extent (or 0, "copy"); the rest reshapes each example.
+      guard let first = target.first, first == nil || (first == 0 && !allowZero) else {
+        throw usage(node, "reshaping a constant broadcast over the batch across its batch axis")
+      }
+      target[0] = 1
+    }
     guard var dims = target as? [Int] else { throw usage(node, "reshaping a constant to a dynamic shape") }
     for i in dims.indices where dims[i] == 0 && !allowZero && i < c.rank { dims[i] = c.dims[i] }
     guard dims.allSatisfy({ $0 >= -1 }), dims.filter({ $0 == -1 }).count <= 1 else {
@@ -554,9 +582,22 @@ func convertReshape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) thro
     guard TensorLimits.checkedElements(dims) == c.count else {
       throw usage(node, "cannot reshape \(c.dims) to \(dims)")
     }
-    return .constant(Constant(dims: dims, values: c.values))
+    var reshaped = Constant(dims: dims, values: c.values)
+    reshaped.batchBroadcast = c.batchBroadcast
+    return .constant(reshaped)
   case .node(let id, let shape):
     guard !target.isEmpty else { throw usage(node, "reshape to a scalar") }
+    // The batch elsewhere than first (in the input or the target): BatchViews.swift.
+    let batchElsewhere =
+      shapeConstant.values.enumerated().contains { i, v in
+        Constant.batchFactor(v).map { $0 > 1 || i > 0 } ?? false
+      }
+    // A leading −1 that cannot be the batch alone holds it with other factors (Swin's
+    // windows: `reshape(-1, ws·ws, C)`).
+    let leadingMinusOne = target.first == -1 && Shape.checkedCount(target.dropFirst().compactMap { $0 }) != shape.reduce(1, *)
+    if !ctx.view(id).isNormal || batchElsewhere || leadingMinusOne {
+      return try reshapeViewed(node, &ctx, id: id, physical: shape, target: shapeConstant.values, allowZero: allowZero)
+    }
     // Resolve 0 (copy the input extent) first.
     for i in target.indices where target[i] == 0 && !allowZero {
       guard i <= shape.count else { throw usage(node, "0 in the shape at axis \(i), beyond the input rank") }
@@ -590,11 +631,15 @@ func convertReshape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) thro
 
 func convertTranspose(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value
 {
+  if case .constant(let c) = try ctx.value(node, 0) { return try transposeConstant(node, &ctx, c) }
   let x = try ctx.graphInput(node, 0)
-  let r = x.shape.count + 1
+  let r = ctx.logicalShape(x.id, x.shape).count
   let perm = Attributes(node).ints("perm") ?? Array((0..<r).reversed())
   guard perm.count == r, Set(perm) == Set(0..<r) else { throw usage(node, "bad perm \(perm) for rank \(r)") }
-  guard perm[0] == 0 else { throw usage(node, "perm \(perm) moves the batch axis") }
+  if perm[0] != 0 || !ctx.view(x.id).isNormal {
+    // The batch axis moves (torch's (L, N, E) attention layout): BatchViews.swift.
+    return try transposeViewed(node, &ctx, id: x.id, physical: x.shape, perm: perm)
+  }
   if perm == Array(0..<r) {
     return try ctx.emit(.identity, inputs: [x.id], name: node.output[0], origin: "Transpose", onnxNode: node)
   }
@@ -606,6 +651,14 @@ func squeeze(unsqueeze: Bool, axesAsInput: Bool) -> ConvertFunction {
   { node, ctx throws(ONNXImportError) in
     let data = try ctx.value(node, 0)
     let rawAxes = axesAsInput ? try ctx.integerInput(node, 1) : Attributes(node).ints("axes")
+    if case .node(let id, _) = data, rawAxes == nil, !ctx.view(id).isNormal {
+      throw usage(node, "squeezing every unit axis of a tensor whose batch axis is not first (give the axes)")
+    }
+    if case .node(let id, let s) = data, let rawAxes,
+      !ctx.view(id).isNormal || (unsqueeze && rawAxes.contains { $0 == 0 || $0 == -(s.count + 1 + rawAxes.count) })
+    {
+      return try squeezeViewed(node, &ctx, id: id, physical: s, axes: rawAxes, unsqueeze: unsqueeze)
+    }
     let fullDims: [Int]
     let isNode: Bool
     switch data {
@@ -638,7 +691,16 @@ func squeeze(unsqueeze: Bool, axesAsInput: Bool) -> ConvertFunction {
       }
     }
     switch data {
-    case .constant(let c): return .constant(Constant(dims: dims, values: c.values))
+    case .constant(let c):
+      var out = Constant(dims: dims, values: c.values)
+      if c.batchBroadcast {
+        // Axis 0 must stay the batch axis: no axis inserted before it or removed at it.
+        guard (rawAxes ?? []).allSatisfy({ $0 != 0 && $0 != -fullDims.count - (unsqueeze ? rawAxes!.count : 0) }),
+          dims.first == 1, dims.count >= 1
+        else { throw usage(node, "\(node.opType) at the batch axis of a constant broadcast over it") }
+        out.batchBroadcast = true
+      }
+      return .constant(out)
     case .node(let id, _):
       return try ctx.emit(
         .reshape(Array(dims.dropFirst())), inputs: [id], name: node.output[0], origin: node.opType,
@@ -654,25 +716,36 @@ func convertConcat(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throw
   let constants = values.compactMap { v -> Constant? in if case .constant(let c) = v { c } else { nil } }
   if constants.count == values.count, let first = constants.first {
     let axis = try normalizeAxis(axisAttribute, rank: first.rank, node)
+    let flagged = constants.filter(\.batchBroadcast).count
+    guard flagged == 0 || (flagged == constants.count && axis >= 1) else {
+      throw usage(node, "concatenating a constant broadcast over the batch with plain constants, or along the batch axis")
+    }
     var dims = first.dims
     dims[axis] = 0
     for c in constants where c.rank == first.rank {
       dims[axis] = min(dims[axis] + c.dims[axis], Int.max / 2)  // each extent ≤ 2³¹
     }
     _ = try ctx.reserveFolded(dims, node)
-    guard let c = Constant.concat(constants, axis: axis) else {
+    guard var c = Constant.concat(constants, axis: axis) else {
       throw usage(node, "operand shapes differ off the axis")
     }
+    c.batchBroadcast = flagged > 0
     return .constant(c)
   }
   var ids = [NodeID]()
   var rank = 0
-  for v in values {
-    guard case .node(let id, let s) = v else {
-      throw usage(node, "concatenating constants with graph tensors is not supported")
+  for (k, v) in values.enumerated() {
+    switch v {
+    case .node(let id, let s):
+      ids.append(id)
+      rank = s.count + 1
+    case .constant(let c):
+      // A constant broadcast over the batch (ViT's class token) joins as a constant node.
+      guard c.batchBroadcast else {
+        throw usage(node, "concatenating constants with graph tensors is not supported (only constants broadcast over the batch)")
+      }
+      ids.append(try emitBatchConstant(c, name: "\(node.output[0]):constant\(k)", node, &ctx).id)
     }
-    ids.append(id)
-    rank = s.count + 1
   }
   let axis = try normalizeAxis(axisAttribute, rank: rank, node)
   guard axis >= 1 else { throw usage(node, "concatenation along the batch axis") }
@@ -734,7 +807,9 @@ func convertSlice(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws
   guard axes.allSatisfy({ $0 < r }), Set(axes).count == axes.count else {
     throw usage(node, "slice axes \(axes) for a tensor of rank \(r)")
   }
-  guard steps.allSatisfy({ $0 == 1 }) else { throw usage(node, "slice steps other than 1 are not supported") }
+  if !steps.allSatisfy({ $0 == 1 }) {
+    return try slicedWithSteps(node, &ctx, data: data, dims: dims, axes: axes, starts: starts, ends: ends, steps: steps)
+  }
   var lo = [Int](repeating: 0, count: r)
   var hi = dims
   for (k, a) in axes.enumerated() {
@@ -744,8 +819,13 @@ func convertSlice(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws
   }
   switch data {
   case .constant(let c):
+    if c.batchBroadcast && (lo[0] != 0 || hi[0] != dims[0]) {
+      throw usage(node, "slicing the batch axis of a constant broadcast over it")
+    }
     _ = try ctx.reserveFolded(zip(lo, hi).map { $1 - $0 }, node)
-    return .constant(c.slice(start: lo, end: hi))
+    var part = c.slice(start: lo, end: hi)
+    part.batchBroadcast = c.batchBroadcast
+    return .constant(part)
   case .node(let id, _):
     guard lo[0] == 0, hi[0] == dims[0] else { throw usage(node, "slicing the batch axis") }
     return try ctx.emit(
@@ -755,11 +835,21 @@ func convertSlice(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws
 }
 
 func convertShape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
-  let values: [Double]
+  var values: [Double]
   switch try ctx.value(node, 0) {
-  case .constant(let c): values = c.dims.map(Double.init)
-  case .node(_, let s):
-    values = [ctx.fixedBatch.map(Double.init) ?? Constant.batchMarker] + s.map(Double.init)
+  case .constant(let c):
+    values = c.dims.map(Double.init)
+    if c.batchBroadcast { values[0] = ctx.fixedBatch.map(Double.init) ?? Constant.batchMarker }
+  case .node(let id, let s):
+    let v = ctx.view(id)
+    if v.isNormal {
+      values = [ctx.fixedBatch.map(Double.init) ?? Constant.batchMarker] + s.map(Double.init)
+    } else {
+      // N·outer·inner on the batch axis (a multiple of the marker; with a fixed batch, its value).
+      let k = Double(v.outer * v.inner)
+      let batch = ctx.fixedBatch.map { Double($0) * k } ?? Constant.batchMarker * k
+      values = ctx.logicalShape(id, s).map { $0.map(Double.init) ?? batch }
+    }
   }
   let a = Attributes(node)
   let n = values.count
@@ -770,13 +860,21 @@ func convertShape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws
 }
 
 func convertGather(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
-  guard case .constant(let data) = try ctx.value(node, 0) else {
-    throw usage(node, "Gather on graph tensors is not supported (only on constants such as shapes)")
-  }
   let indices = try ctx.constantInput(node, 1)
+  let data: Constant
+  switch try ctx.value(node, 0) {
+  case .node(let id, let shape):
+    if !ctx.view(id).isNormal { return try gatherViewed(node, &ctx, id: id, physical: shape, indices: indices) }
+    return try gatherActivation(node, &ctx, id: id, shape: shape, indices: indices)
+  case .constant(let c): data = c
+  }
   let axis = try normalizeAxis(Attributes(node).int("axis", 0), rank: data.rank, node)
+  if data.batchBroadcast && axis == 0 {
+    throw usage(node, "gathering along the batch axis of a constant broadcast over it")
+  }
   _ = try ctx.reserveFolded(data.gatherDims(indices: indices, axis: axis), node)
-  guard let c = data.gather(indices: indices, axis: axis) else { throw usage(node, "indices out of range") }
+  guard var c = data.gather(indices: indices, axis: axis) else { throw usage(node, "indices out of range") }
+  c.batchBroadcast = data.batchBroadcast
   return .constant(c)
 }
 
@@ -788,18 +886,19 @@ func convertCast(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(
     guard let type = ONNXDataType(rawValue: to) else {
       throw .unsupportedDataType(tensor: node.output[0], dataType: to)
     }
+    let values: [Double]
     switch type {
     case .float, .double, .float16, .bfloat16:
       // The marker test hoisted out of the map: per element it made a Cast quadratic (a
       // 10⁵-element constant took minutes; Fuzz/FuzzONNXFolding find).
       let keep = c.containsBatchMarker
-      return .constant(Constant(dims: c.dims, values: keep ? c.values : c.values.map { Double(Float($0)) }))
-    case .bool: return .constant(Constant(dims: c.dims, values: c.values.map { $0 != 0 ? 1 : 0 }))
-    default:
-      return .constant(
-        Constant(
-          dims: c.dims, values: c.values.map { $0 == Constant.batchMarker ? $0 : $0.rounded(.towardZero) }))
+      values = keep ? c.values : c.values.map { Double(Float($0)) }
+    case .bool: values = c.values.map { $0 != 0 ? 1 : 0 }  // the batch marker: N ≥ 1 is true
+    default: values = c.values.map { $0 == Constant.batchMarker ? $0 : $0.rounded(.towardZero) }
     }
+    var out = Constant(dims: c.dims, values: values)
+    out.batchBroadcast = c.batchBroadcast
+    return .constant(out)
   case .node(let id, _):
     guard to == ONNXDataType.float.rawValue else { throw usage(node, "casting a graph tensor to type \(to)") }
     return try ctx.emit(.identity, inputs: [id], name: node.output[0], origin: "Cast", onnxNode: node)
@@ -827,15 +926,22 @@ func convertConstant(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) thr
 func convertConstantOfShape(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError)
   -> Value
 {
-  guard let dims = try ctx.integerInput(node, 0), dims.allSatisfy({ $0 >= 0 }) else {
-    throw usage(node, "the shape must be known at import time")
+  // A shape starting with the batch extent (`ones(B, L)`, an attention mask) gives a constant
+  // broadcast over the batch.
+  var shape = try ctx.constantInput(node, 0)
+  let overBatch = shape.values.first == Constant.batchMarker && shape.rank == 1
+  if overBatch { shape.values[0] = 1 }
+  guard !shape.containsBatchMarker, let dims = shape.integers, dims.allSatisfy({ $0 >= 0 }) else {
+    throw usage(node, "the shape must be known at import time (the batch extent only on axis 0)")
   }
   let count = try ctx.reserveFolded(dims, node)
   var fill = 0.0
   if let t = Attributes(node).tensor("value") {
     fill = try decodeTensor(t, baseDirectory: nil).values.first ?? 0
   }
-  return .constant(Constant(dims: dims, values: [Double](repeating: fill, count: count)))
+  var out = Constant(dims: dims, values: [Double](repeating: fill, count: count))
+  out.batchBroadcast = overBatch
+  return .constant(out)
 }
 
 func convertIdentity(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value
@@ -869,14 +975,29 @@ func arithmetic(_ kind: ArithmeticKind) -> ConvertFunction {
     let name = node.output[0]
     switch (lhs, rhs) {
     case (.constant(let a), .constant(let b)):
+      if kind == .multiply && (a.containsBatchMarker || b.containsBatchMarker), a.count == 1, b.count == 1 {
+        // N·k times a positive integer c: N·(k·c) (torch's bsz * num_heads, tgt_len * bsz).
+        let (m, c) = a.containsBatchMarker ? (a.values[0], b.values[0]) : (b.values[0], a.values[0])
+        guard let k = Constant.batchFactor(m), c >= 1, c.rounded() == c, Double(k) * c <= 0x1p20 else {
+          throw usage(node, "arithmetic on a dynamic shape")
+        }
+        let dims = a.rank >= b.rank ? a.dims : b.dims
+        return .constant(Constant(dims: dims, values: [Constant.batchMarker * Double(k) * c]))
+      }
       guard !a.containsBatchMarker && !b.containsBatchMarker else {
         throw usage(node, "arithmetic on a dynamic shape")
       }
       guard let out = Constant.broadcastShape(a.dims, b.dims) else {
         throw usage(node, "shapes \(a.dims) and \(b.dims) do not broadcast")
       }
+      let flag = try foldedBatchFlag([a, b], out: out, node)
       _ = try ctx.reserveFolded(out, node)
-      guard let c = Constant.broadcast(a, b, kind.apply) else { preconditionFailure("checked above") }
+      // Integer Div truncates toward zero (ONNX, as C).
+      let integer = kind == .divide && a.isInteger && b.isInteger
+      if integer && b.values.contains(0) { throw usage(node, "integer division by zero") }
+      guard var c = Constant.broadcast(a, b, integer ? { ($0 / $1).rounded(.towardZero) } : kind.apply)
+      else { preconditionFailure("checked above") }
+      c.batchBroadcast = flag
       return .constant(c)
     case (.node(let a, let sa), .node(let b, let sb)):
       if kind == .multiply || kind == .divide {
@@ -889,6 +1010,11 @@ func arithmetic(_ kind: ArithmeticKind) -> ConvertFunction {
         kind == .add ? .add : .subtract, inputs: [a, b], name: name, origin: node.opType, onnxNode: node)
     case (.node(let id, let shape), .constant(let c)), (.constant(let c), .node(let id, let shape)):
       let constantFirst: Bool = if case .constant = lhs { true } else { false }
+      // A constant broadcast over the batch lines up with the tensor's batch axis only at
+      // its full rank (then it is the same for every example: a per-example parameter).
+      if c.batchBroadcast && c.rank != shape.count + 1 {
+        throw usage(node, "a constant broadcast over the batch (shape \(c.dims)) against a tensor of rank \(shape.count + 1)")
+      }
       let p = try exampleParameter(c, example: shape, node)
       let rank = shape.count
       let op: Op
@@ -949,7 +1075,9 @@ func convertNeg(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(O
   case .constant(let c):
     guard !c.containsBatchMarker else { throw usage(node, "arithmetic on a dynamic shape") }
     _ = try ctx.reserveFolded(c.dims, node)
-    return .constant(Constant(dims: c.dims, values: c.values.map { -$0 }))
+    var out = Constant(dims: c.dims, values: c.values.map { -$0 })
+    out.batchBroadcast = c.batchBroadcast
+    return .constant(out)
   case .node(let id, let shape):
     return try ctx.emit(
       .affine(scale: filled(-1, rank: shape.count), offset: filled(0, rank: shape.count)), inputs: [id],

@@ -87,7 +87,19 @@ func decodeTensor(_ tensor: Onnx_TensorProto, baseDirectory: URL?) throws(ONNXIm
   guard values.count == count else {
     throw .invalidTensor(name: name, reason: "\(values.count) values for dimensions \(dims)")
   }
-  return Constant(dims: dims, values: values)
+  var c = Constant(dims: dims, values: values)
+  c.isInteger = type.isInteger
+  return c
+}
+
+extension ONNXDataType {
+  /// Integer and boolean types: ONNX `Div` of them truncates (shape arithmetic).
+  var isInteger: Bool {
+    switch self {
+    case .float, .float16, .double, .bfloat16: false
+    case .uint8, .int8, .uint16, .int16, .int32, .int64, .bool, .uint32, .uint64: true
+    }
+  }
 }
 
 private func decodeRaw(_ raw: Data, type: ONNXDataType, count: Int, name: String) throws(ONNXImportError)

@@ -229,7 +229,7 @@ struct FuzzGraph: CustomStringConvertible {
      "add", "add3", "subtract", "average", "maximum", "minimum", "identity",
      "reduce_sum", "reduce_mean", "reduce_max", "reduce_log_sum_exp", "multiply", "multiply_broadcast",
      "multiply_square", "matmul", "matmul_broadcast", "reciprocal",
-     "resize_nearest", "resize_linear", "conv_transpose", "conv_transpose_padded"] + allActivations
+     "resize_nearest", "resize_linear", "conv_transpose", "conv_transpose_padded", "gather", "constant"] + allActivations
 
   /// A name for coverage counting that distinguishes the variants worth covering.
   static func coverageName(_ node: Node) -> String {
@@ -503,6 +503,14 @@ struct FuzzGraph: CustomStringConvertible {
     return emit(.slice(start: start, end: end), [h])
   }
 
+  /// Constant indices along a random per-example axis, repeats and reordering allowed.
+  private mutating func gather(_ h: NodeID) -> NodeID? {
+    let s = shapes[h.rawValue]
+    let axis = int(1...s.count)
+    let indices = (0..<int(1...4)).map { _ in int(0...(s[axis - 1] - 1)) }
+    return emit(.gather(axis: chance(0.5) ? axis : axis - s.count - 1, indices: indices), [h])
+  }
+
   /// Concatenation with another node whose shape agrees off the axis (or with itself).
   private mutating func concat(_ h: NodeID) -> NodeID? {
     let s = shapes[h.rawValue]
@@ -512,6 +520,13 @@ struct FuzzGraph: CustomStringConvertible {
     }
     var operands = [h, NodeID(pick(fits))]
     if chance(0.3) { operands.append(NodeID(pick(fits))) }
+    if chance(0.3) {
+      // A constant broadcast over the batch (a class token): Δ = 0, its value goes to the bias.
+      var shape = s
+      shape[axis - 1] = int(1...2)
+      let value = weights(shape, scale: 1)
+      if let c = emit(.constant(value: value), [h]) { operands.append(c) }
+    }
     operands.shuffle(using: &rng)
     return emit(.concat(axis: chance(0.5) ? axis : axis - s.count - 1), operands)
   }
@@ -684,7 +699,12 @@ struct FuzzGraph: CustomStringConvertible {
       case 10: y = pool(h, max: false)
       case 11: y = globalPool(h)
       case 12: y = chance(0.5) ? reshape(h) : transpose(h)
-      case 13: y = chance(0.5) ? pad(h) : slice(h)
+      case 13:
+        switch int(0...2) {
+        case 0: y = pad(h)
+        case 1: y = slice(h)
+        default: y = gather(h)
+        }
       case 14: y = concat(h)
       case 15: y = emit(.identity, [h])
       case 16: y = chance(0.5) ? unary(h) : reduction(h)

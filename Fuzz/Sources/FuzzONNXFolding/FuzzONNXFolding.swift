@@ -6,7 +6,8 @@ import LiftTensor
 
 // Structure-aware fuzzing of ONNX import with huge sizes (issue 15). The input bytes are not
 // an ONNX file but a recipe: a model input of fuzzed extents and up to 8 nodes (constant
-// folding — ConstantOfShape, arithmetic of constants, Gather, Concat, Slice, Reshape — and
+// folding — ConstantOfShape, arithmetic of constants, Gather, Concat, Slice, Reshape, and
+// issue 19's Range, Equal, Less, Where, Mod, Split, ScatterND, Sqrt, Floor, Not — and
 // Pad / Conv / pooling with fuzzed pads, strides, dilations, kernels, groups), every integer
 // drawn mostly from a table of boundary values (0, −1, 2³¹, 2³², 1e10, 2⁴⁰, 2⁶², Int64.max …).
 // The recipe is encoded as a valid `ModelProto` and imported; import must throw or give a
@@ -94,10 +95,13 @@ enum ONNX {
   enum Attribute {
     case int(Int64), ints([Int64]), string(String)
   }
-  static func node(_ op: String, _ inputs: [String], _ output: String, _ attributes: [(String, Attribute)]) -> Proto {
+  static func node(
+    _ op: String, _ inputs: [String], _ output: String, _ attributes: [(String, Attribute)], extraOutputs: [String] = []
+  ) -> Proto {
     var n = Proto()
     for i in inputs { n.string(1, i) }
     n.string(2, output)
+    for o in extraOutputs { n.string(2, o) }
     n.string(3, output)
     n.string(4, op)
     for (name, value) in attributes {
@@ -160,12 +164,15 @@ func model(from recipe: inout Recipe) -> Data {
     "ConstantOfShape", "Add", "Mul", "Sub", "Div", "Reshape", "Pad", "Conv", "MaxPool", "AveragePool", "Flatten",
     "Concat", "Gather", "Slice", "Unsqueeze", "Squeeze", "Shape", "Cast", "Neg", "Expand", "Tile", "Transpose",
     "GlobalAveragePool", "Relu",
+    // Issue 19: the shape arithmetic of attention exports, and Split / Gather of activations.
+    "Range", "Equal", "Less", "Where", "Mod", "Split", "ScatterND", "Sqrt", "Floor", "Not",
   ]
   for _ in 0..<(1 + recipe.byte() % 8) {
     let op = ops[recipe.byte() % ops.count]
     let out = fresh()
     var inputs = [String]()
     var attributes = [(String, ONNX.Attribute)]()
+    var extra = [String]()
     switch op {
     case "ConstantOfShape":
       inputs = [constant(recipe.integers(maxCount: 3))]
@@ -208,11 +215,24 @@ func model(from recipe: inout Recipe) -> Data {
     case "Transpose":
       inputs = [pick(&recipe)]
       attributes = [("perm", .ints(recipe.integers(maxCount: 4)))]
+    case "Range":
+      inputs = [constant([recipe.integer()]), constant([recipe.integer()]), constant([recipe.integer()])]
+    case "Equal", "Less", "Mod":
+      inputs = [pick(&recipe), pick(&recipe)]
+    case "Where":
+      inputs = [pick(&recipe), pick(&recipe), pick(&recipe)]
+    case "Split":
+      inputs = [pick(&recipe), constant(recipe.integers(maxCount: 3))]
+      attributes = [("axis", .int(recipe.integer()))]
+      extra = (0..<(recipe.byte() % 3)).map { _ in fresh() }
+    case "ScatterND":
+      inputs = [pick(&recipe), constant(recipe.integers(maxCount: 4)), pick(&recipe)]
     default:
       inputs = [pick(&recipe)]
     }
-    nodes.append(ONNX.node(op, inputs, out, attributes))
+    nodes.append(ONNX.node(op, inputs, out, attributes, extraOutputs: extra))
     names.append(out)
+    names.append(contentsOf: extra)
   }
   var graph = Proto()
   for n in nodes { graph.message(1, n) }
