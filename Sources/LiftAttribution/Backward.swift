@@ -237,7 +237,7 @@ func absoluteWeights(_ graph: Graph, nodes: Set<NodeID>) -> [Tensor?] {
   for id in nodes {
     switch rule(for: graph[id].op) {
     case .linear(.dense(let w)), .linear(.conv(let w, _)): out[id.rawValue] = absolute(w)
-    case .input, .linear(.affine), .elementwise, .softmax, .pooling, .structural, .merge: continue
+    case .input, .linear(.affine), .elementwise, .softmax, .pooling, .structural, .merge, .normalization: continue
     }
   }
   return out

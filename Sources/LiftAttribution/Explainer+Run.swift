@@ -102,7 +102,7 @@ public struct Explainer: Sendable {
       switch rule(for: graph[id].op) {
       case .pooling(.maxPool), .pooling(.globalMaxPool): return true
       case .input, .linear, .elementwise, .softmax, .pooling(.averagePool), .pooling(.globalAveragePool),
-        .structural, .merge:
+        .structural, .merge, .normalization:
         return false
       }
     }

@@ -17,6 +17,7 @@ import LiftTensor
 // | pooling      | max pool, average pool, global max/average pool            | Rules+Pooling.swift       |
 // | structural   | reshape, transpose, pad, slice, concat, identity           | Rules+Structural.swift    |
 // | merge        | add, subtract, average, maximum, minimum                   | Rules+Merge.swift         |
+// | normalization| layer norm, RMS norm                                       | Rules+Normalization.swift |
 //
 // This file dispatches: ``Propagation/ownSplit(_:)`` (the forward split),
 // ``Propagation/inputMultipliers(_:operand:_:)`` (the backward rule) and
@@ -43,6 +44,8 @@ enum OpFamily {
   case structural(StructuralOp)
   /// Merges of several operands.
   case merge(MergeOp)
+  /// Layer and RMS norms over trailing axes: the bilinear rule of tangermeme.
+  case normalization(NormalizationOp)
 }
 
 enum LinearOp {
@@ -70,6 +73,12 @@ enum StructuralOp {
   case slice(start: [Int])
   case concat(axis: Int)
   case identity
+}
+
+struct NormalizationOp {
+  /// Layer norm (the mean is subtracted) or RMS norm.
+  var centred: Bool
+  var parameters: NormParameters
 }
 
 enum MergeOp {
@@ -105,6 +114,8 @@ func rule(for op: Op) -> OpFamily {
   case .average: .merge(.average)
   case .maximum: .merge(.maximum)
   case .minimum: .merge(.minimum)
+  case .layerNorm(let p): .normalization(NormalizationOp(centred: true, parameters: p))
+  case .rmsNorm(let p): .normalization(NormalizationOp(centred: false, parameters: p))
   }
 }
 
@@ -125,7 +136,7 @@ extension OpFamily {
     switch self {
     case .input, .linear, .pooling, .structural, .merge(.add), .merge(.subtract), .merge(.average):
       return nil
-    case .merge(.maximum), .merge(.minimum):
+    case .merge(.maximum), .merge(.minimum), .normalization:
       return uniform ?? .rescale
     case .elementwise, .softmax:
       if let uniform { return uniform }
@@ -136,13 +147,14 @@ extension OpFamily {
 
 extension Explainer {
   /// The original's DeepLIFT_GenomicsDefault resolution: walk back through BatchNorm
-  /// (`affine`) and Dropout (`identity`); conv → Rescale, dense → RevealCancel.
+  /// (`affine`), Dropout (`identity`) and layer/RMS norms (normalisations between a linear
+  /// layer and its nonlinearity, as BatchNorm is); conv → Rescale, dense → RevealCancel.
   static func genomicsRule(_ graph: Graph, _ id: NodeID) throws(ExplainError) -> NonlinearMode {
     var cur = graph[id].inputs[0]
     while true {
       let n = graph[cur]
       switch rule(for: n.op) {
-      case .linear(.affine), .structural(.identity): cur = n.inputs[0]
+      case .linear(.affine), .structural(.identity), .normalization: cur = n.inputs[0]
       case .linear(.conv): return .rescale
       case .linear(.dense): return .revealCancel
       case .input, .elementwise, .softmax, .pooling, .structural, .merge:
@@ -166,6 +178,7 @@ extension Propagation {
     case .pooling(let op): return poolingSplit(id, op)
     case .structural(let op): return structuralSplit(id, op)
     case .merge(let op): return mergeSplit(id, op)
+    case .normalization: return normalizationSplit(id)
     }
   }
 
@@ -184,6 +197,7 @@ extension Propagation {
     case .pooling(let op): return poolingMultipliers(id, op, input: input, full: full, my)
     case .structural(let op): return structuralMultipliers(id, op, operand: k, full: full, my)
     case .merge(let op): return mergeMultipliers(id, op, operand: k, my)
+    case .normalization(let op): return normalizationMultipliers(id, op, my)
     }
   }
 

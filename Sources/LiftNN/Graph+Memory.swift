@@ -98,6 +98,9 @@ extension Graph {
       case .affine(let scale, let offset): tensors = [("scale", scale), ("offset", offset)]
       case .prelu(let alpha): tensors = [("alpha", alpha)]
       case .pad(_, _, let value): scalars = [("padding value", value, false)]
+      case .layerNorm(let p), .rmsNorm(let p):
+        tensors = (p.scale.map { [("scale", $0)] } ?? []) + (p.bias.map { [("bias", $0)] } ?? [])
+        scalars = [("epsilon", p.epsilon, false)]
       case .activation(let f):
         switch f {
         case .leakyRelu(let a), .elu(let a): scalars = [("alpha", a, false)]

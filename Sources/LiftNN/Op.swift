@@ -94,6 +94,11 @@ public enum Op: Sendable {
   case minimum
   /// `y = x` (Dropout, GaussianNoise and other inference no-ops; also a named tap point).
   case identity
+  /// Layer normalisation over the last `axes` axes: `y = γ ⊙ (x − μ)·(σ² + ε)^(−1/2) + β` with
+  /// `μ`, `σ²` the mean and (biased) variance of each group (``NormParameters``).
+  case layerNorm(NormParameters)
+  /// RMS normalisation over the last `axes` axes: `y = γ ⊙ x·(mean(x²) + ε)^(−1/2) + β`.
+  case rmsNorm(NormParameters)
 }
 
 extension Op {
@@ -137,6 +142,8 @@ extension Op {
     case .maximum: "maximum"
     case .minimum: "minimum"
     case .identity: "identity"
+    case .layerNorm: "layer_norm"
+    case .rmsNorm: "rms_norm"
     }
   }
 
@@ -146,6 +153,7 @@ extension Op {
     case .dense(let w, let b), .conv(let w, let b, _): w.scalarCount + (b?.scalarCount ?? 0)
     case .affine(let s, let o): s.scalarCount + o.scalarCount
     case .prelu(let a): a.scalarCount
+    case .layerNorm(let p), .rmsNorm(let p): (p.scale?.scalarCount ?? 0) + (p.bias?.scalarCount ?? 0)
     default: 0
     }
   }
