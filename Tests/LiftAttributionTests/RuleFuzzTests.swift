@@ -226,7 +226,8 @@ struct FuzzGraph: CustomStringConvertible {
     ["input", "dense", "conv1d", "conv2d", "conv_strided", "conv_dilated", "conv_grouped", "conv_padded",
      "affine", "affine_negative", "prelu", "softmax", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
      "global_max_pool", "global_avg_pool", "reshape", "transpose", "pad", "pad_nonzero", "slice", "concat",
-     "add", "add3", "subtract", "average", "maximum", "minimum", "identity"] + allActivations
+     "add", "add3", "subtract", "average", "maximum", "minimum", "identity", "layer_norm", "rms_norm"]
+    + allActivations
 
   /// A name for coverage counting that distinguishes the variants worth covering.
   static func coverageName(_ node: Node) -> String {
@@ -428,6 +429,25 @@ struct FuzzGraph: CustomStringConvertible {
     return emit(.softmax(axis: int(1...shapes[h.rawValue].count)), [h])
   }
 
+  /// Layer or RMS norm over 1 to all trailing axes, with or without γ and β; in genomics
+  /// style after a dense or conv layer (the norm sits between it and its nonlinearity).
+  private mutating func norm(_ h: NodeID) -> NodeID? {
+    var h = h
+    if genomicsStyle {
+      guard let l = (chance(0.5) ? conv(h, sameShape: true) : nil) ?? dense(h, out: shapes[h.rawValue].last!) else {
+        return nil
+      }
+      h = l
+    }
+    let s = shapes[h.rawValue]
+    let axes = int(1...s.count)
+    let normalized = Array(s.suffix(axes))
+    let scale = chance(0.7) ? weights(normalized, scale: 1.5) : nil
+    let bias = chance(0.6) ? weights(normalized, scale: 0.5) : nil
+    let p = NormParameters(axes: axes, epsilon: pick([1e-5, 1e-3, 0.1]), scale: scale, bias: bias)
+    return emit(chance(0.5) ? .layerNorm(p) : .rmsNorm(p), [h])
+  }
+
   private mutating func pool(_ h: NodeID, max isMax: Bool) -> NodeID? {
     let s = shapes[h.rawValue]
     guard s.count == 2 || s.count == 3 else { return nil }
@@ -560,6 +580,7 @@ struct FuzzGraph: CustomStringConvertible {
       case 13: y = chance(0.5) ? pad(h) : slice(h)
       case 14: y = concat(h)
       case 15: y = emit(.identity, [h])
+      case 16: y = chance(0.4) ? norm(h) : merge(h)
       default: y = merge(h)
       }
       guard let y else { continue }
