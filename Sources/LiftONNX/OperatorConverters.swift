@@ -94,6 +94,9 @@ let converters: [String: [OperatorConverter]] = [
   "Mean": [OperatorConverter(sinceVersion: 8, convert: variadic(.average))],
   "Max": [OperatorConverter(sinceVersion: 8, convert: variadic(.maximum))],
   "Min": [OperatorConverter(sinceVersion: 8, convert: variadic(.minimum))],
+  // Normalisations
+  "LayerNormalization": [OperatorConverter(sinceVersion: 17, convert: convertNormalization(rms: false))],
+  "RMSNormalization": [OperatorConverter(sinceVersion: 23, convert: convertNormalization(rms: true))],
 ]
 
 /// The converter for `node` at `opset`.
