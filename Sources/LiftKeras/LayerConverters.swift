@@ -14,6 +14,7 @@ enum LayerConverter: Sendable {
   case zeroPadding(spatial: Int)
   case cropping(spatial: Int)
   case merge(Op)
+  case layerNorm, rmsNorm
 
   /// Converts one call of a layer into graph nodes and returns the node holding its output.
   func convert(_ c: LayerCall, _ x: inout Conversion) throws(KerasImportError) -> Value {
@@ -40,6 +41,8 @@ enum LayerConverter: Sendable {
     case .zeroPadding(let d): try convertZeroPadding(c, &x, spatial: d)
     case .cropping(let d): try convertCropping(c, &x, spatial: d)
     case .merge(let op): try convertMerge(c, &x, op: op)
+    case .layerNorm: try convertNormalization(c, &x, rms: false)
+    case .rmsNorm: try convertNormalization(c, &x, rms: true)
     }
   }
 }
@@ -77,6 +80,7 @@ let layerConverters: [String: LayerConverter] = [
   "globalavgpool1d": .globalPool(spatial: 1, max: false),
   "globalaveragepooling2d": .globalPool(spatial: 2, max: false),
   "globalavgpool2d": .globalPool(spatial: 2, max: false),
+  "layernormalization": .layerNorm, "rmsnormalization": .rmsNorm,
 ]
 
 // MARK: - Helpers
