@@ -46,7 +46,10 @@ extension Propagation {
   /// g̃ = γ ⊙ m
   /// m_xⱼ = v̄·(g̃ⱼ − mean g̃) + ρ·sⱼ/(2D)·Σᵢ g̃ᵢsᵢ     (RMS norm: no `mean g̃`)
   /// ```
-  /// per group of `D` scalars, with `v̄`, `ρ`, `s` from `x` and `reference`.
+  /// per group of `D` scalars, with `v̄`, `ρ`, `s` from `x` and `reference`. Memory: `s` holds
+  /// one double per operand scalar of the `[P, …]` pairs (as softmax's secants do), transient
+  /// and below the multipliers' share of the per-pair model of ``Explainer/batchPlan(shapes:referencesPerExample:sharedReferenceRows:tasks:budget:)``;
+  /// the norm's output has its operand's size, so shape inference counts it like any other node.
   func normalizationRule(_ op: NormalizationOp, x xi: Tensor, reference ri: Tensor, _ my: Multipliers)
     -> Multipliers
   {
