@@ -25,8 +25,9 @@ import Foundation
 // (or `Div(x, s)`): each chain becomes one LayerNormalization / RMSNormalization node, so
 // attribution sees one norm with its rule. A chain is fused only when it is exact: both
 // reductions over the same axes keeping their dims — `[−k, …, −1]`, or `k` consecutive
-// non-negative axes (torch.export writes `[1]` for the last axis of a matrix), which the
-// converter requires to be the trailing ones once the rank is known — the exponent 2
+// non-negative axes (torch.export writes `[1]` for the last axis of a matrix; ConvNeXt's
+// channels-first LayerNorm reduces axis 1, which the converter moves to the end and back with
+// transposes once the rank is known) — the exponent 2
 // (or `Mul(d, d)`), a scalar ε ≥ 0, γ and β constants that vary only along the normalised axes,
 // and every intermediate read only inside the chain.
 
@@ -326,8 +327,8 @@ func fuseErfGELU(_ nodes: [Onnx_NodeProto], context: ConversionContext) throws(O
       case "Softplus": fused[out.count] = activation { _, _ in .softplus }
       case "Mish": fused[out.count] = activation { _, _ in .mish }
       case "HardSwish": fused[out.count] = activation { _, _ in .hardSwish }
-      case "LayerNormalization": fused[out.count] = convertNormalization(rms: false, requireScale: false)
-      case "RMSNormalization": fused[out.count] = convertNormalization(rms: true, requireScale: false)
+      case "LayerNormalization": fused[out.count] = convertFusedNormalization(rms: false)
+      case "RMSNormalization": fused[out.count] = convertFusedNormalization(rms: true)
       default: fused[out.count] = activation { _, _ in .swish }
       }
       out.append(r)

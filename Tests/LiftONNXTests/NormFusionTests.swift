@@ -14,9 +14,11 @@ struct NormFusionTests {
   static let beta: [Float] = [0.1, -0.2, 0.3, 0]
 
   struct Chain {
+    /// Both reductions' axes (the first one's for layer norm).
+    var axes = [-1]
     var exponent: Float = 2
     var squareByMul = false
-    var secondAxes = [-1]
+    var secondAxes: [Int]? = nil
     var epsilonDims = [Int]()
     var gammaDims = [4]
     /// An intermediate also read outside the chain.
@@ -39,13 +41,13 @@ struct NormFusionTests {
     var nodes = [Onnx_NodeProto]()
     let centred = c.rms ? "x" : "d"
     if !c.rms {
-      nodes += [mean("x", "m", [-1]), nodeProto("Sub", ["x", "m"], ["d"], name: "d")]
+      nodes += [mean("x", "m", c.axes), nodeProto("Sub", ["x", "m"], ["d"], name: "d")]
     }
     nodes.append(
       c.squareByMul
         ? nodeProto("Mul", [centred, centred], ["q"], name: "q") : nodeProto("Pow", [centred, "two"], ["q"], name: "q"))
     nodes += [
-      mean("q", "v", c.secondAxes), nodeProto("Add", ["v", "eps"], ["e"], name: "e"), nodeProto("Sqrt", ["e"], ["s"], name: "s"),
+      mean("q", "v", c.secondAxes ?? c.axes), nodeProto("Add", ["v", "eps"], ["e"], name: "e"), nodeProto("Sqrt", ["e"], ["s"], name: "s"),
     ]
     if c.rms && c.reciprocal {
       nodes += [nodeProto("Reciprocal", ["s"], ["r"], name: "r"), nodeProto("Mul", ["x", "r"], ["n"], name: "n")]
@@ -63,21 +65,29 @@ struct NormFusionTests {
       initializers: [
         tensorProto("two", [], [c.exponent]), tensorProto("eps", c.epsilonDims, [Float](repeating: 1e-3, count: epsilonCount)),
         tensorProto("g", c.gammaDims, (0..<gammaCount).map { Self.gamma[$0 % 4] + Float($0 / 4) }),
-        tensorProto("b", [4], Self.beta),
+        tensorProto("b", c.gammaDims == [3, 1] ? [3, 1] : [4], c.gammaDims == [3, 1] ? Array(Self.beta.prefix(3)) : Self.beta),
       ], opset: 14)
   }
 
   static let x = Tensor(shape: [2, 3, 4], scalars: (0..<24).map { Float(sin(Double($0) * 1.7)) * 2 + Float($0 % 5) * 0.1 })
 
-  /// `γ ⊙ a·(mean(a²) + 1e-3)^(−1/2) + β` per row of 4, `a = x − mean(x)` (or `x`), in double.
-  static func expected(rms: Bool) -> [Double] {
-    var out = [Double]()
-    for row in 0..<6 {
-      let v = (0..<4).map { Double(x.scalars[row * 4 + $0]) }
-      let mu = rms ? 0 : v.reduce(0, +) / 4
+  /// `γ ⊙ a·(mean(a²) + 1e-3)^(−1/2) + β` per row of 4, `a = x − mean(x)` (or `x`), in double;
+  /// with `overAxis1`, per column of 3 (`γ`, `β` indexed along axis 1).
+  static func expected(rms: Bool, overAxis1: Bool = false, parametersAlongLast: Bool = false) -> [Double] {
+    var out = [Double](repeating: 0, count: 24)
+    let groups: [[Int]] =
+      overAxis1
+      ? (0..<2).flatMap { n in (0..<4).map { j in (0..<3).map { n * 12 + $0 * 4 + j } } }
+      : (0..<6).map { row in (0..<4).map { row * 4 + $0 } }
+    for idx in groups {
+      let v = idx.map { Double(x.scalars[$0]) }
+      let mu = rms ? 0 : v.reduce(0, +) / Double(v.count)
       let a = v.map { $0 - mu }
-      let inv = 1 / (a.map { $0 * $0 }.reduce(0, +) / 4 + 1e-3).squareRoot()
-      out += (0..<4).map { a[$0] * inv * Double(gamma[$0]) + Double(beta[$0]) }
+      let inv = 1 / (a.map { $0 * $0 }.reduce(0, +) / Double(v.count) + 1e-3).squareRoot()
+      for (k, i) in idx.enumerated() {
+        let p = parametersAlongLast ? i % 4 : k
+        out[i] = a[k] * inv * Double(gamma[p]) + Double(beta[p])
+      }
     }
     return out
   }
@@ -93,6 +103,30 @@ struct NormFusionTests {
     #expect(Self.kinds(g) == ["input", kind], "\(Self.kinds(g))")
     let y = try forward(g, inputs: [Self.x])[g.outputs[0].rawValue]
     for (a, b) in zip(y.scalars, Self.expected(rms: c.rms)) { #expect(abs(Double(a) - b) <= 1e-5 * max(1, abs(b))) }
+  }
+
+  /// ConvNeXt's channels-first LayerNorm: both reductions over axis 1, γ and β of shape
+  /// [3, 1]; fused, with the axis moved to the end and back.
+  @Test(arguments: [false, true])
+  func channelsFirst(rms: Bool) throws {
+    let g = try loadONNXModel(from: try Self.model(Chain(axes: [1], gammaDims: [3, 1], rms: rms)))
+    #expect(Self.kinds(g).filter { $0 == (rms ? "rms_norm" : "layer_norm") }.count == 1, "\(Self.kinds(g))")
+    let y = try forward(g, inputs: [Self.x])[g.outputs[0].rawValue]
+    for (a, b) in zip(y.scalars, Self.expected(rms: rms, overAxis1: true)) {
+      #expect(abs(Double(a) - b) <= 1e-5 * max(1, abs(b)), "\(a) vs \(b)")
+    }
+  }
+
+  /// A norm over axis 1 whose chain ends in `Mul(γ)`, `Add(β)` along the last axis: γ and β
+  /// are not the norm's, and follow it as affine ops.
+  @Test func channelsFirstWithParametersAlongAnotherAxis() throws {
+    let g = try loadONNXModel(from: try Self.model(Chain(axes: [1])))
+    #expect(Self.kinds(g).filter { $0 == "layer_norm" }.count == 1, "\(Self.kinds(g))")
+    #expect(Self.kinds(g).filter { $0 == "affine" }.count == 2, "\(Self.kinds(g))")
+    let y = try forward(g, inputs: [Self.x])[g.outputs[0].rawValue]
+    for (a, b) in zip(y.scalars, Self.expected(rms: false, overAxis1: true, parametersAlongLast: true)) {
+      #expect(abs(Double(a) - b) <= 1e-5 * max(1, abs(b)), "\(a) vs \(b)")
+    }
   }
 
   /// A γ that varies along an outer axis, or a normalised value also read elsewhere: the norm
