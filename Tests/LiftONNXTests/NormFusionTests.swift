@@ -150,9 +150,11 @@ struct NormFusionTests {
       let g = try loadONNXModel(from: try Self.model(c))
       #expect(!Self.kinds(g).contains { $0 == "layer_norm" || $0 == "rms_norm" }, "\(Self.kinds(g))")
     } catch {
-      // Today the pieces (Pow, Sqrt, a Sub of two tensors, …) have no converter of their own.
+      // The pieces are then converted one by one, and some of them (a Sub or Add that
+      // broadcasts two graph tensors, or Pow/Sqrt where no converter has them) may be refused;
+      // what matters is that no norm was made of the chain.
       let message = "\(error)"
-      #expect(["Sub", "Pow", "Sqrt", "ReduceMean", "Reciprocal", "Div"].contains { message.contains($0) }, "\(message)")
+      #expect(!message.contains("Normalization"), "\(message)")
     }
   }
 }
