@@ -239,7 +239,7 @@ func absoluteWeights(_ graph: Graph, nodes: Set<NodeID>) -> [Tensor?] {
     case .linear(.dense(let w)), .linear(.conv(let w, _)), .linear(.convTranspose(let w, _, _)):
       out[id.rawValue] = absolute(w)
     case .input, .linear(.affine), .elementwise, .softmax, .pooling, .structural, .merge, .reduction, .product,
-      .resampling:
+      .resampling, .normalization:
       continue
     }
   }

@@ -53,7 +53,7 @@ public struct Explainer: Sendable {
   /// Resolves the target and the rule of every nonlinear node.
   ///
   /// - Throws: ``ExplainError/unresolvedRule(layer:reason:)`` for `genomics-default` when an
-  ///   activation does not follow a dense or conv layer (through BatchNorm/Dropout), as the
+  ///   activation does not follow a dense or conv layer (through BatchNorm/Dropout/LayerNorm/RMSNorm), as the
   ///   original does; ``ExplainError/unsupported(_:)`` for a bad target.
   public init(graph: Graph, options: ExplainOptions) throws(ExplainError) {
     self.graph = graph
@@ -106,7 +106,7 @@ public struct Explainer: Sendable {
       case .pooling(.maxPool), .pooling(.globalMaxPool), .reduction(.max, _, _): return true
       case .input, .linear, .elementwise, .softmax, .pooling(.averagePool), .pooling(.globalAveragePool),
         .structural, .merge, .reduction(.sum, _, _), .reduction(.mean, _, _), .reduction(.logSumExp, _, _), .product,
-        .resampling:
+        .resampling, .normalization:
         return false
       }
     }

@@ -21,6 +21,7 @@ import LiftTensor
 // | reduction    | reduce sum, mean, max, log-sum-exp                         | Rules+Reduction.swift     |
 // | product      | multiply, matmul (products of two activations)             | Rules+Product.swift       |
 // | resampling   | resize (nearest, linear)                                   | Rules+Resampling.swift    |
+// | normalization| layer norm, RMS norm                                       | Rules+Normalization.swift |
 //
 // This file dispatches: ``Propagation/ownSplit(_:)`` (the forward split),
 // ``Propagation/inputMultipliers(_:operand:_:)`` (the backward rule) and
@@ -55,6 +56,8 @@ enum OpFamily {
   /// Linear ops with non-negative coefficients (resize): act on each part, adjoint on each
   /// multiplier.
   case resampling(ResizeParameters)
+  /// Layer and RMS norms over trailing axes: the bilinear rule of tangermeme.
+  case normalization(NormalizationOp)
 }
 
 enum LinearOp {
@@ -86,6 +89,12 @@ enum StructuralOp {
   case gather(axis: Int, indices: [Int])
   /// A per-example constant: Δ = 0, no multiplier to its operand.
   case constant
+}
+
+struct NormalizationOp {
+  /// Layer norm (the mean is subtracted) or RMS norm.
+  var centred: Bool
+  var parameters: NormParameters
 }
 
 enum MergeOp {
@@ -134,6 +143,8 @@ func rule(for op: Op) -> OpFamily {
     .linear(.convTranspose(weight: w, parameters: p, outputPadding: outputPadding))
   case .gather(let axis, let indices): .structural(.gather(axis: axis, indices: indices))
   case .constant: .structural(.constant)
+  case .layerNorm(let p): .normalization(NormalizationOp(centred: true, parameters: p))
+  case .rmsNorm(let p): .normalization(NormalizationOp(centred: false, parameters: p))
   }
 }
 
@@ -158,7 +169,7 @@ extension OpFamily {
       // One rule for every method: the midpoint rule, which is the Jacobian when x = x⁰
       // (gradient methods run with the input on both sides).
       return nil
-    case .merge(.maximum), .merge(.minimum):
+    case .merge(.maximum), .merge(.minimum), .normalization:
       return uniform ?? .rescale
     case .reduction(.sum, _, _), .reduction(.mean, _, _), .reduction(.max, _, _):
       // Max: no mode of its own, like max pools (it follows the run's mode and --maxpool).
@@ -180,13 +191,14 @@ extension OpFamily {
 
 extension Explainer {
   /// The original's DeepLIFT_GenomicsDefault resolution: walk back through BatchNorm
-  /// (`affine`) and Dropout (`identity`); conv → Rescale, dense → RevealCancel.
+  /// (`affine`), Dropout (`identity`) and layer/RMS norms (normalisations between a linear
+  /// layer and its nonlinearity, as BatchNorm is); conv → Rescale, dense → RevealCancel.
   static func genomicsRule(_ graph: Graph, _ id: NodeID) throws(ExplainError) -> NonlinearMode {
     var cur = graph[id].inputs[0]
     while true {
       let n = graph[cur]
       switch rule(for: n.op) {
-      case .linear(.affine), .structural(.identity): cur = n.inputs[0]
+      case .linear(.affine), .structural(.identity), .normalization: cur = n.inputs[0]
       // A transposed convolution is a convolution's adjoint: the conv rule.
       case .linear(.conv), .linear(.convTranspose): return .rescale
       case .linear(.dense): return .revealCancel
@@ -214,6 +226,7 @@ extension Propagation {
     case .reduction(let kind, let axes, let keepDims): return reductionSplit(id, kind, axes: axes, keepDims: keepDims)
     case .product(let op): return productSplit(id, op)
     case .resampling(let p): return resamplingSplit(id, p)
+    case .normalization: return normalizationSplit(id)
     }
   }
 
@@ -235,6 +248,7 @@ extension Propagation {
     case .reduction(let kind, let axes, _): return reductionMultipliers(id, kind, axes: axes, input: input, full: full, my)
     case .product(let op): return productMultipliers(id, op, operand: k, full: full, my)
     case .resampling(let p): return resamplingMultipliers(p, full: full, my)
+    case .normalization(let op): return normalizationMultipliers(id, op, my)
     }
   }
 

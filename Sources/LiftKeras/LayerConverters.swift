@@ -20,6 +20,7 @@ enum LayerConverter: Sendable {
   case convTranspose(spatial: Int)
   case tfOpLambda
   case slicingOpLambda
+  case layerNorm, rmsNorm
 
   /// Converts one call of a layer into graph nodes and returns the node holding its output.
   func convert(_ c: LayerCall, _ x: inout Conversion) throws(KerasImportError) -> Value {
@@ -53,6 +54,8 @@ enum LayerConverter: Sendable {
     case .convTranspose(let d): try convertConvTranspose(c, &x, spatial: d)
     case .tfOpLambda: try convertTFOpLambda(c, &x)
     case .slicingOpLambda: try convertSlicingOpLambda(c, &x)
+    case .layerNorm: try convertNormalization(c, &x, rms: false)
+    case .rmsNorm: try convertNormalization(c, &x, rms: true)
     }
   }
 }
@@ -96,6 +99,7 @@ let layerConverters: [String: LayerConverter] = [
   "conv1dtranspose": .convTranspose(spatial: 1), "conv2dtranspose": .convTranspose(spatial: 2),
   "convolution1dtranspose": .convTranspose(spatial: 1), "convolution2dtranspose": .convTranspose(spatial: 2),
   "tfoplambda": .tfOpLambda, "slicingoplambda": .slicingOpLambda,
+  "layernormalization": .layerNorm, "rmsnormalization": .rmsNorm,
 ]
 
 // MARK: - Helpers

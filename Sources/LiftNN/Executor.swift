@@ -91,6 +91,8 @@ public func evaluate(_ op: Op, _ x: [Tensor]) -> Tensor {
     return convTranspose(x[0], weight: w, bias: b, parameters: p, outputPadding: outputPadding)
   case .gather(let axis, let indices): return gathered(x[0], axis: x[0].shape.normalizedAxis(axis), indices: indices)
   case .constant(let value): return broadcastOverBatch(value, batch: x[0].shape[0])
+  case .layerNorm(let p): return normalized(x[0], p, centred: true)
+  case .rmsNorm(let p): return normalized(x[0], p, centred: false)
   }
 }
 

@@ -99,6 +99,9 @@ extension Graph {
       case .prelu(let alpha): tensors = [("alpha", alpha)]
       case .constant(let value): tensors = [("value", value)]
       case .pad(_, _, let value): scalars = [("padding value", value, false)]
+      case .layerNorm(let p), .rmsNorm(let p):
+        tensors = (p.scale.map { [("scale", $0)] } ?? []) + (p.bias.map { [("bias", $0)] } ?? [])
+        scalars = [("epsilon", p.epsilon, false)]
       case .activation(let f):
         switch f {
         case .leakyRelu(let a), .elu(let a): scalars = [("alpha", a, false)]

@@ -384,6 +384,21 @@ extension Graph {
     case .constant(let value):
       _ = try one()
       return value.shape.dimensions.map { Optional($0) }
+    case .layerNorm(let p), .rmsNorm(let p):
+      var x = try one()
+      guard p.axes >= 1, p.axes <= x.count else {
+        throw fail("normalises the last \(p.axes) axes of examples of rank \(x.count)")
+      }
+      guard p.epsilon >= 0 else { throw fail("negative epsilon \(p.epsilon)") }
+      let trailing = x.count - p.axes
+      for (name, t) in [("scale", p.scale), ("bias", p.bias)] {
+        guard let t else { continue }
+        guard t.rank == p.axes, x[trailing...].indices.allSatisfy({ fits(x[$0], t.shape[$0 - trailing]) }) else {
+          throw fail("\(name) of shape \(t.shape) does not match the normalised axes \(describe(Array(x[trailing...])))")
+        }
+        for i in 0..<p.axes { x[trailing + i] = t.shape[i] }
+      }
+      return x
     }
   }
 

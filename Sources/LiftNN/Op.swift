@@ -153,6 +153,11 @@ public enum Op: Sendable {
   /// never to the scores, and passes no multiplier to its operand. (ViT's class token,
   /// `cls.expand(B, -1, -1)`; masks built from `ones(B, L)`.)
   case constant(value: Tensor)
+  /// Layer normalisation over the last `axes` axes: `y = γ ⊙ (x − μ)·(σ² + ε)^(−1/2) + β` with
+  /// `μ`, `σ²` the mean and (biased) variance of each group (``NormParameters``).
+  case layerNorm(NormParameters)
+  /// RMS normalisation over the last `axes` axes: `y = γ ⊙ x·(mean(x²) + ε)^(−1/2) + β`.
+  case rmsNorm(NormParameters)
 }
 
 extension Op {
@@ -214,6 +219,8 @@ extension Op {
     case .convTranspose(let w, _, _, _): "conv_transpose\(w.rank - 2)d"
     case .gather: "gather"
     case .constant: "constant"
+    case .layerNorm: "layer_norm"
+    case .rmsNorm: "rms_norm"
     }
   }
 
@@ -225,6 +232,7 @@ extension Op {
     case .affine(let s, let o): s.scalarCount + o.scalarCount
     case .prelu(let a): a.scalarCount
     case .constant(let v): v.scalarCount
+    case .layerNorm(let p), .rmsNorm(let p): (p.scale?.scalarCount ?? 0) + (p.bias?.scalarCount ?? 0)
     default: 0
     }
   }

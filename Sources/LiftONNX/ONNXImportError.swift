@@ -9,7 +9,7 @@ public enum ONNXImportError: Error, Equatable, CustomStringConvertible {
   case unreadableFile(path: String, reason: String)
   /// The bytes are not a valid serialized `ModelProto` (truncated or not ONNX).
   case invalidProtobuf(reason: String)
-  /// The model imports the default (`ai.onnx`) operator set at a version outside 7…21, or
+  /// The model imports the default (`ai.onnx`) operator set at a version outside 7…23, or
   /// not at all.
   case unsupportedOpset(version: Int?)
   /// A node uses an operator domain other than the default one (`com.microsoft`, …).
@@ -48,7 +48,7 @@ public enum ONNXImportError: Error, Equatable, CustomStringConvertible {
     case .invalidProtobuf(let reason): "not a valid ONNX model (protobuf decoding failed: \(reason))"
     case .unsupportedOpset(let v):
       if let v {
-        "ONNX opset \(v) is not supported (supported: 7…21)"
+        "ONNX opset \(v) is not supported (supported: 7…23)"
       } else {
         "the model imports no default-domain ONNX opset"
       }

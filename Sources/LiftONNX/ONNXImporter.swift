@@ -5,7 +5,7 @@ import SwiftProtobuf
 
 /// Reads an ONNX model file (`.onnx`) into a ``LiftNN/Graph``.
 ///
-/// Supported: the default operator domain at opsets 7…21, float32 inputs whose first axis is
+/// Supported: the default operator domain at opsets 7…23, float32 inputs whose first axis is
 /// the (possibly symbolic) batch axis and whose other extents are fixed, initializers stored
 /// inline or in external data files next to the model, and the operators listed in
 /// `Sources/LiftONNX/README.md`. The graph's inputs and outputs keep the ONNX layout
@@ -136,7 +136,7 @@ struct Importer {
     self.baseDirectory = baseDirectory
     let defaults = model.opsetImport.filter { $0.domain.isEmpty || $0.domain == "ai.onnx" }
     guard let version = defaults.map({ Int($0.version) }).max() else { throw .unsupportedOpset(version: nil) }
-    guard (7...21).contains(version) else { throw .unsupportedOpset(version: version) }
+    guard (7...23).contains(version) else { throw .unsupportedOpset(version: version) }
     context = ConversionContext(opset: version)
   }
 

@@ -128,6 +128,9 @@ let converters: [String: [OperatorConverter]] = [
   "Ceil": [OperatorConverter(sinceVersion: 1, convert: unaryFold({ $0.rounded(.up) }, keepsMarker: true))],
   "Split": [OperatorConverter(sinceVersion: 2, convert: convertSplit)],
   "ScatterND": [OperatorConverter(sinceVersion: 11, convert: convertScatterND)],
+  // Normalisations
+  "LayerNormalization": [OperatorConverter(sinceVersion: 17, convert: convertNormalization(rms: false))],
+  "RMSNormalization": [OperatorConverter(sinceVersion: 23, convert: convertNormalization(rms: true))],
 ]
 
 /// The converter for `node` at `opset`.

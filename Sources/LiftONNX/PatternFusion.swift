@@ -11,6 +11,25 @@ import Foundation
 // `nn.SiLU` arrives as `Mul(x, Sigmoid(x))` and becomes one Swish activation, `nn.Mish` as
 // `Mul(x, Tanh(Softplus(x)))` one Mish, and `nn.Hardswish` below opset 14 as
 // `Mul(x, HardSigmoid(x))` one HardSwish.
+//
+// torch below opset 17 writes `nn.LayerNorm` as
+//
+//   m = ReduceMean(x)  d = Sub(x, m)  q = Pow(d, 2)  v = ReduceMean(q)  e = Add(v, ε)
+//   s = Sqrt(e)  n = Div(d, s)  [Mul(n, γ)]  [Add(·, β)]
+//
+// and torch.export (opset 18) `nn.RMSNorm` as
+//
+//   q = Pow(x, 2)  v = ReduceMean(q)  e = Add(v, ε)  s = Sqrt(e)  r = Reciprocal(s)
+//   n = Mul(x, r)  [Mul(n, γ)]
+//
+// (or `Div(x, s)`): each chain becomes one LayerNormalization / RMSNormalization node, so
+// attribution sees one norm with its rule. A chain is fused only when it is exact: both
+// reductions over the same axes keeping their dims — `[−k, …, −1]`, or `k` consecutive
+// non-negative axes (torch.export writes `[1]` for the last axis of a matrix; ConvNeXt's
+// channels-first LayerNorm reduces axis 1, which the converter moves to the end and back with
+// transposes once the rank is known) — the exponent 2
+// (or `Mul(d, d)`), a scalar ε ≥ 0, γ and β constants that vary only along the normalised axes,
+// and every intermediate read only inside the chain.
 
 /// Replaces every erf-GELU chain by a synthetic `Gelu` node (op type `Gelu`, input `x`,
 /// output `y`, the name of the chain's last node), and every SiLU (`Mul(x, Sigmoid(x))`, as
@@ -171,6 +190,133 @@ func fuseErfGELU(_ nodes: [Onnx_NodeProto], context: ConversionContext) throws(O
     removed.formUnion(chain)
     replacements[last] = gelu
   }
+  // Layer and RMS norms written out (see the top of this file).
+  func integers(_ name: String) -> [Int]? {
+    if case .constant(let c) = context.values[name] { return c.containsBatchMarker ? nil : c.integers }
+    guard let n = producer[name], nodes[n].opType == "Constant",
+      let t = Attributes(nodes[n]).tensor("value"), t.dims.count <= 1, (t.dims.first ?? 1) <= 8,
+      let c = try? decodeTensor(t, baseDirectory: nil)
+    else { return nil }
+    return c.integers
+  }
+  /// The dimensions of a constant (initializer or Constant node), not decoded.
+  func constantDims(_ name: String) -> [Int]? {
+    if case .constant(let c) = context.values[name] { return c.containsBatchMarker ? nil : c.dims }
+    guard let n = producer[name], nodes[n].opType == "Constant", let t = Attributes(nodes[n]).tensor("value")
+    else { return nil }
+    return t.dims.map { Int($0) }
+  }
+  /// The axes of a ReduceMean that keeps its dims over `[−k, …, −1]` or `k` consecutive
+  /// non-negative axes.
+  func trailingMean(_ i: Int) -> [Int]? {
+    let n = nodes[i]
+    guard n.opType == "ReduceMean", !n.input.isEmpty else { return nil }
+    let a = Attributes(n)
+    guard a.int("keepdims", 1) == 1, a.int("noop_with_empty_axes", 0) == 0 else { return nil }
+    let axes = a.ints("axes") ?? (n.input.count > 1 && !n.input[1].isEmpty ? integers(n.input[1]) : nil)
+    guard let axes, !axes.isEmpty, axes.count <= 8 else { return nil }
+    let sorted = axes.sorted()
+    guard sorted == Array((-axes.count)...(-1)) || (sorted[0] >= 0 && sorted == Array(sorted[0]..<(sorted[0] + axes.count)))
+    else { return nil }
+    return sorted
+  }
+  /// `d` for `Pow(d, 2)` or `Mul(d, d)`.
+  func squared(_ i: Int) -> String? {
+    let n = nodes[i]
+    if n.opType == "Pow", n.input.count == 2, near(scalar(n.input[1]), 2) { return n.input[0] }
+    if n.opType == "Mul", n.input.count == 2, n.input[0] == n.input[1] { return n.input[0] }
+    return nil
+  }
+  /// From a square `qi`: ReduceMean over the trailing `k` axes, `Add(·, ε)`, `Sqrt`, each read
+  /// once; returns ε, the Sqrt and the chain.
+  func rootMeanSquare(_ qi: Int) -> (axes: [Int], epsilon: Double, root: Int, chain: [Int])? {
+    let q = nodes[qi].output[0]
+    guard let vi = soleConsumer(q), let axes = trailingMean(vi), nodes[vi].input[0] == q,
+      let ai = soleConsumer(nodes[vi].output[0]), nodes[ai].opType == "Add", nodes[ai].input.count == 2
+    else { return nil }
+    let v = nodes[vi].output[0]
+    guard let eps = scalar(nodes[ai].input[0] == v ? nodes[ai].input[1] : nodes[ai].input[0]), eps >= 0,
+      eps.isFinite, let ri = soleConsumer(nodes[ai].output[0]), nodes[ri].opType == "Sqrt", nodes[ri].input.count == 1
+    else { return nil }
+    return (axes, eps, ri, [qi, vi, ai, ri])
+  }
+  /// A constant that varies only along the trailing `k` axes (γ or β).
+  func isNormParameter(_ name: String, axes k: Int) -> Bool {
+    guard let dims = constantDims(name) else { return false }
+    return dims.dropLast(k).allSatisfy { $0 == 1 }
+  }
+  /// The optional `Mul(·, γ)` and `Add(·, β)` after the normalised value of node `last`.
+  func affineTail(_ last: Int, axes k: Int) -> (scale: String, bias: String, last: Int, chain: [Int]) {
+    var last = last, chain = [Int](), scale = "", bias = ""
+    for (op, isScale) in [("Mul", true), ("Add", false)] {
+      let out = nodes[last].output[0]
+      guard let i = soleConsumer(out), nodes[i].opType == op, nodes[i].input.count == 2, replacements[i] == nil,
+        !removed.contains(i)
+      else { continue }
+      let partner = nodes[i].input[0] == out ? nodes[i].input[1] : nodes[i].input[0]
+      guard partner != out, isNormParameter(partner, axes: k) else { continue }
+      if isScale { scale = partner } else { bias = partner }
+      chain.append(last)
+      last = i
+    }
+    return (scale, bias, last, chain)
+  }
+  func fuseNorm(_ type: String, x: String, axes: [Int], epsilon: Double, chain: [Int], last: Int) {
+    let tail = affineTail(last, axes: axes.count)
+    let all = chain + tail.chain
+    guard removed.isDisjoint(with: all + [tail.last]), all.allSatisfy({ replacements[$0] == nil }),
+      replacements[tail.last] == nil
+    else { return }
+    var norm = Onnx_NodeProto()
+    norm.opType = type
+    norm.name = nodes[tail.last].name.isEmpty ? nodes[tail.last].output[0] : nodes[tail.last].name
+    norm.input = [x, tail.scale, tail.bias]
+    norm.output = [nodes[tail.last].output[0]]
+    var axis = Onnx_AttributeProto()
+    axis.name = "axes"
+    axis.type = .ints
+    axis.ints = axes.map(Int64.init)
+    var eps = Onnx_AttributeProto()
+    eps.name = "epsilon"
+    eps.type = .float
+    eps.f = Float(epsilon)
+    norm.attribute = [axis, eps]
+    removed.formUnion(all)
+    replacements[tail.last] = norm
+  }
+  // LayerNorm: d = Sub(x, ReduceMean(x)) read by the square and the Div only.
+  for (si, sub) in nodes.enumerated() where sub.opType == "Sub" && sub.input.count == 2 {
+    let x = sub.input[0], d = sub.output[0]
+    guard let mi = producer[sub.input[1]], uses(sub.input[1]) == 1, let axes = trailingMean(mi), nodes[mi].input[0] == x
+    else { continue }
+    let readers = Set(consumers[d] ?? [])
+    guard readers.count == 2, let qi = readers.first(where: { squared($0) == d }),
+      let di = readers.first(where: { $0 != qi }), uses(d) == (nodes[qi].opType == "Pow" ? 2 : 3),
+      nodes[di].opType == "Div", nodes[di].input.count == 2, nodes[di].input[0] == d,
+      let rms = rootMeanSquare(qi), rms.axes == axes, soleConsumer(nodes[rms.root].output[0]) == di,
+      nodes[di].input[1] == nodes[rms.root].output[0]
+    else { continue }
+    fuseNorm("LayerNormalization", x: x, axes: axes, epsilon: rms.epsilon, chain: [mi, si] + rms.chain, last: di)
+  }
+  // RMSNorm: x·Reciprocal(Sqrt(…)) or Div(x, Sqrt(…)).
+  for (qi, _) in nodes.enumerated() where !removed.contains(qi) && replacements[qi] == nil {
+    guard let x = squared(qi), let rms = rootMeanSquare(qi) else { continue }
+    let s = nodes[rms.root].output[0]
+    guard let ni = soleConsumer(s) else { continue }
+    var chain = rms.chain
+    let last: Int
+    if nodes[ni].opType == "Div", nodes[ni].input.count == 2, nodes[ni].input == [x, s] {
+      last = ni
+    } else if nodes[ni].opType == "Reciprocal", let mi = soleConsumer(nodes[ni].output[0]), nodes[mi].opType == "Mul",
+      Set(nodes[mi].input) == [x, nodes[ni].output[0]], nodes[mi].input.count == 2
+    {
+      chain.append(ni)
+      last = mi
+    } else {
+      continue
+    }
+    fuseNorm("RMSNormalization", x: x, axes: rms.axes, epsilon: rms.epsilon, chain: chain, last: last)
+  }
   guard !replacements.isEmpty else { return (nodes, [:]) }
   var out = [Onnx_NodeProto]()
   var fused = [Int: ConvertFunction]()
@@ -181,6 +327,8 @@ func fuseErfGELU(_ nodes: [Onnx_NodeProto], context: ConversionContext) throws(O
       case "Softplus": fused[out.count] = activation { _, _ in .softplus }
       case "Mish": fused[out.count] = activation { _, _ in .mish }
       case "HardSwish": fused[out.count] = activation { _, _ in .hardSwish }
+      case "LayerNormalization": fused[out.count] = convertFusedNormalization(rms: false)
+      case "RMSNormalization": fused[out.count] = convertFusedNormalization(rms: true)
       default: fused[out.count] = activation { _, _ in .swish }
       }
       out.append(r)

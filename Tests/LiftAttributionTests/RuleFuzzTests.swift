@@ -229,7 +229,8 @@ struct FuzzGraph: CustomStringConvertible {
      "add", "add3", "subtract", "average", "maximum", "minimum", "identity",
      "reduce_sum", "reduce_mean", "reduce_max", "reduce_log_sum_exp", "multiply", "multiply_broadcast",
      "multiply_square", "matmul", "matmul_broadcast", "reciprocal",
-     "resize_nearest", "resize_linear", "conv_transpose", "conv_transpose_padded", "gather", "constant"] + allActivations
+     "resize_nearest", "resize_linear", "conv_transpose", "conv_transpose_padded", "gather", "constant",
+     "layer_norm", "rms_norm"] + allActivations
 
   /// A name for coverage counting that distinguishes the variants worth covering.
   static func coverageName(_ node: Node) -> String {
@@ -438,6 +439,30 @@ struct FuzzGraph: CustomStringConvertible {
       h = l
     }
     return emit(.softmax(axis: int(1...shapes[h.rawValue].count)), [h])
+  }
+
+  /// Layer or RMS norm over 1 to all trailing axes, with or without γ and β; in genomics
+  /// style after a dense or conv layer (the norm sits between it and its nonlinearity).
+  private mutating func norm(_ h: NodeID) -> NodeID? {
+    var h = h
+    if genomicsStyle {
+      guard let l = (chance(0.5) ? conv(h, sameShape: true) : nil) ?? dense(h, out: shapes[h.rawValue].last!) else {
+        return nil
+      }
+      h = l
+    }
+    let s = shapes[h.rawValue]
+    let axes = int(1...s.count)
+    let normalized = Array(s.suffix(axes))
+    let scale = chance(0.7) ? weights(normalized, scale: 1.5) : nil
+    let bias = chance(0.6) ? weights(normalized, scale: 0.5) : nil
+    // ε ≥ 1e-3: where a reference group is constant (zeros after the input, a softmax of
+    // equal logits), v⁰ = ε^(−1/2) and tangermeme's multipliers grow like v⁰/2 while the
+    // contributions sum to a change of order v, so float32 multipliers lose about 6e-8·v⁰ of
+    // Δt per norm (AttributionRules.md); two such norms in a row at ε = 1e-5 miss the 1e-4
+    // bound (seed 778391 with ε = 1e-5).
+    let p = NormParameters(axes: axes, epsilon: pick([1e-3, 1e-2, 0.1]), scale: scale, bias: bias)
+    return emit(chance(0.5) ? .layerNorm(p) : .rmsNorm(p), [h])
   }
 
   private mutating func pool(_ h: NodeID, max isMax: Bool) -> NodeID? {
@@ -689,7 +714,7 @@ struct FuzzGraph: CustomStringConvertible {
       let h: NodeID =
         chance(0.7) ? frontier[frontier.count - 1 - int(0...min(1, frontier.count - 1))] : NodeID(int(0...(graph.nodes.count - 1)))
       let y: NodeID?
-      switch int(0...21) {
+      switch int(0...22) {
       case 0, 1: y = dense(h)
       case 2, 3: y = conv(h)
       case 4: y = affine(h)
@@ -711,6 +736,7 @@ struct FuzzGraph: CustomStringConvertible {
       case 17: y = product(h)
       case 18: y = resize(h)
       case 19: y = convTranspose(h)
+      case 20: y = norm(h)
       default: y = merge(h)
       }
       guard let y else { continue }

@@ -144,7 +144,8 @@ enum ONNXProto {
   /// A `ModelProto` (ir_version 1 = 8, opset_import 8 → version 2 = 13, graph 7 → node 1,
   /// name 2, initializer 5, input 11, output 12).
   static func model(
-    nodes: [ProtoMessage], initializers: [ProtoMessage] = [], inputs: [ProtoMessage], outputs: [ProtoMessage]
+    nodes: [ProtoMessage], initializers: [ProtoMessage] = [], inputs: [ProtoMessage], outputs: [ProtoMessage],
+    opset version: Int64 = 13
   ) -> Data {
     var g = ProtoMessage()
     for n in nodes { g.message(1, n) }
@@ -154,7 +155,7 @@ enum ONNXProto {
     for o in outputs { g.message(12, o) }
     var opset = ProtoMessage()
     opset.string(1, "")
-    opset.int(2, 13)
+    opset.int(2, version)
     var m = ProtoMessage()
     m.int(1, 8)
     m.message(8, opset)
