@@ -109,7 +109,7 @@ let package = Package(
     // executable's closure — swift-protobuf's bundled protoc, ~800 C++ files, twice (~10 min).
     .testTarget(
       name: "deepliftTests",
-      dependencies: ["LiftIO", "LiftTestSupport"],
+      dependencies: ["LiftIO", "LiftTestSupport", "CHDF5"],
       resources: [.copy("Fixtures")]),
   ]
 )

@@ -1,5 +1,6 @@
 import CHTS
 import Foundation
+import LiftIO
 import LiftNN
 import LiftTensor
 
@@ -238,30 +239,18 @@ public final class GenomeRows: LabeledRowSource, @unchecked Sendable {
   /// - Throws: ``LiftKitError/arrays(_:)`` naming the file: an unreadable genome or one
   ///   without an index that cannot be written, a BED line with bad coordinates (line
   ///   number), a chromosome missing from the genome, width < 1, no window kept.
-  public init(genome: URL, regions: URL, width: Int, channelsLast: Bool) throws(LiftKitError) {
+  ///
+  /// - Parameter transaction: when given, a missing index is built into temporary files that
+  ///   the transaction renames into place on commit (a failed run leaves no index behind);
+  ///   without one it is written next to the genome at once.
+  public init(
+    genome: URL, regions: URL, width: Int, channelsLast: Bool, transaction: OutputTransaction? = nil
+  ) throws(LiftKitError) {
     let gname = genome.relativePath
     let rname = regions.relativePath
     guard width >= 1 else { throw .arrays("--width must be at least 1, got \(width)") }
     lift_hts_silence()
-    let faiPath = genome.path + ".fai"
-    var built = false
-    if access(faiPath, F_OK) != 0 {
-      let directory = genome.deletingLastPathComponent().path
-      guard access(directory, W_OK) == 0 else {
-        throw .arrays(
-          "\(gname): no index \(gname).fai, and its directory is not writable to make one (run `samtools faidx \(gname)`)")
-      }
-      guard fai_build3(genome.path, nil, nil) == 0 else {
-        // fai_build may leave a partial index: a failed run leaves nothing.
-        unlink(faiPath)
-        throw .arrays(
-          "\(gname): cannot index the genome (not a FASTA file, lines of unequal length within a record, or compressed with gzip rather than bgzip)")
-      }
-      built = true
-    }
-    guard let fai = fai_load3(genome.path, nil, nil, 0) else {
-      throw .arrays("\(gname): cannot read the genome through its index \(gname).fai (damaged or stale index?)")
-    }
+    let (fai, built) = try GenomeRows.openIndexed(genome, transaction: transaction)
     var lengths: [String: Int] = [:]
     for i in 0..<faidx_nseq(fai) {
       guard let c = faidx_iseq(fai, i) else { continue }
@@ -310,6 +299,64 @@ public final class GenomeRows: LabeledRowSource, @unchecked Sendable {
   }
 
   deinit { fai_destroy(fai) }
+
+  /// Opens `genome` through its `.fai` (and `.gzi` for bgzip), building them if missing.
+  static func openIndexed(_ genome: URL, transaction: OutputTransaction?) throws(LiftKitError) -> (OpaquePointer, Bool) {
+    let gname = genome.relativePath
+    let faiPath = genome.path + ".fai"
+    guard access(faiPath, F_OK) != 0 else {
+      guard let fai = fai_load3(genome.path, nil, nil, 0) else {
+        throw .arrays(
+          "\(gname): cannot read the genome through its index \(gname).fai (damaged or stale index, or a bgzip genome without its .gzi?)")
+      }
+      return (fai, false)
+    }
+    guard access(genome.deletingLastPathComponent().path, W_OK) == 0 else {
+      throw .arrays(
+        "\(gname): no index \(gname).fai, and its directory is not writable to make one (run `samtools faidx \(gname)`)")
+    }
+    // bgzip (gzip magic 1f 8b) also needs the .gzi block index.
+    var magic = [UInt8](repeating: 0, count: 2)
+    if let f = fopen(genome.path, "rb") {
+      _ = fread(&magic, 1, 2, f)
+      fclose(f)
+    }
+    let compressed = magic == [0x1F, 0x8B]
+    let refused = LiftKitError.arrays(
+      "\(gname): cannot index the genome (not a FASTA file, lines of unequal length within a record, or compressed with gzip rather than bgzip)")
+    guard let transaction else {
+      guard fai_build3(genome.path, nil, nil) == 0, let fai = fai_load3(genome.path, nil, nil, 0) else {
+        unlink(faiPath)
+        if compressed { unlink(genome.path + ".gzi") }
+        throw refused
+      }
+      return (fai, true)
+    }
+    var writers: [AtomicFileWriter] = []
+    do {
+      writers.append(try AtomicFileWriter(destination: URL(fileURLWithPath: faiPath), transaction: transaction))
+      if compressed {
+        writers.append(try AtomicFileWriter(destination: URL(fileURLWithPath: genome.path + ".gzi"), transaction: transaction))
+      }
+    } catch {
+      writers.forEach { $0.abort() }
+      throw .file(error)
+    }
+    let paths = writers.map(\.temporaryFilePath)
+    guard paths.allSatisfy({ $0 != nil }), fai_build3(genome.path, paths[0], compressed ? paths[1] : nil) == 0,
+      let fai = fai_load3(genome.path, paths[0], compressed ? paths[1] : nil, 0)
+    else {
+      writers.forEach { $0.abort() }
+      throw refused
+    }
+    do {
+      for w in writers { try w.commit() }
+    } catch {
+      fai_destroy(fai)
+      throw .file(error)
+    }
+    return (fai, true)
+  }
 
   struct LineError: Error {
     var message: String

@@ -53,7 +53,7 @@ func runExplain(_ request: ExplainRequest, outputs: OutputTransaction) throws {
   let references: ReferenceSet
   var labeled: (any LabeledRowSource)? = nil
   if let sequences = request.sequences {
-    let rows = try sequenceRows(sequences, request: request, model: model)
+    let rows = try sequenceRows(sequences, request: request, model: model, transaction: outputs)
     labeled = rows
     source = rows
     references = try streamedReferences(
@@ -113,6 +113,13 @@ func runExplain(_ request: ExplainRequest, outputs: OutputTransaction) throws {
     try renderPlot(scores: plot.scores()[0], from: request.output, options: o, to: path, transaction: outputs)
   }
   try outputs.commit()
+  if let rows = labeled as? GenomeRows, !request.quiet {
+    // After the commit: the index appears with the outputs, and a failed run prints one line.
+    if rows.builtIndex { note("note: \(rows.genome.relativePath): made the index \(rows.genome.relativePath).fai") }
+    if rows.skipped > 0 {
+      note("note: \(rows.regions.relativePath): skipped \(rows.skipped) region(s) whose \(rows.width)-base window runs off its chromosome")
+    }
+  }
   if let directory = request.modisco, let modisco, !request.quiet {
     note("modisco: wrote \(modisco.files.map(\.lastPathComponent).joined(separator: ", ")) to \(directory) (N, 4, L)")
   }
@@ -229,9 +236,11 @@ func streamedReferences(_ request: ExplainRequest, model: Model, inputShape: Sha
 }
 
 /// The rows of `--fasta` or `--genome` + `--regions` (CLI.md, "Sequences from genome files"),
-/// one-hot in the model's layout, `--width` or the model's sequence length wide; notes the
-/// regions skipped and an index made.
-func sequenceRows(_ sequences: SequenceInput, request: ExplainRequest, model: Model) throws -> any LabeledRowSource {
+/// one-hot in the model's layout, `--width` or the model's sequence length wide. A missing
+/// genome index is written through `transaction`: it appears only with the run's outputs.
+func sequenceRows(
+  _ sequences: SequenceInput, request: ExplainRequest, model: Model, transaction: OutputTransaction
+) throws -> any LabeledRowSource {
   let axis = request.channelAxis ?? model.channelAxis
   guard model.inputNames.count == 1 else {
     throw CLIError.usage("--fasta and --genome need a single-input sequence model; this one has \(model.inputNames.count) inputs")
@@ -239,6 +248,9 @@ func sequenceRows(_ sequences: SequenceInput, request: ExplainRequest, model: Mo
   guard let width = request.width ?? model.sequenceLength(channelAxis: axis) else {
     throw CLIError.data(
       "model input '\(model.inputNames[0])' is not one-hot DNA of a fixed length ([L, 4], or [4, L] with --channel-axis 1): give --width W")
+  }
+  if let w = request.width, let length = model.sequenceLength(channelAxis: axis), w != length {
+    throw CLIError.data("--width \(w) does not fit model input '\(model.inputNames[0])', which takes sequences of \(length) bases")
   }
   let channelsLast = axis != 1
   switch sequences {
@@ -250,13 +262,7 @@ func sequenceRows(_ sequences: SequenceInput, request: ExplainRequest, model: Mo
     let rows = try cli { () throws(LiftKitError) in
       try GenomeRows(
         genome: URL(fileURLWithPath: genome), regions: URL(fileURLWithPath: regions), width: width,
-        channelsLast: channelsLast)
-    }
-    if !request.quiet {
-      if rows.builtIndex { note("note: \(genome): made the index \(genome).fai") }
-      if rows.skipped > 0 {
-        note("note: \(regions): skipped \(rows.skipped) region(s) whose \(width)-base window runs off its chromosome")
-      }
+        channelsLast: channelsLast, transaction: transaction)
     }
     return rows
   }
@@ -686,7 +692,11 @@ extension ExplainRequest {
     switch sequences {
     case .fasta(let path)?: read.append(FileRole("--fasta", path))
     case .genome(let genome, let regions)?:
-      read += [FileRole("--genome", genome), FileRole("--genome", genome + ".fai"), FileRole("--regions", regions)]
+      read += [FileRole("--genome", genome), FileRole("--regions", regions)]
+      // An existing index is an input too; a missing one is written by the run.
+      for index in [genome + ".fai", genome + ".gzi"] where FileManager.default.fileExists(atPath: index) {
+        read.append(FileRole("--genome", index))
+      }
     case nil: read += inputs.paths.map { FileRole("--input", $0) }
     }
     switch references {
