@@ -232,6 +232,8 @@ public final class GenomeRows: LabeledRowSource, @unchecked Sendable {
   let lengths: [String: Int]
   let reader: LineReader
   var nextRow = 0
+  /// The windows of the last rows read.
+  var last: (range: Range<Int>, windows: [GenomicWindow])? = nil
   let lock = NSLock()
 
   /// Opens `genome` (building its index if missing) and checks every line of `regions`.
@@ -395,11 +397,14 @@ public final class GenomeRows: LabeledRowSource, @unchecked Sendable {
 
   /// The windows kept for rows `range`, read from the BED file (under `lock`).
   func windowsLocked(_ range: Range<Int>) -> [GenomicWindow] {
+    // A sink asks for the labels of the batch just read: no re-read from the top.
+    if let last, last.range == range { return last.windows }
+    var result: [GenomicWindow] = []
+    defer { last = (range, result) }
     if range.lowerBound < nextRow {
       reader.seek(to: 0)
       nextRow = 0
     }
-    var result: [GenomicWindow] = []
     while nextRow < range.upperBound, let (line, _) = reader.next() {
       // Every line was checked at opening.
       guard let w = try? GenomeRows.window(line, width: width), let length = lengths[w.chrom],

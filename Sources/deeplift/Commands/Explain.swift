@@ -255,10 +255,10 @@ extension DeepLift {
       let isH5 = URL(fileURLWithPath: output).pathExtension.lowercased() == "h5"
       if isH5 {
         guard sequences != nil else {
-          throw ValidationError("an .h5 output (chrombpnet's layout) needs --fasta or --genome; give --output FILE.npy")
+          throw ValidationError("\(output): an .h5 output (chrombpnet's layout) needs --fasta or --genome; give --output FILE.npy")
         }
         guard method.isDeepLIFT else {
-          throw ValidationError("an .h5 output holds hypothetical scores: it needs a DeepLIFT method (rescale, reveal-cancel or genomics-default), not \(method.rawValue)")
+          throw ValidationError("\(output): an .h5 output holds hypothetical scores: it needs a DeepLIFT method (rescale, reveal-cancel or genomics-default), not \(method.rawValue)")
         }
         guard layer.isEmpty else { throw ValidationError("--layer writes an .npz archive, not an .h5") }
       }
