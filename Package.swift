@@ -6,6 +6,7 @@ import PackageDescription
 //   LiftTensor → LiftGenomics (dinucleotide shuffles)
 //   LiftTensor + CInflate (zlib) → LiftIO (.npy / .npz: our own zip reader and writer)
 //   LiftIO + CCairo → LiftPlot (PNG / SVG / PDF figures, written through LiftIO's atomic writer)
+//   CHTS (htslib faidx) → LiftKit (FASTA / genome + BED row sources)
 //   CHDF5 → LiftHDF5;  LiftNN + LiftHDF5 + LiftIO (zip reader) → LiftKeras
 //   LiftNN + SwiftProtobuf → LiftONNX (generated code committed, no build plugin)
 //   everything → deeplift (the command-line tool, a thin layer)
@@ -30,13 +31,14 @@ let package = Package(
     .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
   ],
   targets: [
-    // MARK: - C libraries (Debian: libopenblas-dev, libhdf5-dev, libcairo2-dev)
+    // MARK: - C libraries (Debian: libopenblas-dev, libhdf5-dev, libcairo2-dev, libhts-dev)
     .systemLibrary(
       name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev", "pkg-config"])]),
     .systemLibrary(
       name: "CHDF5", pkgConfig: "hdf5-serial", providers: [.apt(["libhdf5-dev", "pkg-config"])]),
     .systemLibrary(
       name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev", "pkg-config"])]),
+    .systemLibrary(name: "CHTS", pkgConfig: "htslib", providers: [.apt(["libhts-dev", "pkg-config"])]),
     .systemLibrary(name: "CInflate", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev", "pkg-config"])]),
 
     // MARK: - Library
@@ -62,7 +64,9 @@ let package = Package(
     // The library face of the tool: load any model file, explain, aggregate.
     .target(
       name: "LiftKit",
-      dependencies: ["LiftAttribution", "LiftKeras", "LiftONNX", "LiftIO", "LiftGenomics", "LiftPlot"]),
+      dependencies: [
+        "LiftAttribution", "LiftKeras", "LiftONNX", "LiftIO", "LiftGenomics", "LiftPlot", "LiftHDF5", "CHTS",
+      ]),
 
     // MARK: - Command-line tool
     .executableTarget(
@@ -105,7 +109,7 @@ let package = Package(
     // executable's closure — swift-protobuf's bundled protoc, ~800 C++ files, twice (~10 min).
     .testTarget(
       name: "deepliftTests",
-      dependencies: ["LiftIO", "LiftTestSupport"],
+      dependencies: ["LiftIO", "LiftTestSupport", "CHDF5"],
       resources: [.copy("Fixtures")]),
   ]
 )

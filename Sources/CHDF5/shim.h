@@ -8,6 +8,7 @@
 static inline hid_t lift_h5t_native_float(void)  { return H5T_NATIVE_FLOAT; }
 static inline hid_t lift_h5t_native_double(void) { return H5T_NATIVE_DOUBLE; }
 static inline hid_t lift_h5t_native_int64(void)  { return H5T_NATIVE_INT64; }
+static inline hid_t lift_h5t_native_int8(void)   { return H5T_NATIVE_INT8; }
 static inline hid_t lift_h5t_c_s1(void)          { return H5T_C_S1; }
 static inline hid_t lift_h5p_default(void)       { return H5P_DEFAULT; }
 static inline hid_t lift_h5s_all(void)           { return H5S_ALL; }

@@ -49,6 +49,10 @@ public final class AtomicFileWriter {
   public let name: String
   /// The temporary file being written; `nil` for a device or pipe written directly.
   let temporaryPath: String?
+  /// The temporary file, for writers that fill it by path (libhdf5) rather than through
+  /// ``write(_:)-(UnsafeRawBufferPointer)``; `nil` for a device or pipe. Call ``commit()`` once
+  /// they closed it.
+  public var temporaryFilePath: String? { temporaryPath }
   /// The signal-cleanup slot of the temporary file (``TemporaryFiles``).
   private var slot: Int?
   private var descriptor: Int32

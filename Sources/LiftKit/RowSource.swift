@@ -6,9 +6,10 @@ import LiftTensor
 /// with the same number of rows (examples), read a range of rows at a time by
 /// ``ModelExplainer/explain(rows:references:into:progress:)``.
 ///
-/// Conformances here: ``ArrayRows`` (arrays in memory) and ``NpyRows`` (`.npy` files read
-/// row range by row range, never whole). A new input format (FASTA records, genome windows
-/// from a BED file, CSV tables, image folders) is a new conformance: it states its shapes up
+/// Conformances here: ``ArrayRows`` (arrays in memory), ``NpyRows`` (`.npy` files read
+/// row range by row range, never whole), ``FastaRows`` and ``GenomeRows`` (one-hot DNA from
+/// FASTA records or genome windows at BED regions). A new input format (CSV tables, image
+/// folders) is a new conformance: it states its shapes up
 /// front and turns a row range into float32 tensors laid out for the model.
 public protocol RowSource: Sendable {
   /// The full shape of each array, `[N, …]`, in the model's input order; every array has

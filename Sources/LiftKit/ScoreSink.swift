@@ -21,11 +21,12 @@ public struct ScoreBatch: Sendable {
 ///
 /// Conformances here: ``NpyScoreSink`` (one array to a `.npy`, streamed to disk),
 /// ``ArchiveScoreSink`` (an `.npz` of every input's and layer's scores), ``ModiscoSink``
-/// (TF-MoDISco's `ohe.npz` / `hyp.npz`) and ``ArraySink`` (in memory). A sink that writes
+/// (TF-MoDISco's `ohe.npz` / `hyp.npz`), ``ChromBPNetH5Sink`` (chrombpnet's `.h5`) and
+/// ``ArraySink`` (in memory). A sink that writes
 /// files writes them through the `OutputTransaction` (LiftIO) it was made with; the caller
 /// commits that transaction once it accepts the run, so all the outputs of a run appear
 /// together or none does (a failure, or a transaction dropped without a commit, leaves
-/// nothing behind). A new output format (an HDF5 file, a bigWig track) is a new conformance.
+/// nothing behind). A new output format (a bigWig track) is a new conformance.
 public protocol ScoreSink: AnyObject {
   /// Score kinds the sink reads besides the explainer's ``AttributionOptions/output``
   /// (``Attribution/scores(_:)``); the streamed explanation computes them in the same pass.

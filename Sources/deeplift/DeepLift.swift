@@ -44,8 +44,11 @@ struct DeepLift: ParsableCommand {
       unsupported layer, task out of range), 2 on bad usage (unknown option or method, \
       malformed NAME=FILE or --task).
       """,
-    version: "0.1.0",
+    version: toolVersion,
     subcommands: [Explain.self, Predict.self, Inspect.self, Shuffle.self, Plot.self])
+
+  /// The tool version (`--version`, and the `tool_version` attribute of `.h5` outputs).
+  static let toolVersion = "0.1.0"
 
   static func main() {
     // A closed pipe (`deeplift inspect m.h5 | head`) must not kill the process with SIGPIPE.

@@ -48,11 +48,29 @@ func runExplain(_ request: ExplainRequest, outputs: OutputTransaction) throws {
   }
   // Rows from disk batch by batch where every output can be streamed; else read whole first
   // (and checked whole, before any work).
-  let streamed = inputsAreStreamable(request, model: model)
-  let (source, references) = streamed ? try streamedRows(request, model: model) : try rowsInMemory(request, model: model)
+  let streamed = request.sequences != nil || inputsAreStreamable(request, model: model)
+  let source: any RowSource
+  let references: ReferenceSet
+  var labeled: (any LabeledRowSource)? = nil
+  if let sequences = request.sequences {
+    let rows = try sequenceRows(sequences, request: request, model: model, transaction: outputs)
+    labeled = rows
+    source = rows
+    references = try streamedReferences(
+      request, model: model, inputShape: rows.shapes[0], inputPath: request.inputs.paths[0])
+  } else {
+    (source, references) = streamed ? try streamedRows(request, model: model) : try rowsInMemory(request, model: model)
+  }
   let url = URL(fileURLWithPath: request.output)
   var sinks: [any ScoreSink] = []
-  if model.inputNames.count == 1 && request.layers.isEmpty && url.pathExtension.lowercased() != "npz" {
+  if let labeled, url.pathExtension.lowercased() == "h5" {
+    sinks.append(
+      try cli { () throws(LiftKitError) in
+        try ChromBPNetH5Sink(
+          url: url, source: labeled, channelAxis: request.channelAxis ?? model.channelAxis,
+          attributes: request.h5Attributes(target: explainer.target), transaction: outputs)
+      })
+  } else if model.inputNames.count == 1 && request.layers.isEmpty && url.pathExtension.lowercased() != "npz" {
     sinks.append(NpyScoreSink(url: url, transaction: outputs))
   } else {
     sinks.append(ArchiveScoreSink(url: url, transaction: outputs))
@@ -95,6 +113,13 @@ func runExplain(_ request: ExplainRequest, outputs: OutputTransaction) throws {
     try renderPlot(scores: plot.scores()[0], from: request.output, options: o, to: path, transaction: outputs)
   }
   try outputs.commit()
+  if let rows = labeled as? GenomeRows, !request.quiet {
+    // After the commit: the index appears with the outputs, and a failed run prints one line.
+    if rows.builtIndex { note("note: \(rows.genome.relativePath): made the index \(rows.genome.relativePath).fai") }
+    if rows.skipped > 0 {
+      note("note: \(rows.regions.relativePath): skipped \(rows.skipped) region(s) whose \(rows.width)-base window runs off its chromosome")
+    }
+  }
   if let directory = request.modisco, let modisco, !request.quiet {
     note("modisco: wrote \(modisco.files.map(\.lastPathComponent).joined(separator: ", ")) to \(directory) (N, 4, L)")
   }
@@ -176,20 +201,29 @@ func streamedRows(_ request: ExplainRequest, model: Model) throws -> (any RowSou
   guard input.rowCount > 0 else {
     throw CLIError.data("\(inputPath): no examples (shape \(shapeText(input.shape))); nothing to explain")
   }
+  return (NpyRows([input]), try streamedReferences(request, model: model, inputShape: input.shape, inputPath: inputPath))
+}
+
+/// The references of a single-input streamed run whose rows have `inputShape`: a shared
+/// reference or a background is read whole, per-example references (`[N, …]`, `[N, M, …]`)
+/// are read with their examples' rows.
+func streamedReferences(_ request: ExplainRequest, model: Model, inputShape: Shape, inputPath: String) throws
+  -> ReferenceSet
+{
   let references: ReferenceSet
   switch request.references {
   case .zeros: references = .zeros
   case .background(let files):
     let b = try readInputs(files, model: model, option: "--background")
-    try checkBackground(b, paths: files.paths(in: model.inputNames), inputShapes: [input.shape], names: model.inputNames)
+    try checkBackground(b, paths: files.paths(in: model.inputNames), inputShapes: [inputShape], names: model.inputNames)
     references = .background(b)
   case .shuffles(let count, let seed):
-    try checkFitsInMemory([count] + input.shape.dimensions.dropFirst(), what: "\(inputPath): --shuffles \(count)")
+    try checkFitsInMemory([count] + inputShape.dimensions.dropFirst(), what: "\(inputPath): --shuffles \(count)")
     references = .shuffles(count: count, seed: seed)
   case .reference(let files):
     guard case .single(let path) = files else { throw CLIError.usage("--reference: one file expected") }
     let r = try NpyFile(url: URL(fileURLWithPath: path))
-    let form = try checkReferenceShape(r.shape, input: input.shape, file: path, name: model.inputNames[0])
+    let form = try checkReferenceShape(r.shape, input: inputShape, file: path, name: model.inputNames[0])
     if form.isPerExample {
       references = .rows(NpyRows([r]))
     } else {
@@ -198,7 +232,66 @@ func streamedRows(_ request: ExplainRequest, model: Model) throws -> (any RowSou
       references = .arrays([shared])
     }
   }
-  return (NpyRows([input]), references)
+  return references
+}
+
+/// The rows of `--fasta` or `--genome` + `--regions` (CLI.md, "Sequences from genome files"),
+/// one-hot in the model's layout, `--width` or the model's sequence length wide. A missing
+/// genome index is written through `transaction`: it appears only with the run's outputs.
+func sequenceRows(
+  _ sequences: SequenceInput, request: ExplainRequest, model: Model, transaction: OutputTransaction
+) throws -> any LabeledRowSource {
+  let axis = request.channelAxis ?? model.channelAxis
+  guard model.inputNames.count == 1 else {
+    throw CLIError.usage("--fasta and --genome need a single-input sequence model; this one has \(model.inputNames.count) inputs")
+  }
+  guard let width = request.width ?? model.sequenceLength(channelAxis: axis) else {
+    throw CLIError.data(
+      "model input '\(model.inputNames[0])' is not one-hot DNA of a fixed length ([L, 4], or [4, L] with --channel-axis 1): give --width W")
+  }
+  if let w = request.width, let length = model.sequenceLength(channelAxis: axis), w != length {
+    throw CLIError.data("--width \(w) does not fit model input '\(model.inputNames[0])', which takes sequences of \(length) bases")
+  }
+  let channelsLast = axis != 1
+  switch sequences {
+  case .fasta(let path):
+    return try cli { () throws(LiftKitError) in
+      try FastaRows(url: URL(fileURLWithPath: path), width: width, crop: request.width != nil, channelsLast: channelsLast)
+    }
+  case .genome(let genome, let regions):
+    let rows = try cli { () throws(LiftKitError) in
+      try GenomeRows(
+        genome: URL(fileURLWithPath: genome), regions: URL(fileURLWithPath: regions), width: width,
+        channelsLast: channelsLast, transaction: transaction)
+    }
+    return rows
+  }
+}
+
+extension ExplainRequest {
+  /// The root attributes of an `.h5` output (CLI.md): models, method, target, task,
+  /// references, seed and tool version.
+  func h5Attributes(target: String) -> [(String, String)] {
+    var refs = "zeros"
+    var seed = ""
+    switch references {
+    case .zeros: break
+    case .reference(let files): refs = "reference " + files.paths.joined(separator: ",")
+    case .background(let files): refs = "background " + files.paths.joined(separator: ",")
+    case .shuffles(let count, let s):
+      refs = "shuffles \(count)"
+      seed = String(s)
+    }
+    let task: String
+    switch tasks {
+    case .all: task = "all"
+    case .indices(let k): task = k.map(String.init).joined(separator: ",")
+    }
+    return [
+      ("models", model), ("method", method.rawValue), ("target", target), ("task", task), ("references", refs),
+      ("seed", seed), ("tool_version", "deeplift \(DeepLift.toolVersion)"),
+    ]
+  }
 }
 
 /// The inputs and references read whole and checked (``readInputs(_:model:option:)``).
@@ -595,7 +688,17 @@ extension ExplainRequest {
   /// model is loaded: the transaction checks them when they are written, still before any
   /// output is in place).
   func plannedOutputs() throws -> OutputTransaction {
-    var read = [FileRole("the model", model)] + inputs.paths.map { FileRole("--input", $0) }
+    var read = [FileRole("the model", model)]
+    switch sequences {
+    case .fasta(let path)?: read.append(FileRole("--fasta", path))
+    case .genome(let genome, let regions)?:
+      read += [FileRole("--genome", genome), FileRole("--regions", regions)]
+      // An existing index is an input too; a missing one is written by the run.
+      for index in [genome + ".fai", genome + ".gzi"] where FileManager.default.fileExists(atPath: index) {
+        read.append(FileRole("--genome", index))
+      }
+    case nil: read += inputs.paths.map { FileRole("--input", $0) }
+    }
     switch references {
     case .reference(let files): read += files.paths.map { FileRole("--reference", $0) }
     case .background(let files): read += files.paths.map { FileRole("--background", $0) }

@@ -19,6 +19,15 @@ enum ReferenceSource: Equatable, Sendable {
   case shuffles(count: Int, seed: Int)
 }
 
+/// Examples read from genome files instead of `.npy` arrays (CLI.md, "Sequences from genome
+/// files").
+enum SequenceInput: Equatable, Sendable {
+  /// `--fasta SEQS.fa`: one example per record.
+  case fasta(String)
+  /// `--genome GENOME.fa --regions PEAKS.bed`: one window per BED line.
+  case genome(String, regions: String)
+}
+
 /// Everything `deeplift explain` was asked to do, parsed and validated.
 struct ExplainRequest: Sendable {
   /// The model file (`.h5`, `.keras`, `.onnx`; recognised by content).
@@ -59,6 +68,10 @@ struct ExplainRequest: Sendable {
   /// `--max-delta-error E`: a DeepLIFT run whose worst |Σ scores − Δ| exceeds E fails
   /// (exit 1, no output) instead of warning.
   var maxDeltaError: Float? = nil
+  /// `--fasta` or `--genome` + `--regions` (then ``inputs`` names the FASTA or genome file).
+  var sequences: SequenceInput? = nil
+  /// `--width W`: the window (genome) or central crop (FASTA); nil: the model's length.
+  var width: Int? = nil
 
   /// The options of LiftKit's explainer.
   var attributionOptions: AttributionOptions {
@@ -100,7 +113,21 @@ extension DeepLift {
     @Option(
       name: .long,
       help: ArgumentHelp("Input examples: X.npy, or NAME=FILE once per model input.", valueName: "file"))
-    var input: [FileArgument]
+    var input: [FileArgument] = []
+
+    @Option(help: ArgumentHelp("One-hot examples from a FASTA file, one per record (instead of --input).", valueName: "file"))
+    var fasta: String?
+
+    @Option(help: ArgumentHelp("Genome FASTA (plain or bgzip, indexed by .fai) to cut the --regions from.", valueName: "file"))
+    var genome: String?
+
+    @Option(help: ArgumentHelp("BED regions of --genome: narrowPeak centred on its summit (column 10), else on the midpoint.", valueName: "file"))
+    var regions: String?
+
+    @Option(
+      parsing: .unconditional,
+      help: ArgumentHelp("--genome: window width; --fasta: crop records to their central W bases (default: the model's input length).", valueName: "W"))
+    var width: Int?
 
     @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the scores (.npy, or .npz).", valueName: "file"))
     var output: String
@@ -207,8 +234,33 @@ extension DeepLift {
     ///
     /// - Throws: `ValidationError` (usage, exit 2).
     func request() throws -> ExplainRequest {
-      guard let inputs = try FileSet.make(input, option: "--input") else {
-        throw ValidationError("Missing expected argument '--input <file>'")
+      let sequences: SequenceInput?
+      switch (try FileSet.make(input, option: "--input"), fasta, genome, regions) {
+      case (_?, nil, nil, nil), (nil, _?, nil, nil): sequences = fasta.map { .fasta($0) }
+      case (nil, nil, let g?, let r?): sequences = .genome(g, regions: r)
+      case (nil, nil, nil, nil): throw ValidationError("Missing expected argument '--input <file>' (or --fasta, or --genome with --regions)")
+      case (nil, nil, _?, nil): throw ValidationError("--genome needs --regions PEAKS.bed")
+      case (nil, nil, nil, _?): throw ValidationError("--regions needs --genome GENOME.fa")
+      default: throw ValidationError("give only one of --input, --fasta and --genome")
+      }
+      let inputs: FileSet
+      switch sequences {
+      case .fasta(let path)?, .genome(let path, _)?: inputs = .single(path: path)
+      case nil: inputs = try FileSet.make(input, option: "--input")!
+      }
+      if let width {
+        guard sequences != nil else { throw ValidationError("--width needs --fasta or --genome") }
+        guard width >= 1 else { throw ValidationError("--width must be at least 1, got \(width)") }
+      }
+      let isH5 = URL(fileURLWithPath: output).pathExtension.lowercased() == "h5"
+      if isH5 {
+        guard sequences != nil else {
+          throw ValidationError("\(output): an .h5 output (chrombpnet's layout) needs --fasta or --genome; give --output FILE.npy")
+        }
+        guard method.isDeepLIFT else {
+          throw ValidationError("\(output): an .h5 output holds hypothetical scores: it needs a DeepLIFT method (rescale, reveal-cancel or genomics-default), not \(method.rawValue)")
+        }
+        guard layer.isEmpty else { throw ValidationError("--layer writes an .npz archive, not an .h5") }
       }
       let references: ReferenceSource
       switch (try FileSet.make(reference, option: "--reference"), try FileSet.make(background, option: "--background"), shuffles) {
@@ -264,6 +316,8 @@ extension DeepLift {
       request.contrast = contrast
       request.softmaxNormalize = softmaxNormalize
       request.normalizeFirstConv = normalizeFirstConv
+      request.sequences = sequences
+      request.width = width
       return request
     }
 
@@ -288,6 +342,7 @@ extension DeepLift {
       let request = try request()
       try requireReadableFile(request.model)
       for path in request.inputs.paths { try requireReadableFile(path) }
+      if case .genome(_, let regions)? = request.sequences { try requireReadableFile(regions) }
       switch request.references {
       case .reference(let files), .background(let files):
         for path in files.paths { try requireReadableFile(path) }
