@@ -94,7 +94,7 @@ let package = Package(
       name: "LiftKerasTests", dependencies: ["LiftKeras", "LiftHDF5", "LiftIO", "LiftAttribution", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),
     .testTarget(name: "LiftKitTests", dependencies: ["LiftKit", "LiftIO", "LiftNN", "LiftTestSupport"]),
-    .testTarget(name: "LiftPlotTests", dependencies: ["LiftPlot", "LiftTensor"]),
+    .testTarget(name: "LiftPlotTests", dependencies: ["LiftPlot", "LiftTensor", "LiftIO"]),
     .testTarget(
       name: "LiftONNXTests",
       dependencies: ["LiftONNX", "LiftAttribution", "LiftKeras", "LiftIO", "LiftTestSupport"],

@@ -229,3 +229,43 @@ public struct CSVTable: Sendable, Equatable {
     return special ? "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : name
   }
 }
+
+/// A CSV of scores as `deeplift explain --output SCORES.csv` writes it: feature columns, then
+/// `base_value` and `output`.
+public struct ScoreColumns: Sendable {
+  /// The feature names (the header without the last two columns).
+  public let featureNames: [String]
+  /// `[N, F]`: one row of scores per example.
+  public let scores: Tensor
+  /// Each example's `base_value` (the target at its reference).
+  public let baseValues: [Float]
+  /// Each example's `output` (f(x)).
+  public let outputs: [Float]
+
+  /// The columns of `table`.
+  ///
+  /// - Throws: ``CSVError`` naming `name` unless the last two columns are `base_value` and
+  ///   `output` after at least one feature, with at least one row.
+  public init(_ table: CSVTable, name: String) throws(CSVError) {
+    let c = table.header.count
+    guard c >= 3, Array(table.header.suffix(2)) == ["base_value", "output"], table.rowCount > 0 else {
+      throw CSVError(
+        "\(name): not a CSV of scores: expected feature columns, then base_value and output, and at least one row (header: \(table.header.prefix(12).joined(separator: ", ")))")
+    }
+    let f = c - 2
+    let n = table.rowCount
+    featureNames = Array(table.header.prefix(f))
+    scores = Tensor(shape: Shape([n, f]), scalars: (0..<n).flatMap { table.values[($0 * c)..<($0 * c + f)] })
+    baseValues = (0..<n).map { table.values[$0 * c + f] }
+    outputs = (0..<n).map { table.values[$0 * c + f + 1] }
+  }
+
+  /// Each feature's mean |score| over the examples, `[F]` (summed in `Double`).
+  public var meanAbsoluteScores: Tensor {
+    let (n, f) = (scores.shape[0], scores.shape[1])
+    let s = scores.scalars
+    return Tensor(
+      shape: Shape([f]),
+      scalars: (0..<f).map { j in Float((0..<n).reduce(0.0) { $0 + Double(abs(s[$1 * f + j])) } / Double(n)) })
+  }
+}

@@ -81,6 +81,15 @@ enum TablesMatrix {
     BadCase(
       label: "CSV output over the input", arguments: explain([], output: "x.csv"), status: 2,
       mentions: ["x.csv", "same file as --input"], precreate: nil, setup: files(["x.csv": good])),
+    BadCase(
+      label: "plot: a CSV that is not a table of scores", arguments: ["plot", "x.csv", "--output", "out.png"], status: 1,
+      mentions: ["x.csv", "not a CSV of scores", "base_value and output"], precreate: "out.png",
+      setup: files(["x.csv": good])),
+    BadCase(
+      label: "plot: waterfall example out of range",
+      arguments: ["plot", "s.csv", "--kind", "waterfall", "--example", "2", "--output", "out.png"], status: 1,
+      mentions: ["s.csv", "example 2 is out of range"], precreate: "out.png",
+      setup: files(["s.csv": "a,b,base_value,output\n1,2,0,3\n3,4,0,7\n"])),
   ]
 }
 

@@ -157,4 +157,18 @@ struct TableCLITests {
       #expect(t.values[i * 10 + 8] == t.values[i * 10 + 9])
     }
   }
+
+  @Test("plot SCORES.csv: bars of mean |score| and one example's waterfall, as PNG")
+  func plots() throws {
+    let dir = try explain(["--reference", "mean:" + background], output: "s.csv")
+    defer { cleanup(dir) }
+    for args in [["--output", "bars.png"], ["--kind", "waterfall", "--example", "3", "--output", "w.png"]] {
+      let r = try runDeeplift(arguments: ["plot", "s.csv"] + args, in: dir)
+      #expect(r.status == 0, "\(r.stderr)")
+    }
+    for name in ["bars.png", "w.png"] {
+      let data = try Data(contentsOf: dir.appendingPathComponent(name))
+      #expect(data.starts(with: [0x89, 0x50, 0x4E, 0x47]), "\(name) is a PNG")
+    }
+  }
 }
