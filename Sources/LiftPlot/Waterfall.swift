@@ -49,18 +49,11 @@ package struct WaterfallFigure: Figure {
     let nonFinite = values.count { !$0.isFinite } + (base.isFinite ? 0 : 1) + (output.map { $0.isFinite ? 0 : 1 } ?? 0)
     if nonFinite > 0 { throw .nonFiniteScores(count: nonFinite) }
 
-    let order = values.indices.sorted { a, b in
-      abs(values[a]) != abs(values[b]) ? abs(values[a]) > abs(values[b]) : a < b
-    }
-    let shown = Array(order.prefix(options.topK))
-    let rest = order.dropFirst(options.topK)
-    var named: [(name: String, value: Double)] = shown.map { f in
-      var name = options.features?[f] ?? "f\(f)"
-      if name.count > 40 { name = String(name.prefix(39)) + "…" }
-      return (name, values[f])
-    }
+    let ranked = rankedFeatures(values, names: options.features)
+    var named = ranked.prefix(options.topK).map { (name: $0.name, value: $0.value) }
+    let rest = ranked.dropFirst(options.topK)
     if !rest.isEmpty {
-      named.append(("\(rest.count) other feature\(rest.count == 1 ? "" : "s")", rest.reduce(0.0) { $0 + values[$1] }))
+      named.append(("\(rest.count) other feature\(rest.count == 1 ? "" : "s")", rest.reduce(0.0) { $0 + $1.value }))
     }
     // Walk from the bottom row up.
     var c = base
@@ -103,7 +96,6 @@ package struct WaterfallFigure: Figure {
   package func yCenter(rank: Int) -> Double { top + (Double(rank) + 0.5) * rowHeight }
 
   func draw(on canvas: Canvas) {
-    let axis = RGB(0.2, 0.2, 0.2)
     let grey = RGB(0.45, 0.45, 0.45)
     if let title {
       canvas.text(title, x: canvas.width / 2, y: 20, size: titleSize, align: .center, bold: true)
@@ -140,12 +132,7 @@ package struct WaterfallFigure: Figure {
         canvas.text(label, x: min(x0, x1) - 4, y: yc, size: 10, align: .right, color: gray)
       }
     }
-    canvas.line(from: plotLeft, bottom + 0.5, to: plotLeft + plotWidth, bottom + 0.5, color: axis)
-    for v in ticks {
-      let tx = x(value: v)
-      canvas.line(from: tx, bottom + 0.5, to: tx, bottom + 5, color: axis)
-      canvas.text(Ticks.label(v, step: step), x: tx, y: bottom + 14, size: 10, align: .center)
-    }
+    drawValueAxis(on: canvas, ticks: ticks, step: step, left: plotLeft, width: plotWidth, bottom: bottom, x: x(value:))
     canvas.text("base_value = \(Ticks.compact(base))", x: x(value: base), y: bottom + 32, size: 11, align: .center)
     canvas.text("output = \(Ticks.compact(output ?? end))", x: x(value: end), y: top - 12, size: 11, align: .center)
   }

@@ -102,10 +102,10 @@ extension DeepLift {
 
     @Option(
       name: .long,
-      help: ArgumentHelp("Input examples: X.npy, or NAME=FILE once per model input.", valueName: "file"))
+      help: ArgumentHelp("Input examples: X.npy, a table DATA.csv (header of feature names, numbers only), or NAME=FILE once per model input.", valueName: "file"))
     var input: [FileArgument]
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the scores (.npy, or .npz).", valueName: "file"))
+    @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the scores (.npy, .npz, or .csv for a .csv input: its header, then base_value and output).", valueName: "file"))
     var output: String
 
     @Option(help: "Attribution method.")
@@ -113,7 +113,7 @@ extension DeepLift {
 
     @Option(
       help: ArgumentHelp(
-        "References: same rank as X (one per example), rank − 1 (shared) or rank + 1 ([N, M, …], averaged).",
+        "References: same rank as X (one per example), rank − 1 (shared) or rank + 1 ([N, M, …], averaged); for a .csv input also zeros, mean[:B.csv], median[:B.csv] (column mean / median) or R.csv.",
         valueName: "file"))
     var reference: [FileArgument] = []
 
