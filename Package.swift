@@ -98,7 +98,7 @@ let package = Package(
       name: "LiftKerasTests", dependencies: ["LiftKeras", "LiftHDF5", "LiftIO", "LiftAttribution", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),
     .testTarget(name: "LiftKitTests", dependencies: ["LiftKit", "LiftIO", "LiftNN", "LiftTestSupport"]),
-    .testTarget(name: "LiftPlotTests", dependencies: ["LiftPlot", "LiftTensor"]),
+    .testTarget(name: "LiftPlotTests", dependencies: ["LiftPlot", "LiftTensor", "LiftIO"]),
     .testTarget(
       name: "LiftONNXTests",
       dependencies: ["LiftONNX", "LiftAttribution", "LiftKeras", "LiftIO", "LiftTestSupport"],
@@ -109,7 +109,7 @@ let package = Package(
     // executable's closure — swift-protobuf's bundled protoc, ~800 C++ files, twice (~10 min).
     .testTarget(
       name: "deepliftTests",
-      dependencies: ["LiftIO", "LiftTestSupport", "CHDF5"],
+      dependencies: ["LiftIO", "LiftKit", "LiftTestSupport", "CHDF5"],
       resources: [.copy("Fixtures")]),
   ]
 )

@@ -9,7 +9,9 @@
 #      with genomics-default against 10 dinucleotide-shuffled references (seed 1) per sequence,
 #      both tasks; contribution scores, hypothetical scores, TF-MoDISco inputs and a logo;
 #    - Examples/image: a digits CNN, explained with rescale against an all-zero (black)
-#      reference for the image's class; a heatmap over the image.
+#      reference for the image's class; a heatmap over the image;
+#    - Examples/credit: a credit-risk MLP (ONNX) on a CSV of 20 applicants with named
+#      features, against the background's column means; a CSV of scores and a waterfall.
 # Everything goes to demo-output/ (git-ignored), overwritten on each run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -69,4 +71,15 @@ made "$OUT/image-scores.npy" "contribution scores to class 3 [10, 16, 16, 1]"
   --title "Digit 3: evidence for class 3 (red) and against (blue)" --output "$OUT/heatmap.png"
 made "$OUT/heatmap.png" "heatmap of the scores over image 3"
 
-say "Done. Open $OUT/logo.png and $OUT/heatmap.png; 'deeplift --help' lists every command."
+C=Examples/credit
+say "Explaining $C/applicants.csv (20 applicants, 8 named features) against the typical applicant (column means of $C/background.csv)"
+"$B" explain "$C/model.onnx" --input "$C/applicants.csv" --reference "mean:$C/background.csv" \
+  --output "$OUT/credit-scores.csv"
+made "$OUT/credit-scores.csv" "scores per feature, then base_value and output (rows sum to output - base_value)"
+"$B" plot "$OUT/credit-scores.csv" --kind waterfall --example 0 \
+  --title "Applicant 0: from the typical applicant's risk logit to theirs" --output "$OUT/waterfall.png"
+made "$OUT/waterfall.png" "waterfall of applicant 0's scores"
+"$B" plot "$OUT/credit-scores.csv" --output "$OUT/credit-bars.png"
+made "$OUT/credit-bars.png" "mean |score| of each feature over the 20 applicants"
+
+say "Done. Open $OUT/logo.png, $OUT/heatmap.png and $OUT/waterfall.png; 'deeplift --help' lists every command."

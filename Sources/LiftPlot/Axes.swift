@@ -55,3 +55,18 @@ enum Ticks {
     v == 0 ? "0" : String(format: "%.3g", v)
   }
 }
+
+/// The horizontal value axis under a bar chart or a waterfall: a line at `bottom` from `left`
+/// over `width`, a 5-unit tick and a label under it at each of `ticks` (placed by `x`).
+func drawValueAxis(
+  on canvas: Canvas, ticks: [Double], step: Double, left: Double, width: Double, bottom: Double,
+  x: (Double) -> Double
+) {
+  let axis = RGB(0.2, 0.2, 0.2)
+  canvas.line(from: left, bottom + 0.5, to: left + width, bottom + 0.5, color: axis)
+  for v in ticks {
+    let tx = x(v)
+    canvas.line(from: tx, bottom + 0.5, to: tx, bottom + 5, color: axis)
+    canvas.text(Ticks.label(v, step: step), x: tx, y: bottom + 14, size: 10, align: .center)
+  }
+}

@@ -37,14 +37,7 @@ package struct BarsFigure: Figure {
     let values = scores.scalars[(n * features)..<((n + 1) * features)].map(Double.init)
     let nonFinite = values.count { !$0.isFinite }
     if nonFinite > 0 { throw .nonFiniteScores(count: nonFinite) }
-    let order = values.indices.sorted { a, b in
-      abs(values[a]) != abs(values[b]) ? abs(values[a]) > abs(values[b]) : a < b
-    }.prefix(options.topK)
-    bars = order.map { f in
-      var name = options.features?[f] ?? "f\(f)"
-      if name.count > 40 { name = String(name.prefix(39)) + "…" }
-      return (f, name, values[f])
-    }
+    bars = Array(rankedFeatures(values, names: options.features).prefix(options.topK))
     let shownMin = min(0, bars.map(\.value).min() ?? 0)
     let shownMax = max(0, bars.map(\.value).max() ?? 0)
     var (lo, hi) = shownMin == 0 && shownMax == 0 ? (-1.0, 1.0) : (shownMin, shownMax)
@@ -111,12 +104,21 @@ package struct BarsFigure: Figure {
       }
     }
     canvas.line(from: zero, top, to: zero, bottom, color: axis)
-    canvas.line(from: plotLeft, bottom + 0.5, to: plotLeft + plotWidth, bottom + 0.5, color: axis)
-    for v in ticks {
-      let tx = x(value: v)
-      canvas.line(from: tx, bottom + 0.5, to: tx, bottom + 5, color: axis)
-      canvas.text(Ticks.label(v, step: step), x: tx, y: bottom + 14, size: 10, align: .center)
-    }
+    drawValueAxis(on: canvas, ticks: ticks, step: step, left: plotLeft, width: plotWidth, bottom: bottom, x: x(value:))
     canvas.text("score", x: plotLeft + plotWidth / 2, y: bottom + 30, size: 11, align: .center)
+  }
+}
+
+/// Every feature of `values` by decreasing |value| (ties: lower index first), named by
+/// `names` or `f0`, `f1`, …, names longer than 40 characters cut to 39 and `…`: the rows of
+/// the bar chart and of the waterfall.
+func rankedFeatures(_ values: [Double], names: [String]?) -> [(feature: Int, name: String, value: Double)] {
+  let order = values.indices.sorted { a, b in
+    abs(values[a]) != abs(values[b]) ? abs(values[a]) > abs(values[b]) : a < b
+  }
+  return order.map { f in
+    var name = names?[f] ?? "f\(f)"
+    if name.count > 40 { name = String(name.prefix(39)) + "…" }
+    return (f, name, values[f])
   }
 }

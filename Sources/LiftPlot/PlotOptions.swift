@@ -10,6 +10,9 @@ public enum PlotKind: String, CaseIterable, Sendable {
   case heatmap
   /// A horizontal bar chart of tabular attributions (`[N, F]` or `[F]`), sorted by |value|.
   case bars
+  /// One example's scores as steps from its base value (``PlotOptions/baseValues``) to its
+  /// output: the largest |scores| one bar each, the rest folded into one bar.
+  case waterfall
 }
 
 /// The file format of a figure, chosen from the output file's extension.
@@ -112,6 +115,12 @@ public struct PlotOptions: Sendable {
   public var alphabet: LogoAlphabet?
   /// Whether the bar chart writes each bar's value next to it.
   public var showValues: Bool
+  /// Waterfall: each example's base value (the target at the reference, `base_value` of a
+  /// CSV of scores); 0 when `nil`.
+  public var baseValues: [Double]? = nil
+  /// Waterfall: each example's output (f(x)), written at the end of the steps; when `nil`
+  /// the end is labelled with base value + Σ scores.
+  public var outputValues: [Double]? = nil
 
   /// Options with the documented defaults for every field not given.
   public init(

@@ -53,6 +53,10 @@ public func inferPlotKind(shape: Shape) -> PlotKind? {
 /// - `.bars`: one example's `options.topK` largest |scores| as horizontal bars, largest on
 ///   top, positive red and negative blue, named by `options.features` or `f0`, `f1`, …
 ///   (`[F]`, `[N, F]`; higher ranks are flattened per example in row-major order).
+/// - `.waterfall`: one example's scores (`[F]`, `[N, F]`) as horizontal steps from its base
+///   value (`options.baseValues`) up to base + Σ scores: the `options.topK` largest |scores|
+///   one step each (largest on top, positive red, negative blue), the others summed into one
+///   step "N other features" at the bottom, where the steps start.
 ///
 /// The file is written to a temporary file in the same directory and renamed into place, so a
 /// failure never leaves a partial or stale output behind (LiftIO's `AtomicFileWriter`); with
@@ -99,6 +103,7 @@ func layoutFigure(scores: Tensor, options: PlotOptions) throws(PlotError) -> any
   case .logo: return try LogoFigure(scores: scores, options: options)
   case .heatmap: return try HeatmapFigure(scores: scores, options: options)
   case .bars: return try BarsFigure(scores: scores, options: options)
+  case .waterfall: return try WaterfallFigure(scores: scores, options: options)
   }
 }
 

@@ -48,7 +48,9 @@ func runExplain(_ request: ExplainRequest, outputs: OutputTransaction) throws {
   }
   // Rows from disk batch by batch where every output can be streamed; else read whole first
   // (and checked whole, before any work).
-  let streamed = request.sequences != nil || inputsAreStreamable(request, model: model)
+  // A CSV table is read whole (CSV has no random access to rows).
+  let table = request.inputs.isTable ? try tableRows(request, model: model) : nil
+  let streamed = request.sequences != nil || (table == nil && inputsAreStreamable(request, model: model))
   let source: any RowSource
   let references: ReferenceSet
   var labeled: (any LabeledRowSource)? = nil
@@ -58,6 +60,8 @@ func runExplain(_ request: ExplainRequest, outputs: OutputTransaction) throws {
     source = rows
     references = try streamedReferences(
       request, model: model, inputShape: rows.shapes[0], inputPath: request.inputs.paths[0])
+  } else if let table {
+    (source, references) = (table.rows, table.references)
   } else {
     (source, references) = streamed ? try streamedRows(request, model: model) : try rowsInMemory(request, model: model)
   }
@@ -69,6 +73,13 @@ func runExplain(_ request: ExplainRequest, outputs: OutputTransaction) throws {
         try ChromBPNetH5Sink(
           url: url, source: labeled, channelAxis: request.channelAxis ?? model.channelAxis,
           attributes: request.h5Attributes(target: explainer.target), transaction: outputs)
+      })
+  } else if let table, url.pathExtension.lowercased() == "csv" {
+    sinks.append(
+      try cli { () throws(LiftKitError) in
+        try CSVScoreSink(
+          url: url, featureNames: table.rows.featureNames, explainer: explainer, references: table.references,
+          transaction: outputs)
       })
   } else if model.inputNames.count == 1 && request.layers.isEmpty && url.pathExtension.lowercased() != "npz" {
     sinks.append(NpyScoreSink(url: url, transaction: outputs))
@@ -213,6 +224,7 @@ func streamedReferences(_ request: ExplainRequest, model: Model, inputShape: Sha
   let references: ReferenceSet
   switch request.references {
   case .zeros: references = .zeros
+  case .profile: throw CLIError.usage("--reference mean/median needs --input X.csv")
   case .background(let files):
     let b = try readInputs(files, model: model, option: "--background")
     try checkBackground(b, paths: files.paths(in: model.inputNames), inputShapes: [inputShape], names: model.inputNames)
@@ -278,6 +290,7 @@ extension ExplainRequest {
     case .zeros: break
     case .reference(let files): refs = "reference " + files.paths.joined(separator: ",")
     case .background(let files): refs = "background " + files.paths.joined(separator: ",")
+    case .profile(let profile, let path): refs = profile.rawValue + (path.map { ":" + $0 } ?? "")
     case .shuffles(let count, let s):
       refs = "shuffles \(count)"
       seed = String(s)
@@ -291,6 +304,47 @@ extension ExplainRequest {
       ("models", model), ("method", method.rawValue), ("target", target), ("task", task), ("references", refs),
       ("seed", seed), ("tool_version", "deeplift \(DeepLift.toolVersion)"),
     ]
+  }
+}
+
+/// A CSV input (`--input X.csv`, one example per row) and its references: `zeros`, the
+/// column mean / median of a table (`mean[:B.csv]`, `median[:B.csv]`), a CSV of one row
+/// (shared) or one row per example, a CSV background, or the `.npy` forms. Every table's
+/// header must equal the input's.
+func tableRows(_ request: ExplainRequest, model: Model) throws -> (rows: CSVRows, references: ReferenceSet) {
+  guard case .single(let path) = request.inputs, model.inputNames.count == 1 else {
+    throw CLIError.usage("--input X.csv needs a single-input model; this one has inputs \(model.inputNames.joined(separator: ", "))")
+  }
+  let rows = try cli { () throws(LiftKitError) in try CSVRows(url: URL(fileURLWithPath: path)) }
+  try checkShape(rows.shapes[0], fits: model.graph, input: 0, file: path, option: "--input")
+  /// Another table with the input's columns.
+  func table(_ other: String, option: String) throws -> CSVTable {
+    let t = try cli { () throws(LiftKitError) in try CSVRows(url: URL(fileURLWithPath: other)) }.table
+    guard t.header == rows.table.header else {
+      throw CLIError.data(
+        "\(option) \(other): columns (\(t.header.joined(separator: ", "))) differ from those of \(path) (\(rows.table.header.joined(separator: ", ")))")
+    }
+    return t
+  }
+  func isCSV(_ p: String) -> Bool { URL(fileURLWithPath: p).pathExtension.lowercased() == "csv" }
+  let n = rows.table.rowCount
+  switch request.references {
+  case .zeros: return (rows, .zeros)
+  case .profile(let profile, let other):
+    let t = try other.map { try table($0, option: "--reference \(profile.rawValue):") } ?? rows.table
+    return (rows, .arrays([profile.row(of: t.tensor)]))
+  case .reference(.single(let r)) where isCSV(r):
+    let t = try table(r, option: "--reference")
+    if t.rowCount == n { return (rows, .arrays([t.tensor])) }
+    guard t.rowCount == 1 else {
+      throw CLIError.data("--reference \(r): \(t.rowCount) rows; give one row (shared) or one per example of \(path) (\(n))")
+    }
+    return (rows, .arrays([t.tensor.reshaped(Shape([t.header.count]))]))
+  case .background(.single(let b)) where isCSV(b):
+    return (rows, .background([try table(b, option: "--background").tensor]))
+  case .reference, .background, .shuffles:
+    let refs = try readReferenceSet(request.references, model: model, inputs: [rows.table.tensor], inputFiles: [path])
+    return (rows, refs)
   }
 }
 
@@ -634,6 +688,8 @@ func readReferenceSet(_ source: ReferenceSource, model: Model, inputs: [Tensor],
   let names = model.inputNames
   switch source {
   case .zeros: return .zeros
+  case .profile:
+    throw CLIError.usage("--reference mean/median needs --input X.csv")
   case .background(let files):
     let rows = try readInputs(files, model: model, option: "--background")
     try checkBackground(rows, paths: files.paths(in: names), inputShapes: inputs.map(\.shape), names: names)
@@ -671,6 +727,12 @@ func note(_ message: String) {
 }
 
 extension FileSet {
+  /// `--input X.csv`: a table with a header of feature names.
+  var isTable: Bool {
+    if case .single(let path) = self { return URL(fileURLWithPath: path).pathExtension.lowercased() == "csv" }
+    return false
+  }
+
   /// The paths in the model's input order (as ``readInputs(_:model:option:)`` reads them).
   func paths(in names: [String]) -> [String] {
     switch self {
@@ -702,7 +764,8 @@ extension ExplainRequest {
     switch references {
     case .reference(let files): read += files.paths.map { FileRole("--reference", $0) }
     case .background(let files): read += files.paths.map { FileRole("--background", $0) }
-    case .zeros, .shuffles: break
+    case .profile(_, let path?): read.append(FileRole("--reference", path))
+    case .zeros, .shuffles, .profile: break
     }
     var written = [FileRole("--output", output)]
     if let plot { written.append(FileRole("--plot", plot)) }

@@ -17,6 +17,9 @@ enum ReferenceSource: Equatable, Sendable {
   /// `--shuffles M --seed S`: M dinucleotide shuffles of each input example (one-hot
   /// sequences), drawn like the original's `dinuc_shuffle` with `RandomState(S)`.
   case shuffles(count: Int, seed: Int)
+  /// CSV input, `--reference mean[:B.csv]` / `median[:B.csv]`: the column mean / median of
+  /// B (of the input itself without B), one shared reference row.
+  case profile(TableProfile, path: String?)
 }
 
 /// Examples read from genome files instead of `.npy` arrays (CLI.md, "Sequences from genome
@@ -112,7 +115,7 @@ extension DeepLift {
 
     @Option(
       name: .long,
-      help: ArgumentHelp("Input examples: X.npy, or NAME=FILE once per model input.", valueName: "file"))
+      help: ArgumentHelp("Input examples: X.npy, a table DATA.csv (header of feature names, numbers only), or NAME=FILE once per model input.", valueName: "file"))
     var input: [FileArgument] = []
 
     @Option(help: ArgumentHelp("One-hot examples from a FASTA file, one per record (instead of --input).", valueName: "file"))
@@ -129,7 +132,7 @@ extension DeepLift {
       help: ArgumentHelp("--genome: window width; --fasta: crop records to their central W bases (default: the model's input length).", valueName: "W"))
     var width: Int?
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the scores (.npy, or .npz).", valueName: "file"))
+    @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the scores (.npy, .npz, or .csv for a .csv input: its header, then base_value and output).", valueName: "file"))
     var output: String
 
     @Option(help: "Attribution method.")
@@ -137,7 +140,7 @@ extension DeepLift {
 
     @Option(
       help: ArgumentHelp(
-        "References: same rank as X (one per example), rank − 1 (shared) or rank + 1 ([N, M, …], averaged).",
+        "References: same rank as X (one per example), rank − 1 (shared) or rank + 1 ([N, M, …], averaged); for a .csv input also zeros, mean[:B.csv], median[:B.csv] (column mean / median) or R.csv.",
         valueName: "file"))
     var reference: [FileArgument] = []
 
@@ -267,6 +270,11 @@ extension DeepLift {
       case (nil, nil, nil):
         guard seed == nil else { throw ValidationError("--seed needs --shuffles") }
         references = .zeros
+      case (.single(let r)?, nil, nil) where inputs.isTable && Self.tableKeyword(r) != nil:
+        guard seed == nil else { throw ValidationError("--seed needs --shuffles") }
+        references = Self.tableKeyword(r)!
+      case (.single(let r)?, nil, nil) where Self.tableKeyword(r) != nil && !FileManager.default.fileExists(atPath: r):
+        throw ValidationError("--reference \(r) needs --input DATA.csv (for .npy inputs give a reference file)")
       case (let r?, nil, nil):
         try Self.checkSameForm(inputs, r, option: "--reference")
         guard seed == nil else { throw ValidationError("--seed needs --shuffles") }
@@ -298,6 +306,9 @@ extension DeepLift {
           throw ValidationError("--max-delta-error needs a DeepLIFT method (rescale, reveal-cancel or genomics-default), not \(method.rawValue): other methods do not sum to delta")
         }
       }
+      if URL(fileURLWithPath: output).pathExtension.lowercased() == "csv" && !inputs.isTable {
+        throw ValidationError("--output SCORES.csv needs --input DATA.csv (its header names the features)")
+      }
       if let contrast, contrast < 0 { throw ValidationError("--contrast must be a neuron index (0 or more), got \(contrast)") }
       if !layer.isEmpty && URL(fileURLWithPath: output).pathExtension.lowercased() != "npz" {
         throw ValidationError("--layer writes an .npz archive (input scores under the input names, layer scores under the layer names): give --output FILE.npz")
@@ -319,6 +330,18 @@ extension DeepLift {
       request.sequences = sequences
       request.width = width
       return request
+    }
+
+    /// `zeros`, `mean`, `median`, `mean:B.csv`, `median:B.csv` (CSV input); `nil` for a file.
+    static func tableKeyword(_ text: String) -> ReferenceSource? {
+      if text == "zeros" { return .zeros }
+      for profile in TableProfile.allCases {
+        if text == profile.rawValue { return .profile(profile, path: nil) }
+        if text.hasPrefix(profile.rawValue + ":") && text.count > profile.rawValue.count + 1 {
+          return .profile(profile, path: String(text.dropFirst(profile.rawValue.count + 1)))
+        }
+      }
+      return nil
     }
 
     /// References must use the inputs' form: plain with plain, NAME=FILE for the same names.
@@ -346,7 +369,8 @@ extension DeepLift {
       switch request.references {
       case .reference(let files), .background(let files):
         for path in files.paths { try requireReadableFile(path) }
-      case .zeros, .shuffles: break
+      case .profile(_, let path?): try requireReadableFile(path)
+      case .zeros, .shuffles, .profile: break
       }
       if let plot = request.plot {
         guard PlotFormat(pathExtension: URL(fileURLWithPath: plot).pathExtension) != nil else {

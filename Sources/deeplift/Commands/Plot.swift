@@ -2,13 +2,14 @@ import ArgumentParser
 import Foundation
 import LiftIO
 import LiftPlot
+import LiftNN
 import LiftTensor
 
 extension PlotKind: ExpressibleByArgument {}
 
 /// Options that choose what a picture shows; shared by `deeplift plot` and `explain --plot`.
 struct PlotArguments: ParsableArguments {
-  @Option(help: "Kind of picture: logo, heatmap or bars (default: from the scores' shape).")
+  @Option(help: "Kind of picture: logo, heatmap, bars or waterfall (default: from the scores' shape; bars for a CSV of scores).")
   var kind: PlotKind?
 
   @Option(parsing: .unconditional, help: "The example to draw (index along the first axis).")
@@ -66,7 +67,7 @@ extension DeepLift {
     static let configuration = CommandConfiguration(
       abstract: "Draw scores as a sequence logo, an image heatmap or a bar chart (PNG, SVG or PDF).")
 
-    @Argument(help: "Scores (.npy) written by `deeplift explain`.")
+    @Argument(help: "Scores (.npy, or .csv with feature names) written by `deeplift explain`.")
     var scores: String
 
     @Option(name: .shortAndLong, help: ArgumentHelp("The picture: .png, .svg or .pdf.", valueName: "file"))
@@ -90,9 +91,31 @@ extension DeepLift {
       if let features = plot.features { read.append(FileRole("--features", features)) }
       for file in read { try requireReadableFile(file.path) }
       let outputs = try OutputTransaction(inputs: read, outputs: [FileRole("--output", output)])
-      let s = try readArray(scores)
       let x = try input.map { try readArray($0) }
-      try renderPlot(scores: s, from: scores, options: plot.options(input: x), to: output, transaction: outputs)
+      var options = try plot.options(input: x)
+      let s: Tensor
+      if URL(fileURLWithPath: scores).pathExtension.lowercased() == "csv" {
+        // A CSV of scores: feature names from its header; bars of mean |score| over the
+        // examples, or one example's waterfall from base_value to output.
+        let table: ScoreColumns
+        do {
+          table = try ScoreColumns(CSVTable.read(url: URL(fileURLWithPath: scores), maximumBytes: MemoryBudget.bytes), name: scores)
+        } catch { throw CLIError.data(error.description) }
+        options.features = options.features ?? table.featureNames
+        options.baseValues = table.baseValues.map(Double.init)
+        options.outputValues = table.outputs.map(Double.init)
+        switch options.kind ?? .bars {
+        case .bars:
+          options.kind = .bars
+          options.example = 0
+          options.title = options.title ?? "mean |score| over \(table.scores.shape[0]) example(s)"
+          s = table.meanAbsoluteScores
+        default: s = table.scores
+        }
+      } else {
+        s = try readArray(scores)
+      }
+      try renderPlot(scores: s, from: scores, options: options, to: output, transaction: outputs)
       try outputs.commit()
     }
   }
