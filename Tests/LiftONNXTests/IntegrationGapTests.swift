@@ -1,0 +1,85 @@
+import Foundation
+import LiftNN
+import LiftTensor
+import Testing
+
+@testable import LiftONNX
+
+/// Gaps found running the real-model tables of issues 19 and 20 on merged main.
+@Suite("ONNX import: real-model integration gaps")
+struct ONNXIntegrationGapTests {
+  /// `Reshape(x, [Shape(x)[0]·6 / d, 12])`: Swin's `B = B_·nW / nW` shape arithmetic.
+  static func divisionModel(divisor: Int) throws -> Data {
+    var concat = nodeProto("Concat", ["b", "twelve"], ["shape"], name: "cat")
+    var axis = Onnx_AttributeProto()
+    axis.name = "axis"
+    axis.type = .int
+    axis.i = 0
+    concat.attribute = [axis]
+    return try modelData(
+      nodes: [
+        nodeProto("Shape", ["x"], ["s"], name: "shape"),
+        nodeProto("Gather", ["s", "zero"], ["n"], name: "gather"),
+        nodeProto("Mul", ["n", "six"], ["n6"], name: "mul"),
+        nodeProto("Div", ["n6", "d"], ["b"], name: "div"),
+        concat,
+        nodeProto("Reshape", ["x", "shape"], ["y"], name: "reshape"),
+      ],
+      inputDims: [.dimParam("n"), .dimValue(4), .dimValue(3)],
+      initializers: [int64Proto("zero", [0]), int64Proto("six", [6]), int64Proto("d", [divisor]), int64Proto("twelve", [12])])
+  }
+
+  @Test("Div of the batch extent N·k by a divisor of k folds to N·(k/c) (Swin's window count)")
+  func batchFactorDivision() throws {
+    let graph = try loadONNXModel(from: try Self.divisionModel(divisor: 6))
+    let x = Tensor(shape: [2, 4, 3], scalars: (0..<24).map { Float($0) })
+    let y = try forward(graph, inputs: [x])[graph.outputs[0].rawValue]
+    #expect(y.shape == [2, 12])
+    #expect(y.scalars == x.scalars)
+  }
+
+  @Test("Div of N·k by a non-divisor of k is refused naming the node")
+  func batchFactorDivisionInexact() throws {
+    let error = #expect(throws: ONNXImportError.self) { try loadONNXModel(from: try Self.divisionModel(divisor: 4)) }
+    guard case .unsupportedUsage(_, let node, _)? = error else {
+      Issue.record("unexpected \(String(describing: error))")
+      return
+    }
+    #expect(node == "div")
+  }
+
+  @Test("Sub of graph tensors [N, 2, 3] − [N, 1, 3] broadcasts (bpnet-lite's logits − mean(logits, keepdims))")
+  func broadcastingSubtraction() throws {
+    var mean = nodeProto("ReduceMean", ["x", "axes"], ["m"], name: "mean")
+    var keep = Onnx_AttributeProto()
+    keep.name = "keepdims"
+    keep.type = .int
+    keep.i = 1
+    mean.attribute = [keep]
+    let data = try modelData(
+      nodes: [mean, nodeProto("Sub", ["x", "m"], ["y"], name: "sub")],
+      inputDims: [.dimParam("n"), .dimValue(2), .dimValue(3)], initializers: [int64Proto("axes", [1])], opset: 18)
+    let graph = try loadONNXModel(from: data)
+    let x = Tensor(shape: [1, 2, 3], scalars: [1, 2, 3, 5, 8, -1])
+    let y = try forward(graph, inputs: [x])[graph.outputs[0].rawValue]
+    // Column means 3, 5, 1.
+    #expect(y.shape == [1, 2, 3])
+    #expect(y.scalars == [-2, -3, 2, 2, 3, -2])
+  }
+
+  @Test("Add of graph tensors whose extents differ and are not 1 is refused naming the node")
+  func nonBroadcastingAddition() throws {
+    let data = try modelData(
+      nodes: [
+        nodeProto("Slice", ["x", "s0", "s1", "ax"], ["h"], name: "slice"), nodeProto("Add", ["x", "h"], ["y"], name: "add"),
+      ],
+      inputDims: [.dimParam("n"), .dimValue(4)],
+      initializers: [int64Proto("s0", [0]), int64Proto("s1", [2]), int64Proto("ax", [1])])
+    let error = #expect(throws: ONNXImportError.self) { try loadONNXModel(from: data) }
+    guard case .unsupportedUsage(_, let node, _)? = error else {
+      Issue.record("unexpected \(String(describing: error))")
+      return
+    }
+    #expect(node == "add")
+  }
+}
