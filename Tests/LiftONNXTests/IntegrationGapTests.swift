@@ -82,4 +82,23 @@ struct ONNXIntegrationGapTests {
     }
     #expect(node == "add")
   }
+
+  /// A LayerNorm chain whose centred value `d = x − mean(x)` is also read elsewhere
+  /// (`z = chain(x) + relu(d)`): now that the broadcasting Sub converts, whatever the importer
+  /// makes of it must compute z exactly.
+  @Test func layerNormChainWithCentredValueReadElsewhere() throws {
+    let g = try loadONNXModel(from: try NormFusionTests.model(NormFusionTests.Chain(extraUse: "d")))
+    let z = try forward(g, inputs: [NormFusionTests.x])[g.outputs[0].rawValue]
+    let y = NormFusionTests.expected(rms: false)
+    let x = NormFusionTests.x.scalars.map(Double.init)
+    for row in 0..<6 {
+      let mu = (0..<4).map { x[row * 4 + $0] }.reduce(0, +) / 4
+      for k in 0..<4 {
+        let i = row * 4 + k
+        let want = y[i] + max(0, x[i] - mu)
+        #expect(abs(Double(z.scalars[i]) - want) <= 1e-5 * max(1, abs(want)), "\(i): \(z.scalars[i]) vs \(want)")
+      }
+    }
+  }
 }
+
