@@ -100,5 +100,56 @@ struct ONNXIntegrationGapTests {
       }
     }
   }
+
+  static func transpose(_ x: String, _ y: String, _ perm: [Int64]) -> Onnx_NodeProto {
+    var n = nodeProto("Transpose", [x], [y], name: y)
+    var a = Onnx_AttributeProto()
+    a.name = "perm"
+    a.type = .ints
+    a.ints = perm
+    n.attribute = [a]
+    return n
+  }
+
+  /// Swin's q·kᵀ with the batch merged with the windows: `[N·2, 3, 4] @ [N·2, 4, 3]`, both
+  /// operands in the same view, then back to `[N, 2, 3, 3]`.
+  @Test func matmulOfOperandsInOneBatchView() throws {
+    let data = try modelData(
+      nodes: [
+        nodeProto("Reshape", ["x", "merged"], ["h"], name: "h"), Self.transpose("h", "ht", [0, 2, 1]),
+        nodeProto("MatMul", ["h", "ht"], ["p"], name: "p"), nodeProto("Reshape", ["p", "back"], ["y"], name: "y"),
+      ],
+      inputDims: [.dimParam("n"), .dimValue(2), .dimValue(3), .dimValue(4)],
+      initializers: [int64Proto("merged", [-1, 3, 4]), int64Proto("back", [-1, 2, 3, 3])])
+    let graph = try loadONNXModel(from: data)
+    let x = Tensor(shape: [2, 2, 3, 4], scalars: (0..<48).map { Float(($0 * 7) % 11) - 5 })
+    let y = try forward(graph, inputs: [x])[graph.outputs[0].rawValue]
+    #expect(y.shape == [2, 2, 3, 3])
+    for m in 0..<4 {
+      for i in 0..<3 {
+        for j in 0..<3 {
+          let want = (0..<4).map { x.scalars[m * 12 + i * 4 + $0] * x.scalars[m * 12 + j * 4 + $0] }.reduce(0, +)
+          #expect(y.scalars[m * 9 + i * 3 + j] == want)
+        }
+      }
+    }
+  }
+
+  /// `[3, N, 4] @ [3, 4, N]`: the batch moved into the multiplied axes, in different places
+  /// in the two operands; the product would mix examples.
+  @Test func matmulOfOperandsInDifferentBatchViewsIsRefused() throws {
+    let data = try modelData(
+      nodes: [
+        Self.transpose("x", "t", [1, 0, 2]), Self.transpose("x", "u", [1, 2, 0]),
+        nodeProto("MatMul", ["t", "u"], ["p"], name: "p"), Self.transpose("p", "y", [1, 0, 2]),
+      ],
+      inputDims: [.dimParam("n"), .dimValue(3), .dimValue(4)])
+    let error = #expect(throws: ONNXImportError.self) { try loadONNXModel(from: data) }
+    guard case .unsupportedUsage(_, let node, let reason)? = error else {
+      Issue.record("unexpected \(String(describing: error))")
+      return
+    }
+    #expect(node == "p" && reason.contains("batch"), "\(reason)")
+  }
 }
 
