@@ -232,6 +232,11 @@ def make_keras(out, names, n, size, legacy):
                 c = ws[0].shape
                 layer.set_weights([(0.5 + 0.1 * rng.standard_normal(c)).astype(np.float32),
                                    (0.05 + 0.05 * rng.random(c)).astype(np.float32)] + ws[2:])
+                # set_weights fills the adapt_* variables only; the statistics the layer uses
+                # are taken from them by finalize_state (which loading the file calls): without
+                # it the model calibrated and saved here computes with mean 0, variance 1 and
+                # the saved file with the statistics above (logits ~1e6 in EfficientNetB0).
+                layer.finalize_state()
         calibrate_batchnorm(model, shape)
         folder = os.path.join(out, f"{KERAS_APPS[name]}-{fmt}")
         os.makedirs(folder, exist_ok=True)
@@ -254,6 +259,9 @@ def make_keras(out, names, n, size, legacy):
             assert "float64" in str(twin.weights[-1].dtype), twin.weights[-1].dtype
             twin.set_weights([np.asarray(w, np.float64) if np.asarray(w).dtype.kind == "f" else np.asarray(w)
                               for w in model.get_weights()])
+            for layer in twin.layers:
+                if type(layer).__name__ == "Normalization" and layer.get_weights():
+                    layer.finalize_state()
             for r in ("x", "ref_zero", "ref_rand"):
                 arrays["fw_logits_" + r] = logits(keras, twin, arrays[r].astype(np.float64))
         finally:

@@ -21,6 +21,7 @@ enum LayerConverter: Sendable {
   case tfOpLambda
   case slicingOpLambda
   case layerNorm, rmsNorm
+  case layerScale
 
   /// Converts one call of a layer into graph nodes and returns the node holding its output.
   func convert(_ c: LayerCall, _ x: inout Conversion) throws(KerasImportError) -> Value {
@@ -56,6 +57,7 @@ enum LayerConverter: Sendable {
     case .slicingOpLambda: try convertSlicingOpLambda(c, &x)
     case .layerNorm: try convertNormalization(c, &x, rms: false)
     case .rmsNorm: try convertNormalization(c, &x, rms: true)
+    case .layerScale: try convertLayerScale(c, &x)
     }
   }
 }
@@ -100,6 +102,7 @@ let layerConverters: [String: LayerConverter] = [
   "convolution1dtranspose": .convTranspose(spatial: 1), "convolution2dtranspose": .convTranspose(spatial: 2),
   "tfoplambda": .tfOpLambda, "slicingoplambda": .slicingOpLambda,
   "layernormalization": .layerNorm, "rmsnormalization": .rmsNorm,
+  "layerscale": .layerScale,
 ]
 
 // MARK: - Helpers

@@ -186,6 +186,15 @@ func convertMatMul(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throw
         node,
         "a product of two graph tensors needs operands of one rank with a matrix per example (batch axis first, never contracted); per-example shapes are \(sa) and \(sb)")
     }
+    // Operands held in a batch view (Swin's windows merged with the batch, `(N·h, L, d)`
+    // heads): the matrix product acts on the last two node axes, which are the last two ONNX
+    // axes only when the batch lies before them, and the operands' examples line up only when
+    // both views agree.
+    let view = ctx.view(a)
+    guard ctx.view(b) == view else { throw usage(node, "operands with their batch axes in different places") }
+    guard view.isNormal || view.axis < sa.count - 3 else {
+      throw usage(node, "the batch axis is one of the multiplied matrix axes")
+    }
     return try ctx.emit(.matmul, inputs: [a, b], name: node.output[0], origin: "MatMul", onnxNode: node)
   }
   let x = try ctx.graphInput(node, 0)
@@ -987,6 +996,16 @@ func arithmetic(_ kind: ArithmeticKind) -> ConvertFunction {
         let dims = a.rank >= b.rank ? a.dims : b.dims
         return .constant(Constant(dims: dims, values: [Constant.batchMarker * Double(k) * c]))
       }
+      if kind == .divide && a.containsBatchMarker && !b.containsBatchMarker, a.count == 1, b.count == 1 {
+        // N·k divided by a positive integer c that divides k: N·(k/c) (Swin's windows back to
+        // the batch, `B = B_·nW / nW`); exact for every N, integer or not.
+        let c = b.values[0]
+        guard let k = Constant.batchFactor(a.values[0]), c >= 1, c.rounded() == c,
+          Double(k).truncatingRemainder(dividingBy: c) == 0
+        else { throw usage(node, "arithmetic on a dynamic shape") }
+        let dims = a.rank >= b.rank ? a.dims : b.dims
+        return .constant(Constant(dims: dims, values: [Constant.batchMarker * (Double(k) / c)]))
+      }
       guard !a.containsBatchMarker && !b.containsBatchMarker else {
         throw usage(node, "arithmetic on a dynamic shape")
       }
@@ -1007,7 +1026,26 @@ func arithmetic(_ kind: ArithmeticKind) -> ConvertFunction {
         return try ctx.emitProduct(a: (a, sa), b: (b, sb), divide: kind == .divide, name: name, node: node)
       }
       guard sa == sb else {
-        throw usage(node, "broadcasting between graph tensors of shapes \(sa) and \(sb)")
+        // Same rank, extents equal or 1 (bpnet-lite's `logits - mean(logits, keepdims)`): the
+        // extent-1 axes are repeated by a `gather` of index 0, a structural op.
+        guard sa.count == sb.count, zip(sa, sb).allSatisfy({ $0 == $1 || $0 == 1 || $1 == 1 }) else {
+          throw usage(node, "broadcasting between graph tensors of shapes \(sa) and \(sb)")
+        }
+        let target = zip(sa, sb).map { max($0, $1) }
+        func broadcast(_ id: NodeID, _ shape: [Int], _ tag: String) throws(ONNXImportError) -> NodeID {
+          var (id, shape) = (id, shape)
+          for axis in shape.indices where shape[axis] != target[axis] {
+            guard case .node(let g, let gs) = try ctx.emit(
+              .gather(axis: axis + 1, indices: [Int](repeating: 0, count: target[axis])), inputs: [id],
+              name: "\(name):broadcast_\(tag)\(axis + 1)", origin: node.opType, onnxNode: node)
+            else { preconditionFailure("emit returns a node") }
+            (id, shape) = (g, gs)
+          }
+          return id
+        }
+        let (ba, bb) = (try broadcast(a, sa, "a"), try broadcast(b, sb, "b"))
+        return try ctx.emit(
+          kind == .add ? .add : .subtract, inputs: [ba, bb], name: name, origin: node.opType, onnxNode: node)
       }
       return try ctx.emit(
         kind == .add ? .add : .subtract, inputs: [a, b], name: name, origin: node.opType, onnxNode: node)

@@ -283,6 +283,9 @@ func convertSplit(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws
   case .node(_, let s): dims = [Int.max / 4] + s
   }
   let axis = try normalizeAxis(a.int("axis", 0), rank: dims.count, node)
+  // A graph tensor's axis 0 holds the examples: splitting it would make outputs whose
+  // extents depend on N (sizes computed from the placeholder extent are meaningless).
+  if axis == 0, !isConstant(data) { throw usage(node, "splitting the batch axis is not supported") }
   let outputs = node.output.count
   guard outputs >= 1 else { throw usage(node, "no outputs") }
   var sizes: [Int]

@@ -141,10 +141,12 @@ struct NormFusionTests {
   }
 
   @Test("inexact chains are not fused", arguments: [
-    Chain(exponent: 3), Chain(secondAxes: [-2]), Chain(epsilonDims: [4]), Chain(extraUse: "d"),
+    Chain(exponent: 3), Chain(secondAxes: [-2]), Chain(epsilonDims: [4]),
     Chain(exponent: 3, rms: true), Chain(epsilonDims: [4], rms: true), Chain(extraUse: "s", rms: true),
     Chain(extraUse: "r", rms: true),
   ])
+  // Chain(extraUse: "d") is exact as an RMSNorm of d once the broadcasting Sub converts:
+  // ONNXIntegrationGapTests.layerNormChainWithCentredValueReadElsewhere.
   func notFused(_ c: Chain) throws {
     do {
       let g = try loadONNXModel(from: try Self.model(c))
