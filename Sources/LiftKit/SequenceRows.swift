@@ -13,11 +13,16 @@ import LiftTensor
 /// One explained genomic window: `[start, end)` on `chrom`, 0-based, end exclusive, centred
 /// on `summit` (`start = summit − ⌊W/2⌋`, `end = start + W`).
 public struct GenomicWindow: Sendable, Equatable {
+  /// The chromosome (sequence) name, as in the genome's index.
   public var chrom: String
+  /// The first base, 0-based.
   public var start: Int
+  /// One past the last base (0-based, half-open: `end − start` is the width).
   public var end: Int
+  /// The centre the window was placed on (the narrowPeak summit, else the BED midpoint), 0-based.
   public var summit: Int
 
+  /// A window `[start, end)` of `chrom` centred on `summit`.
   public init(chrom: String, start: Int, end: Int, summit: Int) {
     self.chrom = chrom
     self.start = start
@@ -115,8 +120,11 @@ public final class FastaRows: LabeledRowSource, @unchecked Sendable {
     var length: Int
   }
 
+  /// The FASTA file.
   public let url: URL
+  /// The window width in bases (each example's length).
   public let width: Int
+  /// Whether rows are `[N, L, 4]` (Keras) rather than `[N, 4, L]` (ONNX).
   public let channelsLast: Bool
   let records: [Record]
   let reader: LineReader
@@ -125,6 +133,7 @@ public final class FastaRows: LabeledRowSource, @unchecked Sendable {
   /// Indexes the FASTA file `url`.
   ///
   /// - Parameters:
+  ///   - url: the FASTA file (one example per record).
   ///   - width: the model's sequence length, or the `--width` to crop to.
   ///   - crop: whether longer records are cropped to their central `width` bases (else every
   ///     record must have `width` bases).
@@ -218,9 +227,13 @@ public final class FastaRows: LabeledRowSource, @unchecked Sendable {
 /// earlier rows re-reads from the top). Memory is flat in the number of regions.
 public final class GenomeRows: LabeledRowSource, @unchecked Sendable {
   // @unchecked: `fai`, `reader`, `nextRow` are used under `lock`.
+  /// The genome FASTA.
   public let genome: URL
+  /// The BED file of regions.
   public let regions: URL
+  /// The window width in bases (each example's length).
   public let width: Int
+  /// Whether rows are `[N, L, 4]` (Keras) rather than `[N, 4, L]` (ONNX).
   public let channelsLast: Bool
   /// Windows kept (the rows).
   public let count: Int
@@ -242,9 +255,15 @@ public final class GenomeRows: LabeledRowSource, @unchecked Sendable {
   ///   without an index that cannot be written, a BED line with bad coordinates (line
   ///   number), a chromosome missing from the genome, width < 1, no window kept.
   ///
-  /// - Parameter transaction: when given, a missing index is built into temporary files that
-  ///   the transaction renames into place on commit (a failed run leaves no index behind);
-  ///   without one it is written next to the genome at once.
+  /// - Parameters:
+  ///   - genome: the genome FASTA, plain or bgzip (`.fai`, and `.gzi` for bgzip, beside it).
+  ///   - regions: the BED file; narrowPeak lines are centred on their summit (column 10),
+  ///     other lines on their midpoint.
+  ///   - width: the window width in bases.
+  ///   - channelsLast: `[N, L, 4]` rows (Keras) or `[N, 4, L]` (ONNX).
+  ///   - transaction: when given, a missing index is built into temporary files that the
+  ///     transaction renames into place on commit (a failed run leaves no index behind);
+  ///     without one it is written next to the genome at once.
   public init(
     genome: URL, regions: URL, width: Int, channelsLast: Bool, transaction: OutputTransaction? = nil
   ) throws(LiftKitError) {

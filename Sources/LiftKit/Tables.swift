@@ -3,7 +3,7 @@ import LiftIO
 import LiftNN
 import LiftTensor
 
-/// The rows of a CSV table (LiftIO's ``CSVTable``: a header of feature names, numbers only)
+/// The rows of a CSV table (LiftIO's `CSVTable`: a header of feature names, numbers only)
 /// as the single input of a tabular model, `[N, F]` with F the number of columns.
 ///
 /// The table is read whole when opened (at most the memory budget's bytes, checked from the
@@ -13,7 +13,7 @@ public struct CSVRows: RowSource {
   public let table: CSVTable
   public let name: String
 
-  /// Reads and checks `url` (see ``CSVTable``).
+  /// Reads and checks `url` (see `CSVTable`).
   ///
   /// - Throws: ``LiftKitError/arrays(_:)`` naming the file, and the row and column of a bad
   ///   cell.
