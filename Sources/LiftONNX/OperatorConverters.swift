@@ -257,15 +257,20 @@ func spatialPads(
   }
 }
 
-func convertConv(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
+/// What `Conv` and `ConvTranspose` read alike, checked: the graph input `x` with `d` (1 or 2)
+/// spatial axes, the constant weight `w` (`[·, ·, k…]`), its kernel, `group`, `strides` and
+/// `dilations` (one per spatial axis, defaults 1). `what` names the op in messages.
+func convAttributes(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext, what: String) throws(ONNXImportError)
+  -> (x: (id: NodeID, shape: [Int]), d: Int, w: Constant, kernel: [Int], groups: Int, strides: [Int], dilations: [Int])
+{
   let a = Attributes(node)
   let x = try ctx.graphInput(node, 0)
   let d = x.shape.count - 1
   guard d == 1 || d == 2 else {
-    throw usage(node, "only 1-D and 2-D convolutions are supported (input per-example shape \(x.shape))")
+    throw usage(node, "only 1-D and 2-D \(what)s are supported (input per-example shape \(x.shape))")
   }
   let w = try ctx.constantInput(node, 1)
-  guard w.rank == d + 2 else { throw usage(node, "weight of shape \(w.dims) for a \(d)-D convolution") }
+  guard w.rank == d + 2 else { throw usage(node, "weight of shape \(w.dims) for a \(d)-D \(what)") }
   let kernel = Array(w.dims[2...])
   if let k = a.ints("kernel_shape"), k != kernel {
     throw usage(node, "kernel_shape \(k) differs from the weight \(w.dims)")
@@ -277,6 +282,12 @@ func convertConv(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(
     throw usage(node, "bad strides \(strides), dilations \(dilations) or group \(groups)")
   }
   try checkExtents([groups], minimum: 1, "group", node)
+  return (x, d, w, kernel, groups, strides, dilations)
+}
+
+func convertConv(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
+  let a = Attributes(node)
+  let (x, d, w, kernel, groups, strides, dilations) = try convAttributes(node, &ctx, what: "convolution")
   let (before, after) = try spatialPads(
     a, input: Array(x.shape[1...]), kernel: kernel, strides: strides, dilations: dilations, node)
   // [C_out, C_in/g, k…] → [k…, C_in/g, C_out] (the IR's Keras HWIO layout).

@@ -116,25 +116,9 @@ private func emitResize(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext, 
 /// `output_shape` only where it equals the shape the other attributes give.
 func convertConvTranspose(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws(ONNXImportError) -> Value {
   let a = Attributes(node)
-  let x = try ctx.graphInput(node, 0)
-  let d = x.shape.count - 1
-  guard d == 1 || d == 2 else {
-    throw usage(node, "only 1-D and 2-D transposed convolutions are supported (input per-example shape \(x.shape))")
-  }
-  let w = try ctx.constantInput(node, 1)
-  guard w.rank == d + 2 else { throw usage(node, "weight of shape \(w.dims) for a \(d)-D transposed convolution") }
-  let kernel = Array(w.dims[2...])
-  if let k = a.ints("kernel_shape"), k != kernel {
-    throw usage(node, "kernel_shape \(k) differs from the weight \(w.dims)")
-  }
-  let groups = a.int("group", 1)
-  let strides = a.ints("strides") ?? [Int](repeating: 1, count: d)
-  let dilations = a.ints("dilations") ?? [Int](repeating: 1, count: d)
+  let (x, d, w, kernel, groups, strides, dilations) = try convAttributes(node, &ctx, what: "transposed convolution")
   let outputPadding = a.ints("output_padding") ?? [Int](repeating: 0, count: d)
-  guard strides.count == d, dilations.count == d, outputPadding.count == d, groups >= 1 else {
-    throw usage(node, "bad strides \(strides), dilations \(dilations), output_padding \(outputPadding) or group \(groups)")
-  }
-  try checkExtents([groups], minimum: 1, "group", node)
+  guard outputPadding.count == d else { throw usage(node, "bad output_padding \(outputPadding)") }
   try checkExtents(kernel, minimum: 1, "kernel", node)
   try checkExtents(strides, minimum: 1, "strides", node)
   try checkExtents(dilations, minimum: 1, "dilations", node)
