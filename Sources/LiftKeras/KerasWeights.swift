@@ -10,6 +10,10 @@ protocol WeightStore {
   /// and configuration imply, in Keras' creation order; stores without names (Keras 3) map
   /// positions onto it.
   func weights(of layer: LayerSpec, expected: [String]) throws(KerasImportError) -> [String: Tensor]
+  /// A recurrent layer's cell weights (`kernel`, `recurrent_kernel`, `bias`), or those of a
+  /// Bidirectional's forward or backward layer (LayerConverters+Recurrent.swift).
+  func recurrentWeights(of layer: LayerSpec, part: RecurrentPart, expected: [String]) throws(KerasImportError)
+    -> [String: Tensor]
 }
 
 func readTensor(_ dataset: HDF5Dataset, file: String) throws(KerasImportError) -> Tensor {

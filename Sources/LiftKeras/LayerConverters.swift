@@ -22,6 +22,7 @@ enum LayerConverter: Sendable {
   case slicingOpLambda
   case layerNorm, rmsNorm
   case layerScale
+  case recurrent, bidirectional
 
   /// Converts one call of a layer into graph nodes and returns the node holding its output.
   func convert(_ c: LayerCall, _ x: inout Conversion) throws(KerasImportError) -> Value {
@@ -58,6 +59,8 @@ enum LayerConverter: Sendable {
     case .layerNorm: try convertNormalization(c, &x, rms: false)
     case .rmsNorm: try convertNormalization(c, &x, rms: true)
     case .layerScale: try convertLayerScale(c, &x)
+    case .recurrent: try convertRecurrent(c, &x)
+    case .bidirectional: try convertBidirectional(c, &x)
     }
   }
 }
@@ -103,6 +106,7 @@ let layerConverters: [String: LayerConverter] = [
   "tfoplambda": .tfOpLambda, "slicingoplambda": .slicingOpLambda,
   "layernormalization": .layerNorm, "rmsnormalization": .rmsNorm,
   "layerscale": .layerScale,
+  "lstm": .recurrent, "gru": .recurrent, "simplernn": .recurrent, "bidirectional": .bidirectional,
 ]
 
 // MARK: - Helpers

@@ -30,6 +30,7 @@ struct BatchView: Equatable, Sendable {
 let batchViewAware: Set<String> = [
   "Transpose", "Reshape", "Unsqueeze", "Squeeze", "Gather", "Shape", "MatMul", "Gemm", "Add", "Sub", "Mul", "Div",
   "Identity", "Dropout", "Cast", "Relu", "Sigmoid", "Tanh", "Gelu", "Erf", "Softmax",
+  "LSTM", "GRU", "RNN",
 ]
 
 /// Op types whose graph-tensor result keeps the view of their first graph-tensor operand:

@@ -1,0 +1,299 @@
+import LiftHDF5
+import LiftNN
+import LiftTensor
+
+// Keras LSTM, GRU, SimpleRNN and Bidirectional, unrolled over time at import by LiftNN's
+// ``LiftNN/unrollRecurrent(input:steps:cell:weights:initialHidden:initialCell:reverse:name:emit:)``
+// (the ONNX importer's LSTM/GRU/RNN use it too). Keras' gate orders are the cell's: LSTM
+// kernel columns i, f, c, o; GRU z, r, h.
+
+/// The recurrent layer classes.
+enum RecurrentKind: Sendable {
+  case lstm, gru, simple
+
+  init?(className: String) {
+    switch className.lowercased() {
+    case "lstm", "lstmv1", "cudnnlstm": self = .lstm
+    case "gru", "gruv1", "cudnngru": self = .gru
+    case "simplernn": self = .simple
+    default: return nil
+    }
+  }
+
+  var gates: Int {
+    switch self {
+    case .lstm: 4
+    case .gru: 3
+    case .simple: 1
+    }
+  }
+}
+
+/// Which part of a layer's weights: the layer itself, or a Bidirectional's forward or
+/// backward layer.
+enum RecurrentPart: String, Sendable {
+  case whole, forward, backward
+}
+
+/// One direction of a recurrent layer read from its configuration and weights.
+private struct RecurrentSetup {
+  var cell: RecurrentCell
+  var weights: RecurrentWeights
+  var goBackwards: Bool
+  var returnSequences: Bool
+}
+
+/// Reads the configuration `o` of an LSTM/GRU/SimpleRNN (the layer, or the inner layer of a
+/// Bidirectional) and its weights.
+private func recurrentSetup(
+  _ o: LayerOptions, className: String, part: RecurrentPart, inputSize: Int, call: LayerCall, _ cx: inout Conversion
+) throws(KerasImportError) -> RecurrentSetup {
+  guard let kind = RecurrentKind(className: className) else {
+    throw o.unsupported("recurrent layer class '\(className)' (LSTM, GRU and SimpleRNN are supported)")
+  }
+  if try o.bool("return_state", default: false) {
+    throw o.unsupported("return_state=True (the states are extra outputs; explain the sequence output instead)")
+  }
+  if try o.bool("stateful", default: false) { throw o.unsupported("stateful=True") }
+  if try o.bool("time_major", default: false) { throw o.unsupported("time_major=True") }
+  let units = try o.int("units")
+  guard units >= 1, units <= TensorLimits.maximumElements / 4 else { throw o.invalid("units \(units)") }
+  func act(_ key: String, _ fallback: String) throws(KerasImportError) -> Activation? {
+    let value = o.config[key] ?? .string(fallback)
+    let op = try cx.activationOp(value, rank: 1, call: call)
+    switch op {
+    case nil: return nil
+    case .activation(let a)?: return a
+    default: throw o.unsupported("\(key) \(value) (an elementwise activation is needed)")
+    }
+  }
+  let activation = try act("activation", "tanh")
+  let useBias = try o.bool("use_bias", default: true)
+  let cell: RecurrentCell
+  var resetAfter = false
+  switch kind {
+  case .lstm:
+    let gate = try act("recurrent_activation", "sigmoid")
+    cell = .lstm(gate: gate, candidate: activation, output: activation)
+  case .gru:
+    let gate = try act("recurrent_activation", "sigmoid")
+    resetAfter = try o.bool("reset_after", default: true)
+    cell = .gru(gate: gate, candidate: activation, resetAfter: resetAfter)
+  case .simple:
+    cell = .simple(activation: activation)
+  }
+  let g = kind.gates * units
+  let w = try cx.store.recurrentWeights(
+    of: call.spec, part: part, expected: ["kernel", "recurrent_kernel"] + (useBias ? ["bias"] : []))
+  let kernel = w["kernel"]!, recurrent = w["recurrent_kernel"]!
+  try cx.check(kernel, [inputSize, g], weight: "kernel", call: call)
+  try cx.check(recurrent, [units, g], weight: "recurrent_kernel", call: call)
+  var bias: Tensor?
+  var candidateBias: Tensor?
+  if useBias, let b = w["bias"] {
+    if kind == .gru && resetAfter {
+      try cx.check(b, [2, g], weight: "bias", call: call)
+      // Row 0: input bias; row 1: recurrent bias (its candidate block stays inside r ⊙ (…)).
+      let s = b.scalars
+      var sum = [Float](repeating: 0, count: g)
+      for j in 0..<g { sum[j] = j < 2 * units ? s[j] + s[g + j] : s[j] }
+      bias = Tensor(shape: [g], scalars: sum)
+      candidateBias = Tensor(shape: [units], scalars: Array(s[(g + 2 * units)..<(2 * g)]))
+    } else {
+      try cx.check(b, [g], weight: "bias", call: call)
+      bias = b
+    }
+  }
+  let weights = RecurrentWeights(input: kernel, recurrent: recurrent, bias: bias, candidateRecurrentBias: candidateBias)
+  if let reason = weights.mismatch(cell: cell, inputSize: inputSize) { throw o.invalid(reason) }
+  return RecurrentSetup(
+    cell: cell, weights: weights, goBackwards: try o.bool("go_backwards", default: false),
+    returnSequences: try o.bool("return_sequences", default: false))
+}
+
+/// The input of a recurrent layer call: one tensor of per-example shape `[steps, features]`,
+/// both known.
+private func sequenceInput(_ call: LayerCall) throws(KerasImportError) -> (Value, steps: Int, features: Int) {
+  let o = call.options
+  guard call.inputs.count == 1 else {
+    throw o.unsupported("\(call.inputs.count) inputs (an initial_state or constants given to the call are not supported)")
+  }
+  let x = call.input
+  guard x.rank == 2 else {
+    throw .shapeMismatch(
+      file: o.file, layer: call.spec.name,
+      reason: "\(call.spec.className) expects a per-example input of shape (steps, features), got rank \(x.rank)")
+  }
+  guard let steps = x.shape[0], let features = x.shape[1], steps >= 1, features >= 1 else {
+    throw o.unsupported(
+      "a sequence of open length (input shape \(x.shape.map { $0.map(String.init) ?? "None" })): give the Input a fixed number of time steps")
+  }
+  return (x, steps, features)
+}
+
+/// Unrolls one direction and returns its output: the hidden states `[steps, units]` in the
+/// order given by `timeOrder` (`nil`: processing order) with return_sequences, else the last
+/// hidden state `[units]`.
+private func emitDirection(
+  _ setup: RecurrentSetup, input x: Value, steps: Int, name: String, outputName: String, restoreTimeOrder: Bool,
+  call: LayerCall, _ cx: inout Conversion
+) throws(KerasImportError) -> Value {
+  let unrolled = try unrollRecurrent(
+    input: x.id, steps: steps, cell: setup.cell, weights: setup.weights, initialHidden: .zero, initialCell: .zero,
+    reverse: setup.goBackwards, name: name
+  ) { (op: Op, ids: [NodeID], n: String) throws(KerasImportError) -> NodeID in
+    var operands = [Value]()
+    for id in ids { operands.append(cx.assembler.value(id)) }
+    return try cx.emit(op, operands, name: n, call: call).id
+  }
+  let units = setup.weights.hidden
+  if setup.returnSequences {
+    let states = restoreTimeOrder ? unrolled.timeOrdered(reverse: setup.goBackwards) : unrolled.hiddenStates
+    var operands = [Value]()
+    for id in states { operands.append(cx.assembler.value(id)) }
+    let joined = operands.count == 1 ? operands[0] : try cx.emit(.concat(axis: 1), operands, name: name + "/sequence", call: call)
+    return try cx.emit(.reshape([steps, units]), [joined], name: outputName, call: call)
+  }
+  return try cx.emit(.reshape([units]), [cx.assembler.value(unrolled.hiddenStates.last!)], name: outputName, call: call)
+}
+
+/// Keras `LSTM`, `GRU`, `SimpleRNN`: unrolled over the (fixed) time steps; zero initial
+/// states; `go_backwards` returns the sequence in processing (reversed) order, as Keras does.
+func convertRecurrent(_ call: LayerCall, _ cx: inout Conversion) throws(KerasImportError) -> Value {
+  let (x, steps, features) = try sequenceInput(call)
+  let setup = try recurrentSetup(
+    call.options, className: call.spec.className, part: .whole, inputSize: features, call: call, &cx)
+  return try emitDirection(
+    setup, input: x, steps: steps, name: call.name, outputName: call.name, restoreTimeOrder: false, call: call, &cx)
+}
+
+/// Keras `Bidirectional(layer, merge_mode)`: the forward layer and the backward one (Keras 3
+/// stores its configuration as `backward_layer`; tf-keras derives it with `go_backwards`
+/// flipped), the backward sequence brought back to time order, merged by `concat` (last axis),
+/// `sum`, `ave` or `mul`.
+func convertBidirectional(_ call: LayerCall, _ cx: inout Conversion) throws(KerasImportError) -> Value {
+  let o = call.options
+  let (x, steps, features) = try sequenceInput(call)
+  guard let inner = o.config["layer"], let innerClass = inner["class_name"]?.string, let innerConfig = inner["config"] else {
+    throw o.invalid("Bidirectional without a 'layer' configuration")
+  }
+  let mergeMode = o.config["merge_mode"]?.string
+  guard let mergeMode, ["concat", "sum", "ave", "mul"].contains(mergeMode) else {
+    throw o.unsupported("merge_mode \(o.config["merge_mode"].map { "\($0)" } ?? "None") (concat, sum, ave and mul are supported; None returns two outputs)")
+  }
+  func options(_ className: String, _ config: JSONValue) -> LayerOptions {
+    LayerOptions(spec: LayerSpec(className: className, name: call.spec.name, config: config, inbound: []), file: o.file)
+  }
+  let forward = try recurrentSetup(
+    options(innerClass, innerConfig), className: innerClass, part: .forward, inputSize: features, call: call, &cx)
+  var backward: RecurrentSetup
+  if let b = o.config["backward_layer"], b != .null {
+    guard let bClass = b["class_name"]?.string, let bConfig = b["config"] else {
+      throw o.invalid("malformed backward_layer")
+    }
+    backward = try recurrentSetup(
+      options(bClass, bConfig), className: bClass, part: .backward, inputSize: features, call: call, &cx)
+  } else {
+    backward = try recurrentSetup(
+      options(innerClass, innerConfig), className: innerClass, part: .backward, inputSize: features, call: call, &cx)
+    backward.goBackwards.toggle()
+  }
+  guard forward.returnSequences == backward.returnSequences else {
+    throw o.unsupported("forward and backward layers that disagree on return_sequences")
+  }
+  let f = try emitDirection(
+    forward, input: x, steps: steps, name: call.name + "/forward", outputName: call.name + "/forward_output",
+    restoreTimeOrder: true, call: call, &cx)
+  let b = try emitDirection(
+    backward, input: x, steps: steps, name: call.name + "/backward", outputName: call.name + "/backward_output",
+    restoreTimeOrder: true, call: call, &cx)
+  switch mergeMode {
+  case "concat": return try cx.emit(.concat(axis: f.rank), [f, b], name: call.name, call: call)
+  case "sum": return try cx.emit(.add, [f, b], name: call.name, call: call)
+  case "ave": return try cx.emit(.average, [f, b], name: call.name, call: call)
+  default: return try cx.emit(.multiply, [f, b], name: call.name, call: call)
+  }
+}
+
+// MARK: - Weights of recurrent layers
+
+extension LegacyH5WeightStore {
+  /// tf-keras `.h5`: `<layer>/<layer>/<cell>/kernel:0`, …; a Bidirectional's are
+  /// `<layer>/<layer>/forward_<inner>/<cell>/…` then `backward_<inner>/…`.
+  func recurrentWeights(of layer: LayerSpec, part: RecurrentPart, expected: [String]) throws(KerasImportError)
+    -> [String: Tensor]
+  {
+    let key = layer.weightKey
+    guard group.containsGroup(key[0]) else {
+      throw .missingWeight(file: file, layer: layer.name, weight: expected.first ?? "kernel")
+    }
+    var tensors = [(String, Tensor)]()
+    do {
+      let layerGroup = try group.group(key[0])
+      var names = layerGroup.hasAttribute("weight_names") ? try layerGroup.stringArrayAttribute("weight_names") : []
+      if key.count > 1 {
+        names = names.filter { $0.split(separator: "/").contains { $0 == key[key.count - 1] } }
+      }
+      if part != .whole {
+        let prefix = part == .forward ? "forward_" : "backward_"
+        names = names.filter { $0.split(separator: "/").contains { $0.hasPrefix(prefix) } }
+      }
+      for name in names {
+        guard layerGroup.contains(name) else { throw KerasImportError.missingWeight(file: file, layer: layer.name, weight: name) }
+        tensors.append((shortWeightName(name), try readTensor(try layerGroup.dataset(name), file: file)))
+      }
+    } catch let error as HDF5Error {
+      throw KerasImportError(error, file: file)
+    } catch let error as KerasImportError {
+      throw error
+    } catch {
+      throw .corrupt(file: file, reason: "\(error)")
+    }
+    return try assign(tensors, expected: expected, layer: layer.name, file: file)
+  }
+}
+
+extension Keras3WeightStore {
+  /// Keras 3 `.keras`: `layers/<path>/cell/vars/<i>`; a Bidirectional's are
+  /// `layers/<path>/forward_layer/cell/vars/<i>` and `…/backward_layer/…`.
+  func recurrentWeights(of layer: LayerSpec, part: RecurrentPart, expected: [String]) throws(KerasImportError)
+    -> [String: Tensor]
+  {
+    guard let hdf5 else { throw .missingWeight(file: file, layer: layer.name, weight: "model.weights.h5") }
+    guard let base = paths[layer.weightKey] else {
+      throw .missingWeight(file: file, layer: layer.name, weight: expected.first ?? "kernel")
+    }
+    let path = base + (part == .whole ? "" : "/\(part.rawValue)_layer") + "/cell/vars"
+    guard hdf5.root.containsGroup(path) else {
+      throw .missingWeight(file: file, layer: layer.name, weight: "\(path) (\(expected.first ?? "kernel"))")
+    }
+    var result = [String: Tensor]()
+    do {
+      let vars = try hdf5.root.group(path)
+      for (i, name) in expected.enumerated() {
+        guard vars.contains(String(i)) else { throw KerasImportError.missingWeight(file: file, layer: layer.name, weight: name) }
+        result[name] = try readTensor(try vars.dataset(String(i)), file: file)
+      }
+    } catch let error as HDF5Error {
+      throw KerasImportError(error, file: file)
+    } catch let error as KerasImportError {
+      throw error
+    } catch {
+      throw .corrupt(file: file, reason: "\(error)")
+    }
+    return result
+  }
+}
+
+extension WeightStore {
+  /// Stores without per-part weights: a whole layer's weights by name; a Bidirectional's part
+  /// is missing.
+  func recurrentWeights(of layer: LayerSpec, part: RecurrentPart, expected: [String]) throws(KerasImportError)
+    -> [String: Tensor]
+  {
+    guard part == .whole else {
+      throw .missingWeight(file: "", layer: layer.name, weight: "\(part.rawValue)_layer/\(expected.first ?? "kernel")")
+    }
+    return try weights(of: layer, expected: expected)
+  }
+}
