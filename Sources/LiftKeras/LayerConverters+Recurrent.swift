@@ -126,7 +126,7 @@ private func sequenceInput(_ call: LayerCall) throws(KerasImportError) -> (Value
   }
   guard let steps = x.shape[0], let features = x.shape[1], steps >= 1, features >= 1 else {
     throw o.unsupported(
-      "a sequence of open length (input shape \(x.shape.map { $0.map(String.init) ?? "None" })): give the Input a fixed number of time steps")
+      "a sequence of open length (per-example input shape (\(x.shape.map { $0.map(String.init) ?? "None" }.joined(separator: ", ")))): give the Input a fixed number of time steps")
   }
   return (x, steps, features)
 }
