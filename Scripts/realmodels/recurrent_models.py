@@ -4,7 +4,8 @@ RevealCancel with zero and random references.
 
     python recurrent_models.py [--deeplift PATH] [--out DIR] [--n 2] [--models a,b] [--reuse]
 
-Models (random weights; made in a subprocess per framework, under --out or a temporary folder):
+Models (random weights, the frameworks' initialisations times 3 so that gates saturate and
+outputs spread; made in a subprocess per framework, under --out or a temporary folder):
   lstm_classifier   torch nn.LSTM(16, 64, num_layers=2, batch_first) on [N, 40, 16], the last
                     step → Linear(64, 4); exported to ONNX (TorchScript exporter, opset 17,
                     dynamic batch)
@@ -37,6 +38,7 @@ import make_models  # noqa: E402  (inputs, rel, write_common)
 TORCH_MODELS = ["lstm_classifier", "bigru_classifier"]
 KERAS_MODELS = ["lstm_keras", "bigru_keras"]
 STEPS, FEATURES, CLASSES = 40, 16, 4
+WEIGHT_SCALE = 3.0  # every weight times this (saturated gates, outputs of order 1)
 
 
 def make_torch(out, names, n):
@@ -68,6 +70,11 @@ def make_torch(out, names, n):
     for name in names:
         torch.manual_seed(make_models.SEED)
         model = builders[name]().eval()
+        # torch's init (uniform ±1/√hidden) leaves the gates near their midpoints and the
+        # outputs near 0: scaled up, the gates saturate and the outputs spread (|Δ| ~ 1).
+        with torch.no_grad():
+            for p_ in model.parameters():
+                p_.mul_(WEIGHT_SCALE)
         folder = os.path.join(out, f"{name}-onnx")
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, "model.onnx")
@@ -123,7 +130,8 @@ def make_keras(out, names, n, legacy):
         model = builders[name]()
         # Random biases too (Keras starts them at zero, LSTM's forget bias at one).
         rng = np.random.default_rng(make_models.SEED + 7)
-        model.set_weights([w + 0.1 * rng.standard_normal(w.shape).astype(np.float32) for w in model.get_weights()])
+        model.set_weights([WEIGHT_SCALE * w + 0.1 * rng.standard_normal(w.shape).astype(np.float32)
+                           for w in model.get_weights()])
         folder = os.path.join(out, f"{name}-{ext}")
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, f"model.{ext}")
