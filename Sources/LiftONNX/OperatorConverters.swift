@@ -759,6 +759,10 @@ func convertConcat(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throw
     c.batchBroadcast = flagged > 0
     return .constant(c)
   }
+  let viewed = values.contains { v in
+    if case .node(let id, _) = v { !ctx.view(id).isNormal } else { false }
+  }
+  if viewed { return try concatViewed(node, &ctx, values: values) }
   var ids = [NodeID]()
   var rank = 0
   for (k, v) in values.enumerated() {

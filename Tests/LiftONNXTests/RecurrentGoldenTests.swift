@@ -78,7 +78,8 @@ struct RecurrentGoldenTests {
     for file in Self.files { #expect(try Self.load(file).outputs.count == 1) }
   }
 
-  /// Rescale equals tangermeme, zero and random references, both targets; Rescale and
+  /// Rescale equals tangermeme (within 1e-5 or 5× tangermeme's own float32 error, relative to
+  /// max|scores|), zero and random references, both targets; Rescale and
   /// RevealCancel sum to Δ. Genomics-default refuses the unrolled graph, naming a gate: the
   /// gates follow slices and products, not a dense or conv layer, so the original's
   /// resolution does not apply.
@@ -118,8 +119,14 @@ struct RecurrentGoldenTests {
           worst = max(worst, abs(a - b) - 1e-5 * abs(b))
           raw = max(raw, abs(a - b))
         }
-        print("recurrent golden \(name) (\(file)) \(c["references"]!) task \(task): max |ours − tangermeme| / max|tangermeme| = \(raw / scale)")
-        #expect(worst <= 1e-5 * scale, "\(file) \(c["references"]!) task \(task): off by \(worst) (scale \(scale))")
+        // The float32 floor: tangermeme's own float32 run is this far from its float64 one
+        // (up to ~5e-5 with two stacked recurrent layers, where near-zero differences of gate
+        // inputs divide float32 rounding); ours may be a few times that, never more.
+        let floor = Float(c["tangermeme_float32_rel"] as! Double)
+        print("recurrent golden \(name) (\(file)) \(c["references"]!) task \(task): max |ours − tangermeme| / max|tangermeme| = \(raw / scale) (tangermeme float32 vs float64: \(floor))")
+        #expect(
+          worst <= max(1e-5, 5 * floor) * scale,
+          "\(file) \(c["references"]!) task \(task): off by \(worst) (scale \(scale), tangermeme's float32 floor \(floor))")
       }
     }
   }
