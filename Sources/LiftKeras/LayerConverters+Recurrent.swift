@@ -69,7 +69,7 @@ private func recurrentSetup(
   }
   let activation = try act("activation", "tanh")
   let useBias = try o.bool("use_bias", default: true)
-  let cell: RecurrentCell
+  var cell: RecurrentCell
   var resetAfter = false
   switch kind {
   case .lstm:
@@ -85,6 +85,11 @@ private func recurrentSetup(
   let g = kind.gates * units
   let w = try cx.store.recurrentWeights(
     of: call.spec, part: part, expected: ["kernel", "recurrent_kernel"] + (useBias ? ["bias"] : []))
+  if kind == .gru, o.isAbsent("reset_after"), let b = w["bias"] {
+    // Keras < 2.3 wrote no reset_after (and computed reset before); its bias is one row.
+    resetAfter = b.rank == 2
+    cell = .gru(gate: try act("recurrent_activation", "sigmoid"), candidate: activation, resetAfter: resetAfter)
+  }
   let kernel = w["kernel"]!, recurrent = w["recurrent_kernel"]!
   try cx.check(kernel, [inputSize, g], weight: "kernel", call: call)
   try cx.check(recurrent, [units, g], weight: "recurrent_kernel", call: call)

@@ -34,11 +34,6 @@ func convertRecurrent(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) th
   if a.has("activation_alpha") || a.has("activation_beta") {
     throw usage(node, "activation_alpha/activation_beta (parametrised activations) are not supported")
   }
-  if try ctx.optionalValue(node, 4) != nil {
-    throw usage(
-      node,
-      "sequence_lens (input 4) is given: sequences of different lengths are not supported; export with every sequence at full length (no pack_padded_sequence)")
-  }
   if kind == "LSTM", try ctx.optionalValue(node, 7) != nil {
     throw usage(node, "peephole weights P (input 7) are not supported")
   }
@@ -69,6 +64,16 @@ func convertRecurrent(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) th
     (steps, inputSize) = (x.shape[0], x.shape[1])
   }
   guard steps >= 1, inputSize >= 1 else { throw usage(node, "an empty sequence or feature axis") }
+  // sequence_lens: only every sequence at full length (what it means when absent).
+  switch try ctx.optionalValue(node, 4) {
+  case nil: break
+  case .constant(let c) where !c.containsBatchMarker && c.integers?.allSatisfy({ $0 == steps }) == true && c.rank == 1:
+    break
+  default:
+    throw usage(
+      node,
+      "sequence_lens (input 4) gives sequences shorter than the \(steps) steps: sequences of different lengths are not supported; export with every sequence at full length (no pack_padded_sequence)")
+  }
 
   // Weights: W [d, G·h, in], R [d, G·h, h], B [d, 2·G·h].
   let w = try ctx.constantInput(node, 1)

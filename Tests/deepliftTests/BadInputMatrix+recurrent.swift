@@ -58,7 +58,7 @@ enum RecurrentMatrix {
     row("ONNX LSTM with an unknown direction", attributes: ["direction": .string("sideways")], ["direction 'sideways'"]),
     row(
       "ONNX LSTM with sequence_lens", inputs: ["xt", "W", "R", "B", "lens"],
-      initializers: weights(gates: 4) + [P.tensor("lens", dims: [1], int64s: [5])], ["sequence_lens"]),
+      initializers: weights(gates: 4) + [P.tensor("lens", dims: [1], int64s: [3])], ["sequence_lens"]),
     row("ONNX LSTM whose sequence axis is the batch axis", timeMajor: false, ["batch axis"]),
     row("ONNX LSTM with hidden_size unlike R", attributes: ["hidden_size": .int(5)], ["hidden_size 5"]),
     keras("Keras LSTM over a sequence of open length", "bad_open_length.h5", ["lstm_open", "open length"]),
