@@ -133,6 +133,9 @@ private func sequenceInput(_ call: LayerCall) throws(KerasImportError) -> (Value
     throw o.unsupported(
       "a sequence of open length (per-example input shape (\(x.shape.map { $0.map(String.init) ?? "None" }.joined(separator: ", ")))): give the Input a fixed number of time steps")
   }
+  guard steps <= maximumUnrolledSteps else {
+    throw o.unsupported("\(steps) time steps: at most \(maximumUnrolledSteps) are unrolled")
+  }
   return (x, steps, features)
 }
 

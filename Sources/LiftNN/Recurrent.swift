@@ -7,6 +7,11 @@ import LiftTensor
 // summation-to-delta under the existing rules, so the unrolled graph does. Both importers call
 // ``unrollRecurrent(input:steps:cell:weights:initialHidden:initialCell:reverse:name:emit:)``.
 
+/// The most time steps a recurrent layer is unrolled over (per direction): each step adds
+/// about 16 graph nodes, so a file declaring a very long sequence is refused by the importers
+/// (naming the layer) rather than building millions of nodes.
+public let maximumUnrolledSteps = 1 << 16
+
 /// The cell of a recurrent layer, with its activations (`nil`: identity).
 public enum RecurrentCell: Sendable, Equatable {
   /// `h' = f(x·W + h·R + b)` (Keras `SimpleRNN`, ONNX `RNN`).

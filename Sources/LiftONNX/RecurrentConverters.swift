@@ -64,6 +64,9 @@ func convertRecurrent(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) th
     (steps, inputSize) = (x.shape[0], x.shape[1])
   }
   guard steps >= 1, inputSize >= 1 else { throw usage(node, "an empty sequence or feature axis") }
+  guard steps <= maximumUnrolledSteps else {
+    throw usage(node, "\(steps) time steps: at most \(maximumUnrolledSteps) are unrolled")
+  }
   // sequence_lens: only every sequence at full length (what it means when absent).
   switch try ctx.optionalValue(node, 4) {
   case nil: break

@@ -46,7 +46,21 @@ enum RecurrentMatrix {
       mentions: [file] + mentions, setup: write(input, "x.npy"))
   }
 
+  /// x (N, 70000, 1) → LSTM: more time steps than are unrolled (the file is small).
+  static let longSequence: BadCase = {
+    let xl = P.valueInfo("x", [nil, 70_000, 1])
+    let transposeL = P.node("Transpose", ["x"], ["xt"], name: "time_major", ["perm": .ints([1, 0, 2])])
+    let model = P.model(
+      nodes: [transposeL, P.node("LSTM", ["xt", "W", "R"], ["Y"], name: "rnn_1", ["hidden_size": .int(1)])],
+      initializers: [P.tensor("W", dims: [1, 4, 1], floats: [0.1, 0.2, 0.3, 0.4]), P.tensor("R", dims: [1, 4, 1], floats: [0.1, 0.2, 0.3, 0.4])],
+      inputs: [xl], outputs: [P.valueInfo("Y", [70_000, 1, nil, 1])], opset: 17)
+    return BadCase(
+      label: "ONNX LSTM over 70000 time steps", arguments: ["inspect", "r.onnx"], status: 1,
+      mentions: ["r.onnx", "rnn_1", "70000 time steps"], precreate: nil, setup: write(model, "r.onnx"))
+  }()
+
   static let rows: [BadCase] = [
+    longSequence,
     row("ONNX LSTM with W of the wrong shape", initializers: weights(gates: 4, w: [1, 16, 2]), ["W of shape [1, 16, 2]"]),
     row("ONNX GRU with B of the wrong shape", op: "GRU", initializers: weights(gates: 3, b: [1, 20]), ["B of shape [1, 20]"]),
     row(
