@@ -52,6 +52,17 @@ struct Conversion {
     return w
   }
 
+  /// The weights of a sublayer the layer builds itself (read once per layer and sublayer).
+  mutating func weights(_ call: LayerCall, sublayer: Sublayer, expected: [String]) throws(KerasImportError)
+    -> [String: Tensor]
+  {
+    let key = call.spec.name + "\u{0}" + sublayer.legacyName
+    if let cached = weightCache[key] { return cached }
+    let w = try store.weights(of: call.spec, sublayer: sublayer, expected: expected)
+    weightCache[key] = w
+    return w
+  }
+
   /// Checks a weight's shape (`nil` entries of `expected` match anything).
   func check(_ tensor: Tensor, _ expected: [Int?], weight: String, call: LayerCall) throws(KerasImportError) {
     let found = tensor.shape.dimensions

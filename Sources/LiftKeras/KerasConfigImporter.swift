@@ -73,4 +73,10 @@ struct NoWeightStore: WeightStore {
     if let first = expected.first { throw .missingWeight(file: file, layer: layer.name, weight: first) }
     return [:]
   }
+
+  func weights(of layer: LayerSpec, sublayer: Sublayer, expected: [String]) throws(KerasImportError)
+    -> [String: Tensor]
+  {
+    try weights(of: layer, expected: expected.map { sublayer.legacyName + "/" + $0 })
+  }
 }

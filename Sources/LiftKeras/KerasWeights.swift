@@ -10,6 +10,17 @@ protocol WeightStore {
   /// and configuration imply, in Keras' creation order; stores without names (Keras 3) map
   /// positions onto it.
   func weights(of layer: LayerSpec, expected: [String]) throws(KerasImportError) -> [String: Tensor]
+  /// The weights of a sublayer the layer builds itself (`MultiHeadAttention`'s `query`,
+  /// `key`, `value` and `attention_output` projections), keyed as above.
+  func weights(of layer: LayerSpec, sublayer: Sublayer, expected: [String]) throws(KerasImportError)
+    -> [String: Tensor]
+}
+
+/// A sublayer's place in the weight files: tf-keras lists its weights as
+/// `<layer>/<legacyName>/<weight>`; Keras 3 keeps them in `<layer path>/<keras3Path>/vars`.
+struct Sublayer {
+  var legacyName: String
+  var keras3Path: String
 }
 
 func readTensor(_ dataset: HDF5Dataset, file: String) throws(KerasImportError) -> Tensor {
@@ -51,6 +62,19 @@ struct LegacyH5WeightStore: WeightStore {
   let file: String
 
   func weights(of layer: LayerSpec, expected: [String]) throws(KerasImportError) -> [String: Tensor] {
+    try read(layer, sublayer: nil, expected: expected)
+  }
+
+  func weights(of layer: LayerSpec, sublayer: Sublayer, expected: [String]) throws(KerasImportError)
+    -> [String: Tensor]
+  {
+    try read(layer, sublayer: sublayer.legacyName, expected: expected)
+  }
+
+  /// The layer's weights, or those listed as `…/<layer>/<sublayer>/<weight>`.
+  private func read(_ layer: LayerSpec, sublayer: String?, expected: [String]) throws(KerasImportError)
+    -> [String: Tensor]
+  {
     // A layer of a nested model: its weights are listed by the outermost nested model's group,
     // named `<layer>/<weight>` (tf.keras) or `<model>/<layer>/<weight>` (Keras 3 .h5).
     let key = layer.weightKey
@@ -70,10 +94,12 @@ struct LegacyH5WeightStore: WeightStore {
     } catch {
       throw KerasImportError(error, file: file)
     }
-    if key.count > 1 {
+    // The path components that must precede the weight's own name.
+    let owners = (key.count > 1 ? [key[key.count - 1]] : []) + (sublayer.map { [$0] } ?? [])
+    if !owners.isEmpty {
       names = names.filter { name in
-        let parts = name.split(separator: "/")
-        return parts.count >= 2 && parts[parts.count - 2] == key[key.count - 1]
+        let parts = name.split(separator: "/").map(String.init)
+        return parts.count > owners.count && Array(parts.dropLast().suffix(owners.count)) == owners
       }
     }
     var tensors = [(String, Tensor)]()
@@ -186,12 +212,29 @@ struct Keras3WeightStore: WeightStore {
   }
 
   func weights(of layer: LayerSpec, expected: [String]) throws(KerasImportError) -> [String: Tensor] {
+    try read(layer, subpath: nil, expected: expected)
+  }
+
+  func weights(of layer: LayerSpec, sublayer: Sublayer, expected: [String]) throws(KerasImportError)
+    -> [String: Tensor]
+  {
+    try read(layer, subpath: sublayer.keras3Path, expected: expected)
+  }
+
+  /// The variables in `<layer path>[/<subpath>]/vars`, mapped by position onto `expected`.
+  private func read(_ layer: LayerSpec, subpath: String?, expected: [String]) throws(KerasImportError)
+    -> [String: Tensor]
+  {
     guard !expected.isEmpty else { return [:] }
     guard let hdf5 else {
       throw .missingWeight(file: file, layer: layer.name, weight: "model.weights.h5")
     }
-    guard let path = paths[layer.weightKey], hdf5.root.containsGroup(path + "/vars") else {
+    guard let base = paths[layer.weightKey] else {
       throw .missingWeight(file: file, layer: layer.name, weight: expected[0])
+    }
+    let path = subpath.map { base + "/" + $0 } ?? base
+    guard hdf5.root.containsGroup(path + "/vars") else {
+      throw .missingWeight(file: file, layer: layer.name, weight: (subpath.map { $0 + "/" } ?? "") + expected[0])
     }
     var datasets = [HDF5Dataset]()
     do {

@@ -22,6 +22,13 @@ enum LayerConverter: Sendable {
   case slicingOpLambda
   case layerNorm, rmsNorm
   case layerScale
+  case multiHeadAttention
+
+  /// Whether the layer takes tensors by keyword (`value=`, `key=`); other layers refuse them.
+  var acceptsKeywordTensors: Bool {
+    if case .multiHeadAttention = self { return true }
+    return false
+  }
 
   /// Converts one call of a layer into graph nodes and returns the node holding its output.
   func convert(_ c: LayerCall, _ x: inout Conversion) throws(KerasImportError) -> Value {
@@ -58,6 +65,7 @@ enum LayerConverter: Sendable {
     case .layerNorm: try convertNormalization(c, &x, rms: false)
     case .rmsNorm: try convertNormalization(c, &x, rms: true)
     case .layerScale: try convertLayerScale(c, &x)
+    case .multiHeadAttention: try convertMultiHeadAttention(c, &x)
     }
   }
 }
@@ -103,6 +111,7 @@ let layerConverters: [String: LayerConverter] = [
   "tfoplambda": .tfOpLambda, "slicingoplambda": .slicingOpLambda,
   "layernormalization": .layerNorm, "rmsnormalization": .rmsNorm,
   "layerscale": .layerScale,
+  "multiheadattention": .multiHeadAttention,
 ]
 
 // MARK: - Helpers

@@ -16,6 +16,16 @@ struct DictionaryStore: WeightStore {
     }
     return w
   }
+
+  /// A sublayer's weights are stored under `<sublayer>/<weight>` in the layer's dictionary.
+  func weights(of layer: LayerSpec, sublayer: Sublayer, expected: [String]) throws(KerasImportError)
+    -> [String: Tensor]
+  {
+    let prefixed = try weights(of: layer, expected: expected.map { sublayer.legacyName + "/" + $0 })
+    var w = [String: Tensor]()
+    for name in expected { w[name] = prefixed[sublayer.legacyName + "/" + name] }
+    return w
+  }
 }
 
 private func importJSON(_ text: String, weights: [String: [String: Tensor]] = [:]) throws(KerasImportError)

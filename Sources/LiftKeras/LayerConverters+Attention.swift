@@ -1,0 +1,138 @@
+import LiftNN
+import LiftTensor
+
+// Keras MultiHeadAttention, written with the IR's linear, product and softmax ops.
+
+/// `MultiHeadAttention` (tf-keras 2 and Keras 3) on per-example `(sequence, features)` inputs:
+/// query `[T, d_q]`, value `[S, d_v]` and key `[S, d_k]` (the value when absent), passed by
+/// position (`query, value, key`) or by keyword.
+///
+/// With `h` heads, `key_dim` `k` and `value_dim` `v` (default `k`), the layer is
+///
+///     q = (query·W_q + b_q)/√k      → [h, T, k]
+///     K = key·W_k + b_k             → [h, k, S]   (transposed)
+///     V = value·W_v + b_v           → [h, S, v]
+///     o = softmax(q·K) · V          → [h, T, v], softmax over S
+///     y = o·W_o + b_o               → [T, output_shape]
+///
+/// imported as `dense` projections (the `1/√k` folded into `W_q` and `b_q`), reshapes and
+/// transposes to and from the heads axis, two `matmul` nodes (the bilinear rule) and a
+/// `softmax`. Dropout is the identity at inference. Refused, each with a clear error: masks
+/// (`attention_mask`, `query_mask`, `value_mask`, `key_mask` inputs, `use_causal_mask=True`),
+/// `return_attention_scores=True`, `attention_axes` other than the sequence axis, inputs of
+/// another rank, Keras 3's `use_gate=True` and `sliding_window`.
+func convertMultiHeadAttention(_ call: LayerCall, _ cx: inout Conversion) throws(KerasImportError) -> Value {
+  let o = call.options
+  let keywords = call.callIndex < call.spec.keywordInputs.count ? call.spec.keywordInputs[call.callIndex] : []
+  let positional = call.inputs.count - keywords.count
+  let roles = ["query", "value", "key"]
+  guard positional >= 0, positional <= roles.count else {
+    throw o.unsupported("MultiHeadAttention called with \(positional) positional tensors (query, value, key)")
+  }
+  var operand = [String: Value]()
+  for i in 0..<positional { operand[roles[i]] = call.inputs[i] }
+  for (k, keyword) in keywords.enumerated() {
+    switch keyword {
+    case "query", "value", "key":
+      guard operand[keyword] == nil else { throw o.invalid("MultiHeadAttention '\(keyword)' given twice") }
+      operand[keyword] = call.inputs[positional + k]
+    case "attention_mask", "query_mask", "value_mask", "key_mask":
+      throw o.unsupported("MultiHeadAttention with an '\(keyword)' input (attention masks are not supported)")
+    default:
+      throw o.unsupported("MultiHeadAttention with the tensor keyword argument '\(keyword)'")
+    }
+  }
+  guard let query = operand["query"], let value = operand["value"] else {
+    throw o.invalid("MultiHeadAttention needs a query and a value")
+  }
+  let key = operand["key"] ?? value
+  let kwargs = call.keywordArguments
+  if kwargs["use_causal_mask"]?.bool == true {
+    throw o.unsupported("MultiHeadAttention with use_causal_mask=True (attention masks are not supported)")
+  }
+  if kwargs["return_attention_scores"]?.bool == true {
+    throw o.unsupported("MultiHeadAttention with return_attention_scores=True")
+  }
+  if try o.bool("use_gate", default: false) { throw o.unsupported("MultiHeadAttention with use_gate=True") }
+  if !o.isAbsent("sliding_window") { throw o.unsupported("MultiHeadAttention with a sliding_window") }
+
+  for (role, v) in [("query", query), ("value", value), ("key", key)] where v.rank != 2 {
+    throw o.unsupported(
+      "MultiHeadAttention with a \(role) of rank \(v.rank + 1) (only (batch, sequence, features) inputs)")
+  }
+  if let axes = try o.intList("attention_axes") {
+    guard axes.map({ $0 < 0 ? $0 + 3 : $0 }) == [1] else {
+      throw o.unsupported("MultiHeadAttention over attention_axes \(axes) (only the sequence axis, 1)")
+    }
+  }
+  if let s = value.shape[0], let t = key.shape[0], s != t {
+    throw .shapeMismatch(
+      file: cx.file, layer: call.spec.name, reason: "MultiHeadAttention value has \(s) positions but key has \(t)")
+  }
+  let heads = try o.int("num_heads")
+  let keyDim = try o.int("key_dim")
+  let valueDim = o.isAbsent("value_dim") ? keyDim : try o.int("value_dim")
+  guard heads >= 1, keyDim >= 1, valueDim >= 1 else {
+    throw o.invalid("num_heads, key_dim and value_dim must be positive")
+  }
+  let useBias = try o.bool("use_bias", default: true)
+
+  /// One input projection `[L, d] → [L, heads·dim]` → `[L, heads, dim]` → `perm`.
+  func project(
+    _ x: Value, _ role: String, keras3: String, dim: Int, scale: Float?, perm: [Int], cx: inout Conversion
+  ) throws(KerasImportError) -> Value {
+    let w = try cx.weights(
+      call, sublayer: Sublayer(legacyName: role, keras3Path: keras3),
+      expected: ["kernel"] + (useBias ? ["bias"] : []))
+    var kernel = w["kernel"]!
+    try cx.check(kernel, [x.shape[1], heads, dim], weight: "\(role)/kernel", call: call)
+    var bias = w["bias"]
+    if let b = bias { try cx.check(b, [heads, dim], weight: "\(role)/bias", call: call) }
+    let d = kernel.shape[0]
+    kernel = kernel.reshaped(Shape([d, heads * dim]))
+    bias = bias?.reshaped(Shape([heads * dim]))
+    if let scale {
+      kernel = Tensor(shape: kernel.shape, scalars: kernel.scalars.map { $0 * scale })
+      bias = bias.map { Tensor(shape: $0.shape, scalars: $0.scalars.map { $0 * scale }) }
+    }
+    let p = try cx.emit(.dense(weight: kernel, bias: bias), [x], name: "\(call.name)/\(role)", call: call)
+    let split = try cx.emit(.reshape([-1, heads, dim]), [p], name: "\(call.name)/\(role)_heads", call: call)
+    return try cx.emit(.transpose(perm), [split], name: "\(call.name)/\(role)_t", call: call)
+  }
+
+  let scale = Float(1.0 / Double(keyDim).squareRoot())
+  let q = try project(query, "query", keras3: "query_dense", dim: keyDim, scale: scale, perm: [0, 2, 1, 3], cx: &cx)
+  let k = try project(key, "key", keras3: "key_dense", dim: keyDim, scale: nil, perm: [0, 2, 3, 1], cx: &cx)
+  let v = try project(value, "value", keras3: "value_dense", dim: valueDim, scale: nil, perm: [0, 2, 1, 3], cx: &cx)
+  let scores = try cx.emit(.matmul, [q, k], name: "\(call.name)/scores", call: call)
+  let weights = try cx.emit(.softmax(axis: 3), [scores], name: "\(call.name)/softmax", call: call)
+  let context = try cx.emit(.matmul, [weights, v], name: "\(call.name)/context", call: call)
+  let back = try cx.emit(.transpose([0, 2, 1, 3]), [context], name: "\(call.name)/context_t", call: call)
+  let merged = try cx.emit(.reshape([-1, heads * valueDim]), [back], name: "\(call.name)/context_merged", call: call)
+
+  // The output projection: kernel [heads, value_dim, O…], bias [O…]; O is `output_shape`
+  // (an int or a list) or the query's features.
+  let outputShape: [Int]
+  if o.isAbsent("output_shape") {
+    guard let dq = query.shape[1] else { throw o.unsupported("MultiHeadAttention on a query of open width") }
+    outputShape = [dq]
+  } else {
+    guard let given = try o.intList("output_shape"), !given.isEmpty, given.allSatisfy({ $0 >= 1 }) else {
+      throw o.invalid("'output_shape' must be a positive int or a list of them")
+    }
+    outputShape = given
+  }
+  guard let units = Shape.checkedCount(outputShape), units <= LayerOptions.integerBound else {
+    throw o.invalid("implausible output_shape \(outputShape)")
+  }
+  let w = try cx.weights(
+    call, sublayer: Sublayer(legacyName: "attention_output", keras3Path: "output_dense"),
+    expected: ["kernel"] + (useBias ? ["bias"] : []))
+  try cx.check(w["kernel"]!, [heads, valueDim] + outputShape, weight: "attention_output/kernel", call: call)
+  if let b = w["bias"] { try cx.check(b, outputShape, weight: "attention_output/bias", call: call) }
+  let op = Op.dense(
+    weight: w["kernel"]!.reshaped(Shape([heads * valueDim, units])), bias: w["bias"]?.reshaped(Shape([units])))
+  guard outputShape.count > 1 else { return try cx.emit(op, [merged], name: call.name, call: call) }
+  let flat = try cx.emit(op, [merged], name: "\(call.name)/output", call: call)
+  return try cx.emit(.reshape([-1] + outputShape), [flat], name: call.name, call: call)
+}

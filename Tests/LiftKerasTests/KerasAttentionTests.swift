@@ -1,0 +1,129 @@
+import Foundation
+import LiftAttribution
+import LiftKeras
+import LiftNN
+import LiftTensor
+import Testing
+
+/// Keras `MultiHeadAttention` (Scripts/fixtures/make_keras_attention_fixtures.py), tf-keras
+/// 2.21 `.h5` and Keras 3.15 `.keras`: the forward pass equals Keras' (self-attention with
+/// biases; cross-attention with a separate key, `value_dim`, no biases and a 2-D
+/// `output_shape`), every DeepLIFT method sums to Δ, Rescale equals tangermeme 1.6
+/// `deep_lift_shap` on the torch twin (products through its `BilinearOp`, nn.Softmax), and
+/// masks are refused.
+@Suite("Keras import: MultiHeadAttention (issue 19)")
+struct KerasAttentionTests {
+  static let files = [("mha_tfk.h5", "mha_tfk"), ("mha_k3.keras", "mha_k3")]
+
+  @Test(arguments: files)
+  func forwardMatchesKeras(file: String, prefix: String) throws {
+    let graph = try loadKerasModel(at: try fixture(file))
+    let values = try forward(graph, inputs: [try loadNpy("\(prefix).x.npy")])
+    expectForwardClose(values[graph.outputs[0].rawValue], try loadNpy("\(prefix).y.npy"), "\(file) output")
+    for tap in ["mha_self", "mha_cross"] {
+      let id = try #require(graph.node(named: tap), "\(file): no node \(tap)")
+      expectForwardClose(values[id.rawValue], try loadNpy("\(prefix).at.\(tap).npy"), "\(file) layer \(tap)")
+    }
+    let kinds = graph.nodes.map(\.op.kindName)
+    #expect(kinds.filter { $0 == "matmul" }.count == 4)
+    #expect(kinds.filter { $0 == "softmax" }.count == 2)
+  }
+
+  /// Σ scores = f(x) − f(r) per example and task (Rescale and RevealCancel). genomics-default
+  /// refuses: it picks a nonlinearity's rule by the dense/conv layer before it, and the
+  /// attention softmax follows a product.
+  @Test(arguments: files)
+  func summationToDelta(file: String, prefix: String) throws {
+    let graph = try loadKerasModel(at: try fixture(file))
+    let x = try loadNpy("\(prefix).x.npy")
+    let r = Tensor(shape: x.shape, scalars: x.scalars.reversed().map { 0.5 * $0 })
+    var refused = ExplainOptions()
+    refused.method = .genomicsDefault
+    #expect {
+      _ = try Explainer(graph: graph, options: refused)
+    } throws: { error in
+      "\(error)".contains("softmax") && "\(error)".contains("matmul")
+    }
+    for method in [AttributionMethod.rescale, .revealCancel] {
+      var o = ExplainOptions()
+      o.method = method
+      o.tasks = [0, 1, 2]
+      let e = try Explainer(graph: graph, options: o).explain(inputs: [x], references: .perExample([r]))
+      #expect(e.summationErrors.count == 12)
+      for (i, d) in e.summationErrors.enumerated() {
+        #expect(d <= 1e-4 * max(1, e.targetDeltas[i]), "\(file) \(method) #\(i): error \(d), Δ \(e.targetDeltas[i])")
+      }
+      // The scores are not all zero (the check above would pass for a model that ignores x).
+      #expect(e.scores[0].scalars.contains { abs($0) > 1e-3 })
+    }
+  }
+
+  nonisolated(unsafe) static let goldCases: [[String: Any]] = {
+    let url = Bundle.module.url(forResource: "mha_gold", withExtension: "json", subdirectory: "Fixtures")!
+    let manifest = try! JSONSerialization.jsonObject(with: try! Data(contentsOf: url)) as! [String: Any]
+    return manifest["cases"] as! [[String: Any]]
+  }()
+
+  /// Rescale equals tangermeme's scores on the torch twin (zero and random references, both
+  /// targets) within 1e-5·max|theirs| + 1e-5·|theirs|; every method sums to Δ.
+  @Test(arguments: ["mha_gold_tfk.h5", "mha_gold_k3.keras"])
+  func deepLiftMatchesTangermeme(file: String) throws {
+    let graph = try loadKerasModel(at: try fixture(file))
+    let x = try loadNpy("mha_gold.x.npy"), refs = try loadNpy("mha_gold.refs.npy")
+    expectForwardClose(try forward(graph, inputs: [x])[graph.outputs[0].rawValue], try loadNpy("mha_gold.y.npy"), file)
+    #expect(Self.goldCases.count == 4)
+    for c in Self.goldCases {
+      let task = c["task"] as! Int
+      let references: References = c["references"] as! String == "zeros" ? .zeros : .multiple([refs])
+      let expected = try loadNpy(c["scores"] as! String)
+      for method in [AttributionMethod.rescale, .revealCancel] {
+        var o = ExplainOptions()
+        o.method = method
+        o.tasks = [task]
+        let e = try Explainer(graph: graph, options: o).explain(inputs: [x], references: references)
+        for (i, d) in e.summationErrors.enumerated() {
+          #expect(d <= 1e-4 * max(1, e.targetDeltas[i]), "\(file) \(method) task \(task): summation error \(d)")
+        }
+        guard method == .rescale else { continue }
+        let s = e.scores[0]
+        #expect(s.shape == expected.shape)
+        let scale = expected.scalars.map(abs).max()!
+        var worst: Float = 0, raw: Float = 0
+        for (a, b) in zip(s.scalars, expected.scalars) {
+          worst = max(worst, abs(a - b) - 1e-5 * abs(b))
+          raw = max(raw, abs(a - b))
+        }
+        print("mha golden \(file) \(c["references"]!) task \(task): max |ours − tangermeme| / max|tangermeme| = \(raw / scale)")
+        #expect(worst <= 1e-5 * scale, "\(file) \(c["references"]!) task \(task): off by \(worst) (scale \(scale))")
+      }
+    }
+  }
+
+  @Test(arguments: ["mha_mask_tfk.h5", "mha_mask_k3.keras"])
+  func maskInputIsRefused(file: String) throws {
+    #expect {
+      _ = try loadKerasModel(at: try fixture(file))
+    } throws: { error in
+      let text = "\(error)"
+      return text.contains("attention_mask") && text.contains("mha")
+    }
+  }
+}
+
+/// A tensor passed by keyword to a layer that does not name its operands is refused (tf-keras
+/// writes it as `[layer, node, tensor]` inside the call's kwargs; it used to be dropped).
+@Test func keywordTensorsAreRefusedOutsideAttention() throws {
+  let config = """
+    {"class_name": "Functional", "config": {"name": "m", "layers": [
+      {"class_name": "InputLayer", "name": "x", "config": {"batch_input_shape": [null, 4], "name": "x"},
+       "inbound_nodes": []},
+      {"class_name": "Activation", "name": "act", "config": {"name": "act", "activation": "relu"},
+       "inbound_nodes": [[["x", 0, 0, {"other": ["x", 0, 0]}]]]}],
+     "input_layers": [["x", 0, 0]], "output_layers": [["act", 0, 0]]}}
+    """
+  #expect {
+    _ = try KerasConfigImporter().importGraph(configJSON: Data(config.utf8))
+  } throws: { error in
+    "\(error)".contains("keyword") && "\(error)".contains("other") && "\(error)".contains("act")
+  }
+}
