@@ -52,29 +52,40 @@ struct ProductGoldenTests {
     #expect(try kinds("attention").contains("matmul"))
     #expect(try kinds("divide").isSuperset(of: ["multiply", "reciprocal"]))
     #expect(try kinds("einsum").isSuperset(of: ["matmul", "transpose"]))
+    #expect(try kinds("softmax_attention").isSuperset(of: ["matmul", "softmax"]))
+    #expect(try kinds("se").isSuperset(of: ["conv1d", "multiply", "sigmoid", "relu"]))
   }
 
   /// Rescale equals tangermeme (the bilinear rule, and `_glu` for the GLU: the same thing),
-  /// zero and random references, both targets; every DeepLIFT method sums to Δ.
-  @Test(arguments: ["gated", "glu", "attention", "einsum"])
+  /// zero and random (dinucleotide-shuffled for the one-hot `se`) references, both targets, and
+  /// tangermeme's hypothetical contributions for `se`; every DeepLIFT method sums to Δ.
+  @Test(arguments: ["gated", "glu", "attention", "einsum", "softmax_attention", "se"])
   func deepLiftMatchesTangermeme(name: String) throws {
     let m = Self.model(name)
     let graph = try loadONNXModel(at: Self.directory.appendingPathComponent(m["onnx"] as! String))
     let x = try Self.read(m["input"] as! String), refs = try Self.read(m["references"] as! String)
     let cases = m["cases"] as! [[String: Any]]
-    #expect(cases.count == 4)
+    #expect(cases.count == (name == "se" ? 6 : 4))
     for c in cases {
       let task = c["task"] as! Int
+      let hypothetical = c["hypothetical"] as? Bool ?? false
       let references: References = c["references"] as! String == "zeros" ? .zeros : .multiple([refs])
       let expected = try Self.read(c["scores"] as! String)
       for method in [AttributionMethod.rescale, .revealCancel, .genomicsDefault] {
         var o = ExplainOptions()
         o.method = method
         o.tasks = [task]
+        if hypothetical {
+          guard method == .rescale else { continue }
+          o.hypothetical = true
+          o.channelAxis = 1
+        }
         let explainer: Explainer
         do { explainer = try Explainer(graph: graph, options: o) } catch {
-          // genomics-default: the GLU's sigmoid follows a slice, not a dense layer.
-          #expect(method == .genomicsDefault && name == "glu", "\(name) \(method): \(error)")
+          // genomics-default: the GLU's sigmoid follows a slice, the attention softmax a
+          // product, not a dense layer.
+          #expect(
+            method == .genomicsDefault && (name == "glu" || name == "softmax_attention"), "\(name) \(method): \(error)")
           continue
         }
         let e = try explainer.explain(inputs: [x], references: references)
@@ -92,7 +103,7 @@ struct ProductGoldenTests {
           worst = max(worst, abs(a - b) - 1e-5 * abs(b))
           raw = max(raw, abs(a - b))
         }
-        print("product golden \(name) \(c["references"]!) task \(task): max |ours − tangermeme| / max|tangermeme| = \(raw / scale)")
+        print("product golden \(name) \(c["references"]!)\(hypothetical ? " hypothetical" : "") task \(task): max |ours − tangermeme| / max|tangermeme| = \(raw / scale)")
         #expect(worst <= 1e-5 * scale, "\(name) \(method) \(c["references"]!) task \(task): off by \(worst) (scale \(scale))")
       }
     }
