@@ -14,6 +14,12 @@ struct LayerCall {
 
   var input: Value { inputs[0] }
 
+  /// The keywords of the tensors this call was given by keyword (``LayerSpec/keywordInputs``):
+  /// the last `count` of ``inputs``, in this order.
+  var keywordInputNames: [String] {
+    callIndex < spec.keywordInputs.count ? spec.keywordInputs[callIndex] : []
+  }
+
   /// The call's keyword arguments (``LayerSpec/callArguments``), `null` when none.
   var keywordArguments: JSONValue {
     callIndex < spec.callArguments.count ? spec.callArguments[callIndex] : .null

@@ -302,13 +302,12 @@ private func convertLayer(
   guard isConvertible(layer), let converter = layerConverters[layer.className.lowercased()] else {
     throw .unsupportedLayer(file: cx.file, layer: layer.name, className: layer.className)
   }
-  let keywords = callIndex < layer.keywordInputs.count ? layer.keywordInputs[callIndex] : []
-  guard keywords.isEmpty || converter.acceptsKeywordTensors else {
-    throw .unsupportedConfiguration(
-      file: cx.file, layer: layer.name,
-      reason: "tensors passed as keyword arguments (\(keywords.joined(separator: ", ")))")
-  }
   let call = LayerCall(
     spec: layer, name: name, inputs: inputs, options: LayerOptions(spec: layer, file: cx.file), callIndex: callIndex)
+  guard call.keywordInputNames.isEmpty || converter.acceptsKeywordTensors else {
+    throw .unsupportedConfiguration(
+      file: cx.file, layer: layer.name,
+      reason: "tensors passed as keyword arguments (\(call.keywordInputNames.joined(separator: ", ")))")
+  }
   return try converter.convert(call, &cx)
 }

@@ -23,7 +23,7 @@ import LiftTensor
 /// another rank, Keras 3's `use_gate=True` and `sliding_window`.
 func convertMultiHeadAttention(_ call: LayerCall, _ cx: inout Conversion) throws(KerasImportError) -> Value {
   let o = call.options
-  let keywords = call.callIndex < call.spec.keywordInputs.count ? call.spec.keywordInputs[call.callIndex] : []
+  let keywords = call.keywordInputNames
   let positional = call.inputs.count - keywords.count
   let roles = ["query", "value", "key"]
   guard positional >= 0, positional <= roles.count else {

@@ -24,10 +24,14 @@ enum LayerConverter: Sendable {
   case layerScale
   case multiHeadAttention
 
-  /// Whether the layer takes tensors by keyword (`value=`, `key=`); other layers refuse them.
+  /// Whether the converter looks at tensors passed by keyword (`MultiHeadAttention`'s
+  /// `value=`, `key=`; `TFOpLambda`, to refuse them with its own message); other layers
+  /// refuse them at once.
   var acceptsKeywordTensors: Bool {
-    if case .multiHeadAttention = self { return true }
-    return false
+    switch self {
+    case .multiHeadAttention, .tfOpLambda: true
+    default: false
+    }
   }
 
   /// Converts one call of a layer into graph nodes and returns the node holding its output.
