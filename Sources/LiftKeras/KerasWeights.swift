@@ -6,14 +6,19 @@ import LiftTensor
 /// Where a layer's weights come from.
 protocol WeightStore {
   /// The layer's stored weights keyed by short name (`kernel`, `bias`, `gamma`, `beta`,
-  /// `moving_mean`, `moving_variance`, `alpha`). `expected` lists the names the layer's class
-  /// and configuration imply, in Keras' creation order; stores without names (Keras 3) map
-  /// positions onto it.
-  func weights(of layer: LayerSpec, expected: [String]) throws(KerasImportError) -> [String: Tensor]
-  /// The weights of a sublayer the layer builds itself (`MultiHeadAttention`'s `query`,
-  /// `key`, `value` and `attention_output` projections), keyed as above.
-  func weights(of layer: LayerSpec, sublayer: Sublayer, expected: [String]) throws(KerasImportError)
+  /// `moving_mean`, `moving_variance`, `alpha`), or those of a `sublayer` the layer builds
+  /// itself (`MultiHeadAttention`'s `query`, `key`, `value` and `attention_output`
+  /// projections). `expected` lists the names the layer's class and configuration imply, in
+  /// Keras' creation order; stores without names (Keras 3) map positions onto it.
+  func weights(of layer: LayerSpec, sublayer: Sublayer?, expected: [String]) throws(KerasImportError)
     -> [String: Tensor]
+}
+
+extension WeightStore {
+  /// The layer's own weights.
+  func weights(of layer: LayerSpec, expected: [String]) throws(KerasImportError) -> [String: Tensor] {
+    try weights(of: layer, sublayer: nil, expected: expected)
+  }
 }
 
 /// A sublayer's place in the weight files: tf-keras lists its weights as
@@ -61,18 +66,8 @@ struct LegacyH5WeightStore: WeightStore {
   let group: HDF5Group
   let file: String
 
-  func weights(of layer: LayerSpec, expected: [String]) throws(KerasImportError) -> [String: Tensor] {
-    try read(layer, sublayer: nil, expected: expected)
-  }
-
-  func weights(of layer: LayerSpec, sublayer: Sublayer, expected: [String]) throws(KerasImportError)
-    -> [String: Tensor]
-  {
-    try read(layer, sublayer: sublayer.legacyName, expected: expected)
-  }
-
   /// The layer's weights, or those listed as `…/<layer>/<sublayer>/<weight>`.
-  private func read(_ layer: LayerSpec, sublayer: String?, expected: [String]) throws(KerasImportError)
+  func weights(of layer: LayerSpec, sublayer: Sublayer?, expected: [String]) throws(KerasImportError)
     -> [String: Tensor]
   {
     // A layer of a nested model: its weights are listed by the outermost nested model's group,
@@ -95,7 +90,7 @@ struct LegacyH5WeightStore: WeightStore {
       throw KerasImportError(error, file: file)
     }
     // The path components that must precede the weight's own name.
-    let owners = (key.count > 1 ? [key[key.count - 1]] : []) + (sublayer.map { [$0] } ?? [])
+    let owners = (key.count > 1 ? [key[key.count - 1]] : []) + (sublayer.map { [$0.legacyName] } ?? [])
     if !owners.isEmpty {
       names = names.filter { name in
         let parts = name.split(separator: "/").map(String.init)
@@ -211,20 +206,12 @@ struct Keras3WeightStore: WeightStore {
     }
   }
 
-  func weights(of layer: LayerSpec, expected: [String]) throws(KerasImportError) -> [String: Tensor] {
-    try read(layer, subpath: nil, expected: expected)
-  }
-
-  func weights(of layer: LayerSpec, sublayer: Sublayer, expected: [String]) throws(KerasImportError)
+  /// The variables in `<layer path>[/<sublayer's Keras 3 path>]/vars`, mapped by position onto
+  /// `expected`.
+  func weights(of layer: LayerSpec, sublayer: Sublayer?, expected: [String]) throws(KerasImportError)
     -> [String: Tensor]
   {
-    try read(layer, subpath: sublayer.keras3Path, expected: expected)
-  }
-
-  /// The variables in `<layer path>[/<subpath>]/vars`, mapped by position onto `expected`.
-  private func read(_ layer: LayerSpec, subpath: String?, expected: [String]) throws(KerasImportError)
-    -> [String: Tensor]
-  {
+    let subpath = sublayer?.keras3Path
     guard !expected.isEmpty else { return [:] }
     guard let hdf5 else {
       throw .missingWeight(file: file, layer: layer.name, weight: "model.weights.h5")

@@ -127,3 +127,31 @@ struct KerasAttentionTests {
     "\(error)".contains("keyword") && "\(error)".contains("other") && "\(error)".contains("act")
   }
 }
+
+/// MultiHeadAttention's refusals from its configuration and call, before any weight is read
+/// (inline configurations, no weights): each names the layer and what is not supported.
+@Test(arguments: [
+  (#"{"num_heads": 2, "key_dim": 3}"#, #"{"use_causal_mask": true}"#, [5, 4], "use_causal_mask"),
+  (#"{"num_heads": 2, "key_dim": 3}"#, #"{"return_attention_scores": true}"#, [5, 4], "return_attention_scores"),
+  (#"{"num_heads": 2, "key_dim": 3, "attention_axes": [2]}"#, "{}", [5, 4], "attention_axes"),
+  (#"{"num_heads": 2, "key_dim": 3}"#, "{}", [2, 5, 4], "rank 4"),
+  (#"{"num_heads": 2, "key_dim": 3, "use_gate": true}"#, "{}", [5, 4], "use_gate"),
+])
+func attentionRefusals(config: String, kwargs: String, shape: [Int], mentions: String) throws {
+  let batchShape = "[null, " + shape.map(String.init).joined(separator: ", ") + "]"
+  let text = """
+    {"class_name": "Functional", "config": {"name": "m", "layers": [
+      {"class_name": "InputLayer", "name": "x", "config": {"batch_input_shape": \(batchShape), "name": "x"},
+       "inbound_nodes": []},
+      {"class_name": "MultiHeadAttention", "name": "attn", "config": \(config),
+       "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__", "config": {"keras_history": ["x", 0, 0]}},
+                                   {"class_name": "__keras_tensor__", "config": {"keras_history": ["x", 0, 0]}}],
+                          "kwargs": \(kwargs)}]}],
+     "input_layers": [["x", 0, 0]], "output_layers": [["attn", 0, 0]]}}
+    """
+  #expect {
+    _ = try KerasConfigImporter().importGraph(configJSON: Data(text.utf8))
+  } throws: { error in
+    "\(error)".contains("attn") && "\(error)".contains(mentions)
+  }
+}

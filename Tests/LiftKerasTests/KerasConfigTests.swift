@@ -9,21 +9,19 @@ import Testing
 /// Weights from a dictionary, for configurations written inline.
 struct DictionaryStore: WeightStore {
   var tensors: [String: [String: Tensor]]
-  func weights(of layer: LayerSpec, expected: [String]) throws(KerasImportError) -> [String: Tensor] {
-    let w = tensors[layer.name] ?? [:]
-    for name in expected where w[name] == nil {
-      throw .missingWeight(file: "inline.json", layer: layer.name, weight: name)
-    }
-    return w
-  }
-
   /// A sublayer's weights are stored under `<sublayer>/<weight>` in the layer's dictionary.
-  func weights(of layer: LayerSpec, sublayer: Sublayer, expected: [String]) throws(KerasImportError)
+  func weights(of layer: LayerSpec, sublayer: Sublayer?, expected: [String]) throws(KerasImportError)
     -> [String: Tensor]
   {
-    let prefixed = try weights(of: layer, expected: expected.map { sublayer.legacyName + "/" + $0 })
-    var w = [String: Tensor]()
-    for name in expected { w[name] = prefixed[sublayer.legacyName + "/" + name] }
+    let stored = tensors[layer.name] ?? [:]
+    let prefix = sublayer.map { $0.legacyName + "/" } ?? ""
+    var w = sublayer == nil ? stored : [:]
+    for name in expected {
+      guard let t = stored[prefix + name] else {
+        throw .missingWeight(file: "inline.json", layer: layer.name, weight: prefix + name)
+      }
+      w[name] = t
+    }
     return w
   }
 }
