@@ -13,14 +13,19 @@ import Testing
 /// masks are refused.
 @Suite("Keras import: MultiHeadAttention (issue 19)")
 struct KerasAttentionTests {
-  static let files = [("mha_tfk.h5", "mha_tfk"), ("mha_k3.keras", "mha_k3")]
+  static let files = [
+    ("mha_tfk.h5", "mha_tfk"), ("mha_k3.keras", "mha_k3"), ("mha_img_tfk.h5", "mha_img_tfk"),
+    ("mha_img_k3.keras", "mha_img_k3"),
+  ]
 
+  /// Sequences (self- and cross-attention) and images (`[3, 4, 5]`: attention over both
+  /// spatial axes jointly, and within each row, `attention_axes=(2,)`).
   @Test(arguments: files)
   func forwardMatchesKeras(file: String, prefix: String) throws {
     let graph = try loadKerasModel(at: try fixture(file))
     let values = try forward(graph, inputs: [try loadNpy("\(prefix).x.npy")])
     expectForwardClose(values[graph.outputs[0].rawValue], try loadNpy("\(prefix).y.npy"), "\(file) output")
-    for tap in ["mha_self", "mha_cross"] {
+    for tap in prefix.contains("img") ? ["img_all", "img_rows"] : ["mha_self", "mha_cross"] {
       let id = try #require(graph.node(named: tap), "\(file): no node \(tap)")
       expectForwardClose(values[id.rawValue], try loadNpy("\(prefix).at.\(tap).npy"), "\(file) layer \(tap)")
     }
@@ -134,7 +139,9 @@ struct KerasAttentionTests {
   (#"{"num_heads": 2, "key_dim": 3}"#, #"{"use_causal_mask": true}"#, [5, 4], "use_causal_mask"),
   (#"{"num_heads": 2, "key_dim": 3}"#, #"{"return_attention_scores": true}"#, [5, 4], "return_attention_scores"),
   (#"{"num_heads": 2, "key_dim": 3, "attention_axes": [2]}"#, "{}", [5, 4], "attention_axes"),
-  (#"{"num_heads": 2, "key_dim": 3}"#, "{}", [2, 5, 4], "rank 4"),
+  (#"{"num_heads": 2, "key_dim": 3, "attention_axes": [3]}"#, "{}", [2, 5, 4], "attention_axes"),
+  (#"{"num_heads": 2, "key_dim": 3, "attention_axes": [1, 1]}"#, "{}", [2, 5, 4], "attention_axes"),
+  (#"{"num_heads": 2, "key_dim": 3}"#, "{}", [4], "sequence axis"),
   (#"{"num_heads": 2, "key_dim": 3, "use_gate": true}"#, "{}", [5, 4], "use_gate"),
 ])
 func attentionRefusals(config: String, kwargs: String, shape: [Int], mentions: String) throws {
