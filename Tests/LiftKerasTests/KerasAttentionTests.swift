@@ -71,6 +71,16 @@ struct KerasAttentionTests {
 
   /// Rescale equals tangermeme's scores on the torch twin (zero and random references, both
   /// targets) within 1e-5·max|theirs| + 1e-5·|theirs|; every method sums to Δ.
+  /// The same layer saved as a Keras 3 `.h5`, and inside a nested model (tf-keras and Keras 3
+  /// list its weights under the nested model).
+  @Test(arguments: [("mha_k3.h5", "mha_k3.y.npy"), ("mha_nested_tfk.h5", "mha_nested_tfk.y.npy"),
+                    ("mha_nested_k3.keras", "mha_nested_k3.y.npy")])
+  func otherContainersMatchKeras(file: String, expected: String) throws {
+    let graph = try loadKerasModel(at: try fixture(file))
+    let y = try forward(graph, inputs: [try loadNpy("mha_tfk.x.npy")])[graph.outputs[0].rawValue]
+    expectForwardClose(y, try loadNpy(expected), file)
+  }
+
   @Test(arguments: ["mha_gold_tfk.h5", "mha_gold_k3.keras"])
   func deepLiftMatchesTangermeme(file: String) throws {
     let graph = try loadKerasModel(at: try fixture(file))
