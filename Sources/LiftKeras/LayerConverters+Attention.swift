@@ -103,9 +103,6 @@ func convertMultiHeadAttention(_ call: LayerCall, _ cx: inout Conversion) throws
   let useBias = try o.bool("use_bias", default: true)
   /// A reshape target for per-example extents (`nil`, open, as −1; only the rank-3 case has one).
   func target(_ extents: [Int?]) -> [Int] { extents.map { $0 ?? -1 } }
-  func product(_ axes: [Int], of v: Value) -> Int? {
-    axes.reduce(Optional(1)) { acc, a in acc.flatMap { p in v.shape[a].map { p * $0 } } }
-  }
   // The heads layout [B…, heads, A…, dim] of a projection [T…, heads, dim] (per-example axes:
   // T… are 0..<r, heads r, dim r + 1); the key's is [B…, heads, dim, A…].
   let headsFirst = batchAxes + [r] + attended + [r + 1]
@@ -135,7 +132,9 @@ func convertMultiHeadAttention(_ call: LayerCall, _ cx: inout Conversion) throws
       .reshape(target(Array(x.shape.prefix(r))) + [heads, dim]), [p], name: "\(call.name)/\(role)_heads", call: call)
     let moved = try cx.emit(.transpose([0] + layout.map { $0 + 1 }), [split], name: "\(call.name)/\(role)_t", call: call)
     guard attended.count > 1 else { return moved }
-    let length = product(attended, of: x)!
+    // Fixed extents (checked above when more than one axis is attended); overflow refused.
+    guard let length = Shape.checkedCount(attended.map { x.shape[$0] ?? -1 }), length <= LayerOptions.integerBound
+    else { throw o.invalid("implausible attended extents \(attended.map { x.shape[$0] ?? -1 })") }
     let merged: [Int] =
       layout == keyLayout
       ? target(batchAxes.map { x.shape[$0] }) + [heads, dim, length]
