@@ -19,8 +19,9 @@ import LiftTensor
 ///
 /// imported as `dense` projections (the `1/√k` folded into `W_q` and `b_q`), reshapes and
 /// transposes to and from the heads axis, two `matmul` nodes (the bilinear rule) and a
-/// `softmax`. Dropout is the identity at inference. Refused, each with a clear error: masks
-/// (`attention_mask`, `query_mask`, `value_mask`, `key_mask` inputs, `use_causal_mask=True`),
+/// `softmax`. Dropout is the identity at inference. `use_causal_mask=True` (fixed-length
+/// sequences) adds Keras' −1e9 to the masked scores as a constant. Refused, each with a clear
+/// error: mask inputs (`attention_mask`, `query_mask`, `value_mask`, `key_mask`),
 /// `return_attention_scores=True`, `attention_axes` naming the features or an axis twice,
 /// inputs of different ranks, Keras 3's `use_gate=True` and `sliding_window`.
 func convertMultiHeadAttention(_ call: LayerCall, _ cx: inout Conversion) throws(KerasImportError) -> Value {
@@ -49,9 +50,7 @@ func convertMultiHeadAttention(_ call: LayerCall, _ cx: inout Conversion) throws
   }
   let key = operand["key"] ?? value
   let kwargs = call.keywordArguments
-  if kwargs["use_causal_mask"]?.bool == true {
-    throw o.unsupported("MultiHeadAttention with use_causal_mask=True (attention masks are not supported)")
-  }
+  let causal = kwargs["use_causal_mask"]?.bool == true
   if kwargs["return_attention_scores"]?.bool == true {
     throw o.unsupported("MultiHeadAttention with return_attention_scores=True")
   }
@@ -64,6 +63,9 @@ func convertMultiHeadAttention(_ call: LayerCall, _ cx: inout Conversion) throws
     throw o.unsupported("MultiHeadAttention with a \(role) of rank \(v.rank + 1) and a query of rank \(query.rank + 1)")
   }
   guard r >= 1 else { throw o.unsupported("MultiHeadAttention on inputs without a sequence axis") }
+  guard !causal || (r == 1 && query.shape[0] != nil && key.shape[0] != nil) else {
+    throw o.unsupported("MultiHeadAttention with use_causal_mask=True on inputs other than fixed-length sequences")
+  }
   // Attention axes (per-example, before the features): Keras' default is all of them; the
   // others act as batch axes (attention within each of their positions).
   var attended = Array(0..<r)
@@ -146,7 +148,22 @@ func convertMultiHeadAttention(_ call: LayerCall, _ cx: inout Conversion) throws
   let q = try project(query, "query", keras3: "query_dense", dim: keyDim, scale: scale, layout: headsFirst, cx: &cx)
   let k = try project(key, "key", keras3: "key_dense", dim: keyDim, scale: nil, layout: keyLayout, cx: &cx)
   let v = try project(value, "value", keras3: "value_dense", dim: valueDim, scale: nil, layout: headsFirst, cx: &cx)
-  let scores = try cx.emit(.matmul, [q, k], name: "\(call.name)/scores", call: call)
+  var scores = try cx.emit(.matmul, [q, k], name: "\(call.name)/scores", call: call)
+  if causal {
+    // Keras' causal mask: query position i attends key positions j ≤ i (`tril(ones(T, S))`);
+    // its softmax adds −1e9 to the scores it masks. Here a constant (Δ = 0) added to them.
+    let (t, s) = (query.shape[0]!, key.shape[0]!)  // checked above
+    var mask = [Float](repeating: 0, count: heads * t * s)
+    for h in 0..<heads {
+      for i in 0..<t {
+        for j in 0..<s where j > i { mask[(h * t + i) * s + j] = -1e9 }
+      }
+    }
+    let constant = try cx.emit(
+      .constant(value: Tensor(shape: Shape([heads, t, s]), scalars: mask)), [query], name: "\(call.name)/causal_mask",
+      call: call)
+    scores = try cx.emit(.add, [scores, constant], name: "\(call.name)/masked_scores", call: call)
+  }
   let weights = try cx.emit(.softmax(axis: batchAxes.count + 3), [scores], name: "\(call.name)/softmax", call: call)
   var context = try cx.emit(.matmul, [weights, v], name: "\(call.name)/context", call: call)
   if attended.count > 1 {

@@ -15,28 +15,30 @@ import Testing
 struct KerasAttentionTests {
   static let files = [
     ("mha_tfk.h5", "mha_tfk"), ("mha_k3.keras", "mha_k3"), ("mha_img_tfk.h5", "mha_img_tfk"),
-    ("mha_img_k3.keras", "mha_img_k3"),
+    ("mha_img_k3.keras", "mha_img_k3"), ("mha_causal_tfk.h5", "mha_causal_tfk"), ("mha_causal_k3.keras", "mha_causal_k3"),
   ]
 
-  /// Sequences (self- and cross-attention) and images (`[3, 4, 5]`: attention over both
-  /// spatial axes jointly, and within each row, `attention_axes=(2,)`).
+  /// Sequences (self- and cross-attention, a causal mask) and images (`[3, 4, 5]`: attention
+  /// over both spatial axes jointly, and within each row, `attention_axes=(2,)`).
   @Test(arguments: files)
   func forwardMatchesKeras(file: String, prefix: String) throws {
     let graph = try loadKerasModel(at: try fixture(file))
     let values = try forward(graph, inputs: [try loadNpy("\(prefix).x.npy")])
     expectForwardClose(values[graph.outputs[0].rawValue], try loadNpy("\(prefix).y.npy"), "\(file) output")
-    for tap in prefix.contains("img") ? ["img_all", "img_rows"] : ["mha_self", "mha_cross"] {
+    let taps =
+      prefix.contains("img") ? ["img_all", "img_rows"] : prefix.contains("causal") ? ["causal"] : ["mha_self", "mha_cross"]
+    for tap in taps {
       let id = try #require(graph.node(named: tap), "\(file): no node \(tap)")
       expectForwardClose(values[id.rawValue], try loadNpy("\(prefix).at.\(tap).npy"), "\(file) layer \(tap)")
     }
     let kinds = graph.nodes.map(\.op.kindName)
-    #expect(kinds.filter { $0 == "matmul" }.count == 4)
-    #expect(kinds.filter { $0 == "softmax" }.count == 2)
+    #expect(kinds.filter { $0 == "matmul" }.count == 2 * taps.count)
+    #expect(kinds.filter { $0 == "softmax" }.count == taps.count)
   }
 
   /// Σ scores = f(x) − f(r) per example and task (Rescale and RevealCancel). genomics-default
   /// refuses: it picks a nonlinearity's rule by the dense/conv layer before it, and the
-  /// attention softmax follows a product.
+  /// attention softmax follows a product (or the causal mask's sum).
   @Test(arguments: files)
   func summationToDelta(file: String, prefix: String) throws {
     let graph = try loadKerasModel(at: try fixture(file))
@@ -47,7 +49,7 @@ struct KerasAttentionTests {
     #expect {
       _ = try Explainer(graph: graph, options: refused)
     } throws: { error in
-      "\(error)".contains("softmax") && "\(error)".contains("matmul")
+      "\(error)".contains("softmax") && "\(error)".contains("not a dense or conv layer")
     }
     for method in [AttributionMethod.rescale, .revealCancel] {
       var o = ExplainOptions()
@@ -146,7 +148,7 @@ struct KerasAttentionTests {
 /// MultiHeadAttention's refusals from its configuration and call, before any weight is read
 /// (inline configurations, no weights): each names the layer and what is not supported.
 @Test(arguments: [
-  (#"{"num_heads": 2, "key_dim": 3}"#, #"{"use_causal_mask": true}"#, [5, 4], "use_causal_mask"),
+  (#"{"num_heads": 2, "key_dim": 3}"#, #"{"use_causal_mask": true}"#, [3, 5, 4], "use_causal_mask"),
   (#"{"num_heads": 2, "key_dim": 3}"#, #"{"return_attention_scores": true}"#, [5, 4], "return_attention_scores"),
   (#"{"num_heads": 2, "key_dim": 3, "attention_axes": [2]}"#, "{}", [5, 4], "attention_axes"),
   (#"{"num_heads": 2, "key_dim": 3, "attention_axes": [3]}"#, "{}", [2, 5, 4], "attention_axes"),
