@@ -16,9 +16,11 @@ struct KerasAttentionTests {
   static let files = [
     ("mha_tfk.h5", "mha_tfk"), ("mha_k3.keras", "mha_k3"), ("mha_img_tfk.h5", "mha_img_tfk"),
     ("mha_img_k3.keras", "mha_img_k3"), ("mha_causal_tfk.h5", "mha_causal_tfk"), ("mha_causal_k3.keras", "mha_causal_k3"),
+    ("mha_kw_tfk.h5", "mha_kw_tfk"), ("mha_kw_k3.keras", "mha_kw_k3"),
   ]
 
-  /// Sequences (self- and cross-attention, a causal mask) and images (`[3, 4, 5]`: attention
+  /// Sequences (self- and cross-attention, a causal mask, operands passed by keyword only in
+  /// another order) and images (`[3, 4, 5]`: attention
   /// over both spatial axes jointly, and within each row, `attention_axes=(2,)`).
   @Test(arguments: files)
   func forwardMatchesKeras(file: String, prefix: String) throws {
@@ -26,7 +28,9 @@ struct KerasAttentionTests {
     let values = try forward(graph, inputs: [try loadNpy("\(prefix).x.npy")])
     expectForwardClose(values[graph.outputs[0].rawValue], try loadNpy("\(prefix).y.npy"), "\(file) output")
     let taps =
-      prefix.contains("img") ? ["img_all", "img_rows"] : prefix.contains("causal") ? ["causal"] : ["mha_self", "mha_cross"]
+      prefix.contains("img")
+      ? ["img_all", "img_rows"]
+      : prefix.contains("causal") ? ["causal"] : prefix.contains("kw") ? ["kw"] : ["mha_self", "mha_cross"]
     for tap in taps {
       let id = try #require(graph.node(named: tap), "\(file): no node \(tap)")
       expectForwardClose(values[id.rawValue], try loadNpy("\(prefix).at.\(tap).npy"), "\(file) layer \(tap)")
