@@ -11,7 +11,7 @@ import Testing
 /// Scripts/fixtures/make_product_goldens.py: tangermeme 1.6 `deep_lift_shap` (float64) on
 /// torch models whose products go through its `BilinearOp` (its `_glu` rule for nn.GLU), and
 /// ONNX Runtime's forward pass of their ONNX twins (plain `*`, `@`, nn.GLU's Split, `/`,
-/// `torch.einsum`).
+/// `torch.einsum`, and torch's own export of `nn.TransformerEncoderLayer`).
 @Suite("Products of activations: tangermeme goldens and ONNX Runtime forward (issue 19)")
 struct ProductGoldenTests {
   static let directory = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!
@@ -54,12 +54,13 @@ struct ProductGoldenTests {
     #expect(try kinds("einsum").isSuperset(of: ["matmul", "transpose"]))
     #expect(try kinds("softmax_attention").isSuperset(of: ["matmul", "softmax"]))
     #expect(try kinds("se").isSuperset(of: ["conv1d", "multiply", "sigmoid", "relu"]))
+    #expect(try kinds("encoder").isSuperset(of: ["matmul", "softmax", "layer_norm", "relu"]))
   }
 
   /// Rescale equals tangermeme (the bilinear rule, and `_glu` for the GLU: the same thing),
   /// zero and random (dinucleotide-shuffled for the one-hot `se`) references, both targets, and
   /// tangermeme's hypothetical contributions for `se`; every DeepLIFT method sums to Δ.
-  @Test(arguments: ["gated", "glu", "attention", "einsum", "softmax_attention", "se"])
+  @Test(arguments: ["gated", "glu", "attention", "einsum", "softmax_attention", "se", "encoder"])
   func deepLiftMatchesTangermeme(name: String) throws {
     let m = Self.model(name)
     let graph = try loadONNXModel(at: Self.directory.appendingPathComponent(m["onnx"] as! String))
@@ -85,7 +86,8 @@ struct ProductGoldenTests {
           // genomics-default: the GLU's sigmoid follows a slice, the attention softmax a
           // product, not a dense layer.
           #expect(
-            method == .genomicsDefault && (name == "glu" || name == "softmax_attention"), "\(name) \(method): \(error)")
+            method == .genomicsDefault && ["glu", "softmax_attention", "encoder"].contains(name),
+            "\(name) \(method): \(error)")
           continue
         }
         let e = try explainer.explain(inputs: [x], references: references)
