@@ -69,31 +69,27 @@ struct KerasAttentionTests {
     }
   }
 
-  nonisolated(unsafe) static let goldCases: [[String: Any]] = {
-    let url = Bundle.module.url(forResource: "mha_gold", withExtension: "json", subdirectory: "Fixtures")!
-    let manifest = try! JSONSerialization.jsonObject(with: try! Data(contentsOf: url)) as! [String: Any]
-    return manifest["cases"] as! [[String: Any]]
-  }()
-
-  /// Rescale equals tangermeme's scores on the torch twin (zero and random references, both
-  /// targets) within 1e-5·max|theirs| + 1e-5·|theirs|; every method sums to Δ.
-  /// The same layer saved as a Keras 3 `.h5`, and inside a nested model (tf-keras and Keras 3
-  /// list its weights under the nested model).
-  @Test(arguments: [("mha_k3.h5", "mha_k3.y.npy"), ("mha_nested_tfk.h5", "mha_nested_tfk.y.npy"),
-                    ("mha_nested_k3.keras", "mha_nested_k3.y.npy")])
-  func otherContainersMatchKeras(file: String, expected: String) throws {
-    let graph = try loadKerasModel(at: try fixture(file))
-    let y = try forward(graph, inputs: [try loadNpy("mha_tfk.x.npy")])[graph.outputs[0].rawValue]
-    expectForwardClose(y, try loadNpy(expected), file)
+  /// The cases of a golden manifest (`mha_gold.json`, `enc_gold.json`).
+  static func goldCases(_ prefix: String) throws -> [[String: Any]] {
+    let data = try Data(contentsOf: try fixture("\(prefix).json"))
+    let manifest = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    return try #require(manifest["cases"] as? [[String: Any]])
   }
 
-  @Test(arguments: ["mha_gold_tfk.h5", "mha_gold_k3.keras"])
-  func deepLiftMatchesTangermeme(file: String) throws {
+  /// Rescale equals tangermeme's scores on the torch twin (zero and random references, both
+  /// targets) within 1e-5·max|theirs| + 1e-5·|theirs|; every method sums to Δ. `mha_gold`:
+  /// attention alone; `enc_gold`: a transformer-encoder block (MHA, LayerNormalization, FFN).
+  @Test(arguments: [
+    ("mha_gold_tfk.h5", "mha_gold"), ("mha_gold_k3.keras", "mha_gold"), ("enc_gold_tfk.h5", "enc_gold"),
+    ("enc_gold_k3.keras", "enc_gold"),
+  ])
+  func deepLiftMatchesTangermeme(file: String, prefix: String) throws {
     let graph = try loadKerasModel(at: try fixture(file))
-    let x = try loadNpy("mha_gold.x.npy"), refs = try loadNpy("mha_gold.refs.npy")
-    expectForwardClose(try forward(graph, inputs: [x])[graph.outputs[0].rawValue], try loadNpy("mha_gold.y.npy"), file)
-    #expect(Self.goldCases.count == 4)
-    for c in Self.goldCases {
+    let x = try loadNpy("\(prefix).x.npy"), refs = try loadNpy("\(prefix).refs.npy")
+    expectForwardClose(try forward(graph, inputs: [x])[graph.outputs[0].rawValue], try loadNpy("\(prefix).y.npy"), file)
+    let cases = try Self.goldCases(prefix)
+    #expect(cases.count == 4)
+    for c in cases {
       let task = c["task"] as! Int
       let references: References = c["references"] as! String == "zeros" ? .zeros : .multiple([refs])
       let expected = try loadNpy(c["scores"] as! String)
@@ -114,7 +110,7 @@ struct KerasAttentionTests {
           worst = max(worst, abs(a - b) - 1e-5 * abs(b))
           raw = max(raw, abs(a - b))
         }
-        print("mha golden \(file) \(c["references"]!) task \(task): max |ours − tangermeme| / max|tangermeme| = \(raw / scale)")
+        print("keras golden \(file) \(c["references"]!) task \(task): max |ours − tangermeme| / max|tangermeme| = \(raw / scale)")
         #expect(worst <= 1e-5 * scale, "\(file) \(c["references"]!) task \(task): off by \(worst) (scale \(scale))")
       }
     }
