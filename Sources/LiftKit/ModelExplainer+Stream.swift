@@ -34,6 +34,12 @@ extension ModelExplainer {
   /// batch after batch from one random stream, as the whole-array explanation draws them;
   /// shared references and backgrounds are propagated once for the whole run.
   ///
+  /// A ``ShardRows`` source is explained as its rows of the whole run (`--shard I/N`): the
+  /// same batch plan and batch boundaries, per-example references read at the whole run's
+  /// rows, and the shuffles of the rows before the shard drawn (not explained) first, so its
+  /// scores are bit-identical to those rows of an unsharded run; the sinks see the shard's
+  /// rows numbered from 0.
+  ///
   /// The score kinds the sinks need (``ScoreSink/neededKinds``) are computed in the same
   /// backward pass as ``AttributionOptions/output``. Sinks write through the transaction
   /// they were made with; commit it after this returns (and after any check of the returned
@@ -71,17 +77,24 @@ extension ModelExplainer {
     let needed = sinks.reduce(into: Set<ScoreKind>()) { $0.formUnion($1.neededKinds) }
       .subtracting(options.additionalOutputs).subtracting([options.output])
     let explainer = needed.isEmpty ? self : try adding(needed)
-    let plan = try explainer.batchPlan(inputShapes: shapes, references: references)
+    // A shard is explained as its rows of the whole run: the whole run's batch plan and
+    // batch grid, references taken at the whole run's rows, shuffles drawn as the whole run
+    // draws them (those of the rows before the shard drawn and dropped).
+    let shard = source as? ShardRows
+    let offset = shard?.range.lowerBound ?? 0
+    let wholeShapes = shard?.base.shapes ?? shapes
+    let plan = try explainer.batchPlan(inputShapes: wholeShapes, references: references)
     var stream = try ReferenceStream(
-      references, inputShapes: shapes, inputNames: graph.inputNames,
+      references, inputShapes: wholeShapes, inputNames: graph.inputNames,
       channelAxis: options.channelAxis ?? model.channelAxis)
+    if let shard { try stream.skip(rows: 0..<offset, of: shard.base, batch: plan.examples) }
     var summation = SummationReport()
     var tasks: [Int] = []
     var start = 0
     while start < n {
-      let end = min(n, start + plan.examples)
+      let end = min(n, ((offset + start) / plan.examples + 1) * plan.examples - offset)
       let x = try source.rows(start..<end)
-      let refs = try stream.references(for: start..<end, inputs: x)
+      let refs = try stream.references(for: (offset + start)..<(offset + end), inputs: x)
       let base = start
       let result = try explainer.explain(inputs: x, references: refs) { progress?(base + $0) }
       summation.append(result.summation)
@@ -175,6 +188,20 @@ struct ReferenceStream {
     for (k, (t, x)) in zip(ts, inputShapes).enumerated() where t.rank == 0 || t.shape[0] != x[0] {
       throw .referenceRank(
         input: k < inputNames.count ? inputNames[k] : "#\(k)", inputShape: x.dimensions, referenceShape: t.shape.dimensions)
+    }
+  }
+
+  /// Advances past examples `range` of `source` without explaining them: shuffles are drawn
+  /// (and dropped) from the rows, `batch` at a time, so that later examples get the
+  /// shuffles of a run that explained these; the other forms are cut by row and need
+  /// nothing.
+  mutating func skip(rows range: Range<Int>, of source: any RowSource, batch: Int) throws(LiftKitError) {
+    guard case .shuffles = self.source else { return }
+    var start = range.lowerBound
+    while start < range.upperBound {
+      let end = min(range.upperBound, start + max(1, batch))
+      _ = try references(for: start..<end, inputs: try source.rows(start..<end))
+      start = end
     }
   }
 
