@@ -25,7 +25,7 @@ import LiftTensor
 /// window is kept in memory: each window's values go to an anonymous temporary file
 /// (`tmpfile`, removed by the system when closed or when the process ends) as they arrive,
 /// and ``write(to:transaction:)`` sorts the index and reads each window's values back once,
-/// in sorted order. Memory is flat in the number of windows but for the index (40 bytes per
+/// in sorted order. Memory is flat in the number of windows but for the index (48 bytes per
 /// window); the temporary file holds 4 bytes per base of every window.
 ///
 /// Written with libBigWig (`bwAddIntervalSpanSteps`, span and step 1, with zoom levels); the

@@ -234,7 +234,7 @@ extension DeepLift {
     @Option(help: ArgumentHelp("--genome runs: also write a bigWig track, the projected scores summed over A, C, G, T per base (chrombpnet's overlap rule).", valueName: "file"))
     var bigwig: String?
 
-    @Option(help: ArgumentHelp("Explain only the I-th of N contiguous, near-equal slices of the examples (0 ≤ I < N); .h5 output, joined by `deeplift merge`.", valueName: "I/N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Explain only the I-th of N contiguous, near-equal slices of the examples (0 ≤ I < N); .h5 output, joined by `deeplift merge`.", valueName: "I/N"))
     var shard: String?
 
     @Flag(help: "Skip the run, with a note, when its complete .h5 output already exists from the same run (same fingerprint and shard).")
