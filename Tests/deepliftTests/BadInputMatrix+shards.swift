@@ -83,6 +83,15 @@ enum ShardMatrix {
       mentions: ["bad.h5", "HDF5"], precreate: "all.h5",
       setup: { dir in try Data("not hdf5\n".utf8).write(to: dir.appendingPathComponent("bad.h5")) }),
     BadCase(
+      label: "merge: a truncated shard", arguments: ["merge", "s0.h5", "s1.h5", "--output", "all.h5"], status: 1,
+      mentions: ["s1.h5"], precreate: "all.h5",
+      setup: { dir in
+        try shardFiles([("s0.h5", 0, 2, 1), ("s1.h5", 1, 2, 1)])(dir)
+        let url = dir.appendingPathComponent("s1.h5")
+        let bytes = try Data(contentsOf: url)
+        try bytes.prefix(bytes.count / 2).write(to: url)
+      }),
+    BadCase(
       label: "merge: missing shard file", arguments: ["merge", "nope.h5", "--output", "all.h5"], status: 1,
       mentions: ["nope.h5"], precreate: "all.h5"),
     BadCase(
