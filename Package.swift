@@ -7,6 +7,7 @@ import PackageDescription
 //   LiftTensor + CInflate (zlib) → LiftIO (.npy / .npz: our own zip reader and writer)
 //   LiftIO + CCairo → LiftPlot (PNG / SVG / PDF figures, written through LiftIO's atomic writer)
 //   CHTS (htslib faidx) → LiftKit (FASTA / genome + BED row sources)
+//   CBigWig (libBigWig) → LiftKit (bigWig tracks)
 //   CHDF5 → LiftHDF5;  LiftNN + LiftHDF5 + LiftIO (zip reader) → LiftKeras
 //   LiftNN + SwiftProtobuf → LiftONNX (generated code committed, no build plugin)
 //   everything → deeplift (the command-line tool, a thin layer)
@@ -31,7 +32,7 @@ let package = Package(
     .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
   ],
   targets: [
-    // MARK: - C libraries (Debian: libopenblas-dev, libhdf5-dev, libcairo2-dev, libhts-dev)
+    // MARK: - C libraries (Debian: libopenblas-dev, libhdf5-dev, libcairo2-dev, libhts-dev, libbigwig-dev)
     .systemLibrary(
       name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev", "pkg-config"])]),
     .systemLibrary(
@@ -40,6 +41,8 @@ let package = Package(
       name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev", "pkg-config"])]),
     .systemLibrary(name: "CHTS", pkgConfig: "htslib", providers: [.apt(["libhts-dev", "pkg-config"])]),
     .systemLibrary(name: "CInflate", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev", "pkg-config"])]),
+    // libBigWig has no pkg-config file: headers in /usr/include, -lBigWig.
+    .systemLibrary(name: "CBigWig", providers: [.apt(["libbigwig-dev"])]),
 
     // MARK: - Library
     .target(name: "LiftTensor", dependencies: ["CBLAS"]),
@@ -66,6 +69,7 @@ let package = Package(
       name: "LiftKit",
       dependencies: [
         "LiftAttribution", "LiftKeras", "LiftONNX", "LiftIO", "LiftGenomics", "LiftPlot", "LiftHDF5", "CHTS",
+        "CBigWig",
       ]),
 
     // MARK: - Command-line tool
@@ -97,7 +101,9 @@ let package = Package(
     .testTarget(
       name: "LiftKerasTests", dependencies: ["LiftKeras", "LiftHDF5", "LiftIO", "LiftAttribution", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),
-    .testTarget(name: "LiftKitTests", dependencies: ["LiftKit", "LiftIO", "LiftNN", "LiftTestSupport"]),
+    .testTarget(
+      name: "LiftKitTests", dependencies: ["LiftKit", "LiftIO", "LiftNN", "LiftTestSupport", "CBigWig"],
+      resources: [.copy("Fixtures")]),
     .testTarget(name: "LiftPlotTests", dependencies: ["LiftPlot", "LiftTensor", "LiftIO"]),
     .testTarget(
       name: "LiftONNXTests",
