@@ -23,6 +23,8 @@ let package = Package(
     .library(name: "LiftKit", targets: ["LiftKit"]),
     .library(name: "LiftPlot", targets: ["LiftPlot"]),
     .executable(name: "deeplift", targets: ["deeplift"]),
+    // C ABI over LiftKit for in-process callers (python/: the `swiftdeeplift` package).
+    .library(name: "LiftC", type: .dynamic, targets: ["LiftC"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
@@ -67,6 +69,9 @@ let package = Package(
       dependencies: [
         "LiftAttribution", "LiftKeras", "LiftONNX", "LiftIO", "LiftGenomics", "LiftPlot", "LiftHDF5", "CHTS",
       ]),
+
+    // The C ABI (`@_cdecl`, header `Sources/LiftC/liftc.h`): marshalling only.
+    .target(name: "LiftC", dependencies: ["LiftKit", "LiftAttribution", "LiftTensor"], exclude: ["liftc.h"]),
 
     // MARK: - Command-line tool
     .executableTarget(
