@@ -29,8 +29,8 @@ def cli():
     if path is None:
         pytest.skip("no deeplift binary (build the package or set SWIFTDEEPLIFT_CLI)")
 
-    def run(*args, check=True):
-        r = subprocess.run([path, *map(str, args)], capture_output=True, text=True)
+    def run(*args, check=True, cwd=None):
+        r = subprocess.run([path, *map(str, args)], capture_output=True, text=True, cwd=cwd)
         if check and r.returncode != 0:
             raise AssertionError(f"deeplift {' '.join(map(str, args))} failed ({r.returncode}): {r.stderr}")
         return r
