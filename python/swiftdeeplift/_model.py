@@ -6,6 +6,7 @@ import io
 import os
 import tempfile
 import threading
+import warnings
 from typing import Optional, Sequence
 
 import numpy as np
@@ -77,9 +78,13 @@ def _torch_to_onnx(module, examples: Sequence[np.ndarray]) -> bytes:
     was_training = module.training
     module.eval()
     try:
-        torch.onnx.export(module, args, buf, input_names=names, output_names=["output"],
-                          dynamic_axes={**{n: {0: "batch"} for n in names}, "output": {0: "batch"}},
-                          opset_version=17, dynamo=False)
+        with warnings.catch_warnings():
+            # The TorchScript exporter (dynamo=False) warns that it is legacy; it needs no
+            # onnxscript and keeps module names in the graph.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(module, args, buf, input_names=names, output_names=["output"],
+                              dynamic_axes={**{n: {0: "batch"} for n in names}, "output": {0: "batch"}},
+                              opset_version=17, dynamo=False)
     finally:
         module.train(was_training)
     return buf.getvalue()

@@ -79,3 +79,14 @@ def test_keras_model_object_equals_cli_on_its_file(cli, tmp_path):
     cli("explain", path, "--input", tmp_path / "x.npy", "--output", tmp_path / "o.npy", "--task", "2", "--quiet")
     ours = swiftdeeplift.DeepLift(model, rule="rescale").attribute(x, target=2)
     np.testing.assert_array_equal(ours, np.load(tmp_path / "o.npy"))
+
+
+def test_model_info(files, genomics_cnn):
+    m = swiftdeeplift.Model(files["model"])
+    assert m.info("format") == "onnx" and m.info("channel-axis") == "1"
+    assert m.info("inputs") == "x" and m.info("default-target") == "y"
+    assert "y" in m.info("layers").splitlines()
+    with pytest.raises(swiftdeeplift.SwiftDeepLiftError, match="unknown model property"):
+        m.info("colour")
+    t = swiftdeeplift.Model(genomics_cnn)
+    assert t.is_torch and t.info("inputs", [np.load(files["x"])]) == "input"
