@@ -90,3 +90,36 @@ def test_model_info(files, genomics_cnn):
         m.info("colour")
     t = swiftdeeplift.Model(genomics_cnn)
     assert t.is_torch and t.info("inputs", [np.load(files["x"])]) == "input"
+
+
+def test_one_model_many_calls_keeps_nothing_between_them(files):
+    """A model keeps the explainer of its last options (and the engine its shared references'
+    forward pass): a second call with other shared references or background must not reuse them."""
+    x = np.load(files["x"])
+    rng = np.random.default_rng(23)
+    bg1, bg2 = rng.random((4, 4, 50), dtype=np.float32), rng.random((4, 4, 50), dtype=np.float32)
+    ref1, ref2 = bg1[0], bg2[0]
+    m = swiftdeeplift.Model(files["model"])
+    got = [m.explain(x, background=bg1), m.explain(x, background=bg2), m.explain(x, references=ref1),
+           m.explain(x, references=ref2)]
+    fresh = [swiftdeeplift.Model(files["model"]).explain(x, background=bg1),
+             swiftdeeplift.Model(files["model"]).explain(x, background=bg2),
+             swiftdeeplift.Model(files["model"]).explain(x, references=ref1),
+             swiftdeeplift.Model(files["model"]).explain(x, references=ref2)]
+    for a, b in zip(got, fresh):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(got[0], got[1]) and not np.array_equal(got[2], got[3])
+
+
+def test_threads_from_python(files):
+    """Calls from several Python threads at once on one model (ctypes drops the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+    x = np.load(files["x"])
+    m = swiftdeeplift.Model(files["model"])
+    expected = [m.explain(x, task=t, method=r) for t in (0, 1) for r in ("rescale", "reveal-cancel")]
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(m.explain, x, task=t, method=r) for _ in range(3) for t in (0, 1)
+                   for r in ("rescale", "reveal-cancel")]
+        got = [f.result() for f in futures]
+    for i, g in enumerate(got):
+        np.testing.assert_array_equal(g, expected[i % 4])
