@@ -123,3 +123,19 @@ def test_threads_from_python(files):
         got = [f.result() for f in futures]
     for i, g in enumerate(got):
         np.testing.assert_array_equal(g, expected[i % 4])
+
+
+def test_tf_keras_model_object_equals_cli_on_its_file(cli, tmp_path):
+    """A tf-keras (Keras 2) model object is saved as .h5 (skipped where tf-keras is absent, as in CI)."""
+    tf_keras = pytest.importorskip("tf_keras")
+    tf_keras.utils.set_random_seed(0)
+    model = tf_keras.Sequential([tf_keras.layers.Dense(8, activation="relu", input_shape=(6,)),
+                                 tf_keras.layers.Dense(2, activation="sigmoid")])
+    path = tmp_path / "k.h5"
+    model.save(path)
+    x = np.random.default_rng(24).standard_normal((4, 6)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    cli("explain", path, "--input", tmp_path / "x.npy", "--output", tmp_path / "o.npy", "--task", "1",
+        "--method", "reveal-cancel", "--quiet")
+    ours = swiftdeeplift.DeepLift(model, rule="reveal-cancel").attribute(x, target=1)
+    np.testing.assert_array_equal(ours, np.load(tmp_path / "o.npy"))
