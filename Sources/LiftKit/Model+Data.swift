@@ -8,8 +8,9 @@ extension Model {
   /// ``init(contentsOf:)`` does.
   ///
   /// ONNX is read in memory (external data is refused: there is no folder to read it from).
-  /// Keras files (HDF5 or zip signature) are written to a private temporary folder, read with
-  /// ``init(contentsOf:)`` and removed: their readers need a file.
+  /// Keras files (HDF5 or zip signature, or a Keras name: `.h5`, `.keras`, `.hdf5`) are written
+  /// to a private temporary folder, read with ``init(contentsOf:)`` and removed: their readers
+  /// need a file.
   ///
   /// - Parameters:
   ///   - data: the whole file's content.
@@ -18,23 +19,25 @@ extension Model {
   public init(data: Data, name: String = "model.onnx") throws(ModelError) {
     let file = name.isEmpty ? "model" : (name as NSString).lastPathComponent
     guard !data.isEmpty else { throw .unreadable(file: file, reason: "empty model bytes") }
-    let head = [UInt8](data.prefix(8))
-    let hdf5: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
-    let isZip = head.count >= 4 && head[0] == 0x50 && head[1] == 0x4B
-    if head.starts(with: hdf5) || isZip {
+    let (isHDF5, isZip) = Model.signatures([UInt8](data.prefix(8)))
+    let ext = (file as NSString).pathExtension.lowercased()
+    // A Keras name goes the file's way too: an HDF5 file with a user block has its signature
+    // further in, which the Keras reader finds.
+    if isHDF5 || isZip || ["h5", "keras", "hdf5"].contains(ext) {
       let fm = FileManager.default
       let dir = fm.temporaryDirectory.appendingPathComponent("liftkit-model-\(UUID().uuidString)")
       do { try fm.createDirectory(at: dir, withIntermediateDirectories: false) } catch {
         throw .unreadable(file: file, reason: "cannot create a temporary folder: \(error.localizedDescription)")
       }
       defer { try? fm.removeItem(at: dir) }
-      let ext = isZip ? "keras" : "h5"
       let base = (file as NSString).deletingPathExtension
-      let url = dir.appendingPathComponent((base.isEmpty ? "model" : base) + "." + ext)
+      let kind = ["h5", "keras", "hdf5"].contains(ext) ? ext : (isZip ? "keras" : "h5")
+      let url = dir.appendingPathComponent((base.isEmpty ? "model" : base) + "." + kind)
       do { try data.write(to: url) } catch {
         throw .unreadable(file: file, reason: "cannot write a temporary copy: \(error.localizedDescription)")
       }
-      self = try Model(contentsOf: url)
+      let read = try Model(contentsOf: url)
+      self.init(graph: read.graph, format: read.format, url: URL(fileURLWithPath: file))
       return
     }
     let graph: Graph

@@ -24,6 +24,7 @@ struct ModelDataTests {
       #expect(fromBytes.format == fromFile.format)
       #expect(fromBytes.layerNames == fromFile.layerNames)
       #expect(fromBytes.inputNames == fromFile.inputNames)
+      #expect(fromBytes.url.lastPathComponent == name)
       var rng = SystemRandomNumberGenerator()
       let x = Tensor(shape: shape, scalars: (0..<shape.scalarCount).map { _ in Float.random(in: -1...1, using: &rng) })
       let a = try fromFile.explainer(method: .revealCancel).explain(inputs: [x])
