@@ -10,6 +10,7 @@ import PackageDescription
 //   CHDF5 → LiftHDF5;  LiftNN + LiftHDF5 + LiftIO (zip reader) → LiftKeras
 //   LiftNN + SwiftProtobuf → LiftONNX (generated code committed, no build plugin)
 //   everything → deeplift (the command-line tool, a thin layer)
+//   LiftKit → LiftC (C ABI, a dynamic library for python/: marshalling only)
 let package = Package(
   name: "swift-deeplift",
   products: [
@@ -103,6 +104,7 @@ let package = Package(
       name: "LiftKerasTests", dependencies: ["LiftKeras", "LiftHDF5", "LiftIO", "LiftAttribution", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),
     .testTarget(name: "LiftKitTests", dependencies: ["LiftKit", "LiftIO", "LiftNN", "LiftTestSupport"]),
+    .testTarget(name: "LiftCTests", dependencies: ["LiftC", "LiftKit", "LiftIO"]),
     .testTarget(name: "LiftPlotTests", dependencies: ["LiftPlot", "LiftTensor", "LiftIO"]),
     .testTarget(
       name: "LiftONNXTests",
