@@ -73,9 +73,9 @@ class DeepLift:
     `rule`: `rescale` (Captum's), `reveal-cancel` or `genomics-default`. `maxpool`: `gradient`
     (the default: the original deeplift's and the `deeplift` tool's rule, and what Captum's
     `DeepLift` computes for `MaxPool` layers) or `deepshap` (keeps summation-to-delta when the
-    baselines differ from the input inside pooled windows). `target_layer`: the explained layer (default: the model's output, or its
-    pre-softmax/sigmoid activation when it ends in one — paper §3.6; Captum explains the
-    output as it is).
+    baselines differ from the input inside pooled windows). `target_layer`: the explained
+    layer (default: the model's output, or its pre-softmax/sigmoid activation when it ends in
+    one — paper §3.6; Captum explains the output as it is).
     """
 
     _background = False
@@ -104,8 +104,8 @@ class DeepLift:
         averaged over; `target` an int or one int per example. Returns the attributions in
         the inputs' structure and type (torch tensors for torch tensors), and with
         `return_convergence_delta` the per-example `|Σ attributions − Δ target|` (Captum's
-        delta is signed; this is its absolute value, averaged over the baselines for
-        `DeepLiftShap`)."""
+        delta is signed; this is its absolute value; for `DeepLiftShap`, of the attributions
+        and Δ averaged over the baselines, where Captum gives one per example–baseline pair)."""
         if additional_forward_args is not None:
             raise NotImplementedError("additional_forward_args is not supported: the model is explained as exported")
         if custom_attribution_func is not None:
