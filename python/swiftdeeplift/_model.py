@@ -71,6 +71,11 @@ def _torch_to_onnx(module, examples: Sequence[np.ndarray]) -> bytes:
     """`torch.onnx.export` of `module` into bytes, with a dynamic batch axis; traced on one
     example of each input."""
     import torch
+    try:
+        import onnx  # noqa: F401  (torch.onnx.export needs it)
+    except ImportError:
+        raise ImportError("a torch module is exported to ONNX in memory, which needs the onnx package: "
+                          "pip install onnx (or install swiftdeeplift[torch])") from None
 
     args = tuple(torch.from_numpy(np.ascontiguousarray(e[:1])) for e in examples)
     names = [f"input_{i}" if len(args) > 1 else "input" for i in range(len(args))]
