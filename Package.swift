@@ -11,6 +11,7 @@ import PackageDescription
 //   CHDF5 → LiftHDF5;  LiftNN + LiftHDF5 + LiftIO (zip reader) → LiftKeras
 //   LiftNN + SwiftProtobuf → LiftONNX (generated code committed, no build plugin)
 //   everything → deeplift (the command-line tool, a thin layer)
+//   LiftKit → LiftC (C ABI, a dynamic library for python/: marshalling only)
 let package = Package(
   name: "swift-deeplift",
   products: [
@@ -24,6 +25,8 @@ let package = Package(
     .library(name: "LiftKit", targets: ["LiftKit"]),
     .library(name: "LiftPlot", targets: ["LiftPlot"]),
     .executable(name: "deeplift", targets: ["deeplift"]),
+    // C ABI over LiftKit for in-process callers (python/: the `swiftdeeplift` package).
+    .library(name: "LiftC", type: .dynamic, targets: ["LiftC"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
@@ -72,6 +75,9 @@ let package = Package(
         "CBigWig",
       ]),
 
+    // The C ABI (`@_cdecl`, header `Sources/LiftC/liftc.h`): marshalling only.
+    .target(name: "LiftC", dependencies: ["LiftKit", "LiftAttribution", "LiftTensor"], exclude: ["liftc.h"]),
+
     // MARK: - Command-line tool
     .executableTarget(
       name: "deeplift",
@@ -104,6 +110,7 @@ let package = Package(
     .testTarget(
       name: "LiftKitTests", dependencies: ["LiftKit", "LiftIO", "LiftNN", "LiftTestSupport", "CBigWig"],
       resources: [.copy("Fixtures")]),
+    .testTarget(name: "LiftCTests", dependencies: ["LiftC", "LiftKit", "LiftIO"]),
     .testTarget(name: "LiftPlotTests", dependencies: ["LiftPlot", "LiftTensor", "LiftIO"]),
     .testTarget(
       name: "LiftONNXTests",

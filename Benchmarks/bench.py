@@ -104,7 +104,14 @@ def main():
     ap.add_argument("--no-anchors", action="store_true", help="time only ours")
     ap.add_argument("--no-rss", action="store_true")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply our N (amortise start-up)")
+    ap.add_argument("--pylib", help="libLiftC.so: also time the Python package (python/swiftdeeplift) in process, "
+                    "on the torch modules, beside Captum and tangermeme")
     a = ap.parse_args()
+    sdl = None
+    if a.pylib:
+        os.environ["SWIFTDEEPLIFT_LIB"] = os.path.abspath(a.pylib)
+        sys.path.insert(0, os.path.join(HERE, "..", "python"))
+        import swiftdeeplift as sdl
     import torch
     torch.set_num_threads(a.threads)
     mdir = os.path.join(a.out, "models"); ddir = os.path.join(a.out, "data"); os.makedirs(ddir, exist_ok=True)
@@ -183,6 +190,29 @@ def main():
             t = time.perf_counter()
             for i in range(0, nb, 4): dls.attribute(xb[i:i+4], baselines=s["bg"], target=0)
             return dict(n=nb, explain=time.perf_counter() - t)
+        if sdl is not None:
+            # In process from Python: the torch module itself (exported to ONNX once, in the
+            # warm-up call on one example, as Captum's set-up is outside its timing too).
+            def py_dl(m=m, s=s):
+                dl = sdl.DeepLift(m, threads=a.threads); x = s["x"]
+                dl.attribute(x[:1], target=0)
+                t = time.perf_counter(); dl.attribute(x, target=0)
+                return dict(n=s["n"], explain=time.perf_counter() - t)
+            def py_dls(m=m, s=s):
+                dls = sdl.DeepLiftShap(m, threads=a.threads); xb = s["xb"]
+                dls.attribute(xb[:1], baselines=s["bg"], target=0)
+                t = time.perf_counter(); dls.attribute(xb, baselines=s["bg"], target=0)
+                return dict(n=s["nb"], explain=time.perf_counter() - t)
+            meas.append((name, "rescale, zero ref", "swiftdeeplift.DeepLift", py_dl))
+            meas.append((name, "rescale, 20-row background", "swiftdeeplift.DeepLiftShap", py_dls))
+            if name in ("basset", "bpnet"):
+                def py_tm(m=m, s=s):
+                    sdl.deep_lift_shap(m, s["xb"][:1], target=0, n_shuffles=M, random_state=0, threads=a.threads)
+                    t = time.perf_counter()
+                    sdl.deep_lift_shap(m, s["xb"], target=0, n_shuffles=M, random_state=0, threads=a.threads,
+                                       warning_threshold=1e9)
+                    return dict(n=s["nb"], explain=time.perf_counter() - t)
+                meas.append((name, "rescale, 20 shuffles", "swiftdeeplift.deep_lift_shap", py_tm))
         meas.append((name, "rescale, zero ref", "captum.DeepLift", captum_dl))
         meas.append((name, "rescale, 20-row background", "captum.DeepLiftShap", captum_dls))
         if name in ("basset", "bpnet"):
@@ -220,8 +250,14 @@ def main():
     # ratios: ours / theirs for the same model + method; our other rules vs our rescale
     def find(model, method, tool):
         return next((r for r in rows if r["model"] == model and r["method"] == method and r["tool"] == tool), None)
+    anchors = {"rescale, zero ref": "captum.DeepLift", "rescale, 20-row background": "captum.DeepLiftShap",
+               "rescale, 20 shuffles": "tangermeme.deep_lift_shap"}
     for r in rows:
-        if r["tool"] not in ("ours", "ours@base"):
+        if r["tool"].startswith("swiftdeeplift."):
+            # The Python package against the anchor of the same model and method.
+            o = find(r["model"], r["method"], anchors.get(r["method"], ""))
+            if o: r["vs_anchor"] = r["ex_per_s"] / o["ex_per_s"]
+        elif r["tool"] not in ("ours", "ours@base"):
             o = find(r["model"], r["method"], "ours")
             if o: r["ratio"] = o["ex_per_s"] / r["ex_per_s"]
         elif r["tool"] == "ours@base":
@@ -236,7 +272,7 @@ def main():
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         if "peak RSS" in r["method"]: continue
-        ratio = f"{r['ratio']:.2f}x" if "ratio" in r else f"ours is {r['speedup']:.2f}x this" if "speedup" in r else (f"time {r['time_vs_rescale']:.2f}x rescale" if "time_vs_rescale" in r else "")
+        ratio = f"{r['vs_anchor']:.2f}x (in-process vs {anchors[r['method']]})" if "vs_anchor" in r else f"{r['ratio']:.2f}x" if "ratio" in r else f"ours is {r['speedup']:.2f}x this" if "speedup" in r else (f"time {r['time_vs_rescale']:.2f}x rescale" if "time_vs_rescale" in r else "")
         whole = f"{r['wall_ex_per_s']:.4g}" if "wall_ex_per_s" in r else ""
         lines.append(f"| {r['model']} | {r['method']} | {r['tool']} | {r['n']} | {r['ex_per_s']:.4g} | {whole} | {ratio} |")
     if all(rss):
