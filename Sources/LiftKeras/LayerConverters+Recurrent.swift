@@ -83,8 +83,8 @@ private func recurrentSetup(
     cell = .simple(activation: activation)
   }
   let g = kind.gates * units
-  let w = try cx.store.recurrentWeights(
-    of: call.spec, part: part, expected: ["kernel", "recurrent_kernel"] + (useBias ? ["bias"] : []))
+  let w = try recurrentWeights(
+    o, kind: kind, part: part, expected: ["kernel", "recurrent_kernel"] + (useBias ? ["bias"] : []), call: call, &cx)
   if kind == .gru, o.isAbsent("reset_after"), let b = w["bias"] {
     // Keras < 2.3 wrote no reset_after (and computed reset before); its bias is one row.
     resetAfter = b.rank == 2
@@ -114,6 +114,44 @@ private func recurrentSetup(
   return RecurrentSetup(
     cell: cell, weights: weights, goBackwards: try o.bool("go_backwards", default: false),
     returnSequences: try o.bool("return_sequences", default: false))
+}
+
+/// A recurrent layer's cell weights (`kernel`, `recurrent_kernel`, `bias`) through the weight
+/// stores' ``Sublayer``: tf-keras `.h5` lists them as `<layer>/<cell>/<weight>` (a
+/// Bidirectional's as `<layer>/forward_<inner>/<cell>/…` and `backward_<inner>/…`), Keras 3 keeps
+/// them in `<layer path>/cell/vars` (`…/forward_layer/cell/vars`, `…/backward_layer/cell/vars`).
+/// Files written without the cell level (Keras < 2.3: `<layer>/kernel:0`) are read too.
+private func recurrentWeights(
+  _ o: LayerOptions, kind: RecurrentKind, part: RecurrentPart, expected: [String], call: LayerCall,
+  _ cx: inout Conversion
+) throws(KerasImportError) -> [String: Tensor] {
+  let cell =
+    switch kind {
+    case .lstm: "lstm_cell"
+    case .gru: "gru_cell"
+    case .simple: "simple_rnn_cell"
+    }
+  let keras3 = part == .whole ? "cell" : "\(part.rawValue)_layer/cell"
+  var legacy = [cell]
+  if part != .whole {
+    // tf-keras names the two copies forward_<inner name> and backward_<inner name>.
+    let inner = o.config["name"]?.string ?? ""
+    let prefixed = inner.hasPrefix("\(part.rawValue)_") ? inner : "\(part.rawValue)_\(inner)"
+    legacy = ["\(prefixed)/\(cell)", prefixed]
+  } else {
+    legacy.append("")
+  }
+  var firstError: KerasImportError?
+  for name in legacy {
+    do throws(KerasImportError) {
+      // (An empty legacy name: the layer's own weights, for legacy files without the cell level.)
+      return try cx.store.weights(of: call.spec, sublayer: Sublayer(legacyName: name, keras3Path: keras3), expected: expected)
+    } catch {
+      guard case .missingWeight = error else { throw error }
+      firstError = firstError ?? error
+    }
+  }
+  throw firstError!
 }
 
 /// The input of a recurrent layer call: one tensor of per-example shape `[steps, features]`,
@@ -220,88 +258,5 @@ func convertBidirectional(_ call: LayerCall, _ cx: inout Conversion) throws(Kera
   case "sum": return try cx.emit(.add, [f, b], name: call.name, call: call)
   case "ave": return try cx.emit(.average, [f, b], name: call.name, call: call)
   default: return try cx.emit(.multiply, [f, b], name: call.name, call: call)
-  }
-}
-
-// MARK: - Weights of recurrent layers
-
-extension LegacyH5WeightStore {
-  /// tf-keras `.h5`: `<layer>/<layer>/<cell>/kernel:0`, …; a Bidirectional's are
-  /// `<layer>/<layer>/forward_<inner>/<cell>/…` then `backward_<inner>/…`.
-  func recurrentWeights(of layer: LayerSpec, part: RecurrentPart, expected: [String]) throws(KerasImportError)
-    -> [String: Tensor]
-  {
-    let key = layer.weightKey
-    guard group.containsGroup(key[0]) else {
-      throw .missingWeight(file: file, layer: layer.name, weight: expected.first ?? "kernel")
-    }
-    var tensors = [(String, Tensor)]()
-    do {
-      let layerGroup = try group.group(key[0])
-      var names = layerGroup.hasAttribute("weight_names") ? try layerGroup.stringArrayAttribute("weight_names") : []
-      if key.count > 1 {
-        names = names.filter { $0.split(separator: "/").contains { $0 == key[key.count - 1] } }
-      }
-      if part != .whole {
-        let prefix = part == .forward ? "forward_" : "backward_"
-        names = names.filter { $0.split(separator: "/").contains { $0.hasPrefix(prefix) } }
-      }
-      for name in names {
-        guard layerGroup.contains(name) else { throw KerasImportError.missingWeight(file: file, layer: layer.name, weight: name) }
-        tensors.append((shortWeightName(name), try readTensor(try layerGroup.dataset(name), file: file)))
-      }
-    } catch let error as HDF5Error {
-      throw KerasImportError(error, file: file)
-    } catch let error as KerasImportError {
-      throw error
-    } catch {
-      throw .corrupt(file: file, reason: "\(error)")
-    }
-    return try assign(tensors, expected: expected, layer: layer.name, file: file)
-  }
-}
-
-extension Keras3WeightStore {
-  /// Keras 3 `.keras`: `layers/<path>/cell/vars/<i>`; a Bidirectional's are
-  /// `layers/<path>/forward_layer/cell/vars/<i>` and `…/backward_layer/…`.
-  func recurrentWeights(of layer: LayerSpec, part: RecurrentPart, expected: [String]) throws(KerasImportError)
-    -> [String: Tensor]
-  {
-    guard let hdf5 else { throw .missingWeight(file: file, layer: layer.name, weight: "model.weights.h5") }
-    guard let base = paths[layer.weightKey] else {
-      throw .missingWeight(file: file, layer: layer.name, weight: expected.first ?? "kernel")
-    }
-    let path = base + (part == .whole ? "" : "/\(part.rawValue)_layer") + "/cell/vars"
-    guard hdf5.root.containsGroup(path) else {
-      throw .missingWeight(file: file, layer: layer.name, weight: "\(path) (\(expected.first ?? "kernel"))")
-    }
-    var result = [String: Tensor]()
-    do {
-      let vars = try hdf5.root.group(path)
-      for (i, name) in expected.enumerated() {
-        guard vars.contains(String(i)) else { throw KerasImportError.missingWeight(file: file, layer: layer.name, weight: name) }
-        result[name] = try readTensor(try vars.dataset(String(i)), file: file)
-      }
-    } catch let error as HDF5Error {
-      throw KerasImportError(error, file: file)
-    } catch let error as KerasImportError {
-      throw error
-    } catch {
-      throw .corrupt(file: file, reason: "\(error)")
-    }
-    return result
-  }
-}
-
-extension WeightStore {
-  /// Stores without per-part weights: a whole layer's weights by name; a Bidirectional's part
-  /// is missing.
-  func recurrentWeights(of layer: LayerSpec, part: RecurrentPart, expected: [String]) throws(KerasImportError)
-    -> [String: Tensor]
-  {
-    guard part == .whole else {
-      throw .missingWeight(file: "", layer: layer.name, weight: "\(part.rawValue)_layer/\(expected.first ?? "kernel")")
-    }
-    return try weights(of: layer, expected: expected)
   }
 }
