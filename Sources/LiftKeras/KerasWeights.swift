@@ -22,7 +22,9 @@ extension WeightStore {
 }
 
 /// A sublayer's place in the weight files: tf-keras lists its weights as
-/// `<layer>/<legacyName>/<weight>`; Keras 3 keeps them in `<layer path>/<keras3Path>/vars`.
+/// `<layer>/<legacyName>/<weight>` (`legacyName` may span several `/`-separated components: a
+/// Bidirectional's `forward_lstm/lstm_cell`); Keras 3 keeps them in
+/// `<layer path>/<keras3Path>/vars`.
 struct Sublayer {
   var legacyName: String
   var keras3Path: String
@@ -90,7 +92,8 @@ struct LegacyH5WeightStore: WeightStore {
       throw KerasImportError(error, file: file)
     }
     // The path components that must precede the weight's own name.
-    let owners = (key.count > 1 ? [key[key.count - 1]] : []) + (sublayer.map { [$0.legacyName] } ?? [])
+    let owners =
+      (key.count > 1 ? [key[key.count - 1]] : []) + (sublayer.map { $0.legacyName.split(separator: "/").map(String.init) } ?? [])
     if !owners.isEmpty {
       names = names.filter { name in
         let parts = name.split(separator: "/").map(String.init)

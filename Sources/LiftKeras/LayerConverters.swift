@@ -22,6 +22,7 @@ enum LayerConverter: Sendable {
   case slicingOpLambda
   case layerNorm, rmsNorm
   case layerScale
+  case recurrent, bidirectional
   case multiHeadAttention
 
   /// Whether the converter looks at tensors passed by keyword (`MultiHeadAttention`'s
@@ -69,6 +70,8 @@ enum LayerConverter: Sendable {
     case .layerNorm: try convertNormalization(c, &x, rms: false)
     case .rmsNorm: try convertNormalization(c, &x, rms: true)
     case .layerScale: try convertLayerScale(c, &x)
+    case .recurrent: try convertRecurrent(c, &x)
+    case .bidirectional: try convertBidirectional(c, &x)
     case .multiHeadAttention: try convertMultiHeadAttention(c, &x)
     }
   }
@@ -115,6 +118,7 @@ let layerConverters: [String: LayerConverter] = [
   "tfoplambda": .tfOpLambda, "slicingoplambda": .slicingOpLambda,
   "layernormalization": .layerNorm, "rmsnormalization": .rmsNorm,
   "layerscale": .layerScale,
+  "lstm": .recurrent, "gru": .recurrent, "simplernn": .recurrent, "bidirectional": .bidirectional,
   "multiheadattention": .multiHeadAttention,
 ]
 
