@@ -5,6 +5,7 @@ import PackageDescription
 //   CBLAS → LiftTensor → LiftNN → LiftAttribution
 //   LiftTensor → LiftGenomics (dinucleotide shuffles)
 //   LiftTensor + CInflate (zlib) → LiftIO (.npy / .npz: our own zip reader and writer)
+//   CImage (libpng, libjpeg-turbo) → LiftIO (PNG / JPEG decoding and PIL's bilinear resize)
 //   LiftIO + CCairo → LiftPlot (PNG / SVG / PDF figures, written through LiftIO's atomic writer)
 //   CHTS (htslib faidx) → LiftKit (FASTA / genome + BED row sources)
 //   CHDF5 → LiftHDF5;  LiftNN + LiftHDF5 + LiftIO (zip reader) → LiftKeras
@@ -31,7 +32,7 @@ let package = Package(
     .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
   ],
   targets: [
-    // MARK: - C libraries (Debian: libopenblas-dev, libhdf5-dev, libcairo2-dev, libhts-dev)
+    // MARK: - C libraries (Debian: libopenblas-dev, libhdf5-dev, libcairo2-dev, libhts-dev, libpng-dev, libjpeg62-turbo-dev)
     .systemLibrary(
       name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev", "pkg-config"])]),
     .systemLibrary(
@@ -40,6 +41,9 @@ let package = Package(
       name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev", "pkg-config"])]),
     .systemLibrary(name: "CHTS", pkgConfig: "htslib", providers: [.apt(["libhts-dev", "pkg-config"])]),
     .systemLibrary(name: "CInflate", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev", "pkg-config"])]),
+    // libpng 1.6 + libjpeg-turbo (Debian: libpng-dev, libjpeg62-turbo-dev): image inputs.
+    .systemLibrary(
+      name: "CImage", pkgConfig: "libpng", providers: [.apt(["libpng-dev", "libjpeg62-turbo-dev", "pkg-config"])]),
 
     // MARK: - Library
     .target(name: "LiftTensor", dependencies: ["CBLAS"]),
@@ -48,7 +52,7 @@ let package = Package(
     .target(name: "LiftGenomics", dependencies: ["LiftTensor"]),
     .target(
       name: "LiftIO",
-      dependencies: ["LiftTensor", "CInflate"]),
+      dependencies: ["LiftTensor", "CInflate", "CImage"]),
     .target(name: "LiftHDF5", dependencies: ["CHDF5"]),
     .target(name: "LiftPlot", dependencies: ["LiftTensor", "LiftIO", "CCairo"]),
     .target(
