@@ -82,6 +82,17 @@ import Testing
     }
   }
 
+  @Test func refusesAHugeJPEGHeaderBeforeAllocating() throws {
+    // photo.jpg with its frame header (SOF0: FF C0, length, precision, height, width) set to
+    // 60000 × 60000.
+    var bytes = try [UInt8](Data(contentsOf: Self.folder.appendingPathComponent("photo.jpg")))
+    let sof = try #require((0..<(bytes.count - 1)).first { bytes[$0] == 0xFF && bytes[$0 + 1] == 0xC0 })
+    for at in [sof + 5, sof + 7] { (bytes[at], bytes[at + 1]) = (0xEA, 0x60) }
+    #expect {
+      try Image8.decode(bytes, name: "huge.jpg")
+    } throws: { error in "\(error)".contains("60000 x 60000 pixels is more than the limit") }
+  }
+
   @Test(arguments: ["rgb.png", "photo.jpg"]) func refusesTruncatedFiles(_ name: String) throws {
     let bytes = try [UInt8](Data(contentsOf: Self.folder.appendingPathComponent(name)))
     for cut in [bytes.count / 2, bytes.count - 8] {
