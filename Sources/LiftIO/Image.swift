@@ -14,7 +14,7 @@ public struct ImageError: Error, CustomStringConvertible, Equatable {
 /// - PNG grey, grey + alpha, RGB, RGBA: their own channels (1, 2, 3, 4); palette images:
 ///   RGB (RGBA when the palette has transparency); grey of 1, 2 or 4 bits: scaled to 8 bits
 ///   (0…255); 16-bit samples: their high byte (`value >> 8`, as Pillow reads 16-bit RGB);
-///   interlaced files are de-interlaced (libpng; no fixture checks it).
+///   Adam7-interlaced files are de-interlaced.
 /// - JPEG grey: 1 channel; YCbCr / RGB: 3 channels (libjpeg's default islow DCT and fancy
 ///   upsampling, as Pillow decodes); CMYK / YCCK are refused. The EXIF orientation is
 ///   ignored (as `PIL.Image.open` does).

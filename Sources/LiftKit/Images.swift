@@ -12,8 +12,9 @@ import LiftTensor
 /// computed in float32 as NumPy computes `(a.astype(np.float32) * np.float32(scale) - mean)
 /// / std` with float32 `mean` and `std`.
 public struct ImagePreprocessing: Sendable, Equatable {
-  /// The model's input height and width.
+  /// The model's input height.
   public var height: Int
+  /// The model's input width.
   public var width: Int
   /// 1 (grey) or 3 (RGB).
   public var channels: Int
@@ -146,6 +147,7 @@ public struct ImagePreprocessing: Sendable, Equatable {
 public struct ImageRows: RowSource {
   /// The pictures, in example order.
   public let files: [URL]
+  /// How the pictures become model inputs.
   public let preprocessing: ImagePreprocessing
   public let name: String
   /// The largest picture read, in pixels (LiftIO's `Image8.defaultMaximumPixels`).
@@ -228,6 +230,7 @@ public struct BlurredRows: RowSource {
   public let source: any RowSource
   /// The Gaussian's standard deviation in pixels (> 0).
   public let sigma: Double
+  /// Whether the rows are `[N, C, H, W]` (else `[N, H, W, C]`).
   public let channelsFirst: Bool
 
   /// The rows of `source` blurred with `sigma`.

@@ -38,7 +38,7 @@ import Testing
     return try! JSONDecoder().decode([String: Expected].self, from: data)
   }()
 
-  static let files = ["grey.png", "grey1.png", "grey16.png", "grey_alpha.png", "rgb.png", "rgba.png", "palette.png", "rgb16.png", "photo.jpg", "grey.jpg"]
+  static let files = ["grey.png", "grey1.png", "grey16.png", "grey_alpha.png", "rgb.png", "rgb_interlaced.png", "rgba.png", "palette.png", "rgb16.png", "photo.jpg", "grey.jpg"]
 
   /// The largest |difference| of two sample lists of the same length (Int.max otherwise).
   static func worst(_ a: [UInt8], _ b: [Int]) -> Int {
