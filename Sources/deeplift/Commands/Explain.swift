@@ -94,6 +94,13 @@ struct ExplainRequest: Sendable {
   var sequences: SequenceInput? = nil
   /// `--width W`: the window (genome) or central crop (FASTA); nil: the model's length.
   var width: Int? = nil
+  /// `--shard I/N`: only the I-th of N contiguous slices of the examples (an `.h5` output
+  /// that `deeplift merge` joins).
+  var shard: Shard? = nil
+  /// `--resume`: skip the run when its complete `.h5` output exists (same fingerprint).
+  var resume = false
+  /// `--bigwig TRACK.bw` (`--genome` runs): the summed projected scores per base.
+  var bigwig: String? = nil
   /// Image inputs (`--input IMAGE.png|.jpg|DIR`): how pictures become model inputs.
   var image: ImageOptions? = nil
 
@@ -257,6 +264,15 @@ extension DeepLift {
         valueName: "E"))
     var maxDeltaError: Float?
 
+    @Option(help: ArgumentHelp("--genome runs: also write a bigWig track, the projected scores summed over A, C, G, T per base (chrombpnet's overlap rule).", valueName: "file"))
+    var bigwig: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Explain only the I-th of N contiguous, near-equal slices of the examples (0 ≤ I < N); .h5 output, joined by `deeplift merge`.", valueName: "I/N"))
+    var shard: String?
+
+    @Flag(help: "Skip the run, with a note, when its complete .h5 output already exists from the same run (same fingerprint and shard).")
+    var resume = false
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -367,6 +383,7 @@ extension DeepLift {
       request.normalizeFirstConv = normalizeFirstConv
       request.sequences = sequences
       request.width = width
+      try Self.validateShards(&request, shard: shard, resume: resume, bigwig: bigwig)
       request.image = try imageOptions(isImage: inputs.isImage)
       if request.image != nil {
         if URL(fileURLWithPath: output).pathExtension.lowercased() == "h5" || modisco != nil {
@@ -478,6 +495,10 @@ extension DeepLift {
         guard PlotFormat(pathExtension: URL(fileURLWithPath: plot).pathExtension) != nil else {
           throw ValidationError("--plot must end in .png, .svg or .pdf")
         }
+      }
+      if request.resume, let message = request.completedOutput() {
+        if !request.quiet { note(message) }
+        return
       }
       try runExplain(request, outputs: request.plannedOutputs())
     }
