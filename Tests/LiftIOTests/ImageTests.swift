@@ -102,6 +102,37 @@ import Testing
     }
   }
 
+  /// Damaged files (bytes overwritten at reproducible places) are decoded or refused with an
+  /// error, never a crash: libpng's and libjpeg's longjmp error paths stay on the C side.
+  @Test(arguments: ["rgb.png", "palette.png", "grey16.png", "photo.jpg", "grey.jpg"]) func damagedFilesNeverCrash(_ name: String) throws {
+    let bytes = try [UInt8](Data(contentsOf: Self.folder.appendingPathComponent(name)))
+    var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+    func next() -> UInt64 {
+      state &+= 0x9E37_79B9_7F4A_7C15
+      var z = state
+      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+      return z ^ (z >> 31)
+    }
+    var refused = 0
+    for _ in 0..<300 {
+      var damaged = bytes
+      for _ in 0..<(1 + Int(next() % 4)) {
+        // Past the signature, so that the decoder (not the signature check) meets the damage.
+        let at = 8 + Int(next() % UInt64(bytes.count - 8))
+        damaged[at] = UInt8(truncatingIfNeeded: next())
+      }
+      do {
+        let image = try Image8.decode(damaged, name: name)
+        #expect(image.pixels.count == image.width * image.height * image.channels)
+      } catch {
+        refused += 1
+        #expect(error.description.hasPrefix(name + ": cannot decode"))
+      }
+    }
+    #expect(refused > 0)
+  }
+
   @Test func refusesOtherFiles() throws {
     #expect {
       try Image8.decode(Array("GIF89a......".utf8), name: "x.gif")
