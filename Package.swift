@@ -5,6 +5,7 @@ import PackageDescription
 //   CBLAS → LiftTensor → LiftNN → LiftAttribution
 //   LiftTensor → LiftGenomics (dinucleotide shuffles)
 //   LiftTensor + CInflate (zlib) → LiftIO (.npy / .npz: our own zip reader and writer)
+//   CImage (libpng, libjpeg-turbo) → LiftIO (PNG / JPEG decoding and PIL's bilinear resize)
 //   LiftIO + CCairo → LiftPlot (PNG / SVG / PDF figures, written through LiftIO's atomic writer)
 //   CHTS (htslib faidx) → LiftKit (FASTA / genome + BED row sources)
 //   CBigWig (libBigWig) → LiftKit (bigWig tracks)
@@ -35,7 +36,7 @@ let package = Package(
     .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
   ],
   targets: [
-    // MARK: - C libraries (Debian: libopenblas-dev, libhdf5-dev, libcairo2-dev, libhts-dev, libbigwig-dev)
+    // MARK: - C libraries (Debian: libopenblas-dev, libhdf5-dev, libcairo2-dev, libhts-dev, libbigwig-dev, libpng-dev, libjpeg62-turbo-dev)
     .systemLibrary(
       name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev", "pkg-config"])]),
     .systemLibrary(
@@ -46,6 +47,9 @@ let package = Package(
     .systemLibrary(name: "CInflate", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev", "pkg-config"])]),
     // libBigWig has no pkg-config file: headers in /usr/include, -lBigWig.
     .systemLibrary(name: "CBigWig", providers: [.apt(["libbigwig-dev"])]),
+    // libpng 1.6 + libjpeg-turbo (Debian: libpng-dev, libjpeg62-turbo-dev): image inputs.
+    .systemLibrary(
+      name: "CImage", pkgConfig: "libpng", providers: [.apt(["libpng-dev", "libjpeg62-turbo-dev", "pkg-config"])]),
 
     // MARK: - Library
     .target(name: "LiftTensor", dependencies: ["CBLAS"]),
@@ -54,7 +58,7 @@ let package = Package(
     .target(name: "LiftGenomics", dependencies: ["LiftTensor"]),
     .target(
       name: "LiftIO",
-      dependencies: ["LiftTensor", "CInflate"]),
+      dependencies: ["LiftTensor", "CInflate", "CImage"]),
     .target(name: "LiftHDF5", dependencies: ["CHDF5"]),
     .target(name: "LiftPlot", dependencies: ["LiftTensor", "LiftIO", "CCairo"]),
     .target(
