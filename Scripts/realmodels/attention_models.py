@@ -29,7 +29,6 @@ float32 error in parentheses), |Σ - Δ| / max(1, |Δ|) per method and reference
 """
 import argparse
 import copy
-import json
 import os
 import re
 import shutil
@@ -356,20 +355,9 @@ def main():
                 ops = onnx_op_types(os.path.join(folder, "model.onnx"))
                 row["notes"].append("ops: " + ", ".join(f"{k}×{v}" for k, v in sorted(ops.items())))
             rows.append(row)
-        commit = subprocess.run(["git", "-C", check_models.REPO, "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True).stdout.strip()
-        text = (f"deeplift {exe} (repo HEAD {commit or '?'}), {a.n} examples, task {a.task}, --maxpool deepshap.\n"
-                f"fwd: max|a-b|/max|b| of deeplift predict vs the float64 twin, output / target (framework float32 vs twin).\n"
-                f"Σ-Δ columns: max over examples of |Σ-Δ|/max(1,|Δ|), Δ from deeplift predict --layer TARGET "
-                f"(Δ from the float64 twin).\n"
-                f"pass: forward <= max({check_models.FORWARD_TOLERANCE:g}, 3x framework float32), "
-                f"every Σ-Δ <= {check_models.TOLERANCE:g}\n\n" + check_models.table(rows))
-        print("\n" + text)
-        with open(os.path.join(out, "results.md"), "w") as fh:
-            fh.write(text + "\n")
-        with open(os.path.join(out, "results.json"), "w") as fh:
-            json.dump(rows, fh, indent=1)
-        ok = len(rows) == len(folders) and all(r.get("pass") for r in rows)
+        ok = check_models.write_results(
+            rows, out, f"deeplift {exe}, {a.n} examples, task {a.task}, --maxpool deepshap", name="attention_results")
+        ok = ok and len(rows) == len(folders)
     finally:
         if not a.out:
             shutil.rmtree(out, ignore_errors=True)

@@ -7,7 +7,7 @@ Models (made by make_models.py in a subprocess per framework, under --out or a t
 folder; nothing is written into the repository): torchvision resnet18 and densenet121 exported
 to ONNX, keras.applications ResNet50, DenseNet121 and NASNetMobile saved by tf-keras as `.h5`
 and by Keras 3 as `.keras`; issue 20's zoo rows: torchvision googlenet (ceil-mode pools) and
-mobilenet_v3_small, keras.applications MobileNetV3Small (tf-keras: TFOpLambda hard-swish) and
+mobilenet_v3_small, shufflenet_v2_x0_5 (channel shuffle, chunk), keras.applications MobileNetV3Small (tf-keras: TFOpLambda hard-swish) and
 EfficientNetB0 (Rescaling + Normalization preprocessing; .h5 and .keras).
 
 For each model file:
@@ -41,7 +41,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 GROUPS = {  # group -> (format, model folder names)
-    "torch": ("onnx", ["resnet18", "densenet121", "googlenet", "mobilenet_v3_small"]),
+    "torch": ("onnx", ["resnet18", "densenet121", "googlenet", "mobilenet_v3_small", "shufflenet_v2_x0_5"]),
     "tfkeras": ("h5", ["resnet50", "densenet121", "nasnetmobile", "mobilenetv3small", "efficientnetb0"]),
     "keras3": ("keras", ["resnet50", "densenet121", "nasnetmobile", "efficientnetb0"]),
 }
@@ -189,6 +189,25 @@ def table(rows):
     return "\n".join(lines + ([""] + notes if notes else []))
 
 
+def write_results(rows, out_dir, title, name="results"):
+    """The one results tail of the real-model scripts: prints the table of `rows`
+    (`check_model`'s dicts) under `title` (what was run: executable, examples, options; the
+    repository's HEAD is added) with the legend, writes it to OUT_DIR/NAME.md and every number
+    to OUT_DIR/NAME.json, and returns True when every row passes."""
+    commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    text = (f"{title} (repo HEAD {commit or '?'}).\n"
+            f"fwd: max|a-b|/max|b| of deeplift predict vs the float64 twin, output / target (framework float32 vs twin).\n"
+            f"Σ-Δ columns: max over examples of |Σ-Δ|/max(1,|Δ|), Δ from deeplift predict --layer TARGET "
+            f"(Δ from the float64 twin).\n"
+            f"pass: forward <= max({FORWARD_TOLERANCE:g}, 3x framework float32), every Σ-Δ <= {TOLERANCE:g}\n\n" + table(rows))
+    print("\n" + text)
+    with open(os.path.join(out_dir, name + ".md"), "w") as fh:
+        fh.write(text + "\n")
+    with open(os.path.join(out_dir, name + ".json"), "w") as fh:
+        json.dump(rows, fh, indent=1)
+    return bool(rows) and all(r.get("pass") for r in rows)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--deeplift", default=os.environ.get("DEEPLIFT", os.path.join(REPO, ".build/release/deeplift")),
@@ -234,19 +253,9 @@ def main():
                 continue
             print(f"checking {os.path.basename(folder)}", flush=True)
             rows.append(check_model(exe, folder, a.task, a.timeout))
-        commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-        text = (f"deeplift {exe} (repo HEAD {commit or '?'}), {a.n} examples, {a.size}x{a.size} inputs, "
-                f"task {a.task}, --maxpool deepshap.\n"
-                f"fwd: max|a-b|/max|b| of deeplift predict vs the float64 twin, output / target (framework float32 vs twin).\n"
-                f"Σ-Δ columns: max over examples of |Σ-Δ|/max(1,|Δ|), Δ from deeplift predict --layer TARGET "
-                f"(Δ from the float64 twin).\n"
-                f"pass: forward <= max({FORWARD_TOLERANCE:g}, 3x framework float32), every Σ-Δ <= {TOLERANCE:g}\n\n" + table(rows))
-        print("\n" + text)
-        with open(os.path.join(out, "results.md"), "w") as fh:
-            fh.write(text + "\n")
-        with open(os.path.join(out, "results.json"), "w") as fh:
-            json.dump(rows, fh, indent=1)
-        ok = len(rows) == len(folders) and all(r.get("pass") for r in rows)
+        ok = write_results(rows, out, f"deeplift {exe}, {a.n} examples, {a.size}x{a.size} inputs, task {a.task}, "
+                                      f"--maxpool deepshap")
+        ok = ok and len(rows) == len(folders)
     finally:
         if not a.out:
             shutil.rmtree(out, ignore_errors=True)

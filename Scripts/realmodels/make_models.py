@@ -36,12 +36,26 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chat
 SEED = 1234
 
 
-def inputs(shape, n):
-    """x, zero and random references: float32 [n, *shape], fixed seeds."""
-    rng = np.random.default_rng(SEED)
-    x = rng.standard_normal((n, *shape)).astype(np.float32)
-    rand = np.random.default_rng(SEED + 1).standard_normal((n, *shape)).astype(np.float32)
+def draw_images(rng, shape, pixels):
+    """Random images: standard normal (models that take normalised inputs), or with `pixels`
+    uniform in [0, 255) (models that rescale raw pixels themselves, keras.applications
+    EfficientNet: a N(0, 1) image is nearly constant after its Rescaling(1/255) +
+    Normalization, so every activation is a large constant plus a small signal and float32
+    loses the signal — TensorFlow's own logits then miss the float64 twin by 2e-3 to 5e-3)."""
+    if pixels:
+        return rng.uniform(0, 255, size=shape).astype(np.float32)
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def inputs(shape, n, pixels=False):
+    """x, zero and random references: float32 [n, *shape], fixed seeds (see draw_images)."""
+    x = draw_images(np.random.default_rng(SEED), (n, *shape), pixels)
+    rand = draw_images(np.random.default_rng(SEED + 1), (n, *shape), pixels)
     return {"x": x, "ref_zero": np.zeros_like(x), "ref_rand": rand}
+
+
+# keras.applications models whose first layers rescale raw pixels (include_preprocessing).
+PIXEL_INPUTS = {"EfficientNetB0"}
 
 
 def rel(a, b):
@@ -113,7 +127,9 @@ def make_torch(out, names, n, size):
                 # weights=None: no input transform; the auxiliary heads run only in training.
                 "googlenet": lambda weights: tv.models.googlenet(weights=weights, aux_logits=False,
                                                                  init_weights=True),
-                "mobilenet_v3_small": tv.models.mobilenet_v3_small}
+                "mobilenet_v3_small": tv.models.mobilenet_v3_small,
+                # channel shuffle (reshape-transpose-reshape) and x.chunk(2) of an activation
+                "shufflenet_v2_x0_5": tv.models.shufflenet_v2_x0_5}
     for name in names:
         if name not in builders:
             continue
@@ -169,7 +185,7 @@ KERAS_APPS = {"ResNet50": "resnet50", "DenseNet121": "densenet121", "NASNetMobil
               "MobileNetV3Small": "mobilenetv3small", "EfficientNetB0": "efficientnetb0"}
 
 
-def calibrate_batchnorm(model, shape):
+def calibrate_batchnorm(model, shape, pixels=False):
     """Random BatchNorm parameters, with statistics like a trained network's.
 
     keras.applications leaves moving mean 0 and variance 1 and draws kernels Glorot-uniform:
@@ -194,7 +210,7 @@ def calibrate_batchnorm(model, shape):
     momenta = [bn.momentum for bn in bns]
     for bn in bns:
         bn.momentum = 0.0
-    calibration = np.random.default_rng(SEED + 2).standard_normal((8, *shape)).astype(np.float32)
+    calibration = draw_images(np.random.default_rng(SEED + 2), (8, *shape), pixels)
     model(calibration, training=True)
     for bn, m in zip(bns, momenta):
         bn.momentum = m
@@ -237,12 +253,13 @@ def make_keras(out, names, n, size, legacy):
                 # it the model calibrated and saved here computes with mean 0, variance 1 and
                 # the saved file with the statistics above (logits ~1e6 in EfficientNetB0).
                 layer.finalize_state()
-        calibrate_batchnorm(model, shape)
+        pixels = name in PIXEL_INPUTS
+        calibrate_batchnorm(model, shape, pixels)
         folder = os.path.join(out, f"{KERAS_APPS[name]}-{fmt}")
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, f"model.{ext}")
         model.save(path)
-        arrays = inputs(shape, n)
+        arrays = inputs(shape, n, pixels)
         out_x = np.asarray(model(arrays["x"], training=False))
         arrays["fw_output"] = out_x
         act = getattr(model.layers[-1].activation, "__name__", str(model.layers[-1].activation))
@@ -281,7 +298,7 @@ def make_keras(out, names, n, size, legacy):
             "model": KERAS_APPS[name], "format": fmt, "file": f"model.{ext}", "input_shape": list(shape),
             "framework": f"{'tf-keras' if legacy else 'keras'} {keras.__version__} (tensorflow {tf.__version__})",
             "target_is": f"pre-activation of the final Dense ({act})" if act == "softmax" else "model output",
-            "final_activation": act, "output_vs_f64_max_rel": check, "framework_f32_vs_f64_max_rel": f32_vs_f64,
+            "final_activation": act, "pixel_inputs": pixels, "output_vs_f64_max_rel": check, "framework_f32_vs_f64_max_rel": f32_vs_f64,
             "file_bytes": os.path.getsize(path)})
         print(f"{name}: {fmt} written ({os.path.getsize(path) / 2**20:.1f} MiB), "
               f"float32 vs float64: logits {f32_vs_f64:.2e}, output {check:.2e}; logits std {arrays['fw_logits_x'].std():.3g}", flush=True)

@@ -22,7 +22,6 @@ module in float64, the Keras model rebuilt with floatx float64 and the same weig
 meta.json); its check_model / table give the table. Pinned packages: requirements.txt here.
 """
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -210,13 +209,9 @@ def main():
                 continue
             print(f"checking {os.path.basename(folder)}", flush=True)
             rows.append(check_models.check_model(exe, folder, a.task, a.timeout))
-        text = check_models.table(rows)
-        print("\n" + text)
-        with open(os.path.join(out, "results.md"), "w") as fh:
-            fh.write(text + "\n")
-        with open(os.path.join(out, "results.json"), "w") as fh:
-            json.dump(rows, fh, indent=1)
-        ok = len(rows) == len(folders) and all(r.get("pass") for r in rows)
+        ok = check_models.write_results(
+            rows, out, f"deeplift {exe}, {a.n} examples, task {a.task}, --maxpool deepshap", name="recurrent_results")
+        ok = ok and len(rows) == len(folders)
     finally:
         if not a.out:
             shutil.rmtree(out, ignore_errors=True)
