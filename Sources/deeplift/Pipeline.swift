@@ -298,6 +298,7 @@ extension ExplainRequest {
     let task: String
     switch tasks {
     case .all: task = "all"
+    case .profile: task = "profile"
     case .indices(let k): task = k.map(String.init).joined(separator: ",")
     }
     return [
@@ -774,6 +775,7 @@ extension ExplainRequest {
       let names: [String]
       switch tasks {
       case .indices(let k): names = ModiscoSink.fileNames(tasks: k)
+      case .profile: names = ModiscoSink.fileNames(tasks: [0])
       case .all: names = ["ohe.npz"]
       }
       written += names.map { FileRole("--modisco", URL(fileURLWithPath: modisco).appendingPathComponent($0).relativePath) }

@@ -160,7 +160,7 @@ extension DeepLift {
 
     @Option(
       help: ArgumentHelp(
-        "Target neuron(s) in the flattened target output: K, a list 0,3,7, or all.", valueName: "task"))
+        "Target neuron(s) in the flattened target output: K, a list 0,3,7, all, or profile (BPNet's softmax-weighted, mean-centred profile logits, weights held constant).", valueName: "task"))
     var task: TaskSelection = .indices([0])
 
     @Option(parsing: .unconditional, help: "Integrated gradients: number of points (1...10000).")
