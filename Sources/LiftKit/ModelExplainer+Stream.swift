@@ -59,40 +59,9 @@ extension ModelExplainer {
     rows source: any RowSource, references: ReferenceSet = .zeros, into sinks: [any ScoreSink],
     progress: ((Int) -> Void)? = nil
   ) throws(LiftKitError) -> StreamedExplanation {
-    let graph = model.graph
-    let shapes = source.shapes
-    guard shapes.count == graph.inputs.count else {
-      throw .inputCount(expected: graph.inputNames, found: shapes.count)
-    }
-    let n = source.rowCount
-    guard n > 0, shapes.allSatisfy({ $0.rank > 0 && $0[0] == n }) else {
-      throw .arrays("\(source.name): no examples, or arrays with different numbers of rows (\(shapes.map(\.dimensions))); nothing to explain")
-    }
-    let needed = sinks.reduce(into: Set<ScoreKind>()) { $0.formUnion($1.neededKinds) }
-      .subtracting(options.additionalOutputs).subtracting([options.output])
-    let explainer = needed.isEmpty ? self : try adding(needed)
-    let plan = try explainer.batchPlan(inputShapes: shapes, references: references)
-    var stream = try ReferenceStream(
-      references, inputShapes: shapes, inputNames: graph.inputNames,
-      channelAxis: options.channelAxis ?? model.channelAxis)
-    var summation = SummationReport()
-    var tasks: [Int] = []
-    var start = 0
-    while start < n {
-      let end = min(n, start + plan.examples)
-      let x = try source.rows(start..<end)
-      let refs = try stream.references(for: start..<end, inputs: x)
-      let base = start
-      let result = try explainer.explain(inputs: x, references: refs) { progress?(base + $0) }
-      summation.append(result.summation)
-      tasks = result.tasks
-      let batch = ScoreBatch(rows: start..<end, totalRows: n, inputs: x, attribution: result)
-      for sink in sinks { try sink.write(batch) }
-      start = end
-    }
-    for sink in sinks { try sink.finish() }
-    return StreamedExplanation(
-      examples: n, summation: summation, target: target, tasks: tasks, contrast: options.contrast, plan: plan)
+    try ModelExplainer.stream(
+      [self], rows: source, references: references, into: sinks,
+      plan: batchPlan(inputShapes: source.shapes, references: references), progress: progress)
   }
 }
 
