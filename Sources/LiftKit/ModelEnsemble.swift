@@ -83,9 +83,7 @@ public struct ModelEnsemble: Sendable {
     rows source: any RowSource, references: ReferenceSet = .zeros, into sinks: [any ScoreSink],
     progress: ((Int) -> Void)? = nil
   ) throws(LiftKitError) -> StreamedExplanation {
-    try ModelExplainer.stream(
-      members, rows: source, references: references, into: sinks, plan: batchPlan(inputShapes: source.shapes, references: references),
-      progress: progress)
+    try ModelExplainer.stream(members, rows: source, references: references, into: sinks, progress: progress)
   }
 }
 
@@ -133,10 +131,14 @@ extension ModelExplainer {
 
   /// The streamed explanation of ``explain(rows:references:into:progress:)`` with one or
   /// several explainers (``ModelEnsemble``): each batch's rows and references are made once
-  /// and explained by every explainer; the sinks get the mean.
+  /// and explained by every explainer; the sinks get the mean. The batches are the smallest
+  /// of the explainers' plans. A shard (``ShardRows``) is explained as its rows of the whole
+  /// run: the whole run's batch plan and batch grid, references taken at the whole run's
+  /// rows, shuffles drawn as the whole run draws them (those of the rows before the shard
+  /// drawn and dropped).
   static func stream(
     _ explainers: [ModelExplainer], rows source: any RowSource, references: ReferenceSet, into sinks: [any ScoreSink],
-    plan: BatchPlan, progress: ((Int) -> Void)?
+    progress: ((Int) -> Void)?
   ) throws(LiftKitError) -> StreamedExplanation {
     let first = explainers[0]
     let graph = first.model.graph
@@ -152,34 +154,53 @@ extension ModelExplainer {
       .subtracting(first.options.additionalOutputs).subtracting([first.options.output])
     var members: [ModelExplainer] = []
     for e in explainers { members.append(needed.isEmpty ? e : try e.adding(needed)) }
+    let shard = source as? ShardRows
+    let offset = shard?.range.lowerBound ?? 0
+    let whole: any RowSource = shard?.base ?? source
+    let wholeShapes = whole.shapes
+    let wholeCount = whole.rowCount
+    var plan = try members[0].batchPlan(inputShapes: wholeShapes, references: references)
+    for member in members.dropFirst() {
+      let p = try member.batchPlan(inputShapes: wholeShapes, references: references)
+      if p.examples < plan.examples { plan = p }
+    }
     var stream = try ReferenceStream(
-      references, inputShapes: shapes, inputNames: graph.inputNames,
+      references, inputShapes: wholeShapes, inputNames: graph.inputNames,
       channelAxis: first.options.channelAxis ?? first.model.channelAxis)
+    // A shard explains the whole run's batches that hold its rows, each entire (the kernels'
+    // rounding may depend on a batch's size and rows), and keeps its own rows of them.
+    let firstRow = (offset / plan.examples) * plan.examples
+    if shard != nil { try stream.skip(rows: 0..<firstRow, of: whole, batch: plan.examples) }
     var summation = SummationReport()
     var tasks: [Int] = []
-    var start = 0
+    var start = firstRow
     let several = members.count > 1
-    while start < n {
-      let end = min(n, start + plan.examples)
-      let x = try source.rows(start..<end)
+    while start < offset + n {
+      let end = min(wholeCount, start + plan.examples)
+      let x = try whole.rows(start..<end)
       let refs = try stream.references(for: start..<end, inputs: x)
-      let base = start
+      let kept = max(start, offset)..<min(end, offset + n)
+      let done = kept.lowerBound - offset
       var results: [Attribution] = []
       for (k, member) in members.enumerated() {
         do {
           results.append(
-            try member.explain(inputs: x, references: refs) { done in
+            try member.explain(inputs: x, references: refs) { count in
               // Progress counts examples once every model has explained them.
-              if k == members.count - 1 { progress?(base + done) }
+              if k == members.count - 1 { progress?(done + min(kept.count, max(0, count - (kept.lowerBound - start)))) }
             })
         } catch where several {
           throw .arrays("\(member.model.url.relativePath): \(error)")
         }
       }
       let result = mean(results)
-      summation.append(result.summation)
-      tasks = result.tasks
-      let batch = ScoreBatch(rows: start..<end, totalRows: n, inputs: x, attribution: result)
+      let local = (kept.lowerBound - start)..<(kept.upperBound - start)
+      let own = local.count == end - start ? result : result.keepingRows(local, of: end - start)
+      let inputs = local.count == end - start ? x : x.map { $0.slice(batch: local) }
+      summation.append(own.summation)
+      tasks = own.tasks
+      let batch = ScoreBatch(
+        rows: (kept.lowerBound - offset)..<(kept.upperBound - offset), totalRows: n, inputs: inputs, attribution: own)
       for sink in sinks { try sink.write(batch) }
       start = end
     }

@@ -34,6 +34,14 @@ extension ModelExplainer {
   /// batch after batch from one random stream, as the whole-array explanation draws them;
   /// shared references and backgrounds are propagated once for the whole run.
   ///
+  /// A ``ShardRows`` source is explained as its rows of the whole run (`--shard I/N`): the
+  /// whole run's batches that hold its rows are explained entire (the same batch plan and
+  /// boundaries, rows outside the shard dropped afterwards — kernels may round differently
+  /// for other batch sizes), per-example references are read at the whole run's rows, and
+  /// the shuffles of the rows before the first such batch are drawn (not explained) first,
+  /// so its scores are bit-identical to those rows of an unsharded run; the sinks see the
+  /// shard's rows numbered from 0.
+  ///
   /// The score kinds the sinks need (``ScoreSink/neededKinds``) are computed in the same
   /// backward pass as ``AttributionOptions/output``. Sinks write through the transaction
   /// they were made with; commit it after this returns (and after any check of the returned
@@ -59,9 +67,26 @@ extension ModelExplainer {
     rows source: any RowSource, references: ReferenceSet = .zeros, into sinks: [any ScoreSink],
     progress: ((Int) -> Void)? = nil
   ) throws(LiftKitError) -> StreamedExplanation {
-    try ModelExplainer.stream(
-      [self], rows: source, references: references, into: sinks,
-      plan: batchPlan(inputShapes: source.shapes, references: references), progress: progress)
+    try ModelExplainer.stream([self], rows: source, references: references, into: sinks, progress: progress)
+  }
+}
+
+extension Attribution {
+  /// Rows `range` of an explanation of `count` examples: every per-example array cut to them
+  /// (scores along their first axis; per-example-and-task numbers by their share).
+  func keepingRows(_ range: Range<Int>, of count: Int) -> Attribution {
+    func cut(_ values: [Float]) -> [Float] {
+      guard count > 0, values.count % count == 0 else { return values }
+      let per = values.count / count
+      return Array(values[(range.lowerBound * per)..<(range.upperBound * per)])
+    }
+    var result = Attribution(
+      inputNames: inputNames, scores: scores.map { $0.slice(batch: range) }, layerNames: layerNames,
+      layerScores: layerScores.map { $0.slice(batch: range) }, kind: kind, convergenceDelta: cut(convergenceDelta),
+      target: target, tasks: tasks, contrast: contrast, summationErrors: cut(summationErrors),
+      targetDeltas: cut(targetDeltas), summationCause: summation.possibleCause)
+    result.additionalScores = additionalScores.mapValues { $0.map { $0.slice(batch: range) } }
+    return result
   }
 }
 
@@ -144,6 +169,20 @@ struct ReferenceStream {
     for (k, (t, x)) in zip(ts, inputShapes).enumerated() where t.rank == 0 || t.shape[0] != x[0] {
       throw .referenceRank(
         input: k < inputNames.count ? inputNames[k] : "#\(k)", inputShape: x.dimensions, referenceShape: t.shape.dimensions)
+    }
+  }
+
+  /// Advances past examples `range` of `source` without explaining them: shuffles are drawn
+  /// (and dropped) from the rows, `batch` at a time, so that later examples get the
+  /// shuffles of a run that explained these; the other forms are cut by row and need
+  /// nothing.
+  mutating func skip(rows range: Range<Int>, of source: any RowSource, batch: Int) throws(LiftKitError) {
+    guard case .shuffles = self.source else { return }
+    var start = range.lowerBound
+    while start < range.upperBound {
+      let end = min(range.upperBound, start + max(1, batch))
+      _ = try references(for: start..<end, inputs: try source.rows(start..<end))
+      start = end
     }
   }
 

@@ -61,10 +61,13 @@ func runExplain(_ request: ExplainRequest, outputs: OutputTransaction) throws {
   let source: any RowSource
   let references: ReferenceSet
   var labeled: (any LabeledRowSource)? = nil
+  var whole: (any LabeledRowSource)? = nil
   if let sequences = request.sequences {
     let rows = try sequenceRows(sequences, request: request, model: model, transaction: outputs)
-    labeled = rows
-    source = rows
+    whole = rows
+    let view = try request.shardView(rows)
+    labeled = view
+    source = view
     references = try streamedReferences(
       request, model: model, inputShape: rows.shapes[0], inputPath: request.inputs.paths[0])
   } else if let table {
@@ -79,7 +82,8 @@ func runExplain(_ request: ExplainRequest, outputs: OutputTransaction) throws {
       try cli { () throws(LiftKitError) in
         try ChromBPNetH5Sink(
           url: url, source: labeled, channelAxis: request.channelAxis ?? model.channelAxis,
-          attributes: request.h5Attributes(target: explainer.target), transaction: outputs)
+          attributes: request.h5Attributes(target: explainer.target) + request.runAttributes(rows: whole?.rowCount ?? 0),
+          transaction: outputs)
       })
   } else if let table, url.pathExtension.lowercased() == "csv" {
     sinks.append(
@@ -93,6 +97,7 @@ func runExplain(_ request: ExplainRequest, outputs: OutputTransaction) throws {
   } else {
     sinks.append(ArchiveScoreSink(url: url, transaction: outputs))
   }
+  if let path = request.bigwig, let labeled { sinks.append(try request.bigWigSink(path, rows: labeled, whole: whole, model: model, transaction: outputs)) }
   var modisco: ModiscoSink? = nil
   if let directory = request.modisco {
     guard model.inputNames.count == 1 else {
@@ -135,7 +140,7 @@ func runExplain(_ request: ExplainRequest, outputs: OutputTransaction) throws {
     try renderPlot(scores: plot.scores()[0], from: request.output, options: o, to: path, transaction: outputs)
   }
   try outputs.commit()
-  if let rows = labeled as? GenomeRows, !request.quiet {
+  if let rows = whole as? GenomeRows, !request.quiet {
     // After the commit: the index appears with the outputs, and a failed run prints one line.
     if rows.builtIndex { note("note: \(rows.genome.relativePath): made the index \(rows.genome.relativePath).fai") }
     if rows.skipped > 0 {
@@ -780,6 +785,7 @@ extension ExplainRequest {
     case .zeros, .shuffles, .profile: break
     }
     var written = [FileRole("--output", output)]
+    if let bigwig { written.append(FileRole("--bigwig", bigwig)) }
     if let plot { written.append(FileRole("--plot", plot)) }
     if let modisco {
       written.append(FileRole("--modisco", modisco, isDirectory: true))

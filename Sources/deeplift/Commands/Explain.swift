@@ -78,6 +78,13 @@ struct ExplainRequest: Sendable {
   var sequences: SequenceInput? = nil
   /// `--width W`: the window (genome) or central crop (FASTA); nil: the model's length.
   var width: Int? = nil
+  /// `--shard I/N`: only the I-th of N contiguous slices of the examples (an `.h5` output
+  /// that `deeplift merge` joins).
+  var shard: Shard? = nil
+  /// `--resume`: skip the run when its complete `.h5` output exists (same fingerprint).
+  var resume = false
+  /// `--bigwig TRACK.bw` (`--genome` runs): the summed projected scores per base.
+  var bigwig: String? = nil
 
   /// The options of LiftKit's explainer.
   var attributionOptions: AttributionOptions {
@@ -227,6 +234,15 @@ extension DeepLift {
         valueName: "E"))
     var maxDeltaError: Float?
 
+    @Option(help: ArgumentHelp("--genome runs: also write a bigWig track, the projected scores summed over A, C, G, T per base (chrombpnet's overlap rule).", valueName: "file"))
+    var bigwig: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Explain only the I-th of N contiguous, near-equal slices of the examples (0 ≤ I < N); .h5 output, joined by `deeplift merge`.", valueName: "I/N"))
+    var shard: String?
+
+    @Flag(help: "Skip the run, with a note, when its complete .h5 output already exists from the same run (same fingerprint and shard).")
+    var resume = false
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -339,6 +355,7 @@ extension DeepLift {
       request.normalizeFirstConv = normalizeFirstConv
       request.sequences = sequences
       request.width = width
+      try Self.validateShards(&request, shard: shard, resume: resume, bigwig: bigwig)
       return request
     }
 
@@ -386,6 +403,10 @@ extension DeepLift {
         guard PlotFormat(pathExtension: URL(fileURLWithPath: plot).pathExtension) != nil else {
           throw ValidationError("--plot must end in .png, .svg or .pdf")
         }
+      }
+      if request.resume, let message = request.completedOutput() {
+        if !request.quiet { note(message) }
+        return
       }
       try runExplain(request, outputs: request.plannedOutputs())
     }
