@@ -44,4 +44,33 @@ struct FoldsTests {
     #expect(g.status == 0, "\(g.stderr)")
     #expect(H5Read.attribute(out, "models") == "\(first),\(second.path)")
   }
+
+  /// Shards of a two-model run merge to the unsharded two-model run, byte for byte in the
+  /// arrays (the bundled genome example's model under two names, its first 6 peaks).
+  @Test func shardsOfFoldsMergeToTheWholeRun() throws {
+    let dir = try scratchDirectory()
+    let example = GenomeExampleTests.example
+    let peaks = try String(contentsOf: example.appendingPathComponent("peaks.narrowPeak"), encoding: .utf8)
+    try Data((peaks.split(separator: "\n").prefix(6).joined(separator: "\n") + "\n").utf8)
+      .write(to: dir.appendingPathComponent("p.bed"))
+    for name in ["m1.onnx", "m2.onnx"] {
+      try FileManager.default.copyItem(at: example.appendingPathComponent("model.onnx"), to: dir.appendingPathComponent(name))
+    }
+    let common = [
+      "m1.onnx", "m2.onnx", "--genome", example.appendingPathComponent("genome.fa").path, "--regions", "p.bed",
+      "--shuffles", "2", "--seed", "0", "--task", "profile", "--batch-size", "4", "--quiet",
+    ]
+    for (extra, out) in [([String](), "all.h5"), (["--shard", "0/2"], "s0.h5"), (["--shard", "1/2"], "s1.h5")] {
+      let r = try runDeeplift(arguments: ["explain"] + common + extra + ["--output", out], in: dir)
+      #expect(r.status == 0, "\(r.stderr)")
+    }
+    let m = try runDeeplift(arguments: ["merge", "s0.h5", "s1.h5", "--output", "merged.h5"], in: dir)
+    #expect(m.status == 0, "\(m.stderr)")
+    for path in ["/raw/seq", "/shap/seq", "/projected_shap/seq"] {
+      let a = try #require(H5Read.read(dir.appendingPathComponent("all.h5"), path))
+      let b = try #require(H5Read.read(dir.appendingPathComponent("merged.h5"), path))
+      #expect(a.shape == [6, 4, 500] && a.shape == b.shape && a.numbers == b.numbers, "\(path)")
+    }
+    #expect(H5Read.attribute(dir.appendingPathComponent("merged.h5"), "models") == "m1.onnx,m2.onnx")
+  }
 }
