@@ -9,7 +9,16 @@ Run through Benchmarks/run.sh (it builds the release binary and picks the venv).
    anchors (torch.set_num_threads(2)): Captum DeepLift (rescale, zero reference, target 0),
    Captum DeepLiftShap (20-row background), tangermeme deep_lift_shap (20 dinucleotide
    shuffles); RevealCancel and genomics-default against our Rescale; peak RSS (/usr/bin/time
-   -f %M) for N = 1k and 10k on Basset.
+   -f %M) for N = 1k and 10k on Basset;
+4. with `--genome` (issue 18), the genome workflow: bpnet-lite's BPNet at its default size
+   (64 filters, 8 dilated layers, 2114-bp input, 1000-bp profile; seeded random weights,
+   exported to ONNX) on --genome-n peaks of the bundled example (Examples/genome, 2114-bp
+   windows around the summits), 20 shuffles, hypothetical scores into chrombpnet's .h5:
+   ours (`--genome --regions --shuffles 20 --seed 0 --hypothetical`, profile target and the
+   counts head) vs tangermeme `deep_lift_shap(…, n_shuffles=20, hypothetical=True)` on the
+   same sequences (chrombpnet's profile target, make_profile_goldens.ChromBPNetProfile, and
+   bpnet-lite's CountWrapper); and our peak RSS for --genome-rss region counts (the example's
+   own model, random 500-bp windows, --genome-rss-shuffles shuffles).
    Issue 19's models (make_models_issue19.py), asked for by name: `transformer` (an
    nn.TransformerEncoderLayer, d_model 128, 4 heads, seq 64; anchors on its tangermeme twin with
    BilinearOp products) and `chrombpnet` (bpnet-lite CountWrapper(ChromBPNet), 512 filters,
@@ -104,6 +113,10 @@ def main():
     ap.add_argument("--no-anchors", action="store_true", help="time only ours")
     ap.add_argument("--no-rss", action="store_true")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply our N (amortise start-up)")
+    ap.add_argument("--genome", action="store_true", help="also the genome workflow (step 4)")
+    ap.add_argument("--genome-n", type=int, default=16, help="peaks explained in the genome workflow")
+    ap.add_argument("--genome-rss", type=int, nargs="*", default=[1000, 20000], help="region counts for the RSS runs")
+    ap.add_argument("--genome-rss-shuffles", type=int, default=20)
     ap.add_argument("--pylib", help="libLiftC.so: also time the Python package (python/swiftdeeplift) in process, "
                     "on the torch modules, beside Captum and tangermeme")
     a = ap.parse_args()
@@ -145,9 +158,9 @@ def main():
     env = dict(os.environ); env["DEEPLIFT_TIMING"] = "1"
     outnpy = os.path.join(a.out, "scores.npy")
 
-    def ours(model, xfile, n, extra, binary=None):
-        cmd = ["/usr/bin/time", "-f", "rss_kb=%M", binary or a.bin, "explain", f"{mdir}/{model}.onnx", "--input", xfile,
-               "--output", outnpy, "--threads", str(a.threads), "--quiet"] + extra
+    def ours(model, xfile, n, extra, binary=None, model_path=None, inputs=None, output=None):
+        cmd = ["/usr/bin/time", "-f", "rss_kb=%M", binary or a.bin, "explain", model_path or f"{mdir}/{model}.onnx"] + (
+            inputs or ["--input", xfile]) + ["--output", output or outnpy, "--threads", str(a.threads), "--quiet"] + extra
         t = time.perf_counter(); p = subprocess.run(cmd, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - t
         if p.returncode != 0: raise RuntimeError(" ".join(cmd) + "\n" + p.stderr)
@@ -226,6 +239,8 @@ def main():
     if "basset" in a.models and not a.no_rss:
         for n in (1000, 10000):
             meas.append(("basset", f"peak RSS, N={n}", "ours", lambda n=n: ours("basset", f"{ddir}/basset_rss{n}.npy", n, [])))
+    if a.genome:
+        meas += genome_measurements(a, mdir, ddir, ours)
 
     results = {}
     for r in range(a.reps):
@@ -267,6 +282,7 @@ def main():
             o = find(r["model"], "rescale, zero ref", "ours")
             if o: r["time_vs_rescale"] = o["ex_per_s"] / r["ex_per_s"]
     rss = [find("basset", f"peak RSS, N={n}", "ours") for n in (1000, 10000)]
+    grss = [find("genome", f"peak RSS, {n} regions", "ours") for n in a.genome_rss] if a.genome else []
 
     lines = ["| model | method | tool | N | examples/s (in-process) | examples/s (whole process) | ours/theirs |",
              "|---|---|---|---|---|---|---|"]
@@ -279,6 +295,11 @@ def main():
         lines.append("")
         lines.append(f"Peak RSS, Basset rescale zero ref: N=1000 {rss[0]['rss_mib']:.0f} MiB, N=10000 {rss[1]['rss_mib']:.0f} MiB "
                      f"({(rss[1]['rss_mib'] / rss[0]['rss_mib'] - 1) * 100:+.1f}%); examples/s {rss[0]['ex_per_s']:.4g} / {rss[1]['ex_per_s']:.4g}")
+    if grss and all(grss):
+        lines.append("")
+        lines.append("Peak RSS, genome workflow (example model, 500-bp windows, "
+                     f"{a.genome_rss_shuffles} shuffles, .h5 output): "
+                     + ", ".join(f"{r['n']} regions {r['rss_mib']:.0f} MiB ({r['ex_per_s']:.4g} regions/s)" for r in grss))
     table = "\n".join(lines)
     print(); print(table)
     with open(os.path.join(a.out, "results.json"), "w") as fh:
@@ -286,6 +307,78 @@ def main():
                        machine=platform.processor(), date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())), fh, indent=1)
     with open(os.path.join(a.out, "table.md"), "w") as fh:
         fh.write(table + "\n")
+
+
+def genome_measurements(a, mdir, ddir, ours):
+    """Step 4 of the module docstring: the measurements of the genome workflow."""
+    import torch
+    from bpnetlite.bpnet import BPNet, CountWrapper
+    sys.path.insert(0, os.path.join(HERE, "..", "Scripts", "fixtures"))
+    from make_profile_goldens import ChromBPNetProfile, Exported
+    example = os.path.join(HERE, "..", "Examples", "genome")
+    genome = os.path.join(example, "genome.fa")
+    torch.manual_seed(0)
+    model = BPNet(n_control_tracks=0, verbose=False).eval()  # 64 filters, 8 layers: 2114 -> 1000
+    onnx_path = os.path.join(mdir, "bpnet2114.onnx")
+    x0 = torch.zeros(1, 4, 2114)
+    torch.onnx.export(Exported(model), (x0,), onnx_path, input_names=["x"], output_names=["profile", "counts"],
+                      dynamic_axes={"x": {0: "N"}, "profile": {0: "N"}, "counts": {0: "N"}}, opset_version=17, dynamo=False)
+    seqs, name = {}, None
+    for line in open(genome):
+        if line.startswith(">"):
+            name = line[1:].split()[0]; seqs[name] = []
+        else:
+            seqs[name].append(line.strip())
+    seqs = {k: "".join(v) for k, v in seqs.items()}
+
+    def onehot(chrom, start, width):
+        x = np.zeros((4, width), np.float32)
+        for k, b in enumerate("ACGT"):
+            x[k, np.frombuffer(seqs[chrom][start:start + width].encode(), np.uint8) == ord(b)] = 1
+        return x
+
+    kept = []
+    for line in open(os.path.join(example, "peaks.narrowPeak")):
+        f = line.split("\t")
+        summit = int(f[1]) + int(f[9])
+        if summit - 1057 >= 0 and summit + 1057 <= len(seqs[f[0]]):
+            kept.append((f[0], summit))
+    kept = kept[:a.genome_n]
+    bed = os.path.join(ddir, "genome_peaks.bed")
+    with open(bed, "w") as fh:
+        for chrom, summit in kept:
+            fh.write(f"{chrom}\t{summit - 5}\t{summit + 5}\n")  # midpoint = summit
+    X = torch.tensor(np.array([onehot(c, s - 1057, 2114) for c, s in kept]))
+    n = len(kept)
+    h5 = os.path.join(a.out, "genome.h5")
+    inputs = ["--genome", genome, "--regions", bed]
+    meas = []
+    for label, extra, wrapper in [("profile", ["--task", "profile"], ChromBPNetProfile), ("counts", ["--target", "counts"], CountWrapper)]:
+        method = f"{label}, 20 shuffles, hypothetical"
+        meas.append(("bpnet2114", method, "ours", lambda extra=extra: ours(
+            "bpnet2114", None, n, ["--shuffles", "20", "--seed", "0"] + extra, inputs=inputs, output=h5)))
+        if not a.no_anchors:
+            def tm(wrapper=wrapper):
+                from tangermeme.deep_lift_shap import deep_lift_shap
+                t = time.perf_counter()
+                deep_lift_shap(wrapper(model), X, n_shuffles=M, batch_size=64, random_state=0, hypothetical=True,
+                               verbose=False, warning_threshold=1e9)
+                return dict(n=n, explain=time.perf_counter() - t)
+            meas.append(("bpnet2114", method, "tangermeme.deep_lift_shap", tm))
+    rng = np.random.default_rng(2)
+    chroms = list(seqs)
+    for count in a.genome_rss:
+        regions = os.path.join(ddir, f"genome_rss{count}.bed")
+        with open(regions, "w") as fh:
+            for _ in range(count):
+                c = chroms[rng.integers(len(chroms))]
+                centre = int(rng.integers(300, len(seqs[c]) - 300))
+                fh.write(f"{c}\t{centre - 5}\t{centre + 5}\n")
+        meas.append(("genome", f"peak RSS, {count} regions", "ours", lambda regions=regions, count=count: ours(
+            None, None, count, ["--shuffles", str(a.genome_rss_shuffles), "--seed", "0", "--task", "profile"],
+            model_path=os.path.join(example, "model.onnx"), inputs=["--genome", genome, "--regions", regions],
+            output=os.path.join(a.out, "genome_rss.h5"))))
+    return meas
 
 
 if __name__ == "__main__":

@@ -13,7 +13,11 @@
 #      from the ten digit PNGs, with a grid of heat maps;
 #    - Examples/credit: a credit-risk MLP (ONNX) on a CSV of 20 applicants with named
 #      features, against the background's column means; a CSV of scores, a waterfall and
-#      a beeswarm.
+#      a beeswarm;
+#    - Examples/genome: a small BPNet (ONNX) on a simulated genome, its 400 narrowPeak peaks
+#      explained with 20 dinucleotide shuffles (seed 0), the profile head (--task profile)
+#      and the counts head (--target counts), into chrombpnet-layout .h5 files; a logo of
+#      the top peak.
 # Everything goes to demo-output/ (git-ignored), overwritten on each run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -92,4 +96,21 @@ made "$OUT/credit-bars.png" "mean |score| of each feature over the 20 applicants
 "$B" plot "$OUT/credit-scores.csv" --kind beeswarm --input "$C/applicants.csv" --output "$OUT/credit-beeswarm.png"
 made "$OUT/credit-beeswarm.png" "every applicant's scores per feature, coloured by the feature's value"
 
-say "Done. Open $OUT/logo.png, $OUT/heatmap.png, $OUT/heatmap-grid.png, $OUT/waterfall.png and $OUT/credit-beeswarm.png; 'deeplift --help' lists every command."
+GE=Examples/genome
+say "Explaining the peaks of $GE/peaks.narrowPeak on $GE/genome.fa with $GE/model.onnx (BPNet, 500 bp): profile head, 20 shuffles (seed 0)"
+"$B" explain "$GE/model.onnx" --genome "$GE/genome.fa" --regions "$GE/peaks.narrowPeak" \
+  --shuffles 20 --seed 0 --task profile --output "$OUT/genome.h5"
+made "$OUT/genome.h5" "raw/seq, shap/seq, projected_shap/seq [400, 4, 500] + regions (chrombpnet's layout)"
+"$B" explain "$GE/model.onnx" --genome "$GE/genome.fa" --regions "$GE/peaks.narrowPeak" \
+  --shuffles 20 --seed 0 --target counts --output "$OUT/genome-counts.h5" --quiet
+made "$OUT/genome-counts.h5" "the same for the counts head"
+# The top peak (largest signalValue, column 7) alone, its hypothetical scores as .npy for the logo.
+sort -t$'\t' -k7,7gr "$GE/peaks.narrowPeak" | head -n 1 >"$OUT/top-peak.narrowPeak"
+"$B" explain "$GE/model.onnx" --genome "$GE/genome.fa" --regions "$OUT/top-peak.narrowPeak" \
+  --shuffles 20 --seed 0 --task profile --hypothetical --output "$OUT/top-peak.npy" --quiet
+"$B" plot "$OUT/top-peak.npy" --start 200 --end 300 \
+  --title "Top peak ($(cut -f1-3 "$OUT/top-peak.narrowPeak" | tr '\t' ' ')), summit ±50 bp: hypothetical profile scores" \
+  --output "$OUT/genome-logo.png"
+made "$OUT/genome-logo.png" "hypothetical profile scores around the top peak's summit"
+
+say "Done. Open $OUT/logo.png, $OUT/heatmap.png, $OUT/heatmap-grid.png, $OUT/waterfall.png, $OUT/credit-beeswarm.png and $OUT/genome-logo.png; 'deeplift --help' lists every command."

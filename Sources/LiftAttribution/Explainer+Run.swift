@@ -150,6 +150,9 @@ public struct Explainer: Sendable {
     if options.method == .integratedGradients && !(1...ExplainOptions.maximumSteps).contains(options.steps) {
       throw .unsupported("integrated gradients takes 1...\(ExplainOptions.maximumSteps) steps, got \(options.steps)")
     }
+    if options.profile && (options.tasks != [0] || options.contrast != nil) {
+      throw .unsupported("the profile target is one scalar per example: it takes no task list (\(options.tasks)) and no contrast")
+    }
     if let j = options.contrast, j < 0 || j >= targetSize {
       throw .contrastOutOfRange(contrast: j, size: targetSize, target: graph[target].name)
     }
@@ -263,7 +266,15 @@ public struct Explainer: Sendable {
     }
     var prop = Propagation(
       graph: graph, modes: modes, maxPoolRule: options.maxPool, x: xa, r: ra, absWeights: absWeights)
-    let seed = seedMultipliers(tasks: tasks, pairs: pairs, targetShape: xa.shape(target.rawValue)!)
+    // Profile target: `w − 1/n` per stored input row of the target (x rows, read by pair).
+    let size = xa.rowSize(target.rawValue)
+    let weights = options.profile ? profileWeights(xa.stored[target.rawValue]!, rows: xa.map.rows(pairs: pairs)) : nil
+    let seed: Tensor
+    if let weights {
+      seed = profileSeed(weights, pairs: pairs, targetShape: xa.shape(target.rawValue)!) { xa.map.row($0) }
+    } else {
+      seed = seedMultipliers(tasks: tasks, pairs: pairs, targetShape: xa.shape(target.rawValue)!)
+    }
     let mult = prop.backward(target: target, seed: seed, keeping: Set(options.layers))
     let layerScores = options.layers.map { id in
       scoresOfLayer(id, mult[id.rawValue], &prop, xa: xa, examples: b, refs: m, tasks: tasks.count)
@@ -306,7 +317,6 @@ public struct Explainer: Sendable {
       // task. Stored rows of the target on both sides (pair p: rows xa.map.row(p),
       // ra.map.row(p)). A NaN or infinity in either makes the error NaN, never 0.
       let tx = xa.stored[target.rawValue]!, tr = ra.stored[target.rawValue]!
-      let size = xa.rowSize(target.rawValue)
       for e in 0..<b {
         for (ti, task) in tasks.enumerated() {
           var s = 0.0, d = 0.0
@@ -314,6 +324,14 @@ public struct Explainer: Sendable {
             let p = e * m + j
             s += sums[ti * pairs + p]
             let xr = xa.map.row(p) * size, rr = ra.map.row(p) * size
+            if let weights {
+              // Δ of the profile target: Σ_k (w_k − 1/n)·(y_k(x) − y_k(r)), w from x.
+              let wr = (xa.map.row(p) - xa.map.rows(pairs: pairs).lowerBound) * size
+              for k in 0..<size {
+                d += Double(weights[wr + k]) * (Double(tx.scalars[xr + k]) - Double(tr.scalars[rr + k]))
+              }
+              continue
+            }
             d += Double(tx.scalars[xr + task]) - Double(tr.scalars[rr + task])
             if let c = options.contrast {
               d -= Double(tx.scalars[xr + c]) - Double(tr.scalars[rr + c])
@@ -350,6 +368,47 @@ public struct Explainer: Sendable {
     default:
       return prop.inputContributions(inputID, mi)
     }
+  }
+
+  /// The profile target's seed weights `w − 1/n` (``ExplainOptions/profile``) of the stored
+  /// target rows `rows` of `y` (`[R, …]`), `w = softmax(y_row − mean(y_row))` in double
+  /// precision; laid out `[rows.count, n]`.
+  func profileWeights(_ y: Tensor, rows: Range<Int>) -> [Float] {
+    let n = y.rank > 0 && y.shape[0] > 0 ? y.scalarCount / y.shape[0] : 0
+    var out = [Float](repeating: 0, count: rows.count * n)
+    guard n > 0 else { return out }
+    y.withUnsafeBufferPointer { p in
+      var e = [Double](repeating: 0, count: n)
+      for (i, r) in rows.enumerated() {
+        let row = p[(r * n)..<(r * n + n)]
+        let mean = row.reduce(0.0) { $0 + Double($1) } / Double(n)
+        let top = row.reduce(-Double.infinity) { Swift.max($0, Double($1) - mean) }
+        var total = 0.0
+        for (k, v) in row.enumerated() {
+          e[k] = Foundation.exp(Double(v) - mean - top)
+          total += e[k]
+        }
+        for k in 0..<n { out[i * n + k] = Float(e[k] / total - 1 / Double(n)) }
+      }
+    }
+    return out
+  }
+
+  /// Seeds `[P, target…]` of the profile target: row `p` holds the weights of stored row
+  /// `row(p)` (`weights` starts at the first row any pair reads).
+  func profileSeed(_ weights: [Float], pairs: Int, targetShape: Shape, row: (Int) -> Int) -> Tensor {
+    let size = targetShape.scalarCount / max(pairs, 1)
+    var s = targetShape
+    s[0] = pairs
+    var seed = Tensor.zeros(s)
+    let first = pairs > 0 ? (0..<pairs).map(row).min()! : 0
+    seed.withUnsafeMutableBufferPointer { p in
+      for pair in 0..<pairs {
+        let src = (row(pair) - first) * size
+        for k in 0..<size { p[pair * size + k] = weights[src + k] }
+      }
+    }
+    return seed
   }
 
   /// Seeds `[T·P, target…]`: row `t·P + p` is 1 at the flattened index `tasks[t]` (one-hot),
@@ -430,6 +489,13 @@ public struct Explainer: Sendable {
     let diffs = zip(xRows, refRows).map { Tensor.zip2($0, $1) { $0 - $1 } }
     let (alphas, weights) = options.integration.pointsAndWeights(max(1, options.steps))
     var gradSums = xRows.map { Tensor.zeros(Shape([tasks.count * pairs] + $0.shape.dropFirst.dimensions)) }
+    // Profile target: weights from the examples' own forward pass, held along the path.
+    var profile: [Float]? = nil
+    if options.profile {
+      let acts: [Tensor?]
+      do { acts = try LiftNN.forward(graph, inputs: xs, computing: [target]) } catch { throw .graph(error) }
+      profile = profileWeights(acts[target.rawValue]!, rows: 0..<b)
+    }
     for (alpha, w) in zip(alphas, weights) {
       let points = zip(refRows, diffs).map { r, d in Tensor.zip2(r, d) { $0 + Float(alpha) * $1 } }
       let acts: [Tensor?]
@@ -437,7 +503,8 @@ public struct Explainer: Sendable {
       try checkDomains(acts, inputRows: Int.max)
       let side = PairSide(acts, pairs: pairs)
       var prop = Propagation(graph: graph, modes: modes, maxPoolRule: .gradient, x: side, r: side)
-      let seed = seedMultipliers(tasks: tasks, pairs: pairs, targetShape: acts[target.rawValue]!.shape)
+      let seed = profile.map { w in profileSeed(w, pairs: pairs, targetShape: acts[target.rawValue]!.shape) { $0 / m } }
+        ?? seedMultipliers(tasks: tasks, pairs: pairs, targetShape: acts[target.rawValue]!.shape)
       let mult = prop.backward(target: target, seed: seed)
       for (k, id) in graph.inputs.enumerated() {
         guard let g = mult[id.rawValue]?.mean else { continue }

@@ -145,5 +145,14 @@ public struct ExplainOptions: Sendable {
   /// backward pass is seeded with +1 at K and −1 at J, and summation-to-delta holds for
   /// `Δf_K − Δf_J`. A task equal to `J` gives all-zero scores.
   public var contrast: Int? = nil
+  /// Explain the BPNet/ChromBPNet profile target instead of single neurons: with `y` the
+  /// target's output flattened per example and `ŷ = y − mean(y)`, the scalar
+  /// `Σ_j w_j·ŷ_j` where `w = softmax(ŷ)` comes from the example's own forward pass and is
+  /// held constant (chrombpnet's `get_weightedsum_meannormed_logits`, whose softmax reads
+  /// the logits through `stop_gradient`). Since `ŷ` is linear in `y`, the backward pass is
+  /// seeded with `w_j − 1/n` on every neuron `j` (n neurons) and summation-to-delta holds for
+  /// `Σ_j (w_j − 1/n)·(y_j(x) − y_j(r))`. ``tasks`` must be `[0]` (one scalar target: scores
+  /// shaped like the inputs); not combined with ``contrast``.
+  public var profile: Bool = false
   public init() {}
 }

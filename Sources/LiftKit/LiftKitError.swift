@@ -30,6 +30,9 @@ public enum LiftKitError: Error, CustomStringConvertible {
   case emptyTaskSelection(target: String)
   /// The same layer requested twice.
   case duplicateLayer(String)
+  /// A model of a ``ModelEnsemble`` does not match the first one (inputs, layout, target,
+  /// method or options).
+  case modelMismatch(model: String, reason: String)
   /// A `.npy` / `.npz` file could not be read or written (the message names the file).
   case arrays(String)
   /// A file could not be read or written, or an output would replace an input or another
@@ -62,6 +65,8 @@ public enum LiftKitError: Error, CustomStringConvertible {
       return "task all: the target '\(target)' has no outputs"
     case .duplicateLayer(let name):
       return "layer '\(name)' is requested twice"
+    case .modelMismatch(let model, let reason):
+      return "\(model): cannot be averaged with the other models: \(reason)"
     case .arrays(let message):
       return message
     case .file(let error):

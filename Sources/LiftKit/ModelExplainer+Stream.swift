@@ -67,58 +67,7 @@ extension ModelExplainer {
     rows source: any RowSource, references: ReferenceSet = .zeros, into sinks: [any ScoreSink],
     progress: ((Int) -> Void)? = nil
   ) throws(LiftKitError) -> StreamedExplanation {
-    let graph = model.graph
-    let shapes = source.shapes
-    guard shapes.count == graph.inputs.count else {
-      throw .inputCount(expected: graph.inputNames, found: shapes.count)
-    }
-    let n = source.rowCount
-    guard n > 0, shapes.allSatisfy({ $0.rank > 0 && $0[0] == n }) else {
-      throw .arrays("\(source.name): no examples, or arrays with different numbers of rows (\(shapes.map(\.dimensions))); nothing to explain")
-    }
-    let needed = sinks.reduce(into: Set<ScoreKind>()) { $0.formUnion($1.neededKinds) }
-      .subtracting(options.additionalOutputs).subtracting([options.output])
-    let explainer = needed.isEmpty ? self : try adding(needed)
-    // A shard is explained as its rows of the whole run: the whole run's batch plan and
-    // batch grid, references taken at the whole run's rows, shuffles drawn as the whole run
-    // draws them (those of the rows before the shard drawn and dropped).
-    let shard = source as? ShardRows
-    let offset = shard?.range.lowerBound ?? 0
-    let whole: any RowSource = shard?.base ?? source
-    let wholeShapes = whole.shapes
-    let wholeCount = whole.rowCount
-    let plan = try explainer.batchPlan(inputShapes: wholeShapes, references: references)
-    var stream = try ReferenceStream(
-      references, inputShapes: wholeShapes, inputNames: graph.inputNames,
-      channelAxis: options.channelAxis ?? model.channelAxis)
-    // A shard explains the whole run's batches that hold its rows, each entire (the kernels'
-    // rounding may depend on a batch's size and rows), and keeps its own rows of them.
-    let first = (offset / plan.examples) * plan.examples
-    if shard != nil { try stream.skip(rows: 0..<first, of: whole, batch: plan.examples) }
-    var summation = SummationReport()
-    var tasks: [Int] = []
-    var start = first
-    while start < offset + n {
-      let end = min(wholeCount, start + plan.examples)
-      let x = try whole.rows(start..<end)
-      let refs = try stream.references(for: start..<end, inputs: x)
-      let kept = max(start, offset)..<min(end, offset + n)
-      let done = kept.lowerBound - offset
-      let result = try explainer.explain(inputs: x, references: refs) {
-        progress?(done + min(kept.count, max(0, $0 - (kept.lowerBound - start))))
-      }
-      let local = (kept.lowerBound - start)..<(kept.upperBound - start)
-      let own = local.count == end - start ? result : result.keepingRows(local, of: end - start)
-      let inputs = local.count == end - start ? x : x.map { $0.slice(batch: local) }
-      summation.append(own.summation)
-      tasks = own.tasks
-      let batch = ScoreBatch(rows: (kept.lowerBound - offset)..<(kept.upperBound - offset), totalRows: n, inputs: inputs, attribution: own)
-      for sink in sinks { try sink.write(batch) }
-      start = end
-    }
-    for sink in sinks { try sink.finish() }
-    return StreamedExplanation(
-      examples: n, summation: summation, target: target, tasks: tasks, contrast: options.contrast, plan: plan)
+    try ModelExplainer.stream([self], rows: source, references: references, into: sinks, progress: progress)
   }
 }
 

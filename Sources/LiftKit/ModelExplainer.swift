@@ -87,6 +87,10 @@ public struct ModelExplainer: Sendable {
     o.method = method
     o.target = targetID
     if case .indices(let k) = options.tasks { o.tasks = k }
+    if case .profile = options.tasks {
+      o.tasks = [0]
+      o.profile = true
+    }
     o.contrast = options.contrast
     o.layers = layers
     o.steps = options.steps

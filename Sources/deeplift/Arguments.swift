@@ -89,13 +89,14 @@ enum FileSet: Equatable, Sendable {
 
 // MARK: - --task
 
-/// `--task`: `K`, a list `0,3,7`, or `all` (LiftKit's ``TaskSelection``).
+/// `--task`: `K`, a list `0,3,7`, `all` or `profile` (LiftKit's ``TaskSelection``).
 extension TaskSelection: ExpressibleByArgument {
   public init?(argument: String) { self.init(parsing: argument) }
 
   public var defaultValueDescription: String {
     switch self {
     case .all: return "all"
+    case .profile: return "profile"
     case .indices(let i): return i.map(String.init).joined(separator: ",")
     }
   }

@@ -33,9 +33,16 @@ func runExplain(_ request: ExplainRequest, outputs: OutputTransaction) throws {
   let clock = BenchTiming()
   defer { clock.report() }
   if let threads = request.threads { BLAS.setThreads(threads) }
-  let model = try loadModel(request.model, quiet: request.quiet)
-  let explainer = try cli { () throws(LiftKitError) in
-    try model.explainer(method: request.method, target: request.target, options: request.attributionOptions)
+  var models: [Model] = []
+  for path in request.models { models.append(try loadModel(path, quiet: request.quiet)) }
+  let model = models[0]
+  // Several models (folds): one LiftKit ensemble, checked to agree before any work.
+  let (explainer, ensemble) = try cli { () throws(LiftKitError) -> (ModelExplainer, ModelEnsemble?) in
+    var explainers: [ModelExplainer] = []
+    for m in models {
+      explainers.append(try m.explainer(method: request.method, target: request.target, options: request.attributionOptions))
+    }
+    return (explainers[0], explainers.count > 1 ? try ModelEnsemble(explainers) : nil)
   }
   clock.loaded()
   if !request.quiet {
@@ -116,14 +123,18 @@ func runExplain(_ request: ExplainRequest, outputs: OutputTransaction) throws {
   }
   if let plot { sinks.append(plot) }
   let plan = try cli { () throws(LiftKitError) in
-    try explainer.batchPlan(inputShapes: source.shapes, references: references)
+    if let ensemble { return try ensemble.batchPlan(inputShapes: source.shapes, references: references) }
+    return try explainer.batchPlan(inputShapes: source.shapes, references: references)
   }
   noteBatchPlan(plan, quiet: request.quiet)
   let progress = ProgressBar(total: source.rowCount, enabled: !request.quiet)
   let run: StreamedExplanation
   do {
     run = try cli { () throws(LiftKitError) in
-      try explainer.explain(rows: source, references: references, into: sinks) { progress.update($0) }
+      if let ensemble {
+        return try ensemble.explain(rows: source, references: references, into: sinks) { progress.update($0) }
+      }
+      return try explainer.explain(rows: source, references: references, into: sinks) { progress.update($0) }
     }
   } catch LiftKitError.genomics(let error) {
     throw CLIError.data("--shuffles: \(request.inputs.paths(in: model.inputNames)[0]): \(error)")
@@ -324,10 +335,11 @@ extension ExplainRequest {
     let task: String
     switch tasks {
     case .all: task = "all"
+    case .profile: task = "profile"
     case .indices(let k): task = k.map(String.init).joined(separator: ",")
     }
     return [
-      ("models", model), ("method", method.rawValue), ("target", target), ("task", task), ("references", refs),
+      ("models", models.joined(separator: ",")), ("method", method.rawValue), ("target", target), ("task", task), ("references", refs),
       ("seed", seed), ("tool_version", "deeplift \(DeepLift.toolVersion)"),
     ]
   }
@@ -809,7 +821,7 @@ extension ExplainRequest {
   /// model is loaded: the transaction checks them when they are written, still before any
   /// output is in place).
   func plannedOutputs() throws -> OutputTransaction {
-    var read = [FileRole("the model", model)]
+    var read = models.map { FileRole("the model", $0) }
     switch sequences {
     case .fasta(let path)?: read.append(FileRole("--fasta", path))
     case .genome(let genome, let regions)?:
@@ -840,6 +852,7 @@ extension ExplainRequest {
       let names: [String]
       switch tasks {
       case .indices(let k): names = ModiscoSink.fileNames(tasks: k)
+      case .profile: names = ModiscoSink.fileNames(tasks: [0])
       case .all: names = ["ohe.npz"]
       }
       written += names.map { FileRole("--modisco", URL(fileURLWithPath: modisco).appendingPathComponent($0).relativePath) }

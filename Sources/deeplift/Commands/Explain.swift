@@ -52,8 +52,11 @@ enum SequenceInput: Equatable, Sendable {
 
 /// Everything `deeplift explain` was asked to do, parsed and validated.
 struct ExplainRequest: Sendable {
-  /// The model file (`.h5`, `.keras`, `.onnx`; recognised by content).
-  var model: String
+  /// The model file (`.h5`, `.keras`, `.onnx`; recognised by content); the first of
+  /// ``models``.
+  var model: String { models[0] }
+  /// Every model file given (cross-validation folds: the scores are their mean).
+  var models: [String]
   var inputs: FileSet
   /// `.npy` for a single input, `.npz` with one array per input name otherwise.
   var output: String
@@ -138,8 +141,8 @@ extension DeepLift {
         examples (N = 0) is an error, not an empty output (exit 1).
         """)
 
-    @Argument(help: "The model: Keras .h5 or .keras, or .onnx.")
-    var model: String
+    @Argument(help: "The model: Keras .h5 or .keras, or .onnx; several models (cross-validation folds of one architecture) give the mean of their scores.")
+    var model: [String] = []
 
     @Option(
       name: .long,
@@ -200,7 +203,7 @@ extension DeepLift {
 
     @Option(
       help: ArgumentHelp(
-        "Target neuron(s) in the flattened target output: K, a list 0,3,7, or all.", valueName: "task"))
+        "Target neuron(s) in the flattened target output: K, a list 0,3,7, all, or profile (BPNet's softmax-weighted, mean-centred profile logits, weights held constant).", valueName: "task"))
     var task: TaskSelection = .indices([0])
 
     @Option(parsing: .unconditional, help: "Integrated gradients: number of points (1...10000).")
@@ -286,6 +289,10 @@ extension DeepLift {
     ///
     /// - Throws: `ValidationError` (usage, exit 2).
     func request() throws -> ExplainRequest {
+      guard !model.isEmpty else { throw ValidationError("Missing expected argument '<model>'") }
+      if let twice = model.enumerated().first(where: { i, m in model[..<i].contains(m) })?.element {
+        throw ValidationError("model '\(twice)' is given twice")
+      }
       let sequences: SequenceInput?
       switch (try FileSet.make(input, option: "--input"), fasta, genome, regions) {
       case (_?, nil, nil, nil), (nil, _?, nil, nil): sequences = fasta.map { .fasta($0) }
@@ -370,8 +377,11 @@ extension DeepLift {
       if let twice = layer.enumerated().first(where: { i, n in layer[..<i].contains(n) })?.element {
         throw ValidationError("--layer '\(twice)' is given twice")
       }
+      if model.count > 1 && inputs.isTable {
+        throw ValidationError("several models need --input X.npy, --fasta or --genome, not a .csv table")
+      }
       var request = ExplainRequest(
-        model: model, inputs: inputs, output: output, references: references, target: target, tasks: task,
+        models: model, inputs: inputs, output: output, references: references, target: target, tasks: task,
         method: method, steps: steps, integration: igMethod, batchSize: batchSize, maxPool: maxpool,
         hypothetical: hypothetical, multipliers: multipliers, channelAxis: channelAxis,
         threads: common.threads, quiet: common.quiet, plot: plot)
@@ -482,7 +492,7 @@ extension DeepLift {
 
     func run() throws {
       let request = try request()
-      try requireReadableFile(request.model)
+      for path in request.models { try requireReadableFile(path) }
       for path in request.inputs.paths where !(request.image != nil && isDirectory(path)) { try requireReadableFile(path) }
       if case .genome(_, let regions)? = request.sequences { try requireReadableFile(regions) }
       switch request.references {
