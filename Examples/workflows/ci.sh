@@ -23,24 +23,24 @@ fi
 export PATH="$venv/bin:$PATH"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-# The fixtures' genome gets its .fai in a copy, not in the repository.
-cp "$root/Tests/deepliftTests/Fixtures/genome/genome.fa" "$root/Tests/deepliftTests/Fixtures/genome/peaks.bed" "$work/"
-model="$root/Tests/LiftKerasTests/Fixtures/genomics_cnn.h5"
+# The bundled example (Examples/genome), copied so that nothing is written into the repository.
+cp "$root/Examples/genome/genome.fa" "$root/Examples/genome/genome.fa.fai" "$root/Examples/genome/peaks.narrowPeak" "$work/"
+model="$root/Examples/genome/model.onnx"
 
 echo "== snakemake --cores 2"
 snakemake --cores 2 --snakefile "$here/Snakefile" --directory "$work/snakemake" --quiet rules \
-  --config deeplift="$deeplift" genome="$work/genome.fa" peaks="$work/peaks.bed" "models=[$model]"
+  --config deeplift="$deeplift" genome="$work/genome.fa" peaks="$work/peaks.narrowPeak" "models=[$model]"
 for f in scores.h5 scores.bw modisco.h5 shards/shard0.h5 shards/shard3.h5; do
   test -s "$work/snakemake/results/$f" || { echo "missing results/$f"; exit 1; }
 done
 
 echo "== Slurm array, run locally"
 mkdir -p "$work/slurm"
-(cd "$work/slurm" && DEEPLIFT="$deeplift" MODELS="$model" GENOME="$work/genome.fa" PEAKS="$work/peaks.bed" \
-  SHUFFLES=5 SEED=0 EXTRA="--maxpool deepshap" OUT=out MODISCO_WINDOW=50 "$here/slurm/run-local.sh" 4)
+(cd "$work/slurm" && DEEPLIFT="$deeplift" MODELS="$model" GENOME="$work/genome.fa" PEAKS="$work/peaks.narrowPeak" \
+  SHUFFLES=20 SEED=0 EXTRA="--task profile" OUT=out MODISCO_WINDOW=50 "$here/slurm/run-local.sh" 4)
 # A rerun finds every shard complete (--resume) and redoes nothing.
-(cd "$work/slurm" && DEEPLIFT="$deeplift" MODELS="$model" GENOME="$work/genome.fa" PEAKS="$work/peaks.bed" \
-  SHUFFLES=5 SEED=0 EXTRA="--maxpool deepshap" OUT=out MODISCO_WINDOW=50 SLURM_ARRAY_TASK_ID=2 N=4 \
+(cd "$work/slurm" && DEEPLIFT="$deeplift" MODELS="$model" GENOME="$work/genome.fa" PEAKS="$work/peaks.narrowPeak" \
+  SHUFFLES=20 SEED=0 EXTRA="--task profile" OUT=out MODISCO_WINDOW=50 SLURM_ARRAY_TASK_ID=2 N=4 \
   bash "$here/slurm/deeplift-shards.sbatch")
 
 "$venv/bin/python" - "$work/snakemake/results/scores.h5" "$work/slurm/out/scores.h5" <<'PY'
