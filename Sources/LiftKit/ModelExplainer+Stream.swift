@@ -71,6 +71,7 @@ extension ModelExplainer {
     let needed = sinks.reduce(into: Set<ScoreKind>()) { $0.formUnion($1.neededKinds) }
       .subtracting(options.additionalOutputs).subtracting([options.output])
     let explainer = needed.isEmpty ? self : try adding(needed)
+    let references = try model.resolvingTokenDefaults(references, inputShapes: shapes)
     let plan = try explainer.batchPlan(inputShapes: shapes, references: references)
     var stream = try ReferenceStream(
       references, inputShapes: shapes, inputNames: graph.inputNames,

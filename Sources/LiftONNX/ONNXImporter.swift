@@ -80,6 +80,8 @@ struct ConversionContext {
   var foldingBudget = TensorLimits.maximumFoldedElements
   /// Graph tensors whose ONNX batch axis is not first, by node index (BatchViews.swift).
   var views: [Int: BatchView] = [:]
+  /// The integer inputs read through an embedding table, by input node name.
+  var tokenEmbeddings: [String: TokenEmbedding] = [:]
 
   init(opset: Int) { self.opset = opset }
 
@@ -151,15 +153,22 @@ struct Importer {
       context.values[t.name] = .constant(c)
       initializerNames.insert(t.name)
     }
+    var embeddingGathers = Set<Int>()
     for vi in g.input where !initializerNames.contains(vi.name) {
-      try addInput(vi)
+      let type = vi.type.tensorType.elemType
+      if type == Int32(ONNXDataType.int64.rawValue) || type == Int32(ONNXDataType.int32.rawValue) {
+        embeddingGathers.insert(try addTokenInput(vi, graph: g))
+      } else {
+        try addInput(vi)
+      }
     }
     guard !context.nodes.isEmpty else { throw .invalidModel("the graph has no float inputs") }
     for n in g.node where n.output.first?.isEmpty ?? true {
       throw .invalidModel("node '\(displayName(n))' (\(n.opType)) has no output")
     }
     let (outputNames, notes) = try explainableOutputs(g)
-    let needed = neededNodes(g.node, outputs: outputNames)
+    let needed = neededNodes(
+      g.node.enumerated().filter { !embeddingGathers.contains($0.offset) }.map(\.element), outputs: outputNames)
     for n in needed {
       for i in n.input where !i.isEmpty { context.useCounts[i, default: 0] += 1 }
     }
@@ -251,6 +260,7 @@ struct Importer {
     guard !outputs.isEmpty else { throw .invalidModel("the graph has no outputs") }
     var graph = buildGraph(nodes: context.nodes, outputs: outputs)
     graph.notes = notes
+    graph.tokenEmbeddings = context.tokenEmbeddings
     return graph
   }
 
@@ -373,6 +383,73 @@ struct Importer {
       Node(op: .input(shape: perExample.map { $0 }), inputs: [], name: name, origin: "input"))
     context.shapes.append(perExample)
     context.values[vi.name] = .node(NodeID(context.nodes.count - 1), shape: perExample)
+  }
+}
+
+extension Importer {
+  /// An int64/int32 graph input read by one `Gather` (axis 0) of a `[V, D]` initializer — the
+  /// ONNX form of `nn.Embedding` — becomes a float input of per-example shape `L… + [D]` under
+  /// the same name, standing for the Gather's output, with the table recorded as its
+  /// ``LiftNN/TokenEmbedding``. Returns the index of that Gather in `graph.node`, which is
+  /// not converted.
+  ///
+  /// - Throws: ``ONNXImportError/unsupportedDataType(tensor:dataType:)`` when the input is
+  ///   read otherwise (the message names the reader), open extents as ``addInput(_:)``.
+  mutating func addTokenInput(_ vi: Onnx_ValueInfoProto, graph g: Onnx_GraphProto) throws(ONNXImportError) -> Int {
+    let type = Int(vi.type.tensorType.elemType)
+    let readers = g.node.enumerated().filter { $0.element.input.contains(vi.name) }
+    func refuse(_ reason: String) -> ONNXImportError {
+      .invalidModel(
+        "input '\(vi.name)' is \(onnxDataTypeName(type)): integer inputs are taken only as token ids of an embedding (one Gather, axis 0, of a [V, D] initializer); \(reason)")
+    }
+    guard readers.count == 1, let (index, gather) = readers.first else {
+      throw refuse(
+        readers.isEmpty
+          ? "no node reads it"
+          : "it is read by \(readers.count) nodes (\(readers.map { "'\(displayName($0.element))' (\($0.element.opType))" }.joined(separator: ", ")))")
+    }
+    guard gather.opType == "Gather", gather.input.count == 2, gather.input[1] == vi.name, gather.input[0] != vi.name,
+      gather.domain.isEmpty || gather.domain == "ai.onnx"
+    else {
+      throw refuse("it is read by node '\(displayName(gather))' (\(gather.opType))")
+    }
+    guard Attributes(gather).int("axis", 0) == 0 else {
+      throw refuse("node '\(displayName(gather))' gathers along axis \(Attributes(gather).int("axis", 0))")
+    }
+    guard case .constant(let table)? = context.values[gather.input[0]], table.rank == 2, !table.batchBroadcast,
+      table.dims[0] >= 1, table.dims[1] >= 1
+    else {
+      throw refuse("node '\(displayName(gather))' reads '\(gather.input[0])', which is not a [V, D] initializer")
+    }
+    guard let out = gather.output.first, !out.isEmpty else {
+      throw .invalidModel("node '\(displayName(gather))' has no output")
+    }
+    let dims = vi.type.tensorType.shape.dim
+    guard !dims.isEmpty else { throw .dynamicDimension(input: vi.name, axis: 0) }
+    var tokenShape = [Int]()
+    for (axis, d) in dims.enumerated() {
+      var extent: Int?
+      if case .dimValue(let v) = d.value, v > 0 { extent = Int(v) }
+      if axis == 0 {
+        if let extent { context.fixedBatch = extent }
+        continue
+      }
+      guard let extent else { throw .dynamicDimension(input: vi.name, axis: axis) }
+      tokenShape.append(extent)
+    }
+    let perExample = tokenShape + [table.dims[1]]
+    guard TensorLimits.checkedElements(perExample) != nil else {
+      throw .invalidTensor(
+        name: vi.name,
+        reason: "the embedded input has examples of shape \(perExample), more than \(TensorLimits.maximumElements) elements")
+    }
+    let name = context.uniqueName(vi.name)
+    context.nodes.append(Node(op: .input(shape: perExample.map { $0 }), inputs: [], name: name, origin: "Gather (embedding)"))
+    context.shapes.append(perExample)
+    context.values[out] = .node(NodeID(context.nodes.count - 1), shape: perExample)
+    context.tokenEmbeddings[name] = TokenEmbedding(
+      table: table.tensor(), tokenShape: tokenShape.map { $0 }, layer: displayName(gather))
+    return index
   }
 }
 
