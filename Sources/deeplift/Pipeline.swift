@@ -415,6 +415,12 @@ func runInspect(model path: String, common: CommonOptions) throws {
     if r == 0 { print(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")) }
   }
   print("inputs: " + graph.inputNames.joined(separator: ", "))
+  for k in model.tokenInputs {
+    let e = model.tokenEmbedding(input: k)!
+    let ids = "(" + e.tokenShape.map { $0.map(String.init) ?? "?" }.joined(separator: ", ") + ")"
+    print(
+      "token ids: \(graph.inputNames[k]) \(ids), integers in 0..<\(e.vocabularySize), through the embedding '\(e.layer)' (table \(e.vocabularySize) × \(e.dimension), \(e.table.scalarCount) parameters); scores are per token (NAME) and per embedding dimension (NAME.embedding)")
+  }
   print("outputs: " + graph.outputs.map { graph[$0].name }.joined(separator: ", "))
   print("default target: \(graph[Explainer.defaultTarget(graph)].name)")
 }

@@ -126,10 +126,18 @@ struct KerasConfigTests {
       try importJSON(
         sequential(#"{"class_name": "Activation", "config": {CONFIG, "activation": "hard_tanh"}}"#))
     }
-    #expect(
-      throws: KerasImportError.unsupportedLayer(file: "inline.json", layer: "l", className: "Embedding")
-    ) {
+    // An Embedding on the model input makes it a token-id input: its table is read.
+    #expect(throws: KerasImportError.missingWeight(file: "inline.json", layer: "l", weight: "embeddings")) {
       try importJSON(sequential(#"{"class_name": "Embedding", "config": {CONFIG}}"#))
+    }
+    // One that does not read the input directly stays unsupported.
+    #expect(
+      throws: KerasImportError.unsupportedLayer(file: "inline.json", layer: "e", className: "Embedding")
+    ) {
+      try importJSON(
+        sequential(
+          #"{"class_name": "ReLU", "config": {CONFIG}}, {"class_name": "Embedding", "config": {"name": "e", "input_dim": 4, "output_dim": 2}}"#
+        ))
     }
     #expect(
       throws: KerasImportError.invalidConfig(

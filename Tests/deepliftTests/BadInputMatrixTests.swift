@@ -284,9 +284,9 @@ enum Matrix {
       label: "unsupported layer GRU", arguments: ["explain", "%gru.h5", "--input", "@lstm.x.npy", "--output", "out.npy"],
       status: 1, mentions: ["gru.h5", "gru_1", "GRU"]),
     BadCase(
-      label: "unsupported layer Embedding",
+      label: "Embedding model given float features of the wrong shape",
       arguments: ["explain", "%embedding.h5", "--input", "@mlp.x.npy", "--output", "out.npy"], status: 1,
-      mentions: ["embedding.h5", "embed", "Embedding"]),
+      mentions: ["mlp.x.npy", "(4, 6)", "'tokens'", "(N, 4)"]),
     BadCase(
       label: "custom layer class", arguments: ["explain", "@custom_layer.h5", "--input", "@mlp.x.npy", "--output", "out.npy"],
       status: 1, mentions: ["custom_layer.h5", "MyCustomDense"]),
