@@ -21,7 +21,7 @@ import LiftTensor
 let batchBroadcastAware: Set<String> = [
   "Add", "Sub", "Mul", "Div", "Neg", "Cast", "Identity", "Dropout", "Shape", "Unsqueeze", "Squeeze",
   "Reshape", "Slice", "Gather", "Concat", "Expand", "Equal", "Less", "Greater", "Not", "Where", "Sqrt",
-  "Floor", "Ceil", "Split",
+  "Floor", "Ceil", "Split", "GatherElements",
 ]
 
 /// Whether the result of an elementwise fold over `operands`, of dimensions `out`, is a

@@ -63,3 +63,31 @@ struct EmbeddingMatrixTests {
   @Test("refused", arguments: EmbeddingMatrix.cases)
   func refused(_ c: BadCase) throws { try BadInputMatrixTests.check(c) }
 }
+
+// GatherElements of a graph tensor whose indices cannot be expressed per example.
+enum GatherElementsMatrix {
+  typealias P = ONNXProto
+  static func model(_ indices: [Int64], dims: [Int64]) -> Data {
+    P.model(
+      nodes: [P.node("GatherElements", ["x", "idx"], ["y"], name: "ge", ["axis": .int(1)])],
+      initializers: [P.tensor("idx", dims: dims, int64s: indices)], inputs: [P.valueInfo("x", [nil, 10])],
+      outputs: [P.valueInfo("y", [nil, Int64(dims.last!)])])
+  }
+
+  static func row(_ label: String, _ model: Data, _ mentions: [String]) -> BadCase {
+    BadCase(
+      label: label, arguments: ["explain", "g.onnx", "--input", "x.npy", "--output", "out.npy"], status: 1,
+      mentions: ["g.onnx", "ge", "GatherElements"] + mentions, setup: all(write(matrix(4, 10), "x.npy"), write(model, "g.onnx")))
+  }
+
+  static let cases: [BadCase] = [
+    row("GatherElements: indices that differ per example", model([0, 1, 2, 3, 4, 5], dims: [2, 3]), ["same for every example"]),
+    row("GatherElements: index out of range", model([0, 10, 2], dims: [1, 3]), ["index 10 out of range"]),
+  ]
+}
+
+@Suite("deeplift bad-input matrix: GatherElements (issue 19)")
+struct GatherElementsMatrixTests {
+  @Test("refused", arguments: GatherElementsMatrix.cases)
+  func refused(_ c: BadCase) throws { try BadInputMatrixTests.check(c) }
+}
