@@ -38,9 +38,15 @@ func runExplain(_ request: ExplainRequest, outputs: OutputTransaction) throws {
     try model.explainer(method: request.method, target: request.target, options: request.attributionOptions)
   }
   clock.loaded()
-  if let k = model.tokenInputs.first, request.sequences != nil || request.inputs.isTable {
-    throw CLIError.usage(
-      "model input '\(model.inputNames[k])' takes token ids: give them as an integer .npy (--input), not \(request.sequences != nil ? "sequences" : "a CSV table")")
+  if let k = model.tokenInputs.first {
+    if request.sequences != nil || request.inputs.isTable {
+      throw CLIError.usage(
+        "model input '\(model.inputNames[k])' takes token ids: give them as an integer .npy (--input), not \(request.sequences != nil ? "sequences" : "a CSV table")")
+    }
+    if request.hypothetical || request.modisco != nil {
+      throw CLIError.usage(
+        "\(request.hypothetical ? "--hypothetical" : "--modisco") needs one-hot sequences; model input '\(model.inputNames[k])' takes token ids")
+    }
   }
   if !request.quiet {
     if !explainer.normalizedConvolutions.isEmpty {

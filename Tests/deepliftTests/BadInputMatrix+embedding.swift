@@ -39,6 +39,9 @@ enum EmbeddingMatrix {
       label: "--shuffles on token ids", arguments: explain("textcnn.onnx", e("ids.npy"), ["--shuffles", "3"]), status: 1,
       mentions: ["shuffled references", "'ids'", "token ids"]),
     BadCase(
+      label: "--hypothetical on token ids", arguments: explain("textcnn.onnx", e("ids.npy"), ["--hypothetical"]), status: 2,
+      mentions: ["--hypothetical", "one-hot", "'ids'", "token ids"]),
+    BadCase(
       label: "--fasta into a token-id model",
       arguments: ["explain", e("textcnn.onnx"), "--fasta", "s.fa", "--output", "out.h5"], status: 2,
       mentions: ["'ids'", "token ids"], precreate: "out.h5", setup: write(Data(">a\nACGTACGT\n".utf8), "s.fa")),
