@@ -44,7 +44,7 @@ public enum KerasImportError: Error, Equatable, Sendable, CustomStringConvertibl
       "\(file): layer '\(layer)' has unsupported class \(className)"
         + (className == "Lambda" ? KerasImportError.lambdaAdvice : "")
     case .unsupportedLayers(let file, let kinds):
-      "\(file): unsupported layers: \(kinds.description(noun: "layer"))"
+      "\(file): unsupported layers: \(kinds.description(noun: "layer")) — \(kinds.totals(noun: "layer", kindNoun: "class"))"
         + (kinds.entries.contains { $0.kind == "Lambda" } ? KerasImportError.lambdaAdvice : "")
     case .unsupportedConfiguration(let file, let layer, let reason):
       "\(file): layer '\(layer)': unsupported configuration: \(reason)"

@@ -121,7 +121,7 @@ struct KerasActivationTests {
     #expect(error == .unsupportedLayers(file: "unsupported_layers.h5", expected))
     #expect(
       error?.description
-        == "unsupported_layers.h5: unsupported layers: LSTM (layer lstm_1), Lambda (layers double, shift)"
+        == "unsupported_layers.h5: unsupported layers: LSTM (layer lstm_1), Lambda (layers double, shift) — 3 layers of 2 classes"
           + " (a Lambda layer holds Python code that the file cannot carry: re-save the model with built-in layers in place of the Lambda, or export it to ONNX)"
     )
   }
@@ -142,6 +142,6 @@ struct KerasActivationTests {
     }
     #expect(
       error?.description
-        == "m.json: unsupported layers: GRU (layer g), Masking (layers mask1, mask2), MyCustom (layer c)")
+        == "m.json: unsupported layers: GRU (layer g), Masking (layers mask1, mask2), MyCustom (layer c) — 4 layers of 3 classes")
   }
 }

@@ -122,7 +122,7 @@ struct ONNXUnsupportedListTests {
     #expect(error == .unsupportedOperators(expected, opset: 17))
     #expect(
       error?.description
-        == "unsupported operators (opset 17): LSTM (node lstm_1), DepthToSpace (nodes up1, up2), com.microsoft.FusedConv (node fc)"
+        == "unsupported operators (opset 17): LSTM (node lstm_1), DepthToSpace (nodes up1, up2), com.microsoft.FusedConv (node fc) — 4 nodes of 3 operator types"
     )
   }
 

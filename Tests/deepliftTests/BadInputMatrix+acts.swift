@@ -9,12 +9,13 @@ enum ActsMatrix {
       label: "inspect: ONNX model with LSTM, two DepthToSpace and a com.microsoft node",
       arguments: ["inspect", "&unsupported_ops.onnx"], status: 1,
       mentions: [
-        "unsupported_ops.onnx", "LSTM (node lstm_1)", "DepthToSpace (nodes up1, up2)", "com.microsoft.FusedConv (node fc)",
+        "unsupported_ops.onnx", "LSTM (node lstm_1)", "DepthToSpace (nodes up1, up2)", "com.microsoft.FusedConv (node fc)", "4 nodes of 3 operator types",
       ], precreate: nil),
     BadCase(
       label: "inspect: Keras model with LSTM and two Lambda layers (its Embedding on the input is supported)",
       arguments: ["inspect", "@unsupported_layers.h5"], status: 1,
-      mentions: ["unsupported_layers.h5", "LSTM (layer lstm_1)", "Lambda (layers double, shift)"], precreate: nil),
+      mentions: ["unsupported_layers.h5", "LSTM (layer lstm_1)", "Lambda (layers double, shift)", "3 layers of 2 classes"],
+      precreate: nil),
   ]
 }
 
