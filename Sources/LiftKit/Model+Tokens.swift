@@ -19,7 +19,10 @@ extension Model {
   /// The embedding vectors of the token ids `ids` for input `k` (any leading axes, then the
   /// input's token shape): shape `ids.shape + [D]`. A float input's array is returned as it is.
   ///
-  /// - Parameter source: the file or option the ids came from, for messages.
+  /// - Parameters:
+  ///   - ids: the token ids, whole numbers stored as floats (`.npy` integers read as float32).
+  ///   - k: the input's index in ``Model/inputNames``.
+  ///   - source: the file or option the ids came from, for messages.
   /// - Throws: ``LiftKitError/arrays(_:)`` naming `source`, the input, the row, the position
   ///   within the row and the value, for an id that is not a whole number in `0..<V`.
   public func embedTokens(_ ids: Tensor, input k: Int, source: String) throws(LiftKitError) -> Tensor {
