@@ -397,10 +397,12 @@ extension Importer {
   ///   read otherwise (the message names the reader), open extents as ``addInput(_:)``.
   mutating func addTokenInput(_ vi: Onnx_ValueInfoProto, graph g: Onnx_GraphProto) throws(ONNXImportError) -> Int {
     let type = Int(vi.type.tensorType.elemType)
-    let readers = g.node.enumerated().filter { $0.element.input.contains(vi.name) }
+    // `Shape` of the ids (HuggingFace's `input_ids.size()`) is allowed beside the Gather: it
+    // reads only the ids' shape, which is known.
+    let readers = g.node.enumerated().filter { $0.element.input.contains(vi.name) && $0.element.opType != "Shape" }
     func refuse(_ reason: String) -> ONNXImportError {
       .invalidModel(
-        "input '\(vi.name)' is \(onnxDataTypeName(type)): integer inputs are taken only as token ids of an embedding (one Gather, axis 0, of a [V, D] initializer); \(reason)")
+        "input '\(vi.name)' is \(onnxDataTypeName(type)): integer inputs are taken only as token ids of an embedding (one Gather, axis 0, of a [V, D] initializer; Shape of the ids is allowed too); \(reason)")
     }
     guard readers.count == 1, let (index, gather) = readers.first else {
       throw refuse(
@@ -447,6 +449,8 @@ extension Importer {
     context.nodes.append(Node(op: .input(shape: perExample.map { $0 }), inputs: [], name: name, origin: "Gather (embedding)"))
     context.shapes.append(perExample)
     context.values[out] = .node(NodeID(context.nodes.count - 1), shape: perExample)
+    // The ids themselves stand for the input node with their own shape: only `Shape` reads them.
+    context.values[vi.name] = .node(NodeID(context.nodes.count - 1), shape: tokenShape)
     context.tokenEmbeddings[name] = TokenEmbedding(
       table: table.tensor(), tokenShape: tokenShape.map { $0 }, layer: displayName(gather))
     return index
