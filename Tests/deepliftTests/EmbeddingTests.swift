@@ -72,6 +72,22 @@ struct EmbeddingTests {
     expectGoldenClose(y[""]!, try Self.golden("\(stem).y.npy"), "\(model) forward")
   }
 
+  @Test("HuggingFace BERT from input_ids (Shape nodes beside the embedding Gather): forward equals torch, integrated gradients equal Captum LayerIntegratedGradients, DeepLIFT sums to delta")
+  func bertFromInputIDs() throws {
+    let model = Self.path("bert_ids.onnx"), ids = Self.path("bert_ids.npy")
+    let (y, _) = try run(["predict", model, "--input", ids], output: "y.npy")
+    expectGoldenClose(y[""]!, try Self.golden("bert.y.npy"), "BERT forward")
+    let (ig, _) = try run(["explain", model, "--input", ids, "--task", "2", "--method", "integrated-gradients", "--quiet"])
+    if let e = ig["input_ids.embedding"] {
+      expectGoldenClose(e, try Self.golden("bert.ig.zero.npy"), "BERT LayerIntegratedGradients")
+    } else {
+      Issue.record("members \(ig.keys.sorted())")
+    }
+    for method in ["rescale", "reveal-cancel"] {
+      _ = try run(["explain", model, "--input", ids, "--task", "2", "--method", method, "--max-delta-error", "1e-4"])
+    }
+  }
+
   @Test("predict on int64 ids equals ONNX Runtime")
   func predictEqualsONNXRuntime() throws {
     let (y, _) = try run(["predict", Self.path("textcnn.onnx"), "--input", Self.path("ids.npy")], output: "y.npy")
