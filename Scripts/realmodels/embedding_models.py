@@ -8,6 +8,9 @@ Models (random weights, made in a subprocess per framework under --out or a temp
   textcnn         torch Embedding(100, 16) → Conv1d(16, 32, 5) → ReLU → MaxPool1d(2) → mean over
                   length → Linear(32, 4) (its weights ×10), int64 ids [N, 32], exported by the TorchScript
                   exporter (opset 17, dynamic batch)
+  bert_ids        transformers BertForSequenceClassification (vocab 100, hidden 64, 2 layers,
+                  4 heads, 4 labels; classifier weights ×30) exported from input_ids [N, 32]
+                  (the exporter adds Shape nodes of the ids beside the word-embedding Gather)
   keras_embedding the same architecture in Keras (Input((32,), int32) → Embedding → Conv1D(relu)
                   → MaxPooling1D → GlobalAveragePooling1D → Dense), saved by tf-keras 2.21 (.h5)
                   and by Keras 3.15 (.keras); the float64 truth is a torch twin with the Keras
@@ -39,8 +42,9 @@ sys.path.insert(0, HERE)
 import check_models  # noqa: E402  (helpers shared with issue 14's script)
 import make_models  # noqa: E402
 
-GROUPS = {"torch": (["textcnn"], "onnx"), "keras": (["keras_embedding"], None), "sklearn": (["mlp_classifier"], "onnx")}
-MODELS = ["textcnn", "keras_embedding", "mlp_classifier"]
+GROUPS = {"torch": (["textcnn", "bert_ids"], "onnx"), "keras": (["keras_embedding"], None),
+          "sklearn": (["mlp_classifier"], "onnx")}
+MODELS = ["textcnn", "bert_ids", "keras_embedding", "mlp_classifier"]
 V, D, L, C, K, OUT = 100, 16, 32, 32, 5, 4
 SEED = make_models.SEED
 
@@ -76,29 +80,56 @@ def twin_logits(torch, model, arrays):
         return {"fw_logits_" + r: twin(torch.from_numpy(arrays[r])).numpy() for r in ("x", "ref_zero", "ref_rand")}
 
 
+def bert_ids(torch):
+    make_models.import_torchvision()  # the CPU torch + PyPI torchvision work-around, before transformers
+    from transformers import BertConfig, BertForSequenceClassification
+    cfg = BertConfig(vocab_size=V, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+                     max_position_embeddings=64, num_labels=OUT)
+    bert = BertForSequenceClassification(cfg).eval()
+    bert.config.return_dict = False
+
+    class Logits(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, ids):
+            return self.bert(ids)[0]
+
+    model = Logits().eval()
+    with torch.no_grad():  # BERT's 0.02-std head gives logits ~0.01: O(1) instead
+        bert.classifier.weight.mul_(30)
+    return model
+
+
 def make_torch(out, n):
     import copy
     import onnxruntime as ort
     import torch
-    torch.manual_seed(SEED)
-    model = text_cnn(torch).eval()
-    with torch.no_grad():  # logits O(1) rather than O(0.1): a stronger summation check
-        model.fc.weight.mul_(10)
-    folder = os.path.join(out, "textcnn-onnx")
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, "model.onnx")
-    torch.onnx.export(model, (torch.zeros(1, L, dtype=torch.long),), path, opset_version=17, dynamo=False,
-                      input_names=["ids"], output_names=["output"],
-                      dynamic_axes={"ids": {0: "batch"}, "output": {0: "batch"}})
-    arrays = token_inputs(n)
-    arrays["fw_output"] = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"ids": arrays["x"]})[0]
-    arrays.update(twin_logits(torch, copy.deepcopy(model), arrays))
-    f32 = make_models.rel(arrays["fw_output"], arrays["fw_logits_x"])
-    make_models.write_common(folder, arrays, {
-        "model": "textcnn", "format": "onnx", "file": "model.onnx", "input_shape": [L],
-        "framework": f"onnxruntime {ort.__version__} (torch {torch.__version__}, opset 17)",
-        "target_is": "model output", "framework_f32_vs_f64_max_rel": f32})
-    print(f"textcnn: onnx written, onnxruntime vs torch float64 max rel {f32:.2e}", flush=True)
+    for name in GROUPS["torch"][0]:
+        torch.manual_seed(SEED)
+        if name == "textcnn":
+            model = text_cnn(torch).eval()
+            with torch.no_grad():  # logits O(1) rather than O(0.1): a stronger summation check
+                model.fc.weight.mul_(10)
+        else:
+            model = bert_ids(torch)
+        folder = os.path.join(out, f"{name}-onnx")
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, "model.onnx")
+        with torch.no_grad():
+            torch.onnx.export(model, (torch.ones(1, L, dtype=torch.long),), path, opset_version=17, dynamo=False,
+                              input_names=["ids"], output_names=["output"],
+                              dynamic_axes={"ids": {0: "batch"}, "output": {0: "batch"}})
+        arrays = token_inputs(n)
+        arrays["fw_output"] = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"ids": arrays["x"]})[0]
+        arrays.update(twin_logits(torch, copy.deepcopy(model), arrays))
+        f32 = make_models.rel(arrays["fw_output"], arrays["fw_logits_x"])
+        make_models.write_common(folder, arrays, {
+            "model": name, "format": "onnx", "file": "model.onnx", "input_shape": [L],
+            "framework": f"onnxruntime {ort.__version__} (torch {torch.__version__}, opset 17)",
+            "target_is": "model output", "framework_f32_vs_f64_max_rel": f32})
+        print(f"{name}: onnx written, onnxruntime vs torch float64 max rel {f32:.2e}", flush=True)
 
 
 def make_keras(out, n):
