@@ -130,8 +130,8 @@ struct KerasConfigTests {
     #expect(throws: KerasImportError.missingWeight(file: "inline.json", layer: "l", weight: "embeddings")) {
       try importJSON(sequential(#"{"class_name": "Embedding", "config": {CONFIG}}"#))
     }
-    // One that does not read the input directly stays unsupported.
-    #expect(
+    // One that does not read the input directly stays unsupported, saying when it is taken.
+    let notOnInput = #expect(
       throws: KerasImportError.unsupportedLayer(file: "inline.json", layer: "e", className: "Embedding")
     ) {
       try importJSON(
@@ -139,6 +139,7 @@ struct KerasConfigTests {
           #"{"class_name": "ReLU", "config": {CONFIG}}, {"class_name": "Embedding", "config": {"name": "e", "input_dim": 4, "output_dim": 2}}"#
         ))
     }
+    #expect(notOnInput?.description.contains("only when it reads a model input that no other layer reads") == true)
     #expect(
       throws: KerasImportError.invalidConfig(
         file: "inline.json", reason: "Sequential model 'l' without layers")
