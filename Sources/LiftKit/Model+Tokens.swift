@@ -72,19 +72,8 @@ extension Model {
   }
 }
 
-/// Sums `t` over its last axis (`[…, D] → […]`): the per-token scores of an embedding input.
+/// Sums `t` over its last axis (`[…, D] → […]`, in double precision): the per-token scores of
+/// an embedding input.
 func summedOverLastAxis(_ t: Tensor) -> Tensor {
-  let dims = t.shape.dimensions
-  guard let d = dims.last else { return t }
-  let rows = dims.dropLast().reduce(1, *)
-  return Tensor(shape: Shape(Array(dims.dropLast()))) { out in
-    guard out.count > 0 else { return }
-    t.withUnsafeBufferPointer { p in
-      for r in 0..<rows {
-        var s: Float = 0
-        for j in 0..<d { s += p[r * d + j] }
-        out[r] = s
-      }
-    }
-  }
+  t.rank == 0 ? t : reduce(t, .sum, axes: [t.rank - 1], keepDims: false)
 }

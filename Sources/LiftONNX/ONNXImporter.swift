@@ -353,12 +353,13 @@ struct Importer {
     }
   }
 
-  mutating func addInput(_ vi: Onnx_ValueInfoProto) throws(ONNXImportError) {
-    let t = vi.type.tensorType
-    guard t.elemType == Int32(ONNXDataType.float.rawValue) else {
-      throw .unsupportedDataType(tensor: vi.name, dataType: Int(t.elemType))
-    }
-    let dims = t.shape.dim
+  /// The per-example extents a graph input declares (axis 0, the batch, may be open; a fixed
+  /// one is recorded in ``ConversionContext/fixedBatch``).
+  ///
+  /// - Throws: ``ONNXImportError/dynamicDimension(input:axis:)`` for no shape or an open extent
+  ///   after axis 0.
+  mutating func declaredExampleShape(_ vi: Onnx_ValueInfoProto) throws(ONNXImportError) -> [Int] {
+    let dims = vi.type.tensorType.shape.dim
     guard !dims.isEmpty else { throw .dynamicDimension(input: vi.name, axis: 0) }
     var perExample = [Int]()
     for (axis, d) in dims.enumerated() {
@@ -371,6 +372,15 @@ struct Importer {
       guard let extent else { throw .dynamicDimension(input: vi.name, axis: axis) }
       perExample.append(extent)
     }
+    return perExample
+  }
+
+  mutating func addInput(_ vi: Onnx_ValueInfoProto) throws(ONNXImportError) {
+    let t = vi.type.tensorType
+    guard t.elemType == Int32(ONNXDataType.float.rawValue) else {
+      throw .unsupportedDataType(tensor: vi.name, dataType: Int(t.elemType))
+    }
+    let perExample = try declaredExampleShape(vi)
     // The declared shape is the first size read from the file: every later shape derives
     // from it, so it is capped before any shape arithmetic (Flatten's product, …).
     guard TensorLimits.checkedElements(perExample) != nil else {
@@ -426,19 +436,7 @@ extension Importer {
     guard let out = gather.output.first, !out.isEmpty else {
       throw .invalidModel("node '\(displayName(gather))' has no output")
     }
-    let dims = vi.type.tensorType.shape.dim
-    guard !dims.isEmpty else { throw .dynamicDimension(input: vi.name, axis: 0) }
-    var tokenShape = [Int]()
-    for (axis, d) in dims.enumerated() {
-      var extent: Int?
-      if case .dimValue(let v) = d.value, v > 0 { extent = Int(v) }
-      if axis == 0 {
-        if let extent { context.fixedBatch = extent }
-        continue
-      }
-      guard let extent else { throw .dynamicDimension(input: vi.name, axis: axis) }
-      tokenShape.append(extent)
-    }
+    let tokenShape = try declaredExampleShape(vi)
     let perExample = tokenShape + [table.dims[1]]
     guard TensorLimits.checkedElements(perExample) != nil else {
       throw .invalidTensor(
