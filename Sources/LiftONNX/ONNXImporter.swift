@@ -157,7 +157,7 @@ struct Importer {
     for vi in g.input where !initializerNames.contains(vi.name) {
       let type = vi.type.tensorType.elemType
       if type == Int32(ONNXDataType.int64.rawValue) || type == Int32(ONNXDataType.int32.rawValue) {
-        embeddingGathers.insert(try addTokenInput(vi, graph: g))
+        embeddingGathers.formUnion(try addTokenInput(vi, graph: g))
       } else {
         try addInput(vi)
       }
@@ -400,27 +400,45 @@ extension Importer {
   /// An int64/int32 graph input read by one `Gather` (axis 0) of a `[V, D]` initializer — the
   /// ONNX form of `nn.Embedding` — becomes a float input of per-example shape `L… + [D]` under
   /// the same name, standing for the Gather's output, with the table recorded as its
-  /// ``LiftNN/TokenEmbedding``. Returns the index of that Gather in `graph.node`, which is
-  /// not converted.
+  /// ``LiftNN/TokenEmbedding``. Returns the indices in `graph.node` of that Gather and of the
+  /// integer Casts between it and the input, which are not converted.
   ///
   /// - Throws: ``ONNXImportError/unsupportedDataType(tensor:dataType:)`` when the input is
   ///   read otherwise (the message names the reader), open extents as ``addInput(_:)``.
-  mutating func addTokenInput(_ vi: Onnx_ValueInfoProto, graph g: Onnx_GraphProto) throws(ONNXImportError) -> Int {
+  mutating func addTokenInput(_ vi: Onnx_ValueInfoProto, graph g: Onnx_GraphProto) throws(ONNXImportError) -> Set<Int> {
     let type = Int(vi.type.tensorType.elemType)
-    // `Shape` of the ids (HuggingFace's `input_ids.size()`) is allowed beside the Gather: it
-    // reads only the ids' shape, which is known.
-    let readers = g.node.enumerated().filter { $0.element.input.contains(vi.name) && $0.element.opType != "Shape" }
     func refuse(_ reason: String) -> ONNXImportError {
       .invalidModel(
-        "input '\(vi.name)' is \(onnxDataTypeName(type)): integer inputs are taken only as token ids of an embedding (one Gather, axis 0, of a [V, D] initializer; Shape of the ids is allowed too); \(reason)")
+        "input '\(vi.name)' is \(onnxDataTypeName(type)): integer inputs are taken only as token ids of an embedding (one Gather, axis 0, of a [V, D] initializer, possibly after a Cast to an integer type; Shape of the ids is allowed too); \(reason)")
     }
-    guard readers.count == 1, let (index, gather) = readers.first else {
-      throw refuse(
-        readers.isEmpty
-          ? "no node reads it"
-          : "it is read by \(readers.count) nodes (\(readers.map { "'\(displayName($0.element))' (\($0.element.opType))" }.joined(separator: ", ")))")
+    // `Shape` of the ids (HuggingFace's `input_ids.size()`) is allowed beside the Gather: it
+    // reads only the ids' shape, which is known. A Cast to another integer type (int32 ids
+    // cast to int64) is followed.
+    var ids = [vi.name]
+    var skipped = Set<Int>()
+    var reader: (offset: Int, element: Onnx_NodeProto)
+    while true {
+      let current = ids.last!
+      let readers = g.node.enumerated().filter { $0.element.input.contains(current) && $0.element.opType != "Shape" }
+      guard readers.count == 1, let only = readers.first else {
+        throw refuse(
+          readers.isEmpty
+            ? "no node reads '\(current)'"
+            : "'\(current)' is read by \(readers.count) nodes (\(readers.map { "'\(displayName($0.element))' (\($0.element.opType))" }.joined(separator: ", ")))")
+      }
+      let integerTypes = [ONNXDataType.int32, .int64].map(\.rawValue)
+      guard only.element.opType == "Cast", only.element.domain.isEmpty || only.element.domain == "ai.onnx",
+        integerTypes.contains(Attributes(only.element).int("to", 0)), let next = only.element.output.first, !next.isEmpty,
+        ids.count < 8
+      else {
+        reader = only
+        break
+      }
+      skipped.insert(only.offset)
+      ids.append(next)
     }
-    guard gather.opType == "Gather", gather.input.count == 2, gather.input[1] == vi.name, gather.input[0] != vi.name,
+    let (index, gather) = reader
+    guard gather.opType == "Gather", gather.input.count == 2, gather.input[1] == ids.last!, !ids.contains(gather.input[0]),
       gather.domain.isEmpty || gather.domain == "ai.onnx"
     else {
       throw refuse("it is read by node '\(displayName(gather))' (\(gather.opType))")
@@ -436,6 +454,7 @@ extension Importer {
     guard let out = gather.output.first, !out.isEmpty else {
       throw .invalidModel("node '\(displayName(gather))' has no output")
     }
+    skipped.insert(index)
     let tokenShape = try declaredExampleShape(vi)
     let perExample = tokenShape + [table.dims[1]]
     guard TensorLimits.checkedElements(perExample) != nil else {
@@ -447,11 +466,12 @@ extension Importer {
     context.nodes.append(Node(op: .input(shape: perExample.map { $0 }), inputs: [], name: name, origin: "Gather (embedding)"))
     context.shapes.append(perExample)
     context.values[out] = .node(NodeID(context.nodes.count - 1), shape: perExample)
-    // The ids themselves stand for the input node with their own shape: only `Shape` reads them.
-    context.values[vi.name] = .node(NodeID(context.nodes.count - 1), shape: tokenShape)
+    // The ids themselves (and their casts) stand for the input node with their own shape:
+    // only `Shape` reads them.
+    for i in ids { context.values[i] = .node(NodeID(context.nodes.count - 1), shape: tokenShape) }
     context.tokenEmbeddings[name] = TokenEmbedding(
       table: table.tensor(), tokenShape: tokenShape.map { $0 }, layer: displayName(gather))
-    return index
+    return skipped
   }
 }
 

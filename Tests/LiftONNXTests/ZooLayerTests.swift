@@ -170,7 +170,7 @@ struct SklearnClassifierTests {
     let ids = #expect(throws: ONNXImportError.self) { try loadONNXModel(from: try m.serializedData()) }
     #expect(
       ids?.description
-        == "invalid ONNX model: input 'x' is int64: integer inputs are taken only as token ids of an embedding (one Gather, axis 0, of a [V, D] initializer; Shape of the ids is allowed too); it is read by node 'r' (Relu)"
+        == "invalid ONNX model: input 'x' is int64: integer inputs are taken only as token ids of an embedding (one Gather, axis 0, of a [V, D] initializer, possibly after a Cast to an integer type; Shape of the ids is allowed too); it is read by node 'r' (Relu)"
     )
   }
 }

@@ -37,8 +37,8 @@ struct EmbeddingTests {
   }
 
   @Test(
-    "ONNX int64 and int32 ids: LayerDeepLift / LayerIntegratedGradients on the embedding equal Captum",
-    arguments: ["textcnn.onnx", "textcnn_int32.onnx"])
+    "ONNX int64 and int32 ids (and int32 cast to int64): LayerDeepLift / LayerIntegratedGradients on the embedding equal Captum",
+    arguments: ["textcnn.onnx", "textcnn_int32.onnx", "textcnn_cast.onnx"])
   func onnxEqualsCaptum(_ model: String) throws {
     let cases: [([String], String)] = [
       ([], "textcnn.dl.zero.npy"),
