@@ -5,11 +5,14 @@ import PackageDescription
 //   CBLAS → LiftTensor → LiftNN → LiftAttribution
 //   LiftTensor → LiftGenomics (dinucleotide shuffles)
 //   LiftTensor + CInflate (zlib) → LiftIO (.npy / .npz: our own zip reader and writer)
+//   CImage (libpng, libjpeg-turbo) → LiftIO (PNG / JPEG decoding and PIL's bilinear resize)
 //   LiftIO + CCairo → LiftPlot (PNG / SVG / PDF figures, written through LiftIO's atomic writer)
 //   CHTS (htslib faidx) → LiftKit (FASTA / genome + BED row sources)
+//   CBigWig (libBigWig) → LiftKit (bigWig tracks)
 //   CHDF5 → LiftHDF5;  LiftNN + LiftHDF5 + LiftIO (zip reader) → LiftKeras
 //   LiftNN + SwiftProtobuf → LiftONNX (generated code committed, no build plugin)
 //   everything → deeplift (the command-line tool, a thin layer)
+//   LiftKit → LiftC (C ABI, a dynamic library for python/: marshalling only)
 let package = Package(
   name: "swift-deeplift",
   products: [
@@ -23,6 +26,8 @@ let package = Package(
     .library(name: "LiftKit", targets: ["LiftKit"]),
     .library(name: "LiftPlot", targets: ["LiftPlot"]),
     .executable(name: "deeplift", targets: ["deeplift"]),
+    // C ABI over LiftKit for in-process callers (python/: the `swiftdeeplift` package).
+    .library(name: "LiftC", type: .dynamic, targets: ["LiftC"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
@@ -31,7 +36,7 @@ let package = Package(
     .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
   ],
   targets: [
-    // MARK: - C libraries (Debian: libopenblas-dev, libhdf5-dev, libcairo2-dev, libhts-dev)
+    // MARK: - C libraries (Debian: libopenblas-dev, libhdf5-dev, libcairo2-dev, libhts-dev, libbigwig-dev, libpng-dev, libjpeg62-turbo-dev)
     .systemLibrary(
       name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev", "pkg-config"])]),
     .systemLibrary(
@@ -40,6 +45,11 @@ let package = Package(
       name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev", "pkg-config"])]),
     .systemLibrary(name: "CHTS", pkgConfig: "htslib", providers: [.apt(["libhts-dev", "pkg-config"])]),
     .systemLibrary(name: "CInflate", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev", "pkg-config"])]),
+    // libBigWig has no pkg-config file: headers in /usr/include, -lBigWig.
+    .systemLibrary(name: "CBigWig", providers: [.apt(["libbigwig-dev"])]),
+    // libpng 1.6 + libjpeg-turbo (Debian: libpng-dev, libjpeg62-turbo-dev): image inputs.
+    .systemLibrary(
+      name: "CImage", pkgConfig: "libpng", providers: [.apt(["libpng-dev", "libjpeg62-turbo-dev", "pkg-config"])]),
 
     // MARK: - Library
     .target(name: "LiftTensor", dependencies: ["CBLAS"]),
@@ -48,7 +58,7 @@ let package = Package(
     .target(name: "LiftGenomics", dependencies: ["LiftTensor"]),
     .target(
       name: "LiftIO",
-      dependencies: ["LiftTensor", "CInflate"]),
+      dependencies: ["LiftTensor", "CInflate", "CImage"]),
     .target(name: "LiftHDF5", dependencies: ["CHDF5"]),
     .target(name: "LiftPlot", dependencies: ["LiftTensor", "LiftIO", "CCairo"]),
     .target(
@@ -66,7 +76,11 @@ let package = Package(
       name: "LiftKit",
       dependencies: [
         "LiftAttribution", "LiftKeras", "LiftONNX", "LiftIO", "LiftGenomics", "LiftPlot", "LiftHDF5", "CHTS",
+        "CBigWig",
       ]),
+
+    // The C ABI (`@_cdecl`, header `Sources/LiftC/liftc.h`): marshalling only.
+    .target(name: "LiftC", dependencies: ["LiftKit", "LiftAttribution", "LiftTensor"], exclude: ["liftc.h"]),
 
     // MARK: - Command-line tool
     .executableTarget(
@@ -97,7 +111,10 @@ let package = Package(
     .testTarget(
       name: "LiftKerasTests", dependencies: ["LiftKeras", "LiftHDF5", "LiftIO", "LiftAttribution", "LiftTestSupport"],
       resources: [.copy("Fixtures")]),
-    .testTarget(name: "LiftKitTests", dependencies: ["LiftKit", "LiftIO", "LiftNN", "LiftTestSupport"]),
+    .testTarget(
+      name: "LiftKitTests", dependencies: ["LiftKit", "LiftIO", "LiftNN", "LiftTestSupport", "CBigWig"],
+      resources: [.copy("Fixtures")]),
+    .testTarget(name: "LiftCTests", dependencies: ["LiftC", "LiftKit", "LiftIO"]),
     .testTarget(name: "LiftPlotTests", dependencies: ["LiftPlot", "LiftTensor", "LiftIO"]),
     .testTarget(
       name: "LiftONNXTests",

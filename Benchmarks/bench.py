@@ -10,6 +10,13 @@ Run through Benchmarks/run.sh (it builds the release binary and picks the venv).
    Captum DeepLiftShap (20-row background), tangermeme deep_lift_shap (20 dinucleotide
    shuffles); RevealCancel and genomics-default against our Rescale; peak RSS (/usr/bin/time
    -f %M) for N = 1k and 10k on Basset.
+   Issue 19's models (make_models_issue19.py), asked for by name: `transformer` (an
+   nn.TransformerEncoderLayer, d_model 128, 4 heads, seq 64; anchors on its tangermeme twin with
+   BilinearOp products) and `chrombpnet` (bpnet-lite CountWrapper(ChromBPNet), 512 filters,
+   2114 bp): Rescale and RevealCancel with a zero reference (ours), Captum DeepLift and
+   tangermeme deep_lift_shap with explicit zero references; chrombpnet also 5 dinucleotide
+   shuffles (ours --shuffles 5 vs tangermeme n_shuffles=5; 20 exceed our memory budget there).
+   Small N: one round is minutes.
 Prints a table (examples/s; an example = one input explained against all its references) and
 writes it as JSON + Markdown under --out.
 """
@@ -21,16 +28,69 @@ warnings.filterwarnings("ignore")
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-SHAPE = {"basset": (4, 1000), "bpnet": (4, 1000), "mnist": (1, 28, 28), "tabular": (32,)}
-N_DL = {"tabular": 4096, "mnist": 512, "basset": 256, "bpnet": 128}
+SHAPE = {"basset": (4, 1000), "bpnet": (4, 1000), "mnist": (1, 28, 28), "tabular": (32,),
+         "transformer": (64, 128), "chrombpnet": (4, 2114)}
+N_DL = {"tabular": 4096, "mnist": 512, "basset": 256, "bpnet": 128, "transformer": 64, "chrombpnet": 4}
+# Issue 19's models: examples and shuffles per example for the shuffle measurement (N_DL is
+# the zero-reference N). ChromBPNet with 20 shuffles is refused by our memory budget (one
+# example with 20 references: 16 GB of activations against a 12.6 GB budget on a 23 GB machine).
+N_SHUFFLE = {"chrombpnet": 2}
+SHUFFLES_19 = {"chrombpnet": 5}
+ISSUE19 = ("transformer", "chrombpnet")
+SEQUENCES = ("basset", "bpnet", "chrombpnet")
 M = 20
 
 
 def data(rng, name, n):
-    if name in ("basset", "bpnet"):
-        idx = rng.integers(0, 4, size=(n, 1000)); x = np.zeros((n, 4, 1000), np.float32)
-        x[np.arange(n)[:, None], idx, np.arange(1000)[None, :]] = 1; return x
+    if name in SEQUENCES:
+        L = SHAPE[name][1]
+        idx = rng.integers(0, 4, size=(n, L)); x = np.zeros((n, 4, L), np.float32)
+        x[np.arange(n)[:, None], idx, np.arange(L)[None, :]] = 1; return x
     return rng.standard_normal((n,) + SHAPE[name]).astype(np.float32)
+
+
+def issue19_measurements(a, name, s, mdir, ours):
+    """Ours (Rescale, RevealCancel; zero reference; chrombpnet also SHUFFLES_19 shuffles) and
+    the anchors on the same model: Captum DeepLift and tangermeme deep_lift_shap with explicit
+    zero references (transformer: on the tangermeme twin), tangermeme with the same number of
+    shuffles."""
+    import torch
+    f = s["files"]
+    meas = [(name, "rescale, zero ref", "ours", lambda: ours(name, f["x"], s["ours_n"], [])),
+            (name, "reveal-cancel, zero ref", "ours", lambda: ours(name, f["x"], s["ours_n"], ["--method", "reveal-cancel"]))]
+    ns = N_SHUFFLE.get(name)
+    k = SHUFFLES_19.get(name, M)
+    if ns:
+        meas.append((name, f"rescale, {k} shuffles", "ours", lambda: ours(name, f["xs"], ns, ["--shuffles", str(k), "--seed", "0"])))
+    if a.no_anchors:
+        return meas
+    m = torch.load(f"{mdir}/{name}.pt", weights_only=False).eval()
+    x = s["x"]; n = s["n"]
+
+    def captum_dl():
+        from captum.attr import DeepLift
+        dl = DeepLift(m); t = time.perf_counter()
+        for i in range(0, n, 64): dl.attribute(x[i:i+64], baselines=torch.zeros_like(x[i:i+64]), target=0)
+        return dict(n=n, explain=time.perf_counter() - t)
+
+    def tangermeme_zero():
+        from tangermeme.deep_lift_shap import deep_lift_shap
+        t = time.perf_counter()
+        deep_lift_shap(m, x, target=0, references=torch.zeros((n, 1) + tuple(x.shape[1:])), batch_size=64,
+                       warning_threshold=1e9, verbose=False, only_warn=True)
+        return dict(n=n, explain=time.perf_counter() - t)
+
+    meas.append((name, "rescale, zero ref", "captum.DeepLift", captum_dl))
+    meas.append((name, "rescale, zero ref", "tangermeme.deep_lift_shap", tangermeme_zero))
+    if ns:
+        def tangermeme_shuffles():
+            from tangermeme.deep_lift_shap import deep_lift_shap
+            t = time.perf_counter()
+            deep_lift_shap(m, x[:ns], target=0, n_shuffles=k, batch_size=64, random_state=0, verbose=False,
+                           warning_threshold=1e9)
+            return dict(n=ns, explain=time.perf_counter() - t)
+        meas.append((name, f"rescale, {k} shuffles", "tangermeme.deep_lift_shap", tangermeme_shuffles))
+    return meas
 
 
 def main():
@@ -44,13 +104,24 @@ def main():
     ap.add_argument("--no-anchors", action="store_true", help="time only ours")
     ap.add_argument("--no-rss", action="store_true")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply our N (amortise start-up)")
+    ap.add_argument("--pylib", help="libLiftC.so: also time the Python package (python/swiftdeeplift) in process, "
+                    "on the torch modules, beside Captum and tangermeme")
     a = ap.parse_args()
+    sdl = None
+    if a.pylib:
+        os.environ["SWIFTDEEPLIFT_LIB"] = os.path.abspath(a.pylib)
+        sys.path.insert(0, os.path.join(HERE, "..", "python"))
+        import swiftdeeplift as sdl
     import torch
     torch.set_num_threads(a.threads)
     mdir = os.path.join(a.out, "models"); ddir = os.path.join(a.out, "data"); os.makedirs(ddir, exist_ok=True)
     import make_models
     torch.manual_seed(0); np.random.seed(0)
     make_models.main(mdir)
+    import make_models_issue19
+    for name in a.models:
+        if name in ISSUE19:
+            make_models_issue19.make(name, mdir)
     ctor = {"basset": make_models.Basset, "bpnet": make_models.BPNetLike,
             "mnist": make_models.MnistCNN, "tabular": make_models.Tabular}
 
@@ -63,6 +134,8 @@ def main():
         xo = np.concatenate([x] * (ours_n // n + 1))[:ours_n]; xbo = np.concatenate([x[:nb]] * (ours_nb // nb + 1))[:ours_nb]
         files = {"x": f"{ddir}/{name}_x.npy", "xb": f"{ddir}/{name}_xb.npy", "bg": f"{ddir}/{name}_bg.npy"}
         np.save(files["x"], xo); np.save(files["xb"], xbo); np.save(files["bg"], bg)
+        if name in N_SHUFFLE:
+            files["xs"] = f"{ddir}/{name}_xs.npy"; np.save(files["xs"], x[:N_SHUFFLE[name]])
         sets[name] = dict(x=torch.tensor(x), xb=torch.tensor(x[:nb]), bg=torch.tensor(bg), n=n, nb=nb,
                           ours_n=ours_n, ours_nb=ours_nb, files=files)
     if "basset" in a.models and not a.no_rss:
@@ -86,6 +159,9 @@ def main():
     # measurements: key -> (callable returning dict with n + seconds)
     meas = []
     for name in a.models:
+        if name in ISSUE19:
+            meas += issue19_measurements(a, name, sets[name], mdir, ours)
+            continue
         s = sets[name]; f = s["files"]
         meas.append((name, "rescale, zero ref", "ours", lambda f=f, s=s, name=name: ours(name, f["x"], s["ours_n"], [])))
         meas.append((name, "reveal-cancel, zero ref", "ours", lambda f=f, s=s, name=name: ours(name, f["x"], s["ours_n"], ["--method", "reveal-cancel"])))
@@ -114,6 +190,29 @@ def main():
             t = time.perf_counter()
             for i in range(0, nb, 4): dls.attribute(xb[i:i+4], baselines=s["bg"], target=0)
             return dict(n=nb, explain=time.perf_counter() - t)
+        if sdl is not None:
+            # In process from Python: the torch module itself (exported to ONNX once, in the
+            # warm-up call on one example, as Captum's set-up is outside its timing too).
+            def py_dl(m=m, s=s):
+                dl = sdl.DeepLift(m, threads=a.threads); x = s["x"]
+                dl.attribute(x[:1], target=0)
+                t = time.perf_counter(); dl.attribute(x, target=0)
+                return dict(n=s["n"], explain=time.perf_counter() - t)
+            def py_dls(m=m, s=s):
+                dls = sdl.DeepLiftShap(m, threads=a.threads); xb = s["xb"]
+                dls.attribute(xb[:1], baselines=s["bg"], target=0)
+                t = time.perf_counter(); dls.attribute(xb, baselines=s["bg"], target=0)
+                return dict(n=s["nb"], explain=time.perf_counter() - t)
+            meas.append((name, "rescale, zero ref", "swiftdeeplift.DeepLift", py_dl))
+            meas.append((name, "rescale, 20-row background", "swiftdeeplift.DeepLiftShap", py_dls))
+            if name in ("basset", "bpnet"):
+                def py_tm(m=m, s=s):
+                    sdl.deep_lift_shap(m, s["xb"][:1], target=0, n_shuffles=M, random_state=0, threads=a.threads)
+                    t = time.perf_counter()
+                    sdl.deep_lift_shap(m, s["xb"], target=0, n_shuffles=M, random_state=0, threads=a.threads,
+                                       warning_threshold=1e9)
+                    return dict(n=s["nb"], explain=time.perf_counter() - t)
+                meas.append((name, "rescale, 20 shuffles", "swiftdeeplift.deep_lift_shap", py_tm))
         meas.append((name, "rescale, zero ref", "captum.DeepLift", captum_dl))
         meas.append((name, "rescale, 20-row background", "captum.DeepLiftShap", captum_dls))
         if name in ("basset", "bpnet"):
@@ -151,8 +250,14 @@ def main():
     # ratios: ours / theirs for the same model + method; our other rules vs our rescale
     def find(model, method, tool):
         return next((r for r in rows if r["model"] == model and r["method"] == method and r["tool"] == tool), None)
+    anchors = {"rescale, zero ref": "captum.DeepLift", "rescale, 20-row background": "captum.DeepLiftShap",
+               "rescale, 20 shuffles": "tangermeme.deep_lift_shap"}
     for r in rows:
-        if r["tool"] not in ("ours", "ours@base"):
+        if r["tool"].startswith("swiftdeeplift."):
+            # The Python package against the anchor of the same model and method.
+            o = find(r["model"], r["method"], anchors.get(r["method"], ""))
+            if o: r["vs_anchor"] = r["ex_per_s"] / o["ex_per_s"]
+        elif r["tool"] not in ("ours", "ours@base"):
             o = find(r["model"], r["method"], "ours")
             if o: r["ratio"] = o["ex_per_s"] / r["ex_per_s"]
         elif r["tool"] == "ours@base":
@@ -167,7 +272,7 @@ def main():
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         if "peak RSS" in r["method"]: continue
-        ratio = f"{r['ratio']:.2f}x" if "ratio" in r else f"ours is {r['speedup']:.2f}x this" if "speedup" in r else (f"time {r['time_vs_rescale']:.2f}x rescale" if "time_vs_rescale" in r else "")
+        ratio = f"{r['vs_anchor']:.2f}x (in-process vs {anchors[r['method']]})" if "vs_anchor" in r else f"{r['ratio']:.2f}x" if "ratio" in r else f"ours is {r['speedup']:.2f}x this" if "speedup" in r else (f"time {r['time_vs_rescale']:.2f}x rescale" if "time_vs_rescale" in r else "")
         whole = f"{r['wall_ex_per_s']:.4g}" if "wall_ex_per_s" in r else ""
         lines.append(f"| {r['model']} | {r['method']} | {r['tool']} | {r['n']} | {r['ex_per_s']:.4g} | {whole} | {ratio} |")
     if all(rss):

@@ -9,9 +9,11 @@
 #      with genomics-default against 10 dinucleotide-shuffled references (seed 1) per sequence,
 #      both tasks; contribution scores, hypothetical scores, TF-MoDISco inputs and a logo;
 #    - Examples/image: a digits CNN, explained with rescale against an all-zero (black)
-#      reference for the image's class; a heatmap over the image;
+#      reference for the image's class; a heatmap over the image; then the same model read
+#      from the ten digit PNGs, with a grid of heat maps;
 #    - Examples/credit: a credit-risk MLP (ONNX) on a CSV of 20 applicants with named
-#      features, against the background's column means; a CSV of scores and a waterfall.
+#      features, against the background's column means; a CSV of scores, a waterfall and
+#      a beeswarm.
 # Everything goes to demo-output/ (git-ignored), overwritten on each run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -19,7 +21,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { printf '\n==> %s\n' "$*"; }
 made() { printf '    wrote %-34s %s\n' "$1" "$2"; }
 
-say "Installing system libraries if missing (OpenBLAS, HDF5, cairo)"
+say "Installing system libraries if missing (OpenBLAS, HDF5, cairo, htslib, libpng, libjpeg)"
 Scripts/install-deps.sh
 
 say "Building deeplift (swift build -c release; a few minutes the first time)"
@@ -71,6 +73,12 @@ made "$OUT/image-scores.npy" "contribution scores to class 3 [10, 16, 16, 1]"
   --title "Digit 3: evidence for class 3 (red) and against (blue)" --output "$OUT/heatmap.png"
 made "$OUT/heatmap.png" "heatmap of the scores over image 3"
 
+say "Explaining the PNG files of $I/digits (16x16 grey, sorted by name) for class 3 against a black image"
+"$B" explain "$I/model.h5" --input "$I/digits" --method rescale --task 3 --maxpool deepshap \
+  --reference black --output "$OUT/digits-png-scores.npy" --plot "$OUT/heatmap-grid.png"
+made "$OUT/digits-png-scores.npy" "contribution scores to class 3 [10, 16, 16, 1] from the PNG files"
+made "$OUT/heatmap-grid.png" "a grid of heat maps, one per PNG, labelled by file name"
+
 C=Examples/credit
 say "Explaining $C/applicants.csv (20 applicants, 8 named features) against the typical applicant (column means of $C/background.csv)"
 "$B" explain "$C/model.onnx" --input "$C/applicants.csv" --reference "mean:$C/background.csv" \
@@ -81,5 +89,7 @@ made "$OUT/credit-scores.csv" "scores per feature, then base_value and output (r
 made "$OUT/waterfall.png" "waterfall of applicant 0's scores"
 "$B" plot "$OUT/credit-scores.csv" --output "$OUT/credit-bars.png"
 made "$OUT/credit-bars.png" "mean |score| of each feature over the 20 applicants"
+"$B" plot "$OUT/credit-scores.csv" --kind beeswarm --input "$C/applicants.csv" --output "$OUT/credit-beeswarm.png"
+made "$OUT/credit-beeswarm.png" "every applicant's scores per feature, coloured by the feature's value"
 
-say "Done. Open $OUT/logo.png, $OUT/heatmap.png and $OUT/waterfall.png; 'deeplift --help' lists every command."
+say "Done. Open $OUT/logo.png, $OUT/heatmap.png, $OUT/heatmap-grid.png, $OUT/waterfall.png and $OUT/credit-beeswarm.png; 'deeplift --help' lists every command."

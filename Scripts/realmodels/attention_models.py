@@ -17,6 +17,9 @@ Models (random weights; made in a subprocess per framework, under --out or a tem
   chrombpnet_count bpnet-lite CountWrapper(ChromBPNet(bias 8 filters, accessibility 16 filters))
   chrombpnet_both  the same ChromBPNet, both heads: [profile logits (flattened), log counts]
   convnexttiny     keras.applications ConvNeXtTiny (Keras 3, .keras), 64x64 RGB
+  keras_encoder    a Keras 3 transformer-encoder block (.keras) on [N, 16, 32]: MultiHeadAttention
+                   (4 heads, key_dim 8) + residual + LayerNormalization, FFN Dense(64, relu)-Dense(32)
+                   + residual + LayerNormalization, GlobalAveragePooling1D, Dense(4)
 The torch models are exported by the TorchScript exporter at opset 17 with a dynamic batch axis.
 
 Each model folder and the checks are those of check_models.py (make_models.py's layout: x.npy,
@@ -43,7 +46,7 @@ import make_models  # noqa: E402
 
 TORCH_MODELS = ["encoder_layer", "vit", "swin_t", "convnext_tiny", "efficientnet_b0", "regnet_y_400mf",
                 "bert", "bpnet_profile", "chrombpnet_count", "chrombpnet_both"]
-KERAS3_MODELS = ["convnexttiny"]
+KERAS3_MODELS = ["convnexttiny", "keras_encoder"]
 SEED = make_models.SEED
 
 
@@ -213,6 +216,65 @@ def make_keras3(out, names, n, size):
     make_models.KERAS_APPS.clear()
     make_models.KERAS_APPS.update({"ConvNeXtTiny": "convnexttiny"})
     make_models.make_keras(out, ["ConvNeXtTiny"] if "convnexttiny" in names else [], n, size, legacy=False)
+    if "keras_encoder" in names:
+        make_keras_encoder(out, n)
+
+
+def keras_encoder(keras, seq=16, d=32, heads=4, ffn=64, outputs=4):
+    """A post-norm transformer-encoder block (the Keras text-classification example's)."""
+    L = keras.layers
+    x = keras.Input((seq, d), name="x")
+    a = L.MultiHeadAttention(num_heads=heads, key_dim=d // heads, name="mha")(x, x)
+    h = L.LayerNormalization(epsilon=1e-6, name="ln1")(L.Add(name="res1")([x, a]))
+    f = L.Dense(d, name="ffn2")(L.Dense(ffn, activation="relu", name="ffn1")(h))
+    h = L.LayerNormalization(epsilon=1e-6, name="ln2")(L.Add(name="res2")([h, f]))
+    return keras.Model(x, L.Dense(outputs, name="head")(L.GlobalAveragePooling1D(name="pool")(h)))
+
+
+def make_keras_encoder(out, n):
+    import keras
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(2)
+    keras.utils.set_random_seed(SEED)
+    shape = (16, 32)
+    model = keras_encoder(keras)
+    # Random biases (Keras starts them at zero: with x = 0 the first LayerNormalization would
+    # then normalise an all-zero vector, (0 - 0)/sqrt(0 + eps), and the zero reference would sit
+    # on its singular point, as no trained model's does), and random LayerNormalization γ, β
+    # (their initial 1, 0 would hide a mix-up of the two).
+    rng = np.random.default_rng(SEED + 5)
+    for layer in model.layers:
+        ws = layer.get_weights()
+        if ws and type(layer).__name__ != "LayerNormalization":
+            layer.set_weights([(0.1 * rng.standard_normal(w.shape)).astype(np.float32) if not w.any() else w
+                               for w in ws])
+        if type(layer).__name__ == "LayerNormalization":
+            g, b = layer.get_weights()
+            layer.set_weights([(1 + 0.2 * rng.standard_normal(g.shape)).astype(np.float32),
+                               (0.2 * rng.standard_normal(b.shape)).astype(np.float32)])
+    folder = os.path.join(out, "keras_encoder-keras")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "model.keras")
+    model.save(path)
+    arrays = make_models.inputs(shape, n)
+    arrays["fw_output"] = np.asarray(model(arrays["x"], training=False))
+    keras.config.set_dtype_policy("float64")
+    try:
+        twin = keras_encoder(keras)
+        assert "float64" in str(twin.weights[-1].dtype), twin.weights[-1].dtype
+        twin.set_weights([np.asarray(w, np.float64) for w in model.get_weights()])
+        for r in ("x", "ref_zero", "ref_rand"):
+            arrays["fw_logits_" + r] = np.asarray(twin(arrays[r].astype(np.float64), training=False), np.float64)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    f32 = make_models.rel(arrays["fw_output"], arrays["fw_logits_x"])
+    make_models.write_common(folder, arrays, {
+        "model": "keras_encoder", "format": "keras", "file": "model.keras", "input_shape": list(shape),
+        "framework": f"keras {keras.__version__} (tensorflow {tf.__version__})", "target_is": "model output",
+        "final_activation": "linear", "output_vs_f64_max_rel": f32, "framework_f32_vs_f64_max_rel": f32,
+        "file_bytes": os.path.getsize(path)})
+    print(f"keras_encoder: keras written ({os.path.getsize(path) / 2**20:.2f} MiB), float32 vs float64 {f32:.2e}, "
+          f"output std {arrays['fw_logits_x'].std():.3g}", flush=True)
 
 
 def onnx_op_types(path):

@@ -59,4 +59,16 @@ static inline long lift_h5l_value_size(hid_t loc, const char *name) {
 
 // Silences HDF5's automatic error-stack printing: the Swift wrapper reports errors itself.
 static inline void lift_h5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+/// The number of attributes of an object, or -1 (H5Oget_info's struct changed in HDF5 1.12).
+static inline long long lift_h5o_num_attrs(hid_t obj) {
+#if H5_VERSION_GE(1, 12, 0)
+    H5O_info2_t info;
+    if (H5Oget_info3(obj, &info, H5O_INFO_NUM_ATTRS) < 0) return -1;
+#else
+    H5O_info_t info;
+    if (H5Oget_info2(obj, &info, H5O_INFO_NUM_ATTRS) < 0) return -1;
+#endif
+    return (long long)info.num_attrs;
+}
 #endif

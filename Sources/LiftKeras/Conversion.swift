@@ -14,6 +14,12 @@ struct LayerCall {
 
   var input: Value { inputs[0] }
 
+  /// The keywords of the tensors this call was given by keyword (``LayerSpec/keywordInputs``):
+  /// the last `count` of ``inputs``, in this order.
+  var keywordInputNames: [String] {
+    callIndex < spec.keywordInputs.count ? spec.keywordInputs[callIndex] : []
+  }
+
   /// The call's keyword arguments (``LayerSpec/callArguments``), `null` when none.
   var keywordArguments: JSONValue {
     callIndex < spec.callArguments.count ? spec.callArguments[callIndex] : .null
@@ -49,6 +55,17 @@ struct Conversion {
     if let cached = weightCache[call.spec.name] { return cached }
     let w = try store.weights(of: call.spec, expected: expected)
     weightCache[call.spec.name] = w
+    return w
+  }
+
+  /// The weights of a sublayer the layer builds itself (read once per layer and sublayer).
+  mutating func weights(_ call: LayerCall, sublayer: Sublayer, expected: [String]) throws(KerasImportError)
+    -> [String: Tensor]
+  {
+    let key = call.spec.name + "\u{0}" + sublayer.legacyName
+    if let cached = weightCache[key] { return cached }
+    let w = try store.weights(of: call.spec, sublayer: sublayer, expected: expected)
+    weightCache[key] = w
     return w
   }
 

@@ -77,6 +77,9 @@ func flatten(_ spec: ModelSpec, scope: [String], into flat: inout FlatModel, fil
     l.weightKey = scope + [layer.name]
     l.inbound = layer.inbound.map { $0.map(rename) }
     if let nested = layer.nested {
+      guard layer.keywordInputs.allSatisfy(\.isEmpty) else {
+        throw .unsupportedConfiguration(file: file, layer: l.name, reason: "tensors passed as keyword arguments")
+      }
       guard l.inbound.count == 1 else {
         throw .unsupportedConfiguration(
           file: file, layer: l.name, reason: "nested model called \(l.inbound.count) times")

@@ -32,6 +32,10 @@ struct LayerSpec: Sendable {
   /// The keyword arguments of each call (tf-keras `TFOpLambda`: the constant operand of
   /// `tf.math.multiply(x, y=…)`), `null` where the call has none.
   var callArguments: [JSONValue] = []
+  /// For each call, the keywords of the tensors passed by keyword (`value=`, `key=` of
+  /// `MultiHeadAttention`), in the order their references close that call's ``inbound`` list.
+  /// Only converters that name their operands accept them (``LayerConverter/acceptsKeywordTensors``).
+  var keywordInputs: [[String]] = []
 
   init(className: String, name: String, config: JSONValue, inbound: [[TensorRef]], nested: NestedModel? = nil)
   {
@@ -125,9 +129,12 @@ private func parseLayer(_ entry: JSONValue, index: Int, functional: Bool, file: 
   }
   var inbound = [[TensorRef]]()
   var arguments = [JSONValue]()
+  var keywordInputs = [[String]]()
   if functional, let nodes = entry["inbound_nodes"]?.array {
     for node in nodes {
-      inbound.append(try parseInboundNode(node, layer: name, file: file))
+      let (positional, keyword) = try parseInboundNode(node, layer: name, file: file)
+      inbound.append(positional + keyword.map(\.ref))
+      keywordInputs.append(keyword.map(\.keyword))
       arguments.append(callKeywordArguments(node))
     }
   }
@@ -137,6 +144,7 @@ private func parseLayer(_ entry: JSONValue, index: Int, functional: Bool, file: 
   }
   var spec = LayerSpec(className: className, name: name, config: config, inbound: inbound, nested: nested)
   spec.callArguments = arguments
+  spec.keywordInputs = keywordInputs
   return spec
 }
 
@@ -149,41 +157,59 @@ private func parseRefArray(_ value: JSONValue) -> TensorRef? {
 }
 
 /// One inbound node: Keras 2 `[[name, node, tensor, kwargs], …]` or Keras 3
-/// `{"args": [...keras tensors...], "kwargs": {...}}`.
+/// `{"args": [...keras tensors...], "kwargs": {...}}`. Returns the positional tensors and the
+/// tensors passed by keyword (a keyword holding one tensor: a Keras 3 keras tensor, or a
+/// tf-keras `[name, node, tensor]`), in sorted keyword order; a keyword holding several
+/// tensors is refused.
 private func parseInboundNode(_ node: JSONValue, layer: String, file: String)
-  throws(KerasImportError) -> [TensorRef]
+  throws(KerasImportError) -> (positional: [TensorRef], keyword: [(keyword: String, ref: TensorRef)])
 {
   if node.object != nil {
     var refs = [TensorRef]()
     collectKerasTensors(node["args"] ?? .null, into: &refs)
-    var kwargRefs = [TensorRef]()
-    collectKerasTensors(node["kwargs"] ?? .null, into: &kwargRefs)
-    guard kwargRefs.isEmpty else {
-      throw .unsupportedConfiguration(
-        file: file, layer: layer, reason: "tensors passed as keyword arguments")
-    }
-    return refs
+    return (refs, try keywordTensors(node["kwargs"] ?? .null, layer: layer, file: file))
   }
   guard let items = node.array else {
     throw .invalidConfig(file: file, reason: "layer '\(layer)' has a malformed inbound node")
   }
-  if let single = parseRefArray(node), items.first?.string != nil { return [single] }
+  if let single = parseRefArray(node), items.first?.string != nil {
+    return ([single], try keywordTensors(items.dropFirst(3).first ?? .null, layer: layer, file: file))
+  }
   var refs = [TensorRef]()
+  var keyword = [(keyword: String, ref: TensorRef)]()
   for item in items {
     guard let ref = parseRefArray(item) else {
       throw .invalidConfig(file: file, reason: "layer '\(layer)' has a malformed inbound node")
     }
     if let kwargs = item.array?.dropFirst(3).first {
-      var kwargRefs = [TensorRef]()
-      collectKerasTensors(kwargs, into: &kwargRefs)
-      guard kwargRefs.isEmpty else {
-        throw .unsupportedConfiguration(
-          file: file, layer: layer, reason: "tensors passed as keyword arguments")
-      }
+      keyword += try keywordTensors(kwargs, layer: layer, file: file)
     }
     refs.append(ref)
   }
-  return refs
+  return (refs, keyword)
+}
+
+/// The tensors among a call's keyword arguments, one per keyword (sorted keyword order).
+private func keywordTensors(_ kwargs: JSONValue, layer: String, file: String)
+  throws(KerasImportError) -> [(keyword: String, ref: TensorRef)]
+{
+  guard let object = kwargs.object else { return [] }
+  var result = [(keyword: String, ref: TensorRef)]()
+  for key in object.keys.sorted() {
+    let value = object[key]!
+    var refs = [TensorRef]()
+    collectKerasTensors(value, into: &refs)
+    // tf-keras writes a keras tensor argument as its `[layer, node, tensor]` history.
+    if refs.isEmpty, value.array?.count == 3, value.array?.first?.string != nil, let ref = parseRefArray(value) {
+      refs = [ref]
+    }
+    guard refs.count <= 1 else {
+      throw .unsupportedConfiguration(
+        file: file, layer: layer, reason: "several tensors passed in keyword argument '\(key)'")
+    }
+    if let ref = refs.first { result.append((key, ref)) }
+  }
+  return result
 }
 
 /// The keyword arguments of one inbound node: tf-keras `[name, node, tensor, kwargs]` (alone

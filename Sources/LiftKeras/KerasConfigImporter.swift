@@ -69,8 +69,12 @@ public struct KerasConfigImporter {
 /// A store without weights: layers that need none import, the others fail naming the weight.
 struct NoWeightStore: WeightStore {
   let file: String
-  func weights(of layer: LayerSpec, expected: [String]) throws(KerasImportError) -> [String: Tensor] {
-    if let first = expected.first { throw .missingWeight(file: file, layer: layer.name, weight: first) }
+  func weights(of layer: LayerSpec, sublayer: Sublayer?, expected: [String]) throws(KerasImportError)
+    -> [String: Tensor]
+  {
+    if let first = expected.first {
+      throw .missingWeight(file: file, layer: layer.name, weight: (sublayer.map { $0.legacyName + "/" } ?? "") + first)
+    }
     return [:]
   }
 }

@@ -363,5 +363,10 @@ private func convertLayer(
   }
   let call = LayerCall(
     spec: layer, name: name, inputs: inputs, options: LayerOptions(spec: layer, file: cx.file), callIndex: callIndex)
+  guard call.keywordInputNames.isEmpty || converter.acceptsKeywordTensors else {
+    throw .unsupportedConfiguration(
+      file: cx.file, layer: layer.name,
+      reason: "tensors passed as keyword arguments (\(call.keywordInputNames.joined(separator: ", ")))")
+  }
   return try converter.convert(call, &cx)
 }

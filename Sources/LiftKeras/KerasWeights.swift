@@ -6,10 +6,28 @@ import LiftTensor
 /// Where a layer's weights come from.
 protocol WeightStore {
   /// The layer's stored weights keyed by short name (`kernel`, `bias`, `gamma`, `beta`,
-  /// `moving_mean`, `moving_variance`, `alpha`). `expected` lists the names the layer's class
-  /// and configuration imply, in Keras' creation order; stores without names (Keras 3) map
-  /// positions onto it.
-  func weights(of layer: LayerSpec, expected: [String]) throws(KerasImportError) -> [String: Tensor]
+  /// `moving_mean`, `moving_variance`, `alpha`), or those of a `sublayer` the layer builds
+  /// itself (`MultiHeadAttention`'s `query`, `key`, `value` and `attention_output`
+  /// projections). `expected` lists the names the layer's class and configuration imply, in
+  /// Keras' creation order; stores without names (Keras 3) map positions onto it.
+  func weights(of layer: LayerSpec, sublayer: Sublayer?, expected: [String]) throws(KerasImportError)
+    -> [String: Tensor]
+}
+
+extension WeightStore {
+  /// The layer's own weights.
+  func weights(of layer: LayerSpec, expected: [String]) throws(KerasImportError) -> [String: Tensor] {
+    try weights(of: layer, sublayer: nil, expected: expected)
+  }
+}
+
+/// A sublayer's place in the weight files: tf-keras lists its weights as
+/// `<layer>/<legacyName>/<weight>` (`legacyName` may span several `/`-separated components: a
+/// Bidirectional's `forward_lstm/lstm_cell`); Keras 3 keeps them in
+/// `<layer path>/<keras3Path>/vars`.
+struct Sublayer {
+  var legacyName: String
+  var keras3Path: String
 }
 
 func readTensor(_ dataset: HDF5Dataset, file: String) throws(KerasImportError) -> Tensor {
@@ -50,7 +68,10 @@ struct LegacyH5WeightStore: WeightStore {
   let group: HDF5Group
   let file: String
 
-  func weights(of layer: LayerSpec, expected: [String]) throws(KerasImportError) -> [String: Tensor] {
+  /// The layer's weights, or those listed as `…/<layer>/<sublayer>/<weight>`.
+  func weights(of layer: LayerSpec, sublayer: Sublayer?, expected: [String]) throws(KerasImportError)
+    -> [String: Tensor]
+  {
     // A layer of a nested model: its weights are listed by the outermost nested model's group,
     // named `<layer>/<weight>` (tf.keras) or `<model>/<layer>/<weight>` (Keras 3 .h5).
     let key = layer.weightKey
@@ -70,10 +91,13 @@ struct LegacyH5WeightStore: WeightStore {
     } catch {
       throw KerasImportError(error, file: file)
     }
-    if key.count > 1 {
+    // The path components that must precede the weight's own name.
+    let owners =
+      (key.count > 1 ? [key[key.count - 1]] : []) + (sublayer.map { $0.legacyName.split(separator: "/").map(String.init) } ?? [])
+    if !owners.isEmpty {
       names = names.filter { name in
-        let parts = name.split(separator: "/")
-        return parts.count >= 2 && parts[parts.count - 2] == key[key.count - 1]
+        let parts = name.split(separator: "/").map(String.init)
+        return parts.count > owners.count && Array(parts.dropLast().suffix(owners.count)) == owners
       }
     }
     var tensors = [(String, Tensor)]()
@@ -185,13 +209,22 @@ struct Keras3WeightStore: WeightStore {
     }
   }
 
-  func weights(of layer: LayerSpec, expected: [String]) throws(KerasImportError) -> [String: Tensor] {
+  /// The variables in `<layer path>[/<sublayer's Keras 3 path>]/vars`, mapped by position onto
+  /// `expected`.
+  func weights(of layer: LayerSpec, sublayer: Sublayer?, expected: [String]) throws(KerasImportError)
+    -> [String: Tensor]
+  {
+    let subpath = sublayer?.keras3Path
     guard !expected.isEmpty else { return [:] }
     guard let hdf5 else {
       throw .missingWeight(file: file, layer: layer.name, weight: "model.weights.h5")
     }
-    guard let path = paths[layer.weightKey], hdf5.root.containsGroup(path + "/vars") else {
+    guard let base = paths[layer.weightKey] else {
       throw .missingWeight(file: file, layer: layer.name, weight: expected[0])
+    }
+    let path = subpath.map { base + "/" + $0 } ?? base
+    guard hdf5.root.containsGroup(path + "/vars") else {
+      throw .missingWeight(file: file, layer: layer.name, weight: (subpath.map { $0 + "/" } ?? "") + expected[0])
     }
     var datasets = [HDF5Dataset]()
     do {

@@ -199,6 +199,11 @@ func convertTFOpLambda(_ call: LayerCall, _ cx: inout Conversion) throws(KerasIm
   let o = call.options
   let function = try o.string("function", default: "")
   let kwargs = call.keywordArguments
+  // A tensor passed by keyword (`tf.math.multiply(x, y=other)`): an op of two activations.
+  guard call.keywordInputNames.isEmpty else {
+    throw o.unsupported(
+      "TFOpLambda '\(function)' of two tensors (a product or sum of activations) is not supported; use a Multiply or Add layer")
+  }
   func emitActivation(_ a: Activation) throws(KerasImportError) -> Value {
     try cx.emit(.activation(a), call.inputs, name: call.name, call: call)
   }

@@ -22,6 +22,18 @@ enum LayerConverter: Sendable {
   case slicingOpLambda
   case layerNorm, rmsNorm
   case layerScale
+  case recurrent, bidirectional
+  case multiHeadAttention
+
+  /// Whether the converter looks at tensors passed by keyword (`MultiHeadAttention`'s
+  /// `value=`, `key=`; `TFOpLambda`, to refuse them with its own message); other layers
+  /// refuse them at once.
+  var acceptsKeywordTensors: Bool {
+    switch self {
+    case .multiHeadAttention, .tfOpLambda: true
+    default: false
+    }
+  }
 
   /// Converts one call of a layer into graph nodes and returns the node holding its output.
   func convert(_ c: LayerCall, _ x: inout Conversion) throws(KerasImportError) -> Value {
@@ -58,6 +70,9 @@ enum LayerConverter: Sendable {
     case .layerNorm: try convertNormalization(c, &x, rms: false)
     case .rmsNorm: try convertNormalization(c, &x, rms: true)
     case .layerScale: try convertLayerScale(c, &x)
+    case .recurrent: try convertRecurrent(c, &x)
+    case .bidirectional: try convertBidirectional(c, &x)
+    case .multiHeadAttention: try convertMultiHeadAttention(c, &x)
     }
   }
 }
@@ -103,6 +118,8 @@ let layerConverters: [String: LayerConverter] = [
   "tfoplambda": .tfOpLambda, "slicingoplambda": .slicingOpLambda,
   "layernormalization": .layerNorm, "rmsnormalization": .rmsNorm,
   "layerscale": .layerScale,
+  "lstm": .recurrent, "gru": .recurrent, "simplernn": .recurrent, "bidirectional": .bidirectional,
+  "multiheadattention": .multiHeadAttention,
 ]
 
 // MARK: - Helpers

@@ -81,13 +81,12 @@ public struct Model: Sendable {
     let head = (try? handle.read(upToCount: 8)).map { [UInt8]($0) } ?? []
     try? handle.close()
     guard !head.isEmpty else { throw .unreadable(file: file, reason: "empty file") }
-    let hdf5: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
-    let isZip = head.count >= 4 && head[0] == 0x50 && head[1] == 0x4B
+    let (isHDF5, isZip) = Model.signatures(head)
     // Content decides: HDF5 and zip signatures are Keras; anything else is tried as ONNX. A
     // Keras extension only matters when ONNX fails too (an HDF5 file with a user block has
     // its signature at 512, which the Keras loader finds; its error is the one reported).
     let kerasExtension = ["h5", "keras", "hdf5"].contains(url.pathExtension.lowercased())
-    if !(head.starts(with: hdf5) || isZip), let onnx = Model.onnxLoader {
+    if !(isHDF5 || isZip), let onnx = Model.onnxLoader {
       do {
         graph = try onnx(url)
         try Model.checkWeights(graph, file: file)
@@ -100,7 +99,7 @@ public struct Model: Sendable {
         if !kerasExtension { throw error }
       }
     }
-    if head.starts(with: hdf5) || isZip || kerasExtension {
+    if isHDF5 || isZip || kerasExtension {
       do {
         graph = try loadKerasModel(at: url)
       } catch {
@@ -112,6 +111,13 @@ public struct Model: Sendable {
       return
     }
     throw .unrecognized(file: file)
+  }
+
+  /// Whether the first bytes of a file are the HDF5 signature (Keras `.h5`) or a zip's
+  /// (Keras 3 `.keras`); anything else is tried as ONNX.
+  static func signatures(_ head: [UInt8]) -> (hdf5: Bool, zip: Bool) {
+    let hdf5: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
+    return (head.starts(with: hdf5), head.count >= 4 && head[0] == 0x50 && head[1] == 0x4B)
   }
 
   /// Refuses a graph with a NaN or infinite parameter (``LiftNN/Graph/checkFiniteParameters()``),

@@ -34,6 +34,14 @@ extension ModelExplainer {
   /// batch after batch from one random stream, as the whole-array explanation draws them;
   /// shared references and backgrounds are propagated once for the whole run.
   ///
+  /// A ``ShardRows`` source is explained as its rows of the whole run (`--shard I/N`): the
+  /// whole run's batches that hold its rows are explained entire (the same batch plan and
+  /// boundaries, rows outside the shard dropped afterwards — kernels may round differently
+  /// for other batch sizes), per-example references are read at the whole run's rows, and
+  /// the shuffles of the rows before the first such batch are drawn (not explained) first,
+  /// so its scores are bit-identical to those rows of an unsharded run; the sinks see the
+  /// shard's rows numbered from 0.
+  ///
   /// The score kinds the sinks need (``ScoreSink/neededKinds``) are computed in the same
   /// backward pass as ``AttributionOptions/output``. Sinks write through the transaction
   /// they were made with; commit it after this returns (and after any check of the returned
@@ -71,29 +79,67 @@ extension ModelExplainer {
     let needed = sinks.reduce(into: Set<ScoreKind>()) { $0.formUnion($1.neededKinds) }
       .subtracting(options.additionalOutputs).subtracting([options.output])
     let explainer = needed.isEmpty ? self : try adding(needed)
-    let references = try model.resolvingTokenDefaults(references, inputShapes: shapes)
-    let plan = try explainer.batchPlan(inputShapes: shapes, references: references)
+    // A shard is explained as its rows of the whole run: the whole run's batch plan and
+    // batch grid, references taken at the whole run's rows, shuffles drawn as the whole run
+    // draws them (those of the rows before the shard drawn and dropped).
+    let shard = source as? ShardRows
+    let offset = shard?.range.lowerBound ?? 0
+    let whole: any RowSource = shard?.base ?? source
+    let wholeShapes = whole.shapes
+    let wholeCount = whole.rowCount
+    // Token-id inputs: "zeros" means token 0 (Model+Tokens.swift).
+    let references = try model.resolvingTokenDefaults(references, inputShapes: wholeShapes)
+    let plan = try explainer.batchPlan(inputShapes: wholeShapes, references: references)
     var stream = try ReferenceStream(
-      references, inputShapes: shapes, inputNames: graph.inputNames,
+      references, inputShapes: wholeShapes, inputNames: graph.inputNames,
       channelAxis: options.channelAxis ?? model.channelAxis)
+    // A shard explains the whole run's batches that hold its rows, each entire (the kernels'
+    // rounding may depend on a batch's size and rows), and keeps its own rows of them.
+    let first = (offset / plan.examples) * plan.examples
+    if shard != nil { try stream.skip(rows: 0..<first, of: whole, batch: plan.examples) }
     var summation = SummationReport()
     var tasks: [Int] = []
-    var start = 0
-    while start < n {
-      let end = min(n, start + plan.examples)
-      let x = try source.rows(start..<end)
+    var start = first
+    while start < offset + n {
+      let end = min(wholeCount, start + plan.examples)
+      let x = try whole.rows(start..<end)
       let refs = try stream.references(for: start..<end, inputs: x)
-      let base = start
-      let result = try explainer.explain(inputs: x, references: refs) { progress?(base + $0) }
-      summation.append(result.summation)
-      tasks = result.tasks
-      let batch = ScoreBatch(rows: start..<end, totalRows: n, inputs: x, attribution: result)
+      let kept = max(start, offset)..<min(end, offset + n)
+      let done = kept.lowerBound - offset
+      let result = try explainer.explain(inputs: x, references: refs) {
+        progress?(done + min(kept.count, max(0, $0 - (kept.lowerBound - start))))
+      }
+      let local = (kept.lowerBound - start)..<(kept.upperBound - start)
+      let own = local.count == end - start ? result : result.keepingRows(local, of: end - start)
+      let inputs = local.count == end - start ? x : x.map { $0.slice(batch: local) }
+      summation.append(own.summation)
+      tasks = own.tasks
+      let batch = ScoreBatch(rows: (kept.lowerBound - offset)..<(kept.upperBound - offset), totalRows: n, inputs: inputs, attribution: own)
       for sink in sinks { try sink.write(batch) }
       start = end
     }
     for sink in sinks { try sink.finish() }
     return StreamedExplanation(
       examples: n, summation: summation, target: target, tasks: tasks, contrast: options.contrast, plan: plan)
+  }
+}
+
+extension Attribution {
+  /// Rows `range` of an explanation of `count` examples: every per-example array cut to them
+  /// (scores along their first axis; per-example-and-task numbers by their share).
+  func keepingRows(_ range: Range<Int>, of count: Int) -> Attribution {
+    func cut(_ values: [Float]) -> [Float] {
+      guard count > 0, values.count % count == 0 else { return values }
+      let per = values.count / count
+      return Array(values[(range.lowerBound * per)..<(range.upperBound * per)])
+    }
+    var result = Attribution(
+      inputNames: inputNames, scores: scores.map { $0.slice(batch: range) }, layerNames: layerNames,
+      layerScores: layerScores.map { $0.slice(batch: range) }, kind: kind, convergenceDelta: cut(convergenceDelta),
+      target: target, tasks: tasks, contrast: contrast, summationErrors: cut(summationErrors),
+      targetDeltas: cut(targetDeltas), summationCause: summation.possibleCause)
+    result.additionalScores = additionalScores.mapValues { $0.map { $0.slice(batch: range) } }
+    return result
   }
 }
 
@@ -176,6 +222,20 @@ struct ReferenceStream {
     for (k, (t, x)) in zip(ts, inputShapes).enumerated() where t.rank == 0 || t.shape[0] != x[0] {
       throw .referenceRank(
         input: k < inputNames.count ? inputNames[k] : "#\(k)", inputShape: x.dimensions, referenceShape: t.shape.dimensions)
+    }
+  }
+
+  /// Advances past examples `range` of `source` without explaining them: shuffles are drawn
+  /// (and dropped) from the rows, `batch` at a time, so that later examples get the
+  /// shuffles of a run that explained these; the other forms are cut by row and need
+  /// nothing.
+  mutating func skip(rows range: Range<Int>, of source: any RowSource, batch: Int) throws(LiftKitError) {
+    guard case .shuffles = self.source else { return }
+    var start = range.lowerBound
+    while start < range.upperBound {
+      let end = min(range.upperBound, start + max(1, batch))
+      _ = try references(for: start..<end, inputs: try source.rows(start..<end))
+      start = end
     }
   }
 

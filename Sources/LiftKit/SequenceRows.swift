@@ -241,6 +241,9 @@ public final class GenomeRows: LabeledRowSource, @unchecked Sendable {
   public let skipped: Int
   /// Whether the `.fai` index was built by this run.
   public let builtIndex: Bool
+  /// The genome's sequences and their lengths, in the order of its index (a bigWig
+  /// header's chromosome list, ``BigWigSink``).
+  public let chromosomes: [(name: String, length: Int)]
   let fai: OpaquePointer
   let lengths: [String: Int]
   let reader: LineReader
@@ -273,10 +276,12 @@ public final class GenomeRows: LabeledRowSource, @unchecked Sendable {
     lift_hts_silence()
     let (fai, built) = try GenomeRows.openIndexed(genome, transaction: transaction)
     var lengths: [String: Int] = [:]
+    var chromosomes: [(name: String, length: Int)] = []
     for i in 0..<faidx_nseq(fai) {
       guard let c = faidx_iseq(fai, i) else { continue }
       let chrom = String(cString: c)
       lengths[chrom] = Int(faidx_seq_len(fai, c))
+      chromosomes.append((chrom, Int(faidx_seq_len(fai, c))))
     }
     guard let reader = LineReader(path: regions.path) else {
       fai_destroy(fai)
@@ -316,6 +321,7 @@ public final class GenomeRows: LabeledRowSource, @unchecked Sendable {
     self.builtIndex = built
     self.fai = fai
     self.lengths = lengths
+    self.chromosomes = chromosomes
     self.reader = reader
   }
 

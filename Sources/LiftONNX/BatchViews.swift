@@ -30,6 +30,7 @@ struct BatchView: Equatable, Sendable {
 let batchViewAware: Set<String> = [
   "Transpose", "Reshape", "Unsqueeze", "Squeeze", "Gather", "Shape", "MatMul", "Gemm", "Add", "Sub", "Mul", "Div",
   "Identity", "Dropout", "Cast", "Relu", "Sigmoid", "Tanh", "Gelu", "Erf", "Softmax",
+  "LSTM", "GRU", "RNN", "Concat",
 ]
 
 /// Op types whose graph-tensor result keeps the view of their first graph-tensor operand:
@@ -275,4 +276,32 @@ func checkViewOperands(_ node: Onnx_NodeProto, _ ctx: ConversionContext, view v:
   for name in node.input where !name.isEmpty {
     if case .constant(let c)? = ctx.values[name] { try checkViewParameter(c, view: v, rank: rank, node) }
   }
+}
+
+/// Concat of graph tensors in one batch view along another axis than the batch's (torch's
+/// `h_n` of a multi-layer LSTM/GRU: the layers' `[directions, N, hidden]` states joined on
+/// axis 0): a per-example concat of the nodes, in the same view.
+func concatViewed(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext, values: [Value]) throws(ONNXImportError)
+  -> Value
+{
+  var ids = [NodeID]()
+  var view: BatchView?
+  var rank = 0
+  for value in values {
+    guard case .node(let id, let shape) = value else {
+      throw usage(node, "concatenating constants with tensors whose batch axis is not first")
+    }
+    let v = ctx.view(id)
+    if let view, view != v { throw usage(node, "operands with their batch axes in different places") }
+    view = v
+    ids.append(id)
+    rank = ctx.logicalShape(id, shape).count
+  }
+  guard let v = view else { throw usage(node, "no operands") }
+  let a = try normalizeAxis(Attributes(node).int("axis", 0), rank: rank, node)
+  guard a != v.axis else { throw usage(node, "concatenation along the batch axis") }
+  let physical = a < v.axis ? a : a + 1
+  let result = try ctx.emit(.concat(axis: physical + 1), inputs: ids, name: node.output[0], origin: "Concat", onnxNode: node)
+  if case .node(let id, _) = result { ctx.views[id.rawValue] = v }
+  return result
 }

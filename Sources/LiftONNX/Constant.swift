@@ -15,6 +15,13 @@ struct Constant: Sendable {
   /// axis 0 in place; the importer refuses it where an op would move axis 0, and turns it into
   /// an ``LiftNN/Op/constant(value:)`` node where it meets graph tensors in a Concat.
   var batchBroadcast = false
+  /// Axis `k ≥ 1` that stands for the model's batch axis of a constant that is the same for
+  /// every example (stored with extent 1 there): a recurrent layer's initial state, which torch
+  /// writes as `zeros(layers·directions, N, hidden)` or `h0.expand(d, N, hidden)`
+  /// (`ConstantOfShape`/`Expand` to a shape with the batch extent on axis 1). Only the
+  /// recurrent converters read it, and `Slice` (off that axis) and `Identity` keep it; the
+  /// importer refuses it anywhere else (``batchBroadcastAxisAware``).
+  var batchBroadcastAxis: Int?
   /// Whether the ONNX element type is an integer (or boolean) type: `Div` of two integer
   /// constants truncates, as ONNX Runtime's does (torch's `chunk` computes `(n + 2) / 3`).
   /// Set by decoding and by the importer for each folded result (``integerResult(_:_:)``).

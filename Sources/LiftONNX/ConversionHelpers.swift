@@ -33,6 +33,7 @@ struct Attributes {
   func ints(_ name: String) -> [Int]? { byName[name].map { $0.ints.map { Int($0) } } }
   func floats(_ name: String) -> [Float]? { byName[name].map(\.floats) }
   func string(_ name: String) -> String? { byName[name].map { String(decoding: $0.s, as: UTF8.self) } }
+  func strings(_ name: String) -> [String]? { byName[name].map { $0.strings.map { String(decoding: $0, as: UTF8.self) } } }
   func tensor(_ name: String) -> Onnx_TensorProto? { byName[name].flatMap { $0.hasT ? $0.t : nil } }
 }
 

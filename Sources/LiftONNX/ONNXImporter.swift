@@ -214,6 +214,15 @@ struct Importer {
           }
         }
       }
+      if !batchBroadcastAxisAware.contains(node.opType) {
+        for i in node.input.indices where !node.input[i].isEmpty {
+          if case .constant(let c)? = context.values[node.input[i]], let k = c.batchBroadcastAxis {
+            throw .unsupportedUsage(
+              opType: node.opType, node: displayName(node),
+              reason: "input \(i) ('\(node.input[i])') is a constant broadcast over the batch on its axis \(k) (a recurrent layer's initial state), which \(node.opType) does not take")
+          }
+        }
+      }
       // A tensor whose batch axis is not first reaches only converters that know views.
       let viewed = node.input.compactMap { name -> NodeID? in
         guard case .node(let id, _)? = context.values[name], !context.view(id).isNormal else { return nil }

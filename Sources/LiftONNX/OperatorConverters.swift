@@ -129,6 +129,10 @@ let converters: [String: [OperatorConverter]] = [
   "Ceil": [OperatorConverter(sinceVersion: 1, convert: unaryFold({ $0.rounded(.up) }, keepsMarker: true))],
   "Split": [OperatorConverter(sinceVersion: 2, convert: convertSplit)],
   "ScatterND": [OperatorConverter(sinceVersion: 11, convert: convertScatterND)],
+  // Recurrent layers, unrolled over time (RecurrentConverters.swift)
+  "LSTM": [OperatorConverter(sinceVersion: 7, convert: convertRecurrent)],
+  "GRU": [OperatorConverter(sinceVersion: 7, convert: convertRecurrent)],
+  "RNN": [OperatorConverter(sinceVersion: 7, convert: convertRecurrent)],
   // Normalisations
   "LayerNormalization": [OperatorConverter(sinceVersion: 17, convert: convertNormalization(rms: false))],
   "RMSNormalization": [OperatorConverter(sinceVersion: 23, convert: convertNormalization(rms: true))],
@@ -756,6 +760,10 @@ func convertConcat(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throw
     c.batchBroadcast = flagged > 0
     return .constant(c)
   }
+  let viewed = values.contains { v in
+    if case .node(let id, _) = v { !ctx.view(id).isNormal } else { false }
+  }
+  if viewed { return try concatViewed(node, &ctx, values: values) }
   var ids = [NodeID]()
   var rank = 0
   for (k, v) in values.enumerated() {
@@ -847,8 +855,12 @@ func convertSlice(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throws
       throw usage(node, "slicing the batch axis of a constant broadcast over it")
     }
     _ = try ctx.reserveFolded(zip(lo, hi).map { $1 - $0 }, node)
+    if let k = c.batchBroadcastAxis, lo[k] != 0 || hi[k] != dims[k] {
+      throw usage(node, "slicing axis \(k), which stands for the batch, of a constant broadcast over it")
+    }
     var part = c.slice(start: lo, end: hi)
     part.batchBroadcast = c.batchBroadcast
+    part.batchBroadcastAxis = c.batchBroadcastAxis
     return .constant(part)
   case .node(let id, _):
     guard lo[0] == 0, hi[0] == dims[0] else { throw usage(node, "slicing the batch axis") }
@@ -955,6 +967,12 @@ func convertConstantOfShape(_ node: Onnx_NodeProto, _ ctx: inout ConversionConte
   var shape = try ctx.constantInput(node, 0)
   let overBatch = shape.values.first == Constant.batchMarker && shape.rank == 1
   if overBatch { shape.values[0] = 1 }
+  // zeros(layers·directions, N, hidden): a recurrent layer's initial state (batchBroadcastAxis).
+  var uniformAxis: Int?
+  if !overBatch, shape.rank == 1, let k = shape.values.firstIndex(of: Constant.batchMarker), k > 0 {
+    uniformAxis = k
+    shape.values[k] = 1
+  }
   guard !shape.containsBatchMarker, let dims = shape.integers, dims.allSatisfy({ $0 >= 0 }) else {
     throw usage(node, "the shape must be known at import time (the batch extent only on axis 0)")
   }
@@ -965,6 +983,7 @@ func convertConstantOfShape(_ node: Onnx_NodeProto, _ ctx: inout ConversionConte
   }
   var out = Constant(dims: dims, values: [Double](repeating: fill, count: count))
   out.batchBroadcast = overBatch
+  out.batchBroadcastAxis = uniformAxis
   return .constant(out)
 }
 

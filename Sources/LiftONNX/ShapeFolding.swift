@@ -24,6 +24,10 @@ let batchBroadcastAware: Set<String> = [
   "Floor", "Ceil", "Split", "GatherElements",
 ]
 
+/// Op types that take a ``Constant/batchBroadcastAxis`` constant (a recurrent layer's initial
+/// state broadcast over the batch on an axis other than 0).
+let batchBroadcastAxisAware: Set<String> = ["LSTM", "GRU", "RNN", "Slice", "Identity"]
+
 /// Whether the result of an elementwise fold over `operands`, of dimensions `out`, is a
 /// ``Constant/batchBroadcast`` constant: when one operand is. Such an operand must have the
 /// result's full rank (its axis 0 aligned with the result's), and a plain operand of that rank
@@ -247,18 +251,25 @@ func convertExpand(_ node: Onnx_NodeProto, _ ctx: inout ConversionContext) throw
     guard let out = Constant.broadcastShape(c.dims, target) else {
       throw usage(node, "shape \(c.dims) does not broadcast to \(target)")
     }
+    var uniformAxis: Int?
     if let b = batchAt {
-      guard b == 0, target.count >= c.rank else {
-        throw usage(node, "the batch extent must be axis 0 of the result")
+      // h0.expand(d, N, hidden): a recurrent layer's initial state (batchBroadcastAxis).
+      if b > 0, !c.batchBroadcast, c.batchBroadcastAxis == nil, target.count >= c.rank {
+        uniformAxis = b
+      } else {
+        guard b == 0, target.count >= c.rank else {
+          throw usage(node, "the batch extent must be axis 0 of the result")
+        }
       }
     }
-    let flag = batchAt != nil || c.batchBroadcast
+    let flag = (batchAt != nil && uniformAxis == nil) || c.batchBroadcast
     if c.batchBroadcast, c.rank != out.count {
       throw usage(node, "a constant broadcast over the batch would gain leading axes")
     }
     _ = try ctx.reserveFolded(out, node)
     guard var folded = Constant.broadcast([c], to: out, { $0[0] }) else { preconditionFailure("checked above") }
     folded.batchBroadcast = flag
+    folded.batchBroadcastAxis = uniformAxis
     return .constant(folded)
   case .node(let id, let shape):
     let full = [1] + shape  // the batch as 1: it never grows here

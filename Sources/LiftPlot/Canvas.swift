@@ -133,6 +133,14 @@ final class Canvas {
     cairo_fill(cr)
   }
 
+  /// Fills the disc of `radius` around `(x, y)` with a colour (alpha in [0, 1]).
+  func disc(x: Double, y: Double, radius: Double, color: RGB, alpha: Double = 1) {
+    cairo_set_source_rgba(cr, color.red, color.green, color.blue, alpha)
+    cairo_new_sub_path(cr)
+    cairo_arc(cr, x, y, radius, 0, 2 * Double.pi)
+    cairo_fill(cr)
+  }
+
   /// Outlines the rectangle with a line of `lineWidth` centred on its edges.
   func strokeRect(
     x: Double, y: Double, width: Double, height: Double, color: RGB, lineWidth: Double = 1

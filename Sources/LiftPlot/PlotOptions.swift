@@ -13,6 +13,10 @@ public enum PlotKind: String, CaseIterable, Sendable {
   /// One example's scores as steps from its base value (``PlotOptions/baseValues``) to its
   /// output: the largest |scores| one bar each, the rest folded into one bar.
   case waterfall
+  /// Every example's scores (`[N, F]`): one row per feature (the ``PlotOptions/topK``
+  /// largest mean |scores|), one point per example at its score, coloured by the example's
+  /// value of the feature (``PlotOptions/values``).
+  case beeswarm
 }
 
 /// The file format of a figure, chosen from the output file's extension.
@@ -86,8 +90,9 @@ public struct PlotOptions: Sendable {
   /// The example (index along the first, batch axis) to draw. Ignored for unbatched shapes
   /// (`[L, K]`, `[H, W]`, `[F]`), which must use 0.
   public var example: Int
-  /// Several examples to draw as stacked logo rows, in this order; overrides `example` when
-  /// not empty. Heat maps and bar charts draw only the first.
+  /// Several examples to draw as stacked logo rows, or as a grid of heat maps (at most
+  /// ``HeatmapGrid/maximumPanels``), in this order; overrides `example` when not empty. Bar
+  /// charts draw only the first.
   public var examples: [Int]?
   /// First position of the logo window (inclusive, 0-based); default 0.
   public var start: Int?
@@ -103,7 +108,14 @@ public struct PlotOptions: Sendable {
   public var input: Tensor?
   /// Feature names for the bar chart, one per feature; default `f0`, `f1`, ….
   public var features: [String]?
-  /// The number of bars (features with the largest |value|) in a bar chart.
+  /// A grid of heat maps: the label under each picture, in the order of ``examples``
+  /// (file names); default `example N`.
+  public var labels: [String]? = nil
+  /// Beeswarm: each example's feature values (`[N, F]`, the scores' shape), which colour the
+  /// points.
+  public var values: Tensor? = nil
+  /// The number of bars (features with the largest |value|) in a bar chart, of steps in a
+  /// waterfall, of rows (largest mean |score|) in a beeswarm.
   public var topK: Int
   /// A title drawn above the figure.
   public var title: String?
@@ -162,6 +174,8 @@ public enum PlotError: Error, CustomStringConvertible, Equatable {
   case windowOutOfRange(start: Int, end: Int, length: Int)
   /// The sequence (or input) tensor does not match the scores.
   case shapeMismatch(what: String, shape: Shape, scores: Shape)
+  /// A beeswarm was asked without the feature values that colour it.
+  case missingValues
   /// The number of feature names differs from the number of features.
   case featureCountMismatch(names: Int, features: Int)
   /// `topK` is not positive.
@@ -196,6 +210,8 @@ public enum PlotError: Error, CustomStringConvertible, Equatable {
       "the window [\(start), \(end)) is outside the sequence positions [0, \(length))"
     case .shapeMismatch(let what, let shape, let scores):
       "the \(what) of shape \(shape) does not match the scores of shape \(scores)"
+    case .missingValues:
+      "a beeswarm needs each example's feature values to colour its points (the input table)"
     case .featureCountMismatch(let names, let features):
       "\(names) feature name\(names == 1 ? "" : "s") given for \(features) features"
     case .invalidTopK(let k):

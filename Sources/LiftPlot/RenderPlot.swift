@@ -57,6 +57,10 @@ public func inferPlotKind(shape: Shape) -> PlotKind? {
 ///   value (`options.baseValues`) up to base + Σ scores: the `options.topK` largest |scores|
 ///   one step each (largest on top, positive red, negative blue), the others summed into one
 ///   step "N other features" at the bottom, where the steps start.
+/// - `.beeswarm`: every example's scores (`[N, F]`), one row per feature (the `options.topK`
+///   largest mean |scores|, largest on top), one dot per example at its score, spread
+///   vertically where dots would overlap, coloured from blue (the feature's low values) to
+///   red (high) by `options.values` (`[N, F]`, required).
 ///
 /// The file is written to a temporary file in the same directory and renamed into place, so a
 /// failure never leaves a partial or stale output behind (LiftIO's `AtomicFileWriter`); with
@@ -104,6 +108,7 @@ func layoutFigure(scores: Tensor, options: PlotOptions) throws(PlotError) -> any
   case .heatmap: return try HeatmapFigure(scores: scores, options: options)
   case .bars: return try BarsFigure(scores: scores, options: options)
   case .waterfall: return try WaterfallFigure(scores: scores, options: options)
+  case .beeswarm: return try BeeswarmFigure(scores: scores, options: options)
   }
 }
 

@@ -45,7 +45,7 @@ struct DeepLift: ParsableCommand {
       malformed NAME=FILE or --task).
       """,
     version: toolVersion,
-    subcommands: [Explain.self, Predict.self, Inspect.self, Shuffle.self, Plot.self])
+    subcommands: [Explain.self, Predict.self, Inspect.self, Shuffle.self, Plot.self, Merge.self])
 
   /// The tool version (`--version`, and the `tool_version` attribute of `.h5` outputs).
   static let toolVersion = "0.1.0"

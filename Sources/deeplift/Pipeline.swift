@@ -60,18 +60,25 @@ func runExplain(_ request: ExplainRequest, outputs: OutputTransaction) throws {
   // (and checked whole, before any work).
   // A CSV table is read whole (CSV has no random access to rows).
   let table = request.inputs.isTable ? try tableRows(request, model: model) : nil
-  let streamed = request.sequences != nil || (table == nil && inputsAreStreamable(request, model: model))
+  let images = request.image != nil ? try imageRows(request, model: model) : nil
+  let streamed =
+    request.sequences != nil || images != nil || (table == nil && inputsAreStreamable(request, model: model))
   let source: any RowSource
   let references: ReferenceSet
   var labeled: (any LabeledRowSource)? = nil
+  var whole: (any LabeledRowSource)? = nil
   if let sequences = request.sequences {
     let rows = try sequenceRows(sequences, request: request, model: model, transaction: outputs)
-    labeled = rows
-    source = rows
+    whole = rows
+    let view = try request.shardView(rows)
+    labeled = view
+    source = view
     references = try streamedReferences(
       request, model: model, inputShape: rows.shapes[0], inputPath: request.inputs.paths[0])
   } else if let table {
     (source, references) = (table.rows, table.references)
+  } else if let images {
+    (source, references) = (images.rows, images.references)
   } else {
     (source, references) = streamed ? try streamedRows(request, model: model) : try rowsInMemory(request, model: model)
   }
@@ -82,7 +89,8 @@ func runExplain(_ request: ExplainRequest, outputs: OutputTransaction) throws {
       try cli { () throws(LiftKitError) in
         try ChromBPNetH5Sink(
           url: url, source: labeled, channelAxis: request.channelAxis ?? model.channelAxis,
-          attributes: request.h5Attributes(target: explainer.target), transaction: outputs)
+          attributes: request.h5Attributes(target: explainer.target) + request.runAttributes(rows: whole?.rowCount ?? 0),
+          transaction: outputs)
       })
   } else if let table, url.pathExtension.lowercased() == "csv" {
     sinks.append(
@@ -96,6 +104,7 @@ func runExplain(_ request: ExplainRequest, outputs: OutputTransaction) throws {
   } else {
     sinks.append(ArchiveScoreSink(url: url, transaction: outputs))
   }
+  if let path = request.bigwig, let labeled { sinks.append(try request.bigWigSink(path, rows: labeled, whole: whole, model: model, transaction: outputs)) }
   var modisco: ModiscoSink? = nil
   if let directory = request.modisco {
     guard model.inputNames.count == 1 else {
@@ -111,7 +120,10 @@ func runExplain(_ request: ExplainRequest, outputs: OutputTransaction) throws {
     sinks.append(modisco!)
   }
   // `--plot` draws the first example of a streamed run, every example otherwise.
-  let plot = request.plot.map { _ in ArraySink(keepingRows: streamed ? 1 : nil) }
+  // Pictures: a grid of the first ``maximumGridPictures``.
+  let plot = request.plot.map { _ in
+    ArraySink(keepingRows: images != nil ? HeatmapGrid.maximumPanels : (streamed ? 1 : nil))
+  }
   if let plot { sinks.append(plot) }
   let plan = try cli { () throws(LiftKitError) in
     try explainer.batchPlan(inputShapes: source.shapes, references: references)
@@ -130,11 +142,22 @@ func runExplain(_ request: ExplainRequest, outputs: OutputTransaction) throws {
   try checkSummation(request, run.summation)
   if let path = request.plot, let plot {
     var o = PlotOptions()
-    o.input = plot.inputs[0]
-    try renderPlot(scores: plot.scores()[0], from: request.output, options: o, to: path, transaction: outputs)
+    var scores = plot.scores()[0]
+    if let images {
+      // Over the pictures as read (resized for the model, 0–255), a grid for several.
+      let shown = min(scores.shape[0], images.rows.rowCount, HeatmapGrid.maximumPanels)
+      scores = scores.slice(batch: 0..<shown)
+      o.kind = .heatmap
+      o.input = try cli { () throws(LiftKitError) in try images.rows.pixels(0..<shown) }
+      o.examples = Array(0..<shown)
+      o.labels = images.rows.files[0..<shown].map(\.lastPathComponent)
+    } else {
+      o.input = plot.inputs[0]
+    }
+    try renderPlot(scores: scores, from: request.output, options: o, to: path, transaction: outputs)
   }
   try outputs.commit()
-  if let rows = labeled as? GenomeRows, !request.quiet {
+  if let rows = whole as? GenomeRows, !request.quiet {
     // After the commit: the index appears with the outputs, and a failed run prints one line.
     if rows.builtIndex { note("note: \(rows.genome.relativePath): made the index \(rows.genome.relativePath).fai") }
     if rows.skipped > 0 {
@@ -236,6 +259,7 @@ func streamedReferences(_ request: ExplainRequest, model: Model, inputShape: Sha
   switch request.references {
   case .zeros: references = .zeros
   case .profile: throw CLIError.usage("--reference mean/median needs --input X.csv")
+  case .black, .blur: throw CLIError.usage("--reference black / blur:<sigma> needs --input IMAGE.png|.jpg|DIR")
   case .background(let files):
     let b = try readInputs(files, model: model, option: "--background")
     try checkBackground(b, paths: files.paths(in: model.inputNames), inputShapes: [inputShape], names: model.inputNames)
@@ -302,6 +326,8 @@ extension ExplainRequest {
     case .reference(let files): refs = "reference " + files.paths.joined(separator: ",")
     case .background(let files): refs = "background " + files.paths.joined(separator: ",")
     case .profile(let profile, let path): refs = profile.rawValue + (path.map { ":" + $0 } ?? "")
+    case .black: refs = "black"
+    case .blur(let sigma): refs = "blur:\(sigma)"
     case .shuffles(let count, let s):
       refs = "shuffles \(count)"
       seed = String(s)
@@ -353,10 +379,29 @@ func tableRows(_ request: ExplainRequest, model: Model) throws -> (rows: CSVRows
     return (rows, .arrays([t.tensor.reshaped(Shape([t.header.count]))]))
   case .background(.single(let b)) where isCSV(b):
     return (rows, .background([try table(b, option: "--background").tensor]))
-  case .reference, .background, .shuffles:
+  case .reference, .background, .shuffles, .black, .blur:
     let refs = try readReferenceSet(request.references, model: model, inputs: [rows.table.tensor], inputFiles: [path])
     return (rows, refs)
   }
+}
+
+/// Picture input (`--input IMAGE.png|.jpg|DIR`) and its references: zeros, `black`,
+/// `blur:SIGMA`, or the `.npy` forms (checked against the pictures' shape).
+func imageRows(_ request: ExplainRequest, model: Model) throws -> (rows: ImageRows, references: ReferenceSet) {
+  guard case .single(let path) = request.inputs, let o = request.image else {
+    throw CLIError.usage("--input IMAGE.png|.jpg|DIR: one file or directory expected")
+  }
+  let rows = try cli { () throws(LiftKitError) in
+    let p = try ImagePreprocessing.forModel(model, size: o.size, scale: o.scale, mean: o.mean, std: o.std)
+    return try ImageRows(url: URL(fileURLWithPath: path), preprocessing: p)
+  }
+  let references: ReferenceSet
+  switch request.references {
+  case .black: references = .arrays([rows.preprocessing.black])
+  case .blur(let sigma): references = .rows(BlurredRows(rows, sigma: sigma, channelsFirst: rows.preprocessing.channelsFirst))
+  default: references = try streamedReferences(request, model: model, inputShape: rows.shapes[0], inputPath: path)
+  }
+  return (rows, references)
 }
 
 /// The inputs and references read whole and checked (``readInputs(_:model:option:)``).
@@ -719,6 +764,8 @@ func readReferenceSet(_ source: ReferenceSource, model: Model, inputs: [Tensor],
   case .zeros: return .zeros
   case .profile:
     throw CLIError.usage("--reference mean/median needs --input X.csv")
+  case .black, .blur:
+    throw CLIError.usage("--reference black / blur:<sigma> needs --input IMAGE.png|.jpg|DIR")
   case .background(let files):
     let rows = try readInputs(files, model: model, option: "--background")
     try checkBackground(rows, paths: files.paths(in: names), inputShapes: inputs.map(\.shape), names: names)
@@ -755,7 +802,19 @@ func note(_ message: String) {
   print(message, to: &err)
 }
 
+/// Whether `path` names an existing directory.
+func isDirectory(_ path: String) -> Bool {
+  var directory: ObjCBool = false
+  return FileManager.default.fileExists(atPath: path, isDirectory: &directory) && directory.boolValue
+}
+
 extension FileSet {
+  /// `--input IMAGE.png|.jpg|.jpeg|DIR`: pictures.
+  var isImage: Bool {
+    guard case .single(let path) = self else { return false }
+    return ImageRows.extensions.contains(URL(fileURLWithPath: path).pathExtension.lowercased()) || isDirectory(path)
+  }
+
   /// `--input X.csv`: a table with a header of feature names.
   var isTable: Bool {
     if case .single(let path) = self { return URL(fileURLWithPath: path).pathExtension.lowercased() == "csv" }
@@ -788,15 +847,22 @@ extension ExplainRequest {
       for index in [genome + ".fai", genome + ".gzi"] where FileManager.default.fileExists(atPath: index) {
         read.append(FileRole("--genome", index))
       }
+    case nil where image != nil:
+      // A directory of pictures: each picture is an input (an output must not replace one).
+      for path in inputs.paths {
+        let pictures = isDirectory(path) ? (try? ImageRows.pictures(in: URL(fileURLWithPath: path))) : nil
+        read += (pictures?.map(\.relativePath) ?? [path]).map { FileRole("--input", $0) }
+      }
     case nil: read += inputs.paths.map { FileRole("--input", $0) }
     }
     switch references {
     case .reference(let files): read += files.paths.map { FileRole("--reference", $0) }
     case .background(let files): read += files.paths.map { FileRole("--background", $0) }
     case .profile(_, let path?): read.append(FileRole("--reference", path))
-    case .zeros, .shuffles, .profile: break
+    case .zeros, .shuffles, .profile, .black, .blur: break
     }
     var written = [FileRole("--output", output)]
+    if let bigwig { written.append(FileRole("--bigwig", bigwig)) }
     if let plot { written.append(FileRole("--plot", plot)) }
     if let modisco {
       written.append(FileRole("--modisco", modisco, isDirectory: true))

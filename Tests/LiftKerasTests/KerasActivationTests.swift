@@ -114,14 +114,13 @@ struct KerasActivationTests {
       try loadKerasModel(at: try fixture("unsupported_layers.h5"))
     }
     let expected = UnsupportedKinds([
-      // Its Embedding reads the model input: a token-id input, not a refusal.
-      .init(kind: "LSTM", names: ["lstm_1"]),
+      // Its Embedding reads the model input (a token-id input) and its LSTM is supported.
       .init(kind: "Lambda", names: ["double", "shift"]),
     ])
     #expect(error == .unsupportedLayers(file: "unsupported_layers.h5", expected))
     #expect(
       error?.description
-        == "unsupported_layers.h5: unsupported layers: LSTM (layer lstm_1), Lambda (layers double, shift) — 3 layers of 2 classes"
+        == "unsupported_layers.h5: unsupported layers: Lambda (layers double, shift) — 2 layers of 1 class"
           + " (a Lambda layer holds Python code that the file cannot carry: re-save the model with built-in layers in place of the Lambda, or export it to ONNX)"
     )
   }
@@ -131,7 +130,7 @@ struct KerasActivationTests {
     let config = Data(
       #"""
       {"class_name": "Sequential", "config": [
-        {"class_name": "GRU", "config": {"name": "g", "batch_input_shape": [null, 4, 3], "units": 2}},
+        {"class_name": "ConvLSTM1D", "config": {"name": "g", "batch_input_shape": [null, 4, 3], "units": 2}},
         {"class_name": "Dense", "config": {"name": "d", "units": 2}},
         {"class_name": "Masking", "config": {"name": "mask1"}},
         {"class_name": "Masking", "config": {"name": "mask2"}},
@@ -142,6 +141,6 @@ struct KerasActivationTests {
     }
     #expect(
       error?.description
-        == "m.json: unsupported layers: GRU (layer g), Masking (layers mask1, mask2), MyCustom (layer c) — 4 layers of 3 classes")
+        == "m.json: unsupported layers: ConvLSTM1D (layer g), Masking (layers mask1, mask2), MyCustom (layer c) — 4 layers of 3 classes")
   }
 }

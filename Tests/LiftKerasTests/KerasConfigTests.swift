@@ -9,10 +9,18 @@ import Testing
 /// Weights from a dictionary, for configurations written inline.
 struct DictionaryStore: WeightStore {
   var tensors: [String: [String: Tensor]]
-  func weights(of layer: LayerSpec, expected: [String]) throws(KerasImportError) -> [String: Tensor] {
-    let w = tensors[layer.name] ?? [:]
-    for name in expected where w[name] == nil {
-      throw .missingWeight(file: "inline.json", layer: layer.name, weight: name)
+  /// A sublayer's weights are stored under `<sublayer>/<weight>` in the layer's dictionary.
+  func weights(of layer: LayerSpec, sublayer: Sublayer?, expected: [String]) throws(KerasImportError)
+    -> [String: Tensor]
+  {
+    let stored = tensors[layer.name] ?? [:]
+    let prefix = sublayer.map { $0.legacyName + "/" } ?? ""
+    var w = sublayer == nil ? stored : [:]
+    for name in expected {
+      guard let t = stored[prefix + name] else {
+        throw .missingWeight(file: "inline.json", layer: layer.name, weight: prefix + name)
+      }
+      w[name] = t
     }
     return w
   }

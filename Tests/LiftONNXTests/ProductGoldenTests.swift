@@ -11,7 +11,7 @@ import Testing
 /// Scripts/fixtures/make_product_goldens.py: tangermeme 1.6 `deep_lift_shap` (float64) on
 /// torch models whose products go through its `BilinearOp` (its `_glu` rule for nn.GLU), and
 /// ONNX Runtime's forward pass of their ONNX twins (plain `*`, `@`, nn.GLU's Split, `/`,
-/// `torch.einsum`).
+/// `torch.einsum`, and torch's own export of `nn.TransformerEncoderLayer`).
 @Suite("Products of activations: tangermeme goldens and ONNX Runtime forward (issue 19)")
 struct ProductGoldenTests {
   static let directory = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!
@@ -52,29 +52,42 @@ struct ProductGoldenTests {
     #expect(try kinds("attention").contains("matmul"))
     #expect(try kinds("divide").isSuperset(of: ["multiply", "reciprocal"]))
     #expect(try kinds("einsum").isSuperset(of: ["matmul", "transpose"]))
+    #expect(try kinds("softmax_attention").isSuperset(of: ["matmul", "softmax"]))
+    #expect(try kinds("se").isSuperset(of: ["conv1d", "multiply", "sigmoid", "relu"]))
+    #expect(try kinds("encoder").isSuperset(of: ["matmul", "softmax", "layer_norm", "relu"]))
   }
 
   /// Rescale equals tangermeme (the bilinear rule, and `_glu` for the GLU: the same thing),
-  /// zero and random references, both targets; every DeepLIFT method sums to Δ.
-  @Test(arguments: ["gated", "glu", "attention", "einsum"])
+  /// zero and random (dinucleotide-shuffled for the one-hot `se`) references, both targets, and
+  /// tangermeme's hypothetical contributions for `se`; every DeepLIFT method sums to Δ.
+  @Test(arguments: ["gated", "glu", "attention", "einsum", "softmax_attention", "se", "encoder"])
   func deepLiftMatchesTangermeme(name: String) throws {
     let m = Self.model(name)
     let graph = try loadONNXModel(at: Self.directory.appendingPathComponent(m["onnx"] as! String))
     let x = try Self.read(m["input"] as! String), refs = try Self.read(m["references"] as! String)
     let cases = m["cases"] as! [[String: Any]]
-    #expect(cases.count == 4)
+    #expect(cases.count == (name == "se" ? 6 : 4))
     for c in cases {
       let task = c["task"] as! Int
+      let hypothetical = c["hypothetical"] as? Bool ?? false
       let references: References = c["references"] as! String == "zeros" ? .zeros : .multiple([refs])
       let expected = try Self.read(c["scores"] as! String)
       for method in [AttributionMethod.rescale, .revealCancel, .genomicsDefault] {
         var o = ExplainOptions()
         o.method = method
         o.tasks = [task]
+        if hypothetical {
+          guard method == .rescale else { continue }
+          o.hypothetical = true
+          o.channelAxis = 1
+        }
         let explainer: Explainer
         do { explainer = try Explainer(graph: graph, options: o) } catch {
-          // genomics-default: the GLU's sigmoid follows a slice, not a dense layer.
-          #expect(method == .genomicsDefault && name == "glu", "\(name) \(method): \(error)")
+          // genomics-default: the GLU's sigmoid follows a slice, the attention softmax a
+          // product, not a dense layer.
+          #expect(
+            method == .genomicsDefault && ["glu", "softmax_attention", "encoder"].contains(name),
+            "\(name) \(method): \(error)")
           continue
         }
         let e = try explainer.explain(inputs: [x], references: references)
@@ -92,7 +105,7 @@ struct ProductGoldenTests {
           worst = max(worst, abs(a - b) - 1e-5 * abs(b))
           raw = max(raw, abs(a - b))
         }
-        print("product golden \(name) \(c["references"]!) task \(task): max |ours − tangermeme| / max|tangermeme| = \(raw / scale)")
+        print("product golden \(name) \(c["references"]!)\(hypothetical ? " hypothetical" : "") task \(task): max |ours − tangermeme| / max|tangermeme| = \(raw / scale)")
         #expect(worst <= 1e-5 * scale, "\(name) \(method) \(c["references"]!) task \(task): off by \(worst) (scale \(scale))")
       }
     }

@@ -88,6 +88,8 @@ enum ONNXProto {
     case ints([Int64])
     case tensor(ProtoMessage)
     case string(String)
+    case float(Float)
+    case strings([String])
   }
 
   /// `NodeProto` (input 1, output 2, name 3, op_type 4, attribute 5).
@@ -115,6 +117,12 @@ enum ONNXProto {
       case .string(let v):
         a.string(4, v)
         a.int(20, 3)
+      case .float(let v):
+        a.float(2, v)
+        a.int(20, 1)
+      case .strings(let vs):
+        for v in vs { a.string(9, v) }
+        a.int(20, 8)
       }
       n.message(5, a)
     }

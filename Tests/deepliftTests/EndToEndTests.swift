@@ -98,7 +98,7 @@ struct EndToEndTests {
     #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
   }
 
-  @Test("bad model files", arguments: ["lstm.h5", "random.h5", "no_config.keras", "custom_layer.h5"])
+  @Test("bad model files", arguments: ["unsupported_layers.h5", "random.h5", "no_config.keras", "custom_layer.h5"])
   func badModel(model: String) throws {
     let dir = try scratchDirectory()
     let out = dir.appendingPathComponent("s.npy").path

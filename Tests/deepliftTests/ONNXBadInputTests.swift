@@ -51,7 +51,9 @@ struct ONNXBadInputTests {
 
   @Test func randomBytes() throws { try expectCleanFailure(model: "random", mentions: ["random.onnx"]) }
 
-  @Test func lstmModel() throws { try expectCleanFailure(model: "lstm", mentions: ["LSTM", "lstm.onnx"]) }
+  @Test func unsupportedOperators() throws {
+    try expectCleanFailure(model: "unsupported_ops", mentions: ["DepthToSpace", "unsupported_ops.onnx"])
+  }
 
   @Test func taskPastTheOutput() throws {
     try expectCleanFailure(model: "mlp", extra: ["--task", "3"], mentions: ["task 3", "out of range"])

@@ -20,6 +20,25 @@ enum ReferenceSource: Equatable, Sendable {
   /// CSV input, `--reference mean[:B.csv]` / `median[:B.csv]`: the column mean / median of
   /// B (of the input itself without B), one shared reference row.
   case profile(TableProfile, path: String?)
+  /// Image input, `--reference black`: pixel value 0, scaled and normalised.
+  case black
+  /// Image input, `--reference blur:SIGMA`: each picture blurred per channel after scaling
+  /// and normalisation (`scipy.ndimage.gaussian_filter`).
+  case blur(Double)
+}
+
+/// `--image-size`, `--image-scale`, `--image-mean`, `--image-std` (CLI.md, "Tables and
+/// images").
+struct ImageOptions: Equatable, Sendable {
+  var size: (height: Int, width: Int)? = nil
+  var scale: Float = 1 / 255
+  var mean: [Float]? = nil
+  var std: [Float]? = nil
+
+  static func == (a: ImageOptions, b: ImageOptions) -> Bool {
+    a.size?.height == b.size?.height && a.size?.width == b.size?.width && a.scale == b.scale && a.mean == b.mean
+      && a.std == b.std
+  }
 }
 
 /// Examples read from genome files instead of `.npy` arrays (CLI.md, "Sequences from genome
@@ -75,6 +94,15 @@ struct ExplainRequest: Sendable {
   var sequences: SequenceInput? = nil
   /// `--width W`: the window (genome) or central crop (FASTA); nil: the model's length.
   var width: Int? = nil
+  /// `--shard I/N`: only the I-th of N contiguous slices of the examples (an `.h5` output
+  /// that `deeplift merge` joins).
+  var shard: Shard? = nil
+  /// `--resume`: skip the run when its complete `.h5` output exists (same fingerprint).
+  var resume = false
+  /// `--bigwig TRACK.bw` (`--genome` runs): the summed projected scores per base.
+  var bigwig: String? = nil
+  /// Image inputs (`--input IMAGE.png|.jpg|DIR`): how pictures become model inputs.
+  var image: ImageOptions? = nil
 
   /// The options of LiftKit's explainer.
   var attributionOptions: AttributionOptions {
@@ -115,8 +143,20 @@ extension DeepLift {
 
     @Option(
       name: .long,
-      help: ArgumentHelp("Input examples: X.npy, a table DATA.csv (header of feature names, numbers only), or NAME=FILE once per model input.", valueName: "file"))
+      help: ArgumentHelp("Input examples: X.npy, a table DATA.csv (header of feature names, numbers only), pictures (IMAGE.png, IMAGE.jpg or a DIR of them), or NAME=FILE once per model input.", valueName: "file"))
     var input: [FileArgument] = []
+
+    @Option(name: .customLong("image-size"), help: ArgumentHelp("Pictures: resize to H,W (default: the model's input size).", valueName: "H,W"))
+    var imageSize: String?
+
+    @Option(name: .customLong("image-scale"), help: ArgumentHelp("Pictures: multiply the 0-255 pixel values by S (a number or A/B; default 1/255).", valueName: "S"))
+    var imageScale: String?
+
+    @Option(name: .customLong("image-mean"), help: ArgumentHelp("Pictures: subtract per channel after scaling (one value, or one per channel).", valueName: "a,b,c"))
+    var imageMean: String?
+
+    @Option(name: .customLong("image-std"), help: ArgumentHelp("Pictures: divide per channel after the mean (one value, or one per channel).", valueName: "a,b,c"))
+    var imageStd: String?
 
     @Option(help: ArgumentHelp("One-hot examples from a FASTA file, one per record (instead of --input).", valueName: "file"))
     var fasta: String?
@@ -140,7 +180,7 @@ extension DeepLift {
 
     @Option(
       help: ArgumentHelp(
-        "References: same rank as X (one per example), rank − 1 (shared) or rank + 1 ([N, M, …], averaged); for a .csv input also zeros, mean[:B.csv], median[:B.csv] (column mean / median) or R.csv.",
+        "References: same rank as X (one per example), rank − 1 (shared) or rank + 1 ([N, M, …], averaged); for a .csv input also zeros, mean[:B.csv], median[:B.csv] (column mean / median) or R.csv; for pictures also black or blur:SIGMA.",
         valueName: "file"))
     var reference: [FileArgument] = []
 
@@ -224,6 +264,15 @@ extension DeepLift {
         valueName: "E"))
     var maxDeltaError: Float?
 
+    @Option(help: ArgumentHelp("--genome runs: also write a bigWig track, the projected scores summed over A, C, G, T per base (chrombpnet's overlap rule).", valueName: "file"))
+    var bigwig: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Explain only the I-th of N contiguous, near-equal slices of the examples (0 ≤ I < N); .h5 output, joined by `deeplift merge`.", valueName: "I/N"))
+    var shard: String?
+
+    @Flag(help: "Skip the run, with a note, when its complete .h5 output already exists from the same run (same fingerprint and shard).")
+    var resume = false
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -273,8 +322,13 @@ extension DeepLift {
       case (.single(let r)?, nil, nil) where inputs.isTable && Self.tableKeyword(r) != nil:
         guard seed == nil else { throw ValidationError("--seed needs --shuffles") }
         references = Self.tableKeyword(r)!
+      case (.single(let r)?, nil, nil) where inputs.isImage && Self.isImageKeyword(r):
+        guard seed == nil else { throw ValidationError("--seed needs --shuffles") }
+        references = try Self.imageKeyword(r)
       case (.single(let r)?, nil, nil) where Self.tableKeyword(r) != nil && !FileManager.default.fileExists(atPath: r):
         throw ValidationError("--reference \(r) needs --input DATA.csv (for .npy inputs give a reference file)")
+      case (.single(let r)?, nil, nil) where Self.isImageKeyword(r) && !FileManager.default.fileExists(atPath: r):
+        throw ValidationError("--reference \(r) needs --input IMAGE.png|.jpg|DIR (for .npy inputs give a reference file)")
       case (let r?, nil, nil):
         try Self.checkSameForm(inputs, r, option: "--reference")
         guard seed == nil else { throw ValidationError("--seed needs --shuffles") }
@@ -329,7 +383,72 @@ extension DeepLift {
       request.normalizeFirstConv = normalizeFirstConv
       request.sequences = sequences
       request.width = width
+      try Self.validateShards(&request, shard: shard, resume: resume, bigwig: bigwig)
+      request.image = try imageOptions(isImage: inputs.isImage)
+      if request.image != nil {
+        if URL(fileURLWithPath: output).pathExtension.lowercased() == "h5" || modisco != nil {
+          throw ValidationError("pictures give scores as .npy or .npz, not chrombpnet's .h5 or --modisco")
+        }
+        if case .shuffles = references { throw ValidationError("--shuffles needs one-hot sequences, not pictures") }
+      }
       return request
+    }
+
+    /// The `--image-*` options for a picture input; `nil` for other inputs (where they are
+    /// a usage error).
+    func imageOptions(isImage: Bool) throws -> ImageOptions? {
+      guard isImage else {
+        if let given = [("--image-size", imageSize), ("--image-scale", imageScale), ("--image-mean", imageMean), ("--image-std", imageStd)]
+          .first(where: { $0.1 != nil })
+        {
+          throw ValidationError("\(given.0) needs --input IMAGE.png|.jpg|DIR")
+        }
+        return nil
+      }
+      var o = ImageOptions()
+      if let imageSize {
+        let parts = imageSize.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, let h = parts[0], let w = parts[1], (1...32768).contains(h), (1...32768).contains(w) else {
+          throw ValidationError("--image-size must be H,W with whole numbers in 1...32768, got '\(imageSize)'")
+        }
+        o.size = (h, w)
+      }
+      if let imageScale {
+        let parts = imageScale.split(separator: "/", omittingEmptySubsequences: false).map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard (1...2).contains(parts.count), parts.allSatisfy({ $0 != nil }) else {
+          throw ValidationError("--image-scale must be a number or A/B, got '\(imageScale)'")
+        }
+        let value = parts.count == 2 ? parts[0]! / parts[1]! : parts[0]!
+        guard value.isFinite, value != 0, Float(value).isFinite else {
+          throw ValidationError("--image-scale must be a finite number other than 0, got '\(imageScale)'")
+        }
+        o.scale = Float(value)
+      }
+      func list(_ text: String?, option: String) throws -> [Float]? {
+        guard let text else { return nil }
+        let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0.map { $0.isFinite && Float($0).isFinite } ?? false }) else {
+          throw ValidationError("\(option) must be one number or one per channel, separated by commas, got '\(text)'")
+        }
+        return values.map { Float($0!) }
+      }
+      o.mean = try list(imageMean, option: "--image-mean")
+      o.std = try list(imageStd, option: "--image-std")
+      if let std = o.std, std.contains(0) { throw ValidationError("--image-std must not be 0, got '\(imageStd!)'") }
+      return o
+    }
+
+    /// `black` or `blur:…` (picture input).
+    static func isImageKeyword(_ text: String) -> Bool { text == "black" || text.hasPrefix("blur:") }
+
+    /// `black` or `blur:SIGMA` with SIGMA a number > 0.
+    static func imageKeyword(_ text: String) throws -> ReferenceSource {
+      if text == "black" { return .black }
+      let value = String(text.dropFirst("blur:".count))
+      guard let sigma = Double(value.trimmingCharacters(in: .whitespaces)), sigma.isFinite, sigma > 0, sigma <= 1000 else {
+        throw ValidationError("--reference blur:<sigma> needs a number of pixels in (0, 1000], got '\(value)'")
+      }
+      return .blur(sigma)
     }
 
     /// `zeros`, `mean`, `median`, `mean:B.csv`, `median:B.csv` (CSV input); `nil` for a file.
@@ -364,18 +483,22 @@ extension DeepLift {
     func run() throws {
       let request = try request()
       try requireReadableFile(request.model)
-      for path in request.inputs.paths { try requireReadableFile(path) }
+      for path in request.inputs.paths where !(request.image != nil && isDirectory(path)) { try requireReadableFile(path) }
       if case .genome(_, let regions)? = request.sequences { try requireReadableFile(regions) }
       switch request.references {
       case .reference(let files), .background(let files):
         for path in files.paths { try requireReadableFile(path) }
       case .profile(_, let path?): try requireReadableFile(path)
-      case .zeros, .shuffles, .profile: break
+      case .zeros, .shuffles, .profile, .black, .blur: break
       }
       if let plot = request.plot {
         guard PlotFormat(pathExtension: URL(fileURLWithPath: plot).pathExtension) != nil else {
           throw ValidationError("--plot must end in .png, .svg or .pdf")
         }
+      }
+      if request.resume, let message = request.completedOutput() {
+        if !request.quiet { note(message) }
+        return
       }
       try runExplain(request, outputs: request.plannedOutputs())
     }
