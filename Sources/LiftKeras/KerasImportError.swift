@@ -32,6 +32,8 @@ public enum KerasImportError: Error, Equatable, Sendable, CustomStringConvertibl
   /// which no importer can run.
   static let lambdaAdvice =
     " (a Lambda layer holds Python code that the file cannot carry: re-save the model with built-in layers in place of the Lambda, or export it to ONNX)"
+  static let embeddingAdvice =
+    " (an Embedding is taken only when it reads a model input that no other layer reads: that input then takes token ids)"
 
   public var description: String {
     switch self {
@@ -43,9 +45,11 @@ public enum KerasImportError: Error, Equatable, Sendable, CustomStringConvertibl
     case .unsupportedLayer(let file, let layer, let className):
       "\(file): layer '\(layer)' has unsupported class \(className)"
         + (className == "Lambda" ? KerasImportError.lambdaAdvice : "")
+        + (className == "Embedding" ? KerasImportError.embeddingAdvice : "")
     case .unsupportedLayers(let file, let kinds):
-      "\(file): unsupported layers: \(kinds.description(noun: "layer"))"
+      "\(file): unsupported layers: \(kinds.description(noun: "layer")) — \(kinds.totals(noun: "layer", kindNoun: "class"))"
         + (kinds.entries.contains { $0.kind == "Lambda" } ? KerasImportError.lambdaAdvice : "")
+        + (kinds.entries.contains { $0.kind == "Embedding" } ? KerasImportError.embeddingAdvice : "")
     case .unsupportedConfiguration(let file, let layer, let reason):
       "\(file): layer '\(layer)': unsupported configuration: \(reason)"
     case .missingWeight(let file, let layer, let weight):

@@ -202,9 +202,14 @@ func buildGraph(
   }
   // Every layer without a converter is named in one error, before any conversion (a
   // converter can only run once its inputs exist, so converting would stop at the first).
+  // Embedding layers on model inputs: the input takes token ids (TokenEmbedding); any other
+  // Embedding is unsupported (named with the others below).
+  let embeddings = embeddingsOnInputs(flat.layers, byName: byName)
   var unsupported = UnsupportedKinds()
   for layer in flat.layers where layer.className != "InputLayer" && !layer.isNestedOutput {
-    if !isConvertible(layer) { unsupported.add(kind: layer.className, name: layer.name) }
+    if !isConvertible(layer) && embeddings[layer.name] == nil {
+      unsupported.add(kind: layer.className, name: layer.name)
+    }
   }
   if let only = unsupported.entries.first, unsupported.count == 1 {
     throw .unsupportedLayer(file: file, layer: only.names[0], className: only.kind)
@@ -223,13 +228,24 @@ func buildGraph(
     guard let shape = try inputShape(of: layer, file: file) else {
       throw .invalidConfig(file: file, reason: "InputLayer '\(layer.name)' has no shape")
     }
+    if let embedding = embeddings.first(where: { $0.value == layer.name }).flatMap({ byName[$0.key] }) {
+      let table = try embeddingTable(embedding, store: store, file: file)
+      let v = try cx.assembler.add(
+        .input(shape: shape + [table.shape[1]]), inputs: [], name: layer.name, origin: "InputLayer + Embedding",
+        layer: layer.name)
+      values[ref] = v
+      values[TensorRef(layer: embedding.name, node: 0, tensor: 0)] = v
+      cx.assembler.graph.tokenEmbeddings[layer.name] = TokenEmbedding(
+        table: table, tokenShape: shape, layer: embedding.name)
+      continue
+    }
     values[ref] = try cx.assembler.add(
       .input(shape: shape), inputs: [], name: layer.name, origin: "InputLayer", layer: layer.name)
   }
   // Layer calls in dependency order (Keras lists layers topologically, but a shared layer's
   // later calls may depend on layers listed after it).
   var pending = [(layer: LayerSpec, node: Int, refs: [TensorRef])]()
-  for layer in flat.layers where layer.className != "InputLayer" {
+  for layer in flat.layers where layer.className != "InputLayer" && embeddings[layer.name] == nil {
     for (k, inbound) in layer.inbound.enumerated() {
       let refs = inbound.map(flat.resolve)
       for ref in refs {
@@ -281,6 +297,49 @@ func buildGraph(
   }
   cx.assembler.graph.outputs = outputs
   return cx.assembler.graph
+}
+
+/// The `Embedding` layers called once on an `InputLayer` that nothing else reads, by layer
+/// name, with that input's name. Their inputs take token ids (``LiftNN/TokenEmbedding``).
+private func embeddingsOnInputs(_ layers: [LayerSpec], byName: [String: LayerSpec]) -> [String: String] {
+  var readers = [String: Int]()
+  for layer in layers {
+    for call in layer.inbound { for ref in call { readers[ref.layer, default: 0] += 1 } }
+  }
+  var result = [String: String]()
+  for layer in layers where layer.className == "Embedding" {
+    guard layer.inbound.count == 1, layer.inbound[0].count == 1 else { continue }
+    let ref = layer.inbound[0][0]
+    guard ref.node == 0, ref.tensor == 0, byName[ref.layer]?.className == "InputLayer", readers[ref.layer] == 1
+    else { continue }
+    result[layer.name] = ref.layer
+  }
+  return result
+}
+
+/// The `[input_dim, output_dim]` table of an `Embedding` layer, refusing `mask_zero`.
+private func embeddingTable(_ layer: LayerSpec, store: any WeightStore, file: String) throws(KerasImportError)
+  -> Tensor
+{
+  let o = LayerOptions(spec: layer, file: file)
+  if try o.bool("mask_zero", default: false) {
+    throw .unsupportedConfiguration(
+      file: file, layer: layer.name,
+      reason:
+        "Embedding with mask_zero=True: the mask changes what later layers compute (masked pooling, skipped steps); re-save the model with mask_zero=False or export it to ONNX")
+  }
+  let table = try store.weights(of: layer, expected: ["embeddings"])["embeddings"]
+  guard let table else { throw .missingWeight(file: file, layer: layer.name, weight: "embeddings") }
+  let v = o.isAbsent("input_dim") ? nil : try o.int("input_dim")
+  let d = o.isAbsent("output_dim") ? nil : try o.int("output_dim")
+  guard table.rank == 2, v == nil || table.shape[0] == v, d == nil || table.shape[1] == d, table.shape[0] >= 1,
+    table.shape[1] >= 1
+  else {
+    throw .weightShapeMismatch(
+      file: file, layer: layer.name, weight: "embeddings", expected: [v ?? -1, d ?? -1],
+      found: table.shape.dimensions)
+  }
+  return table
 }
 
 /// Whether `layer`'s class has a converter (containers that were not inlined have none).

@@ -36,6 +36,10 @@ public struct Attribution: Sendable {
   /// The summation-to-delta check of ``summationErrors`` against ``targetDeltas``: which
   /// examples miss by more than `1e-3 · max(1, |Δ|)`, the worst, and the known cause.
   public let summation: SummationReport
+  /// The inputs whose ``scores`` are over embedding vectors (token-id inputs,
+  /// ``Model/tokenInputs``): shaped `[N, L…, D]`; ``namedArrays`` gives their sums per token
+  /// under the input's name and the per-dimension scores under `NAME.embedding`.
+  public var tokenInputs: [Int] = []
   /// The explained target layer.
   public let target: String
   /// The explained neurons of the target.
@@ -91,8 +95,21 @@ public struct Attribution: Sendable {
   /// The input scores under the input names followed by the layer scores under the layer
   /// names (a layer that is also an input appears once): the members of the command line's
   /// `.npz` output.
+  ///
+  /// A token-id input (``tokenInputs``) gives two members: `NAME`, its scores summed over the
+  /// embedding dimension (`[N, L…]`, the shape of the ids), and `NAME.embedding`, the scores
+  /// of each embedding dimension (`[N, L…, D]`), whose total is the one summation-to-delta
+  /// checks.
   public var namedArrays: [(name: String, tensor: Tensor)] {
-    var result = zip(inputNames, scores).map { (name: $0, tensor: $1) }
+    var result = [(name: String, tensor: Tensor)]()
+    for (k, (name, t)) in zip(inputNames, scores).enumerated() {
+      if tokenInputs.contains(k) {
+        result.append((name, summedOverLastAxis(t)))
+        result.append((name + ".embedding", t))
+      } else {
+        result.append((name, t))
+      }
+    }
     for (name, t) in zip(layerNames, layerScores) where !inputNames.contains(name) {
       result.append((name, t))
     }

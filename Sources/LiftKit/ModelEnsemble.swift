@@ -159,6 +159,8 @@ extension ModelExplainer {
     let whole: any RowSource = shard?.base ?? source
     let wholeShapes = whole.shapes
     let wholeCount = whole.rowCount
+    // Token-id inputs: "zeros" means token 0 (Model+Tokens.swift).
+    let references = try first.model.resolvingTokenDefaults(references, inputShapes: wholeShapes)
     var plan = try members[0].batchPlan(inputShapes: wholeShapes, references: references)
     for member in members.dropFirst() {
       let p = try member.batchPlan(inputShapes: wholeShapes, references: references)

@@ -250,6 +250,7 @@ public struct ModelExplainer: Sendable {
         } catch { throw .explain(error) }
       }
     }
+    let references = try model.resolvingTokenDefaults(references, inputShapes: inputs.map(\.shape))
     let refs = try references.resolve(
       inputs: inputs, inputNames: graph.inputNames, channelAxis: o.channelAxis)
     let result: Explanation
@@ -261,6 +262,7 @@ public struct ModelExplainer: Sendable {
       layerScores: result.layerScores, kind: options.output, convergenceDelta: result.convergenceDelta,
       target: target, tasks: o.tasks, contrast: o.contrast, summationErrors: result.summationErrors,
       targetDeltas: result.targetDeltas, summationCause: summationCause(of: explainer))
+    attribution.tokenInputs = model.tokenInputs
     for kind in options.additionalOutputs where kind != options.output {
       attribution.additionalScores[kind] = result.additionalScores[kind.form]
     }

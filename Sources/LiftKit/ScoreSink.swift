@@ -69,7 +69,9 @@ public final class NpyScoreSink: ScoreSink {
   public var neededKinds: Set<ScoreKind> { kind.map { [$0] } ?? [] }
 
   public func write(_ batch: ScoreBatch) throws(LiftKitError) {
-    let scores = try batch.attribution.scores(kind, input: input)
+    var scores = try batch.attribution.scores(kind, input: input)
+    // A token-id input's scores are written per token, in the shape of its ids.
+    if batch.attribution.tokenInputs.contains(input) { scores = summedOverLastAxis(scores) }
     do {
       if writer == nil {
         writer = try NpyStreamWriter(

@@ -83,7 +83,7 @@ extension Graph {
   /// Checks that every parameter of every node is finite: dense and convolution weights and
   /// biases, affine scales and offsets, PReLU slopes, padding values and activation
   /// parameters (leaky-ReLU / ELU slopes, hard-sigmoid α and β; a clip bound may be ±∞ — an open side — but not
-  /// NaN). Called by the model loaders of every format, so a NaN or ±∞ read from a file is an
+  /// NaN), and the tables of ``tokenEmbeddings``. Called by the model loaders of every format, so a NaN or ±∞ read from a file is an
   /// error naming the layer, not NaN scores.
   ///
   /// - Throws: ``GraphError/nonFiniteParameter(node:op:parameter:index:value:)`` for the first
@@ -119,6 +119,10 @@ extension Graph {
         guard let (index, value) = t.firstNonFinite() else { continue }
         throw .nonFiniteParameter(node: node.name, op: node.op.kindName, parameter: name, index: index, value: value)
       }
+    }
+    for (_, e) in tokenEmbeddings.sorted(by: { $0.key < $1.key }) {
+      guard let (index, value) = e.table.firstNonFinite() else { continue }
+      throw .nonFiniteParameter(node: e.layer, op: "embedding", parameter: "table", index: index, value: value)
     }
   }
 }

@@ -40,6 +40,9 @@ public struct Graph: Sendable {
   /// What the importer changed or left out that the user should know (an ONNX label output
   /// skipped, a ZipMap output explained as the tensor it maps); one sentence each.
   public var notes: [String] = []
+  /// The integer inputs read through an embedding table, by input name: the input node of
+  /// that name takes the embedding vectors (``TokenEmbedding``). Empty for float-only models.
+  public var tokenEmbeddings: [String: TokenEmbedding] = [:]
   /// Node index by name, so ``add(_:inputs:name:origin:)`` and ``node(named:)`` take constant
   /// time and building an n-node graph takes O(n), not O(n²) (a 170k-node ONNX chain).
   private var indexByName: [String: Int]

@@ -33,6 +33,13 @@ public struct UnsupportedKinds: Equatable, Sendable {
 
   public var isEmpty: Bool { entries.isEmpty }
 
+  /// The totals, `4 nodes of 3 operator types`: ``count`` `noun`s of `entries.count`
+  /// `kindNoun`s (both singular; an `s` is added for counts other than 1).
+  public func totals(noun: String, kindNoun: String) -> String {
+    func plural(_ n: Int, _ word: String) -> String { "\(n) \(n == 1 ? word : word + (word.hasSuffix("s") ? "es" : "s"))" }
+    return "\(plural(count, noun)) of \(plural(entries.count, kindNoun))"
+  }
+
   /// `KIND (noun NAME), KIND (nouns NAME1, NAME2)`; `noun` is singular (`node`, `layer`).
   public func description(noun: String) -> String {
     entries.map { e in

@@ -57,7 +57,7 @@ public enum ONNXImportError: Error, Equatable, CustomStringConvertible {
     case .unsupportedOperator(let op, let node, let opset):
       "node '\(node)': operator \(op) (opset \(opset)) is not supported"
     case .unsupportedOperators(let kinds, let opset):
-      "unsupported operators (opset \(opset)): \(kinds.description(noun: "node"))"
+      "unsupported operators (opset \(opset)): \(kinds.description(noun: "node")) — \(kinds.totals(noun: "node", kindNoun: "operator type"))"
     case .unsupportedUsage(let op, let node, let reason): "node '\(node)' (\(op)): \(reason)"
     case .missingTensor(let name, let node): "node '\(node)' reads tensor '\(name)', which is never defined"
     case .unsupportedDataType(let tensor, let type):

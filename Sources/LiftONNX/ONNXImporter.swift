@@ -80,6 +80,8 @@ struct ConversionContext {
   var foldingBudget = TensorLimits.maximumFoldedElements
   /// Graph tensors whose ONNX batch axis is not first, by node index (BatchViews.swift).
   var views: [Int: BatchView] = [:]
+  /// The integer inputs read through an embedding table, by input node name.
+  var tokenEmbeddings: [String: TokenEmbedding] = [:]
 
   init(opset: Int) { self.opset = opset }
 
@@ -151,15 +153,22 @@ struct Importer {
       context.values[t.name] = .constant(c)
       initializerNames.insert(t.name)
     }
+    var embeddingGathers = Set<Int>()
     for vi in g.input where !initializerNames.contains(vi.name) {
-      try addInput(vi)
+      let type = vi.type.tensorType.elemType
+      if type == Int32(ONNXDataType.int64.rawValue) || type == Int32(ONNXDataType.int32.rawValue) {
+        embeddingGathers.formUnion(try addTokenInput(vi, graph: g))
+      } else {
+        try addInput(vi)
+      }
     }
     guard !context.nodes.isEmpty else { throw .invalidModel("the graph has no float inputs") }
     for n in g.node where n.output.first?.isEmpty ?? true {
       throw .invalidModel("node '\(displayName(n))' (\(n.opType)) has no output")
     }
     let (outputNames, notes) = try explainableOutputs(g)
-    let needed = neededNodes(g.node, outputs: outputNames)
+    let needed = neededNodes(
+      g.node.enumerated().filter { !embeddingGathers.contains($0.offset) }.map(\.element), outputs: outputNames)
     for n in needed {
       for i in n.input where !i.isEmpty { context.useCounts[i, default: 0] += 1 }
     }
@@ -260,6 +269,7 @@ struct Importer {
     guard !outputs.isEmpty else { throw .invalidModel("the graph has no outputs") }
     var graph = buildGraph(nodes: context.nodes, outputs: outputs)
     graph.notes = notes
+    graph.tokenEmbeddings = context.tokenEmbeddings
     return graph
   }
 
@@ -352,12 +362,13 @@ struct Importer {
     }
   }
 
-  mutating func addInput(_ vi: Onnx_ValueInfoProto) throws(ONNXImportError) {
-    let t = vi.type.tensorType
-    guard t.elemType == Int32(ONNXDataType.float.rawValue) else {
-      throw .unsupportedDataType(tensor: vi.name, dataType: Int(t.elemType))
-    }
-    let dims = t.shape.dim
+  /// The per-example extents a graph input declares (axis 0, the batch, may be open; a fixed
+  /// one is recorded in ``ConversionContext/fixedBatch``).
+  ///
+  /// - Throws: ``ONNXImportError/dynamicDimension(input:axis:)`` for no shape or an open extent
+  ///   after axis 0.
+  mutating func declaredExampleShape(_ vi: Onnx_ValueInfoProto) throws(ONNXImportError) -> [Int] {
+    let dims = vi.type.tensorType.shape.dim
     guard !dims.isEmpty else { throw .dynamicDimension(input: vi.name, axis: 0) }
     var perExample = [Int]()
     for (axis, d) in dims.enumerated() {
@@ -370,6 +381,15 @@ struct Importer {
       guard let extent else { throw .dynamicDimension(input: vi.name, axis: axis) }
       perExample.append(extent)
     }
+    return perExample
+  }
+
+  mutating func addInput(_ vi: Onnx_ValueInfoProto) throws(ONNXImportError) {
+    let t = vi.type.tensorType
+    guard t.elemType == Int32(ONNXDataType.float.rawValue) else {
+      throw .unsupportedDataType(tensor: vi.name, dataType: Int(t.elemType))
+    }
+    let perExample = try declaredExampleShape(vi)
     // The declared shape is the first size read from the file: every later shape derives
     // from it, so it is capped before any shape arithmetic (Flatten's product, …).
     guard TensorLimits.checkedElements(perExample) != nil else {
@@ -382,6 +402,85 @@ struct Importer {
       Node(op: .input(shape: perExample.map { $0 }), inputs: [], name: name, origin: "input"))
     context.shapes.append(perExample)
     context.values[vi.name] = .node(NodeID(context.nodes.count - 1), shape: perExample)
+  }
+}
+
+extension Importer {
+  /// An int64/int32 graph input read by one `Gather` (axis 0) of a `[V, D]` initializer — the
+  /// ONNX form of `nn.Embedding` — becomes a float input of per-example shape `L… + [D]` under
+  /// the same name, standing for the Gather's output, with the table recorded as its
+  /// ``LiftNN/TokenEmbedding``. Returns the indices in `graph.node` of that Gather and of the
+  /// integer Casts between it and the input, which are not converted.
+  ///
+  /// - Throws: ``ONNXImportError/unsupportedDataType(tensor:dataType:)`` when the input is
+  ///   read otherwise (the message names the reader), open extents as ``addInput(_:)``.
+  mutating func addTokenInput(_ vi: Onnx_ValueInfoProto, graph g: Onnx_GraphProto) throws(ONNXImportError) -> Set<Int> {
+    let type = Int(vi.type.tensorType.elemType)
+    func refuse(_ reason: String) -> ONNXImportError {
+      .invalidModel(
+        "input '\(vi.name)' is \(onnxDataTypeName(type)): integer inputs are taken only as token ids of an embedding (one Gather, axis 0, of a [V, D] initializer, possibly after a Cast to an integer type; Shape of the ids is allowed too); \(reason)")
+    }
+    // `Shape` of the ids (HuggingFace's `input_ids.size()`) is allowed beside the Gather: it
+    // reads only the ids' shape, which is known. A Cast to another integer type (int32 ids
+    // cast to int64) is followed.
+    var ids = [vi.name]
+    var skipped = Set<Int>()
+    var reader: (offset: Int, element: Onnx_NodeProto)
+    while true {
+      let current = ids.last!
+      let readers = g.node.enumerated().filter { $0.element.input.contains(current) && $0.element.opType != "Shape" }
+      guard readers.count == 1, let only = readers.first else {
+        throw refuse(
+          readers.isEmpty
+            ? "no node reads '\(current)'"
+            : "'\(current)' is read by \(readers.count) nodes (\(readers.map { "'\(displayName($0.element))' (\($0.element.opType))" }.joined(separator: ", ")))")
+      }
+      let integerTypes = [ONNXDataType.int32, .int64].map(\.rawValue)
+      guard only.element.opType == "Cast", only.element.domain.isEmpty || only.element.domain == "ai.onnx",
+        integerTypes.contains(Attributes(only.element).int("to", 0)), let next = only.element.output.first, !next.isEmpty,
+        ids.count < 8
+      else {
+        reader = only
+        break
+      }
+      skipped.insert(only.offset)
+      ids.append(next)
+    }
+    let (index, gather) = reader
+    guard gather.opType == "Gather", gather.input.count == 2, gather.input[1] == ids.last!, !ids.contains(gather.input[0]),
+      gather.domain.isEmpty || gather.domain == "ai.onnx"
+    else {
+      throw refuse("it is read by node '\(displayName(gather))' (\(gather.opType))")
+    }
+    guard Attributes(gather).int("axis", 0) == 0 else {
+      throw refuse("node '\(displayName(gather))' gathers along axis \(Attributes(gather).int("axis", 0))")
+    }
+    guard case .constant(let table)? = context.values[gather.input[0]], table.rank == 2, !table.batchBroadcast,
+      table.dims[0] >= 1, table.dims[1] >= 1
+    else {
+      throw refuse("node '\(displayName(gather))' reads '\(gather.input[0])', which is not a [V, D] initializer")
+    }
+    guard let out = gather.output.first, !out.isEmpty else {
+      throw .invalidModel("node '\(displayName(gather))' has no output")
+    }
+    skipped.insert(index)
+    let tokenShape = try declaredExampleShape(vi)
+    let perExample = tokenShape + [table.dims[1]]
+    guard TensorLimits.checkedElements(perExample) != nil else {
+      throw .invalidTensor(
+        name: vi.name,
+        reason: "the embedded input has examples of shape \(perExample), more than \(TensorLimits.maximumElements) elements")
+    }
+    let name = context.uniqueName(vi.name)
+    context.nodes.append(Node(op: .input(shape: perExample.map { $0 }), inputs: [], name: name, origin: "Gather (embedding)"))
+    context.shapes.append(perExample)
+    context.values[out] = .node(NodeID(context.nodes.count - 1), shape: perExample)
+    // The ids themselves (and their casts) stand for the input node with their own shape:
+    // only `Shape` reads them.
+    for i in ids { context.values[i] = .node(NodeID(context.nodes.count - 1), shape: tokenShape) }
+    context.tokenEmbeddings[name] = TokenEmbedding(
+      table: table.tensor(), tokenShape: tokenShape.map { $0 }, layer: displayName(gather))
+    return skipped
   }
 }
 

@@ -89,6 +89,7 @@ let converters: [String: [OperatorConverter]] = [
   "Slice": [OperatorConverter(sinceVersion: 10, convert: convertSlice)],
   "Shape": [OperatorConverter(sinceVersion: 1, convert: convertShape)],
   "Gather": [OperatorConverter(sinceVersion: 1, convert: convertGather)],
+  "GatherElements": [OperatorConverter(sinceVersion: 11, convert: convertGatherElements)],
   "Cast": [OperatorConverter(sinceVersion: 1, convert: convertCast)],
   "Constant": [OperatorConverter(sinceVersion: 1, convert: convertConstant)],
   "ConstantOfShape": [OperatorConverter(sinceVersion: 9, convert: convertConstantOfShape)],

@@ -21,7 +21,7 @@ import LiftTensor
 let batchBroadcastAware: Set<String> = [
   "Add", "Sub", "Mul", "Div", "Neg", "Cast", "Identity", "Dropout", "Shape", "Unsqueeze", "Squeeze",
   "Reshape", "Slice", "Gather", "Concat", "Expand", "Equal", "Less", "Greater", "Not", "Where", "Sqrt",
-  "Floor", "Ceil", "Split",
+  "Floor", "Ceil", "Split", "GatherElements",
 ]
 
 /// Op types that take a ``Constant/batchBroadcastAxis`` constant (a recurrent layer's initial

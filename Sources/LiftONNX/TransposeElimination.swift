@@ -42,6 +42,7 @@ public func eliminateRedundantTransposes(_ graph: Graph) -> Graph {
   }
   var best = cost(branching) < cost(plain) ? branching : plain
   best.notes = graph.notes
+  best.tokenEmbeddings = graph.tokenEmbeddings
   return best
 }
 

@@ -45,6 +45,16 @@ func runExplain(_ request: ExplainRequest, outputs: OutputTransaction) throws {
     return (explainers[0], explainers.count > 1 ? try ModelEnsemble(explainers) : nil)
   }
   clock.loaded()
+  if let k = model.tokenInputs.first {
+    if request.sequences != nil || request.inputs.isTable {
+      throw CLIError.usage(
+        "model input '\(model.inputNames[k])' takes token ids: give them as an integer .npy (--input), not \(request.sequences != nil ? "sequences" : "a CSV table")")
+    }
+    if request.hypothetical || request.modisco != nil {
+      throw CLIError.usage(
+        "\(request.hypothetical ? "--hypothetical" : "--modisco") needs one-hot sequences; model input '\(model.inputNames[k])' takes token ids")
+    }
+  }
   if !request.quiet {
     if !explainer.normalizedConvolutions.isEmpty {
       note("note: mean-normalised the weights of \(explainer.normalizedConvolutions.map { "'\($0)'" }.joined(separator: ", ")) over the channels (outputs unchanged on one-hot input)")
@@ -230,7 +240,8 @@ func checkSummation(_ request: ExplainRequest, _ report: SummationReport) throws
 /// are read as needed and the scores appended to the output, so memory stays flat in the
 /// number of examples (`Benchmarks/rss.sh`).
 func inputsAreStreamable(_ request: ExplainRequest, model: Model) -> Bool {
-  guard model.inputNames.count == 1, request.layers.isEmpty, request.modisco == nil, case .single = request.inputs else {
+  // Token ids are looked up in the embedding table as they are read (readInputs).
+  guard model.inputNames.count == 1, model.tokenInputs.isEmpty, request.layers.isEmpty, request.modisco == nil, case .single = request.inputs else {
     return false
   }
   return URL(fileURLWithPath: request.output).pathExtension.lowercased() != "npz"
@@ -467,6 +478,12 @@ func runInspect(model path: String, common: CommonOptions) throws {
     if r == 0 { print(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")) }
   }
   print("inputs: " + graph.inputNames.joined(separator: ", "))
+  for k in model.tokenInputs {
+    let e = model.tokenEmbedding(input: k)!
+    let ids = "(" + e.tokenShape.map { $0.map(String.init) ?? "?" }.joined(separator: ", ") + ")"
+    print(
+      "token ids: \(graph.inputNames[k]) \(ids), integers in 0..<\(e.vocabularySize), through the embedding '\(e.layer)' (table \(e.vocabularySize) × \(e.dimension), \(e.table.scalarCount) parameters); scores are per token (NAME) and per embedding dimension (NAME.embedding)")
+  }
   print("outputs: " + graph.outputs.map { graph[$0].name }.joined(separator: ", "))
   print("default target: \(graph[Explainer.defaultTarget(graph)].name)")
 }
@@ -654,6 +671,16 @@ func readInputs(_ files: FileSet, model: Model, option: String) throws -> [Tenso
   return try paths.enumerated().map { k, path in
     let file = try NpyFile(url: URL(fileURLWithPath: path))
     try checkShape(file.shape, fits: model.graph, input: k, file: path, option: option)
+    if let e = model.tokenEmbedding(input: k) {
+      // Token ids: an integer array, looked up in the embedding table (CLI.md, "Integer inputs").
+      guard file.dtype.kind == .signedInteger || file.dtype.kind == .unsignedInteger else {
+        throw CLIError.data(
+          "\(path): input '\(model.inputNames[k])' takes token ids (an integer array, int64 or int32), not \(file.dtype)")
+      }
+      try checkFitsInMemory(file.shape.dimensions + [e.dimension], what: path)
+      let ids = try file.readAll()
+      return try cli { () throws(LiftKitError) in try model.embedTokens(ids, input: k, source: path) }
+    }
     try checkFitsInMemory(file.shape.dimensions, what: path)
     let tensor = try file.readAll()
     try checkFinite(tensor, name: path)
@@ -687,7 +714,9 @@ func checkFitsInMemory(_ dimensions: [Int], what: String) throws {
 /// Checks that `shape` is `[N] + declared` for model input `k` (open extents match anything);
 /// for `--reference` the rank may also be one less (shared) or one more (`[N, M, …]`).
 func checkShape(_ shape: Shape, fits graph: Graph, input k: Int, file: String, option: String) throws {
-  guard k < graph.inputs.count, case .input(let declared) = graph[graph.inputs[k]].op else { return }
+  guard k < graph.inputs.count, case .input(var declared) = graph[graph.inputs[k]].op else { return }
+  // A token-id input is given as ids; its graph input is their embedding vectors.
+  if let e = graph.tokenEmbeddings[graph[graph.inputs[k]].name] { declared = e.tokenShape }
   let expected = "(N" + declared.map { ", " + ($0.map(String.init) ?? "?") }.joined() + ")"
   func matches(_ dims: ArraySlice<Int>) -> Bool {
     dims.count == declared.count && zip(dims, declared).allSatisfy { d, e in e == nil || e == d }

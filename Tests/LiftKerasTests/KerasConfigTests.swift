@@ -134,11 +134,20 @@ struct KerasConfigTests {
       try importJSON(
         sequential(#"{"class_name": "Activation", "config": {CONFIG, "activation": "hard_tanh"}}"#))
     }
-    #expect(
-      throws: KerasImportError.unsupportedLayer(file: "inline.json", layer: "l", className: "Embedding")
-    ) {
+    // An Embedding on the model input makes it a token-id input: its table is read.
+    #expect(throws: KerasImportError.missingWeight(file: "inline.json", layer: "l", weight: "embeddings")) {
       try importJSON(sequential(#"{"class_name": "Embedding", "config": {CONFIG}}"#))
     }
+    // One that does not read the input directly stays unsupported, saying when it is taken.
+    let notOnInput = #expect(
+      throws: KerasImportError.unsupportedLayer(file: "inline.json", layer: "e", className: "Embedding")
+    ) {
+      try importJSON(
+        sequential(
+          #"{"class_name": "ReLU", "config": {CONFIG}}, {"class_name": "Embedding", "config": {"name": "e", "input_dim": 4, "output_dim": 2}}"#
+        ))
+    }
+    #expect(notOnInput?.description.contains("only when it reads a model input that no other layer reads") == true)
     #expect(
       throws: KerasImportError.invalidConfig(
         file: "inline.json", reason: "Sequential model 'l' without layers")

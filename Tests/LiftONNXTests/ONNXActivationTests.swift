@@ -123,7 +123,7 @@ struct ONNXUnsupportedListTests {
     #expect(error == .unsupportedOperators(expected, opset: 17))
     #expect(
       error?.description
-        == "unsupported operators (opset 17): DepthToSpace (nodes up1, up2), com.microsoft.FusedConv (node fc)"
+        == "unsupported operators (opset 17): DepthToSpace (nodes up1, up2), com.microsoft.FusedConv (node fc) — 3 nodes of 2 operator types"
     )
   }
 

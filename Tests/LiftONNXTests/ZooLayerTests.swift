@@ -161,9 +161,16 @@ struct SklearnClassifierTests {
   @Test func dataTypesAreNamedInWords() throws {
     var bad = try modelData(nodes: [nodeProto("Relu", ["x"], ["y"], name: "r")], inputDims: [.dimParam("n"), .dimValue(2)])
     var m = try Onnx_ModelProto(serializedBytes: bad)
-    m.graph.input[0].type.tensorType.elemType = 7
+    m.graph.input[0].type.tensorType.elemType = 2
     bad = try m.serializedData()
     let error = #expect(throws: ONNXImportError.self) { try loadONNXModel(from: bad) }
-    #expect(error?.description == "tensor 'x' has unsupported ONNX data type 7 (int64)")
+    #expect(error?.description == "tensor 'x' has unsupported ONNX data type 2 (uint8)")
+    // int64 inputs are token ids when an embedding Gather reads them; here a Relu does.
+    m.graph.input[0].type.tensorType.elemType = 7
+    let ids = #expect(throws: ONNXImportError.self) { try loadONNXModel(from: try m.serializedData()) }
+    #expect(
+      ids?.description
+        == "invalid ONNX model: input 'x' is int64: integer inputs are taken only as token ids of an embedding (one Gather, axis 0, of a [V, D] initializer, possibly after a Cast to an integer type; Shape of the ids is allowed too); it is read by node 'r' (Relu)"
+    )
   }
 }

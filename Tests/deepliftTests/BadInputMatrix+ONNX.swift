@@ -131,7 +131,7 @@ enum ONNXProto {
 
   /// A float `ValueInfoProto` (name 1, type 2 → tensor_type 1 → elem_type 1, shape 2 → dim 1
   /// → dim_value 1 / dim_param 2); `nil` is the symbolic batch extent "N".
-  static func valueInfo(_ name: String, _ dims: [Int64?]) -> ProtoMessage {
+  static func valueInfo(_ name: String, _ dims: [Int64?], elemType: Int64 = 1) -> ProtoMessage {
     var shape = ProtoMessage()
     for d in dims {
       var dim = ProtoMessage()
@@ -139,7 +139,7 @@ enum ONNXProto {
       shape.message(1, dim)
     }
     var tensorType = ProtoMessage()
-    tensorType.int(1, 1)
+    tensorType.int(1, elemType)
     tensorType.message(2, shape)
     var type = ProtoMessage()
     type.message(1, tensorType)

@@ -11,9 +11,13 @@ enum ZooMatrix {
       mentions: ["Lambda (layers double, shift)", "re-save the model with built-in layers", "export it to ONNX"],
       precreate: nil),
     BadCase(
-      label: "inspect: ONNX int64 input (token ids): the type in words",
-      arguments: ["inspect", "&zoo/int64_input.onnx"], status: 1,
-      mentions: ["int64_input.onnx", "tensor 'ids'", "data type 7 (int64)"], precreate: nil),
+      label: "inspect: ONNX uint8 input: the type in words",
+      arguments: ["inspect", "u8.onnx"], status: 1,
+      mentions: ["u8.onnx", "tensor 'x'", "data type 2 (uint8)"], precreate: nil,
+      setup: write(
+        ONNXProto.model(
+          nodes: [ONNXProto.node("Identity", ["x"], ["y"], name: "id")], inputs: [ONNXProto.valueInfo("x", [nil, 4], elemType: 2)],
+          outputs: [ONNXProto.valueInfo("y", [nil, 4])]), "u8.onnx")),
   ]
 }
 
