@@ -145,5 +145,11 @@ public struct ExplainOptions: Sendable {
   /// backward pass is seeded with +1 at K and −1 at J, and summation-to-delta holds for
   /// `Δf_K − Δf_J`. A task equal to `J` gives all-zero scores.
   public var contrast: Int? = nil
+  /// The memory budget in bytes of the batch plan of
+  /// ``Explainer/explain(inputs:references:progress:)``
+  /// (``Explainer/batchPlan(inputShapes:referencesPerExample:sharedReferenceRows:budget:)``);
+  /// `nil` for the process's budget (`MemoryBudget.bytes` in LiftNN). Changes speed and
+  /// memory, never a result.
+  public var memoryBudget: Int? = nil
   public init() {}
 }
