@@ -50,7 +50,15 @@ extension Explainer {
   /// its operands and output when one operand is broadcast). The `r` shared rows' forward pass (`r·Σ`,
   /// DeepLIFT only) is held for the whole run. Examples per batch:
   /// `min(requested, (budget − r·Σ) / (M · perPair))`, where `requested` is
-  /// `max(1, batchSize / M)` for DeepLIFT and `batchSize` for gradient methods. When not even
+  /// `max(1, batchSize / M)` for DeepLIFT and `batchSize` for gradient methods.
+  ///
+  /// Measured (release build, peak RSS by `/usr/bin/time -f %M`, bpnet-lite ChromBPNet 512
+  /// filters × 2114 bp exported to ONNX, 1 example, 20 shuffles, Σ ≈ 131 MB, plan 800.8 MB
+  /// per pair): Rescale with `--hypothetical` 496 MB at 2 pairs per pass, 2.38 GB at 15,
+  /// 3.11 GB at 20, about 145 MB (1.1·Σ) per pair; RevealCancel 1.02 GB at 2, 2.62 GB at 6,
+  /// about 400 MB (3.1·Σ) per pair. So 6·Σ is about 5× pessimistic for Rescale and 2× for
+  /// RevealCancel on this conv net; it is kept as the bound for every graph and rule until
+  /// more graphs (products, normalisations) are measured. When not even
   /// one example with its M references fits, batches hold one example whose references go
   /// through in chunks of `R = (budget − r·Σ) / perPair` (1 ≤ R < M) pairs
   /// (``BatchPlan/referencesPerChunk``); results do not change.
