@@ -160,11 +160,14 @@ public struct Explainer: Sendable {
       throw .unsupported("additional score kinds need a DeepLIFT method, not \(options.method.rawValue)")
     }
     let refs = try ReferencePlan(references, inputs: inputs, graph: graph)
-    // Checked before anything is propagated: one example must fit the memory budget, and
-    // batches are made smaller when `batchSize` pairs would not (never changing a result).
+    // Checked before anything is propagated: one example with one reference must fit the
+    // memory budget; batches are made smaller when `batchSize` pairs would not, and one
+    // example's references go through in chunks when they do not all fit (never changing a
+    // result).
     let plan = try batchPlan(
       shapes: shapes, referencesPerExample: refs.perExample,
-      sharedReferenceRows: refs.sharedRows?.first.map { $0.rank > 0 ? $0.shape[0] : 1 } ?? 0, budget: MemoryBudget.bytes)
+      sharedReferenceRows: refs.sharedRows?.first.map { $0.rank > 0 ? $0.shape[0] : 1 } ?? 0,
+      budget: options.memoryBudget ?? MemoryBudget.bytes)
     var cached: [Tensor?]? = nil
     if let rows = refs.sharedRows, options.method.isDeepLIFT {
       let (graph, target) = (self.graph, self.target)
@@ -190,7 +193,8 @@ public struct Explainer: Sendable {
       let end = min(n, start + batch)
       let xs = inputs.map { $0.slice(batch: start..<end) }
       let (scores, check, layerScores, extras) = try explainBatch(
-        xs, refs: refs, range: start..<end, cached: cached, tasks: tasks, extraKinds: extraKinds)
+        xs, refs: refs, range: start..<end, cached: cached, tasks: tasks, extraKinds: extraKinds,
+        chunk: plan.referencesPerChunk)
       for i in 0..<inputs.count { outputs[i].append(scores[i]) }
       for (k, perInput) in extras.enumerated() {
         for i in 0..<inputs.count { extraOutputs[k][i].append(perInput[i]) }
@@ -233,36 +237,69 @@ public struct Explainer: Sendable {
   /// One batch of `b` examples: builds the pairs, runs the stacked forward pass and the
   /// backward pass for all tasks, and averages over each example's references. The last
   /// result holds, per kind of `extraKinds` (DeepLIFT only), one tensor per input.
+  ///
+  /// With `chunk` R below the M references per example (``BatchPlan/referencesPerChunk``),
+  /// the references go through the network R at a time, in reference order, each chunk's
+  /// pair scores added to running float32 sums (and the summation check's float64 sums) in
+  /// the order one pass of all M adds them: the results are bit-identical to one pass.
   func explainBatch(
     _ xs: [Tensor], refs: ReferencePlan, range: Range<Int>, cached: [Tensor?]?, tasks: [Int],
-    extraKinds: [ScoreForms] = []
+    extraKinds: [ScoreForms] = [], chunk: Int? = nil
   ) throws(ExplainError) -> ([Tensor], (errors: [Float], deltas: [Float]), [Tensor], [[Tensor]]) {
     let b = xs[0].shape[0]
-    if options.method == .integratedGradients {
-      let scores = try integratedGradients(xs, refs: refs, range: range, cached: cached, tasks: tasks)
-      return (scores, ([], []), [], [])
-    }
     // Gradient methods ignore the references: one "pair" per example, x on both sides.
+    let m = options.method.isDeepLIFT || options.method == .integratedGradients ? refs.perExample : 1
+    let r = min(max(chunk ?? m, 1), m)
+    var means = ReferenceMeans(
+      examples: b, references: m, tasks: tasks.count, inputs: xs.count, layers: options.layers.count,
+      extraKinds: extraKinds.count)
+    var j = 0
+    while j < m {
+      let references = j..<min(m, j + r)
+      if options.method == .integratedGradients {
+        try integratedGradients(xs, refs: refs, range: range, references: references, tasks: tasks, into: &means)
+      } else {
+        try explainPairs(
+          xs, refs: refs, range: range, references: references, cached: cached, tasks: tasks, extraKinds: extraKinds,
+          into: &means)
+      }
+      j = references.upperBound
+    }
+    return means.finish(isDeepLIFT: options.method.isDeepLIFT)
+  }
+
+  /// The pairs of references `references` (of each example's M) of one batch: the stacked
+  /// forward pass, the backward pass for all tasks, and the pair scores added to `means`.
+  func explainPairs(
+    _ xs: [Tensor], refs: ReferencePlan, range: Range<Int>, references: Range<Int>, cached: [Tensor?]?, tasks: [Int],
+    extraKinds: [ScoreForms], into means: inout ReferenceMeans
+  ) throws(ExplainError) {
+    let b = xs[0].shape[0]
     let isGradientFamily = !options.method.isDeepLIFT
-    let m = isGradientFamily ? 1 : refs.perExample
-    // Forward: inputs and per-batch references as one stacked batch.
-    let batchRefs = isGradientFamily ? nil : refs.rows(for: range)
+    let m = means.references
+    let r = references.count
+    // Forward: inputs and per-batch references (this chunk's) as one stacked batch.
+    var batchRefs = isGradientFamily ? nil : refs.rows(for: range)
+    if let rows = batchRefs, r < m {
+      let picked = (0..<b).flatMap { e in references.map { e * m + $0 } }
+      batchRefs = rows.map { $0.gatherRows(picked) }
+    }
     let stacked = batchRefs.map { r in zip(xs, r).map { Tensor.concatenate(batches: [$0, $1]) } } ?? xs
     let acts: [Tensor?]
     do { acts = try LiftNN.forward(graph, inputs: stacked, computing: [target]) } catch { throw .graph(error) }
     try checkDomains(acts, inputRows: b)
-    // Pairs: P = b·M, example-major. Nothing is copied: pair p = e·M + j reads input row e
+    // Pairs: P = b·R, example-major. Nothing is copied: pair p = e·R + i reads input row e
     // and, for per-example references, row b + p of the same stacked activations; shared rows
-    // (one reference, zeros or an M-row background) are read as row j of the cached pass.
-    let pairs = b * m
-    let xa = PairSide(acts, map: RowMap(every: m), pairs: pairs)
+    // (one reference, zeros or an M-row background) are read as row j₀ + i of the cached pass.
+    let pairs = b * r
+    let xa = PairSide(acts, map: RowMap(every: r), pairs: pairs)
     let ra: PairSide
     if isGradientFamily {
       ra = xa
     } else if batchRefs != nil {
       ra = PairSide(acts, map: RowMap(base: b), pairs: pairs)
     } else {
-      ra = PairSide(cached ?? [], map: RowMap(period: m), pairs: pairs)
+      ra = PairSide(cached ?? [], map: RowMap(base: references.lowerBound, period: r), pairs: pairs)
     }
     var prop = Propagation(
       graph: graph, modes: modes, maxPoolRule: options.maxPool, x: xa, r: ra, absWeights: absWeights)
@@ -276,18 +313,20 @@ public struct Explainer: Sendable {
       seed = seedMultipliers(tasks: tasks, pairs: pairs, targetShape: xa.shape(target.rawValue)!)
     }
     let mult = prop.backward(target: target, seed: seed, keeping: Set(options.layers))
-    let layerScores = options.layers.map { id in
-      scoresOfLayer(id, mult[id.rawValue], &prop, xa: xa, examples: b, refs: m, tasks: tasks.count)
+    for (i, id) in options.layers.enumerated() {
+      let inner = xa.shape(id.rawValue)!.dropFirst
+      if let perPair = scoresOfLayer(id, mult[id.rawValue], &prop, xa: xa) {
+        means.add(perPair, to: .layer(i), chunk: r)
+      } else {
+        means.addZeros(inner, to: .layer(i))
+      }
     }
-    // Per input: scores per pair and task, then the mean over each example's M references.
-    var results = [Tensor]()
-    var extras = [[Tensor]](repeating: [], count: extraKinds.count)
+    // Per input: scores per pair and task, added to the sums over each example's references.
     var sums = [Double](repeating: 0, count: tasks.count * pairs)
     for (k, inputID) in graph.inputs.enumerated() {
       guard let mi = mult[inputID.rawValue] else {
-        let zeros = Tensor.zeros(Shape([b] + (tasks.count > 1 ? [tasks.count] : []) + xs[k].shape.dropFirst.dimensions))
-        results.append(zeros)
-        for e in extras.indices { extras[e].append(zeros) }
+        means.addZeros(xs[k].shape.dropFirst, to: .input(k))
+        for e in extraKinds.indices { means.addZeros(xs[k].shape.dropFirst, to: .extra(e, k)) }
         continue
       }
       let perPair: Tensor
@@ -302,26 +341,25 @@ public struct Explainer: Sendable {
         // Every kind from the same multipliers: what a run of that kind computes, per pair.
         for (e, kind) in extraKinds.enumerated() {
           let extra = kind == main ? perPair : try deepLIFTScores(kind, inputID, mi, &prop, ra: ra, tasks: tasks.count)
-          extras[e].append(averageOverReferences(extra, examples: b, refs: m, tasks: tasks.count))
+          means.add(extra, to: .extra(e, k), chunk: r)
         }
         let contributions = options.multipliers || options.hypothetical
           ? Tensor.sum(mi.pos.multipliedTiled(prop.split(inputID).pos), mi.negative.multipliedTiled(prop.split(inputID).neg))
           : perPair
         for (i, s) in contributions.rowSums().enumerated() { sums[i] += s }
       }
-      results.append(averageOverReferences(perPair, examples: b, refs: m, tasks: tasks.count))
+      means.add(perPair, to: .input(k), chunk: r)
     }
-    var errors = [Float](), deltas = [Float]()
     if !isGradientFamily {
-      // |mean_m Σ scores − mean_m (t(x) − t(r))| and |mean_m (t(x) − t(r))| per example and
-      // task. Stored rows of the target on both sides (pair p: rows xa.map.row(p),
-      // ra.map.row(p)). A NaN or infinity in either makes the error NaN, never 0.
+      // Σ_j Σ scores and Σ_j (t(x) − t(r)) per example and task, over this chunk's
+      // references in order. Stored rows of the target on both sides (pair p: rows
+      // xa.map.row(p), ra.map.row(p)).
       let tx = xa.stored[target.rawValue]!, tr = ra.stored[target.rawValue]!
       for e in 0..<b {
         for (ti, task) in tasks.enumerated() {
-          var s = 0.0, d = 0.0
-          for j in 0..<m {
-            let p = e * m + j
+          var s = means.contributionSums[e * tasks.count + ti], d = means.targetDeltaSums[e * tasks.count + ti]
+          for i in 0..<r {
+            let p = e * r + i
             s += sums[ti * pairs + p]
             let xr = xa.map.row(p) * size, rr = ra.map.row(p) * size
             if let weights {
@@ -337,19 +375,16 @@ public struct Explainer: Sendable {
               d -= Double(tx.scalars[xr + c]) - Double(tr.scalars[rr + c])
             }
           }
-          let error = abs(s - d) / Double(m)
-          errors.append(s.isFinite && d.isFinite ? Float(error) : .nan)
-          deltas.append(Float(abs(d) / Double(m)))
+          means.contributionSums[e * tasks.count + ti] = s
+          means.targetDeltaSums[e * tasks.count + ti] = d
         }
       }
     }
-    return (results, (errors, deltas), layerScores, extras)
   }
-
   /// DeepLIFT input scores of one kind per pair and task (`[T·P, …]`) from the input's
   /// multipliers: `m⁺·Δx⁺ + m⁻·Δx⁻`, `½(m⁺ + m⁻)`, or the hypothetical contributions of the
   /// multipliers against each pair's reference row. Not inlined: inlined into
-  /// ``explainBatch(_:refs:range:cached:tasks:extraKinds:)``, Swift 6.3.1's optimiser crashes
+  /// ``explainPairs(_:refs:range:references:cached:tasks:extraKinds:into:)``, Swift 6.3.1's optimiser crashes
   /// (an ownership error in CopyPropagation, `swift build -c release`).
   @inline(never)
   func deepLIFTScores(
@@ -429,63 +464,39 @@ public struct Explainer: Sendable {
     return seed
   }
 
-  /// Scores of one inner node for a batch, averaged over each example's references:
-  /// DeepLIFT contributions `m⁺·Δn⁺ + m⁻·Δn⁻` with the node's own split (or `½(m⁺ + m⁻)`
-  /// with ``ExplainOptions/multipliers``); for gradient methods the gradient at the node
-  /// (× the node's activation for `input-x-gradient`).
-  func scoresOfLayer(
-    _ id: NodeID, _ mi: Multipliers?, _ prop: inout Propagation, xa: PairSide, examples b: Int,
-    refs m: Int, tasks: Int
-  ) -> Tensor {
-    let inner = xa.shape(id.rawValue)!.dropFirst
-    guard let mi else { return .zeros(Shape([b] + (tasks > 1 ? [tasks] : []) + inner.dimensions)) }
-    let perPair: Tensor
+  /// Scores of one inner node per pair and task (`[T·P, …]`), nil when no multiplier
+  /// reaches it (zeros): DeepLIFT contributions `m⁺·Δn⁺ + m⁻·Δn⁻` with the node's own split
+  /// (or `½(m⁺ + m⁻)` with ``ExplainOptions/multipliers``); for gradient methods the gradient
+  /// at the node (× the node's activation for `input-x-gradient`).
+  func scoresOfLayer(_ id: NodeID, _ mi: Multipliers?, _ prop: inout Propagation, xa: PairSide) -> Tensor? {
+    guard let mi else { return nil }
     switch options.method {
     case .gradient, .guidedBackprop:
-      perPair = mi.mean
+      return mi.mean
     case .inputXGradient:
-      perPair = options.multipliers ? mi.mean : mi.mean.multipliedTiled(xa[id.rawValue]!)
+      return options.multipliers ? mi.mean : mi.mean.multipliedTiled(xa[id.rawValue]!)
     default:
-      if options.multipliers {
-        perPair = mi.mean
-      } else {
-        let (dp, dn) = prop.split(id)
-        perPair = Tensor.sum(mi.pos.multipliedTiled(dp), mi.negative.multipliedTiled(dn))
-      }
+      if options.multipliers { return mi.mean }
+      let (dp, dn) = prop.split(id)
+      return Tensor.sum(mi.pos.multipliedTiled(dp), mi.negative.multipliedTiled(dn))
     }
-    return averageOverReferences(perPair, examples: b, refs: m, tasks: tasks)
   }
 
-  /// `[T·b·M, …] → [b, (T,) …]`: the mean over each example's M references.
-  func averageOverReferences(_ t: Tensor, examples b: Int, refs m: Int, tasks: Int) -> Tensor {
-    let inner = t.shape.dropFirst
-    let size = inner.scalarCount
-    var out = [Float](repeating: 0, count: b * tasks * size)
-    t.withUnsafeBufferPointer { src in
-      for task in 0..<tasks {
-        for e in 0..<b {
-          let dst = (e * tasks + task) * size
-          for j in 0..<m {
-            let row = (task * b + e) * m + j
-            for i in 0..<size { out[dst + i] += src[row * size + i] }
-          }
-          if m > 1 { for i in 0..<size { out[dst + i] /= Float(m) } }
-        }
-      }
-    }
-    let dims = [b] + (tasks > 1 ? [tasks] : []) + inner.dimensions
-    return Tensor(shape: Shape(dims), scalars: out)
-  }
-
-  /// Integrated gradients: `(x − r) · Σ_k w_k ∇f(r + α_k (x − r))`, averaged over references.
+  /// Integrated gradients: `(x − r) · Σ_k w_k ∇f(r + α_k (x − r))` for the pairs of
+  /// references `references` (of each example's M), added to `means`.
   func integratedGradients(
-    _ xs: [Tensor], refs: ReferencePlan, range: Range<Int>, cached: [Tensor?]?, tasks: [Int]
-  ) throws(ExplainError) -> [Tensor] {
-    let b = xs[0].shape[0], m = refs.perExample
-    let pairs = b * m
+    _ xs: [Tensor], refs: ReferencePlan, range: Range<Int>, references: Range<Int>, tasks: [Int],
+    into means: inout ReferenceMeans
+  ) throws(ExplainError) {
+    let b = xs[0].shape[0], m = refs.perExample, r = references.count
+    let pairs = b * r
     // Reference rows per pair (input space only: no forward pass of the references needed).
-    let refRows: [Tensor] = refs.rows(for: range) ?? refs.sharedRows!.map { $0.tiledBatch(b) }
-    let xRows = xs.map { $0.repeatingRows(m) }
+    var refRows: [Tensor] = refs.rows(for: range) ?? refs.sharedRows!.map { $0.tiledBatch(b) }
+    if r < m {
+      let picked = (0..<b).flatMap { e in references.map { e * m + $0 } }
+      refRows = refRows.map { $0.gatherRows(picked) }
+    }
+    let xRows = xs.map { $0.repeatingRows(r) }
     let diffs = zip(xRows, refRows).map { Tensor.zip2($0, $1) { $0 - $1 } }
     let (alphas, weights) = options.integration.pointsAndWeights(max(1, options.steps))
     var gradSums = xRows.map { Tensor.zeros(Shape([tasks.count * pairs] + $0.shape.dropFirst.dimensions)) }
@@ -511,14 +522,11 @@ public struct Explainer: Sendable {
         gradSums[k] = Tensor.zip2(gradSums[k], g) { $0 + Float(w) * $1 }
       }
     }
-    let results = gradSums.enumerated().map { k, g -> Tensor in
-      let perPair = options.multipliers ? g : g.multipliedTiled(diffs[k])
-      return averageOverReferences(perPair, examples: b, refs: m, tasks: tasks.count)
+    for (k, g) in gradSums.enumerated() {
+      means.add(options.multipliers ? g : g.multipliedTiled(diffs[k]), to: .input(k), chunk: r)
     }
-    return results
   }
 }
-
 /// Where each pair's reference comes from.
 ///
 /// Every form is brought to one of two per input: rows shared by every example (`[R, …]`)

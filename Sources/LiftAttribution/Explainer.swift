@@ -154,5 +154,11 @@ public struct ExplainOptions: Sendable {
   /// `Σ_j (w_j − 1/n)·(y_j(x) − y_j(r))`. ``tasks`` must be `[0]` (one scalar target: scores
   /// shaped like the inputs); not combined with ``contrast``.
   public var profile: Bool = false
+  /// The memory budget in bytes of the batch plan of
+  /// ``Explainer/explain(inputs:references:progress:)``
+  /// (``Explainer/batchPlan(inputShapes:referencesPerExample:sharedReferenceRows:budget:)``);
+  /// `nil` for the process's budget (`MemoryBudget.bytes` in LiftNN). Changes speed and
+  /// memory, never a result.
+  public var memoryBudget: Int? = nil
   public init() {}
 }

@@ -203,7 +203,9 @@ public struct ModelExplainer: Sendable {
       } catch { throw .explain(.graph(error)) }
     }
     do {
-      return try engine.batchPlan(inputShapes: inputShapes, referencesPerExample: m, sharedReferenceRows: r, tasks: tasks)
+      return try engine.batchPlan(
+        inputShapes: inputShapes, referencesPerExample: m, sharedReferenceRows: r, tasks: tasks,
+        budget: engine.options.memoryBudget ?? MemoryBudget.bytes)
     } catch {
       throw .explain(error)
     }

@@ -199,9 +199,16 @@ final class BenchTiming {
   }
 }
 
-/// One note when the memory budget made the batches smaller than `--batch-size` asked.
+/// One note when the memory budget made the batches smaller than `--batch-size` asked, or
+/// split each example's references into chunks.
 func noteBatchPlan(_ plan: BatchPlan, quiet: Bool) {
-  guard plan.isClamped, !quiet else { return }
+  guard plan.isClamped || plan.isChunked, !quiet else { return }
+  if plan.isChunked {
+    note(
+      "note: batches of 1 example whose \(plan.pairsPerExample) references go through in \(plan.chunksPerExample) chunks of at most \(plan.referencesPerChunk) to fit the memory budget of \(MemoryBudget.describe(plan.budget)) (about \(MemoryBudget.describe(plan.bytesPerPair)) per example-reference pair; results do not change; set \(MemoryBudget.environmentVariable) to change it)"
+    )
+    return
+  }
   let perExample = ActivationFootprint.saturatingProduct(plan.pairsPerExample, plan.bytesPerPair)
   note(
     "note: batches lowered from \(plan.requested) to \(plan.examples) example(s) to fit the memory budget of \(MemoryBudget.describe(plan.budget)) (about \(MemoryBudget.describe(perExample)) per example; set \(MemoryBudget.environmentVariable) to change it)"
