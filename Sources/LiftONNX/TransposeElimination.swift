@@ -80,6 +80,18 @@ private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
     shapes = exampleShapes(nodes)
   }
   recomputeAll()
+  // For each `X:channels_last` node, the transpose that turns its value into ONNX tensor `X`'s
+  // layout (recorded when the transpose named `X` reads it), so the final renaming can tell
+  // whether the node's value is `X` in `X`'s own element order.
+  var toONNXLayout = [String: [Int]]()
+  func noteLayout(_ node: Node) {
+    if case .transpose(let p) = node.op, node.inputs.count == 1,
+      nodes[node.inputs[0].rawValue].name == node.name + channelsLastSuffix
+    {
+      toONNXLayout[node.name + channelsLastSuffix] = p
+    }
+  }
+  for n in nodes { noteLayout(n) }
   func soleReader(_ j: Int, is i: Int) -> Bool {
     !outputSet.contains(j) && !readers[j].isEmpty && readers[j].allSatisfy { $0 == i }
   }
@@ -98,6 +110,7 @@ private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
       touched.append(x.rawValue)
     }
     nodes[k] = node
+    noteLayout(node)
     touched.append(k)
   }
   /// Brings `shapes` up to date after the nodes in `touched` changed, adding every node whose
@@ -263,6 +276,7 @@ private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
             Node(op: op, inputs: sources, name: unique(n.name + channelsLastSuffix), origin: n.origin))
           nodes[r] = Node(
             op: .transpose(p), inputs: [NodeID(nodes.count - 1)], name: n.name, origin: "\(n.origin) layout")
+          noteLayout(nodes[r])
         }
         (nodes, outputs) = topologicallySorted(nodes, outputs: outputs)
         recomputeAll()
@@ -273,14 +287,25 @@ private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
     }
     if !changed { break }
   }
-  // A moved op whose ONNX-named transpose disappeared takes the ONNX name back (its value is
-  // that tensor in channels-last layout, or without its trailing 1-extents), so layers stay
-  // addressable by their ONNX names.
+  // A moved op whose ONNX-named transpose disappeared takes the ONNX name back when its value
+  // is that tensor in the same element order (without its trailing 1-extents, or channels-last
+  // where only 1-extents move), so layers stay addressable by their ONNX names. A channels-last
+  // value whose element order differs keeps its `:channels_last` name: under the ONNX name it
+  // would give `predict --layer` values and `--task` indices in the wrong order (LiftKit
+  // refuses the ONNX name and points at the `:channels_last` one).
   let live = liveNodes(nodes, outputs: outputs)
   let liveNames = Set(live.map { nodes[$0].name })
   var taken = liveNames
+  let finalShapes = exampleShapes(nodes)
+  func keepsONNXOrder(_ i: Int) -> Bool {
+    guard let p = toONNXLayout[nodes[i].name], let shape = finalShapes?[i] ?? nil, shape.count == p.count
+    else { return false }
+    let moving = p.filter { shape[$0] != 1 }
+    return moving == moving.sorted()
+  }
   for i in live.sorted() {
     guard let suffix = renamableSuffixes.first(where: { nodes[i].name.hasSuffix($0) }) else { continue }
+    if suffix == channelsLastSuffix, !keepsONNXOrder(i) { continue }
     let base = String(nodes[i].name.dropLast(suffix.count))
     if !taken.contains(base) {
       nodes[i].name = base
