@@ -80,17 +80,9 @@ private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
     shapes = exampleShapes(nodes)
   }
   recomputeAll()
-  // For each `X:channels_last` node, the transpose that turns its value into ONNX tensor `X`'s
-  // layout (recorded when the transpose named `X` reads it), so the final renaming can tell
-  // whether the node's value is `X` in `X`'s own element order.
+  // For each `X:channels_last` node, the transpose that turns its value into ONNX tensor `X`.
   var toONNXLayout = [String: [Int]]()
-  func noteLayout(_ node: Node) {
-    if case .transpose(let p) = node.op, node.inputs.count == 1,
-      nodes[node.inputs[0].rawValue].name == node.name + channelsLastSuffix
-    {
-      toONNXLayout[node.name + channelsLastSuffix] = p
-    }
-  }
+  func noteLayout(_ node: Node) { noteChannelsLastLayout(node, nodes: nodes, into: &toONNXLayout) }
   for n in nodes { noteLayout(n) }
   func soleReader(_ j: Int, is i: Int) -> Bool {
     !outputSet.contains(j) && !readers[j].isEmpty && readers[j].allSatisfy { $0 == i }
@@ -287,18 +279,36 @@ private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
     }
     if !changed { break }
   }
-  // A moved op whose ONNX-named transpose disappeared takes the ONNX name back when its value
-  // is that tensor in the same element order (without its trailing 1-extents, or channels-last
-  // where only 1-extents move), so layers stay addressable by their ONNX names. A channels-last
-  // value whose element order differs keeps its `:channels_last` name: under the ONNX name it
-  // would give `predict --layer` values and `--task` indices in the wrong order (LiftKit
-  // refuses the ONNX name and points at the `:channels_last` one).
+  restoreONNXNames(&nodes, outputs: outputs, layouts: toONNXLayout)
+  return buildGraph(nodes: nodes, outputs: outputs)
+}
+
+private let channelsLastSuffix = ":channels_last"
+
+/// Records in `layouts`, when `node` is the transpose named `X` that reads node
+/// `X:channels_last`, its permutation: what turns that node's value into ONNX tensor `X`'s
+/// layout (used by ``restoreONNXNames(_:outputs:layouts:)``).
+func noteChannelsLastLayout(_ node: Node, nodes: [Node], into layouts: inout [String: [Int]]) {
+  if case .transpose(let p) = node.op, node.inputs.count == 1,
+    nodes[node.inputs[0].rawValue].name == node.name + channelsLastSuffix
+  {
+    layouts[node.name + channelsLastSuffix] = p
+  }
+}
+
+/// The last step of the layout pass: a moved op whose ONNX-named transpose disappeared takes
+/// the ONNX name back when its value is that tensor in the same element order (without its
+/// trailing 1-extents, or channels-last where only 1-extents move), so layers stay addressable
+/// by their ONNX names. A channels-last value whose element order differs (`layouts`, see
+/// ``noteChannelsLastLayout(_:nodes:into:)``, or unknown) keeps its `:channels_last` name:
+/// under the ONNX name it would give `predict --layer` values and `--task` indices in NHWC
+/// order, silently (LiftKit refuses the ONNX name and points at the `:channels_last` one).
+func restoreONNXNames(_ nodes: inout [Node], outputs: [NodeID], layouts: [String: [Int]]) {
   let live = liveNodes(nodes, outputs: outputs)
-  let liveNames = Set(live.map { nodes[$0].name })
-  var taken = liveNames
-  let finalShapes = exampleShapes(nodes)
+  var taken = Set(live.map { nodes[$0].name })
+  let shapes = exampleShapes(nodes)
   func keepsONNXOrder(_ i: Int) -> Bool {
-    guard let p = toONNXLayout[nodes[i].name], let shape = finalShapes?[i] ?? nil, shape.count == p.count
+    guard let p = layouts[nodes[i].name], let shape = shapes?[i] ?? nil, shape.count == p.count
     else { return false }
     let moving = p.filter { shape[$0] != 1 }
     return moving == moving.sorted()
@@ -312,10 +322,7 @@ private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
       taken.insert(base)
     }
   }
-  return buildGraph(nodes: nodes, outputs: outputs)
 }
-
-private let channelsLastSuffix = ":channels_last"
 /// Suffixes of helper nodes that stand for an ONNX tensor once the node that carried the
 /// tensor's name is gone (a moved op; a global pool whose `(N, C, 1)` reshape merged away).
 private let renamableSuffixes = [channelsLastSuffix, ":pooled", ":keepdims"]
