@@ -55,7 +55,7 @@ public enum LiftKitError: Error, CustomStringConvertible {
       return "\(role) '\(name)': this tensor is held in another layout inside the imported graph "
         + "(channels-last), so its values and task indices would not be in the model file's order; "
         + "name '\(internalName)' to use that internal layout, or a tensor at a layout boundary "
-        + "(e.g. a convolution's input or a flatten's output)"
+        + "(e.g. the model's output or a flatten's output)"
     case .unknownInput(let name, let inputs):
       return "'\(name)' is not a model input (inputs: \(inputs.joined(separator: ", ")))"
     case .missingInput(let name, _):
