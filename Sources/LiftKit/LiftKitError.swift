@@ -15,6 +15,11 @@ public enum LiftKitError: Error, CustomStringConvertible {
   /// A layer name that is not in the model; `role` says what it was given for (`target`,
   /// `layer`).
   case noSuchLayer(name: String, role: String, layers: [String])
+  /// A tensor of the model file that the imported graph holds only in another element order
+  /// (an ONNX activation between channels-last ops is kept channels-last, under
+  /// `internalName`): naming it would give values and task indices in the wrong order, so it
+  /// is refused.
+  case layoutDiffers(name: String, role: String, internalName: String)
   /// An input name that is not one of the model's inputs.
   case unknownInput(name: String, inputs: [String])
   /// A model input that was not given.
@@ -49,6 +54,11 @@ public enum LiftKitError: Error, CustomStringConvertible {
     case .noSuchLayer(let name, let role, let layers):
       let shown = layers.prefix(12).joined(separator: ", ") + (layers.count > 12 ? ", …" : "")
       return "\(role) '\(name)': no such layer in the model (layers: \(shown))"
+    case .layoutDiffers(let name, let role, let internalName):
+      return "\(role) '\(name)': this tensor is held in another layout inside the imported graph "
+        + "(channels-last), so its values and task indices would not be in the model file's order; "
+        + "name '\(internalName)' to use that internal layout, or a tensor at a layout boundary "
+        + "(e.g. the model's output or a flatten's output)"
     case .unknownInput(let name, let inputs):
       return "'\(name)' is not a model input (inputs: \(inputs.joined(separator: ", ")))"
     case .missingInput(let name, _):

@@ -19,9 +19,18 @@ extension Model {
   /// - Parameters:
   ///   - name: a node name (see ``layerNames``).
   ///   - role: what the name was given for, for the message (`target`, `layer`).
-  /// - Throws: ``LiftKitError/noSuchLayer(name:role:layers:)``.
+  /// An ONNX tensor that the graph keeps only channels-last (its node is `name:channels_last`,
+  /// whose element order differs from the ONNX tensor's) is refused rather than resolved, so
+  /// values, `--task` indices and layer scores are never silently in the wrong order.
+  ///
+  /// - Throws: ``LiftKitError/noSuchLayer(name:role:layers:)``,
+  ///   ``LiftKitError/layoutDiffers(name:role:internalName:)``.
   public func node(named name: String, role: String = "layer") throws(LiftKitError) -> NodeID {
     guard let id = graph.node(named: name) else {
+      let internalName = name + ":channels_last"
+      if graph.node(named: internalName) != nil {
+        throw .layoutDiffers(name: name, role: role, internalName: internalName)
+      }
       throw .noSuchLayer(name: name, role: role, layers: layerNames)
     }
     return id

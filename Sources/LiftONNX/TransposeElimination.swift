@@ -81,6 +81,10 @@ private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
     shapes = exampleShapes(nodes)
   }
   recomputeAll()
+  // For each `X:channels_last` node, the transpose that turns its value into ONNX tensor `X`.
+  var toONNXLayout = [String: [Int]]()
+  func noteLayout(_ node: Node) { noteChannelsLastLayout(node, nodes: nodes, into: &toONNXLayout) }
+  for n in nodes { noteLayout(n) }
   func soleReader(_ j: Int, is i: Int) -> Bool {
     !outputSet.contains(j) && !readers[j].isEmpty && readers[j].allSatisfy { $0 == i }
   }
@@ -99,6 +103,7 @@ private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
       touched.append(x.rawValue)
     }
     nodes[k] = node
+    noteLayout(node)
     touched.append(k)
   }
   /// Brings `shapes` up to date after the nodes in `touched` changed, adding every node whose
@@ -264,6 +269,7 @@ private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
             Node(op: op, inputs: sources, name: unique(n.name + channelsLastSuffix), origin: n.origin))
           nodes[r] = Node(
             op: .transpose(p), inputs: [NodeID(nodes.count - 1)], name: n.name, origin: "\(n.origin) layout")
+          noteLayout(nodes[r])
         }
         (nodes, outputs) = topologicallySorted(nodes, outputs: outputs)
         recomputeAll()
@@ -274,24 +280,50 @@ private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
     }
     if !changed { break }
   }
-  // A moved op whose ONNX-named transpose disappeared takes the ONNX name back (its value is
-  // that tensor in channels-last layout, or without its trailing 1-extents), so layers stay
-  // addressable by their ONNX names.
+  restoreONNXNames(&nodes, outputs: outputs, layouts: toONNXLayout)
+  return buildGraph(nodes: nodes, outputs: outputs)
+}
+
+private let channelsLastSuffix = ":channels_last"
+
+/// Records in `layouts`, when `node` is the transpose named `X` that reads node
+/// `X:channels_last`, its permutation: what turns that node's value into ONNX tensor `X`'s
+/// layout (used by ``restoreONNXNames(_:outputs:layouts:)``).
+func noteChannelsLastLayout(_ node: Node, nodes: [Node], into layouts: inout [String: [Int]]) {
+  if case .transpose(let p) = node.op, node.inputs.count == 1,
+    nodes[node.inputs[0].rawValue].name == node.name + channelsLastSuffix
+  {
+    layouts[node.name + channelsLastSuffix] = p
+  }
+}
+
+/// The last step of the layout pass: a moved op whose ONNX-named transpose disappeared takes
+/// the ONNX name back when its value is that tensor in the same element order (without its
+/// trailing 1-extents, or channels-last where only 1-extents move), so layers stay addressable
+/// by their ONNX names. A channels-last value whose element order differs (`layouts`, see
+/// ``noteChannelsLastLayout(_:nodes:into:)``, or unknown) keeps its `:channels_last` name:
+/// under the ONNX name it would give `predict --layer` values and `--task` indices in NHWC
+/// order, silently (LiftKit refuses the ONNX name and points at the `:channels_last` one).
+func restoreONNXNames(_ nodes: inout [Node], outputs: [NodeID], layouts: [String: [Int]]) {
   let live = liveNodes(nodes, outputs: outputs)
-  let liveNames = Set(live.map { nodes[$0].name })
-  var taken = liveNames
+  var taken = Set(live.map { nodes[$0].name })
+  let shapes = exampleShapes(nodes)
+  func keepsONNXOrder(_ i: Int) -> Bool {
+    guard let p = layouts[nodes[i].name], let shape = shapes?[i] ?? nil, shape.count == p.count
+    else { return false }
+    let moving = p.filter { shape[$0] != 1 }
+    return moving == moving.sorted()
+  }
   for i in live.sorted() {
     guard let suffix = renamableSuffixes.first(where: { nodes[i].name.hasSuffix($0) }) else { continue }
+    if suffix == channelsLastSuffix, !keepsONNXOrder(i) { continue }
     let base = String(nodes[i].name.dropLast(suffix.count))
     if !taken.contains(base) {
       nodes[i].name = base
       taken.insert(base)
     }
   }
-  return buildGraph(nodes: nodes, outputs: outputs)
 }
-
-private let channelsLastSuffix = ":channels_last"
 /// Suffixes of helper nodes that stand for an ONNX tensor once the node that carried the
 /// tensor's name is gone (a moved op; a global pool whose `(N, C, 1)` reshape merged away).
 private let renamableSuffixes = [channelsLastSuffix, ":pooled", ":keepdims"]

@@ -626,7 +626,7 @@ func cli<T>(_ body: () throws(LiftKitError) -> T) throws -> T {
     return try body()
   } catch {
     switch error {
-    case .noSuchLayer, .referenceRank:
+    case .noSuchLayer, .layoutDiffers, .referenceRank:
       throw CLIError.data("--" + error.description)
     case .duplicateLayer(let name):
       throw CLIError.usage("--layer '\(name)' is given twice")

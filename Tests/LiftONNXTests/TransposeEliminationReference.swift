@@ -63,6 +63,8 @@ private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
     return name
   }
 
+  var layouts = [String: [Int]]()
+  for n in nodes { noteChannelsLastLayout(n, nodes: nodes, into: &layouts) }
   var changed = true
   var budget = 20 * max(nodes.count, 10)  // a safety net; every rewrite moves a transpose down
   while changed && budget > 0 {
@@ -145,6 +147,7 @@ private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
           nodes[j] = Node(
             op: moved, inputs: [source], name: unique(n.name + channelsLastSuffix), origin: n.origin)
           nodes[i] = Node(op: .transpose(p), inputs: [NodeID(j)], name: n.name, origin: "\(n.origin) layout")
+          noteChannelsLastLayout(nodes[i], nodes: nodes, into: &layouts)
           changed = true
           break scan
         }
@@ -163,6 +166,7 @@ private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
         nodes[host] = Node(
           op: moved, inputs: sources, name: unique(n.name + channelsLastSuffix), origin: n.origin)
         nodes[i] = Node(op: .transpose(p), inputs: [NodeID(host)], name: n.name, origin: "\(n.origin) layout")
+        noteChannelsLastLayout(nodes[i], nodes: nodes, into: &layouts)
         changed = true
         break scan
       }
@@ -194,6 +198,7 @@ private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
             Node(op: op, inputs: sources, name: unique(n.name + channelsLastSuffix), origin: n.origin))
           nodes[r] = Node(
             op: .transpose(p), inputs: [NodeID(nodes.count - 1)], name: n.name, origin: "\(n.origin) layout")
+          noteChannelsLastLayout(nodes[r], nodes: nodes, into: &layouts)
         }
         (nodes, outputs) = topologicallySorted(nodes, outputs: outputs)
         changed = true
@@ -201,20 +206,7 @@ private func sinkTransposes(_ graph: Graph, multipleReaders: Bool) -> Graph {
       }
     }
   }
-  // A moved op whose ONNX-named transpose disappeared takes the ONNX name back (its value is
-  // that tensor in channels-last layout, or without its trailing 1-extents), so layers stay
-  // addressable by their ONNX names.
-  let live = liveNodes(nodes, outputs: outputs)
-  let liveNames = Set(live.map { nodes[$0].name })
-  var taken = liveNames
-  for i in live.sorted() {
-    guard let suffix = renamableSuffixes.first(where: { nodes[i].name.hasSuffix($0) }) else { continue }
-    let base = String(nodes[i].name.dropLast(suffix.count))
-    if !taken.contains(base) {
-      nodes[i].name = base
-      taken.insert(base)
-    }
-  }
+  restoreONNXNames(&nodes, outputs: outputs, layouts: layouts)
   return buildGraph(nodes: nodes, outputs: outputs)
 }
 
