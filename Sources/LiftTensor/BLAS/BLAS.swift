@@ -93,15 +93,48 @@ private func checkGEMM(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, lda: 
 /// OpenBLAS does not compute a row of `C` the same way in every call: the kernel path (small-
 /// matrix and edge kernels, blocking) depends on the call's `m`, so the same row could come out
 /// with other low bits when the batch size, a chunk boundary or the thread count changed. Every
-/// product is therefore computed in calls of exactly this many rows, the last one zero-padded:
-/// a row's bits depend only on `(n, k)`, its own values and the weights (measured on OpenBLAS
-/// 0.3.21, Haswell and Cooperlake kernels: 0 differing bits over 10⁷ rows at every offset and
-/// call size). 128-row calls keep large products within a few percent of one big call; 32
-/// bounds the padding of small ones.
+/// product is therefore computed in calls of exactly this many rows, the last one zero-padded.
+///
+/// A fixed call size is not enough on every kernel: on some, a row's bits also depend on its
+/// POSITION inside the call (which of the kernel's register tiles it lands in). Measured on
+/// OpenBLAS 0.3.21 (probe: one row at every position of a zero-filled `p`-row call, 468
+/// `(k, n, transA, transB)` cases, `k` 1…1500, `n` 1…1000; the core picked with
+/// `OPENBLAS_CORETYPE`):
+///
+/// - Haswell and Zen: position-dependent in 216 of 468 cases for `p` = 16, 32 and 128, in 0
+///   cases for `p` = 4 and 8.
+/// - SkylakeX, Cooperlake, SapphireRapids, Sandybridge, Nehalem, Prescott, Core2, Penryn,
+///   Dunnington, Atom, Barcelona, Opteron, Bulldozer, Piledriver, Steamroller, Excavator, Nano,
+///   Bobcat: 0 cases for `p` = 8, 32 and 128.
+///
+/// So the kernels in ``positionSafeCores`` use 128-row calls (within a few percent of one big
+/// call on large products) or 32 (bounding the padding of small ones), and every other or
+/// unknown kernel uses 8-row calls, measured position-safe on all of them (large products then
+/// cost up to ~3× more: OpenBLAS re-packs `B` on every call). With that, a row's bits depend
+/// only on `(n, k)`, its own values and the weights, whatever `m`, its position or the thread
+/// count.
 @inline(__always)
 func gemmRowBlock(n: Int, k: Int) -> Int {
-  n &* k < 262_144 ? 32 : 128  // n, k ≤ Int32.max (checkGEMM): no overflow
+  guard openBLASPositionSafe else { return positionSafeRowBlock }
+  return n &* k < 262_144 ? 32 : 128  // n, k ≤ Int32.max (checkGEMM): no overflow
 }
+
+/// The call size whose rows were measured position-independent on every OpenBLAS 0.3.21 core
+/// (see ``gemmRowBlock(n:k:)``).
+let positionSafeRowBlock = 8
+
+/// OpenBLAS cores (lower-cased `openblas_get_corename()`) measured to compute a row the same
+/// way at every position of a 32- and a 128-row call (see ``gemmRowBlock(n:k:)``).
+let positionSafeCores: Set<String> = [
+  "skylakex", "cooperlake", "sapphirerapids", "sandybridge", "nehalem", "prescott", "core2", "penryn",
+  "dunnington", "atom", "barcelona", "opteron", "bulldozer", "piledriver", "steamroller", "excavator",
+  "nano", "bobcat",
+]
+
+/// Whether the loaded OpenBLAS kernel is in ``positionSafeCores`` (read once: the core is fixed
+/// when the library loads).
+let openBLASPositionSafe: Bool = positionSafeCores.contains(
+  String(cString: openblas_get_corename()).lowercased())
 
 /// One `cblas_sgemm` call (arguments already checked).
 @inline(__always)
