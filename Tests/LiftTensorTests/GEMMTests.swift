@@ -140,7 +140,9 @@ struct ConvolutionRowInvarianceTests {
   /// examples around it, the im2col chunk size and the thread count: on kernels whose rows
   /// depend on their position in a BLAS call, the row blocks start at each example's first
   /// output position (`GEMMRowGrid`), also when a chunk starts inside an example.
-  @Test(arguments: [(cin: 16, k: 9, cout: 24, length: 300, stride: 1), (cin: 40, k: 15, cout: 128, length: 170, stride: 2)])
+  @Test(arguments: [
+    (cin: 16, k: 9, cout: 24, length: 300, stride: 1), (cin: 40, k: 15, cout: 128, length: 170, stride: 2),
+  ])
   func examplesAreBitIdenticalAcrossBatches(shape: (cin: Int, k: Int, cout: Int, length: Int, stride: Int)) {
     var rng = SplitMix64(seed: 5)
     let n = 5
@@ -151,13 +153,16 @@ struct ConvolutionRowInvarianceTests {
     let dy = Tensor.random(whole.shape, using: &rng)
     let wholeDx = convBackwardInput(
       dy, weight: w, inputShape: x.shape, parameters: p, chunkRows: nil, threads: 1)
-    for (range, chunkRows, threads) in [(1..<2, 7, 1), (0..<3, 101, 2), (2..<5, nil, 2), (1..<5, 333, 3)] as [(Range<Int>, Int?, Int)] {
-      let part = conv(x.slice(batch: range), weight: w, bias: nil, parameters: p, chunkRows: chunkRows, threads: threads)
-      #expect(part == whole.slice(batch: range), "conv \(shape) examples \(range) chunk \(String(describing: chunkRows)) threads \(threads)")
+    let cases: [(Range<Int>, Int?, Int)] = [(1..<2, 7, 1), (0..<3, 101, 2), (2..<5, nil, 2), (1..<5, 333, 3)]
+    for (range, chunkRows, threads) in cases {
+      let label = "\(shape) examples \(range) chunk \(String(describing: chunkRows)) threads \(threads)"
+      let part = conv(
+        x.slice(batch: range), weight: w, bias: nil, parameters: p, chunkRows: chunkRows, threads: threads)
+      #expect(part == whole.slice(batch: range), "conv \(label)")
       let dx = convBackwardInput(
         dy.slice(batch: range), weight: w, inputShape: x.slice(batch: range).shape, parameters: p,
         chunkRows: chunkRows, threads: threads)
-      #expect(dx == wholeDx.slice(batch: range), "convBackwardInput \(shape) examples \(range) chunk \(String(describing: chunkRows))")
+      #expect(dx == wholeDx.slice(batch: range), "convBackwardInput \(label)")
     }
   }
 }

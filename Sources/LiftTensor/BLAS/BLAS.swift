@@ -241,7 +241,9 @@ func serialSGEMM(
       // zero-padded p-row call, the same kernel path as a full block.
       let h = hi &- g, offset = g &- start
       if scratch == nil {
-        scratch = (UnsafeMutablePointer<Float>.allocate(capacity: p &* k), UnsafeMutablePointer<Float>.allocate(capacity: p &* n))
+        scratch = (
+          UnsafeMutablePointer<Float>.allocate(capacity: p &* k), UnsafeMutablePointer<Float>.allocate(capacity: p &* n)
+        )
       }
       let sa = scratch!.a, sc = scratch!.c
       sa.initialize(repeating: 0, count: p &* k)
