@@ -104,7 +104,7 @@ private func checkGEMM(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, lda: 
 /// - Haswell and Zen: position-dependent in 216 of 468 cases for `p` = 16, 32 and 128, in 0
 ///   cases for `p` = 4 and 8.
 /// - SkylakeX, Cooperlake, Sandybridge, Nehalem, Prescott, Core2, Penryn, Dunnington, Atom,
-///   Barcelona, Nano, Bobcat: 0 cases for `p` = 128 (and for 8 and 32 where probed).
+///   Barcelona, Nano, Bobcat: 0 cases for `p` = 8, 32 and 128.
 /// - Not measured (this Debian build cannot force them): SapphireRapids, Opteron, Bulldozer,
 ///   Piledriver, Steamroller, Excavator, and every other build's cores: treated as
 ///   position-dependent.
