@@ -133,3 +133,36 @@ struct GEMMRowInvarianceTests {
     }
   }
 }
+
+@Suite("Convolution rows do not depend on the batch")
+struct ConvolutionRowInvarianceTests {
+  /// An example's convolution output (and input gradient) has the same bits whatever the
+  /// examples around it, the im2col chunk size and the thread count: on kernels whose rows
+  /// depend on their position in a BLAS call, the row blocks start at each example's first
+  /// output position (`GEMMRowGrid`), also when a chunk starts inside an example.
+  @Test(arguments: [
+    (cin: 16, k: 9, cout: 24, length: 300, stride: 1), (cin: 40, k: 15, cout: 128, length: 170, stride: 2),
+  ])
+  func examplesAreBitIdenticalAcrossBatches(shape: (cin: Int, k: Int, cout: Int, length: Int, stride: Int)) {
+    var rng = SplitMix64(seed: 5)
+    let n = 5
+    let x = Tensor.random([n, shape.length, shape.cin], using: &rng)
+    let w = Tensor.random([shape.k, shape.cin, shape.cout], using: &rng)
+    let p = ConvParameters(strides: [shape.stride], dilations: [1], padding: .same)
+    let whole = conv(x, weight: w, bias: nil, parameters: p, chunkRows: nil, threads: 1)
+    let dy = Tensor.random(whole.shape, using: &rng)
+    let wholeDx = convBackwardInput(
+      dy, weight: w, inputShape: x.shape, parameters: p, chunkRows: nil, threads: 1)
+    let cases: [(Range<Int>, Int?, Int)] = [(1..<2, 7, 1), (0..<3, 101, 2), (2..<5, nil, 2), (1..<5, 333, 3)]
+    for (range, chunkRows, threads) in cases {
+      let label = "\(shape) examples \(range) chunk \(String(describing: chunkRows)) threads \(threads)"
+      let part = conv(
+        x.slice(batch: range), weight: w, bias: nil, parameters: p, chunkRows: chunkRows, threads: threads)
+      #expect(part == whole.slice(batch: range), "conv \(label)")
+      let dx = convBackwardInput(
+        dy.slice(batch: range), weight: w, inputShape: x.slice(batch: range).shape, parameters: p,
+        chunkRows: chunkRows, threads: threads)
+      #expect(dx == wholeDx.slice(batch: range), "convBackwardInput \(label)")
+    }
+  }
+}

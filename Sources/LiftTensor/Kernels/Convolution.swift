@@ -433,7 +433,7 @@ func conv(
             sgemm(
               transA: false, transB: false, m: rows, n: plan.cog, k: plan.cig, alpha: 1,
               a: xp + g &* plan.cig, lda: plan.cin, b: wp + g &* plan.cog, ldb: cout,
-              beta: beta, c: c + g &* plan.cog, ldc: cout)
+              beta: beta, c: c + g &* plan.cog, ldc: cout, groupRows: plan.oh &* plan.ow, firstRow: 0)
           }
           return
         }
@@ -445,6 +445,7 @@ func conv(
             chunkRows ?? im2colChunkRows(rows: rows, colWidth: colWidth, workers: threads ?? BLAS.threads)))
         let chunkCount = (rows + chunk - 1) / chunk
         let workers = min(chunkCount, convWorkers(plan, requested: threads))
+        let rowsPerExample = plan.oh &* plan.ow
         let xs = SendablePointer(xp)
         let ws = SendablePointer(wp)
         let cs = SendablePointer(c)
@@ -462,14 +463,17 @@ func conv(
               let a = UnsafePointer(col + g &* plan.groupDepth)
               let b = UnsafePointer(ws.pointer + g &* plan.cog)
               let cBlock = cs.pointer + r0 &* cout + g &* plan.cog
+              // Rows come in groups of one example's output positions (see `serialSGEMM`).
               if workers > 1 {
                 serialSGEMM(
                   transA: false, transB: false, m: m, n: plan.cog, k: plan.groupDepth, alpha: 1,
-                  a: a, lda: colWidth, b: b, ldb: cout, beta: beta, c: cBlock, ldc: cout)
+                  a: a, lda: colWidth, b: b, ldb: cout, beta: beta, c: cBlock, ldc: cout,
+                  groupRows: rowsPerExample, firstRow: r0)
               } else {
                 sgemm(
                   transA: false, transB: false, m: m, n: plan.cog, k: plan.groupDepth, alpha: 1,
-                  a: a, lda: colWidth, b: b, ldb: cout, beta: beta, c: cBlock, ldc: cout)
+                  a: a, lda: colWidth, b: b, ldb: cout, beta: beta, c: cBlock, ldc: cout,
+                  groupRows: rowsPerExample, firstRow: r0)
               }
             }
             index &+= workers
@@ -523,7 +527,7 @@ func convBackwardInput(
             sgemm(
               transA: false, transB: true, m: rows, n: plan.cig, k: plan.cog, alpha: 1,
               a: db.baseAddress! + g &* plan.cog, lda: cout, b: wb.baseAddress! + g &* plan.cog, ldb: cout,
-              beta: 0, c: out.baseAddress! + g &* plan.cig, ldc: plan.cin)
+              beta: 0, c: out.baseAddress! + g &* plan.cig, ldc: plan.cin, groupRows: plan.oh &* plan.ow, firstRow: 0)
           }
         }
       }
@@ -576,11 +580,13 @@ func convBackwardInput(
               if workers > 1 {
                 serialSGEMM(
                   transA: false, transB: true, m: m, n: plan.groupDepth, k: plan.cog, alpha: 1,
-                  a: a, lda: cout, b: b, ldb: cout, beta: 0, c: cBlock, ldc: colWidth)
+                  a: a, lda: cout, b: b, ldb: cout, beta: 0, c: cBlock, ldc: colWidth,
+                  groupRows: rowsPerExample, firstRow: r0)
               } else {
                 sgemm(
                   transA: false, transB: true, m: m, n: plan.groupDepth, k: plan.cog, alpha: 1,
-                  a: a, lda: cout, b: b, ldb: cout, beta: 0, c: cBlock, ldc: colWidth)
+                  a: a, lda: cout, b: b, ldb: cout, beta: 0, c: cBlock, ldc: colWidth,
+                  groupRows: rowsPerExample, firstRow: r0)
               }
             }
             col2imAdd(plan, col: col, firstRow: r0, rowCount: m, dx: dxs.pointer)
