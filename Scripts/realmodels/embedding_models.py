@@ -28,7 +28,6 @@ check_models.py (its check_model / table, imported): load, forward error vs the 
 Σ over the scores the CLI writes (per-token sums for ids: their total is the embedding scores').
 """
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -257,20 +256,9 @@ def main():
                 continue
             print(f"checking {name}-{ext}", flush=True)
             rows.append(check_models.check_model(exe, folder, a.task, a.timeout))
-        commit = subprocess.run(["git", "-C", check_models.REPO, "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True).stdout.strip()
-        text = (f"deeplift {exe} (repo HEAD {commit or '?'}), {a.n} examples, task {a.task}, --maxpool deepshap.\n"
-                f"fwd: max|a-b|/max|b| of deeplift predict vs the float64 twin, output / target (framework float32 vs twin).\n"
-                f"Σ-Δ columns: max over examples of |Σ-Δ|/max(1,|Δ|), Δ from deeplift predict --layer TARGET "
-                f"(Δ from the float64 twin).\n"
-                f"pass: forward <= max({check_models.FORWARD_TOLERANCE:g}, 3x framework float32), "
-                f"every Σ-Δ <= {check_models.TOLERANCE:g}\n\n" + check_models.table(rows))
-        print("\n" + text)
-        with open(os.path.join(out, "results.md"), "w") as fh:
-            fh.write(text + "\n")
-        with open(os.path.join(out, "results.json"), "w") as fh:
-            json.dump(rows, fh, indent=1)
-        ok = len(rows) == len(folders) and all(r.get("pass") for r in rows)
+        ok = check_models.write_results(
+            rows, out, f"deeplift {exe}, {a.n} examples, task {a.task}, --maxpool deepshap", name="embedding_results")
+        ok = ok and len(rows) == len(folders)
     finally:
         if not a.out:
             shutil.rmtree(out, ignore_errors=True)
