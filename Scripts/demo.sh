@@ -67,7 +67,7 @@ made "$OUT/modisco/" "ohe.npz, hyp_task0.npz, hyp_task1.npz: (N, 4, L) inputs of
 made "$OUT/logo.png" "sequence logo of sequence 18 around its TAL1 and GATA sites"
 
 say "The image model ($I/model.h5)"
-"$B" inspect "$I/model.h5" | head -n 1
+"$B" inspect "$I/model.h5" | awk 'NR == 1'
 
 say "Explaining $I/digits.npy [10, 16, 16, 1] (row k is digit k) for class 3 against a black image"
 "$B" explain "$I/model.h5" --input "$I/digits.npy" --method rescale --task 3 --maxpool deepshap \
@@ -105,7 +105,8 @@ made "$OUT/genome.h5" "raw/seq, shap/seq, projected_shap/seq [400, 4, 500] + reg
   --shuffles 20 --seed 0 --target counts --output "$OUT/genome-counts.h5" --quiet
 made "$OUT/genome-counts.h5" "the same for the counts head"
 # The top peak (largest signalValue, column 7) alone, its hypothetical scores as .npy for the logo.
-sort -t$'\t' -k7,7gr "$GE/peaks.narrowPeak" | head -n 1 >"$OUT/top-peak.narrowPeak"
+# awk, not head: head would close the pipe early and sort's SIGPIPE fails the script under pipefail.
+sort -t$'\t' -k7,7gr "$GE/peaks.narrowPeak" | awk 'NR == 1' >"$OUT/top-peak.narrowPeak"
 "$B" explain "$GE/model.onnx" --genome "$GE/genome.fa" --regions "$OUT/top-peak.narrowPeak" \
   --shuffles 20 --seed 0 --task profile --hypothetical --output "$OUT/top-peak.npy" --quiet
 "$B" plot "$OUT/top-peak.npy" --start 200 --end 300 \
