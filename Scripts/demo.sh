@@ -16,8 +16,8 @@
 #      a beeswarm;
 #    - Examples/genome: a small BPNet (ONNX) on a simulated genome, its 400 narrowPeak peaks
 #      explained with 20 dinucleotide shuffles (seed 0), the profile head (--task profile)
-#      and the counts head (--target counts), into chrombpnet-layout .h5 files; a logo of
-#      the top peak.
+#      and the counts head (--target counts), into chrombpnet-layout .h5 files and a bigWig
+#      track; a logo of the top peak.
 # Everything goes to demo-output/ (git-ignored), overwritten on each run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -99,8 +99,9 @@ made "$OUT/credit-beeswarm.png" "every applicant's scores per feature, coloured 
 GE=Examples/genome
 say "Explaining the peaks of $GE/peaks.narrowPeak on $GE/genome.fa with $GE/model.onnx (BPNet, 500 bp): profile head, 20 shuffles (seed 0)"
 "$B" explain "$GE/model.onnx" --genome "$GE/genome.fa" --regions "$GE/peaks.narrowPeak" \
-  --shuffles 20 --seed 0 --task profile --output "$OUT/genome.h5"
+  --shuffles 20 --seed 0 --task profile --output "$OUT/genome.h5" --bigwig "$OUT/genome.bw"
 made "$OUT/genome.h5" "raw/seq, shap/seq, projected_shap/seq [400, 4, 500] + regions (chrombpnet's layout)"
+made "$OUT/genome.bw" "bigWig track of the projected scores (chrombpnet's overlap rule), for a genome browser"
 "$B" explain "$GE/model.onnx" --genome "$GE/genome.fa" --regions "$GE/peaks.narrowPeak" \
   --shuffles 20 --seed 0 --target counts --output "$OUT/genome-counts.h5" --quiet
 made "$OUT/genome-counts.h5" "the same for the counts head"
